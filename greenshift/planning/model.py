@@ -1,0 +1,145 @@
+"""The plan: what a deployment will do, step by step. Pure data, shared by the planner (which makes
+it), the workflows (which carry it out), `greenshift plan` and `Greenshift.PlanDeployment` (which
+show it).
+
+Every step states absolute desired state ("green A at 3 instances", "A: blue 0.9 / green 0.1"),
+never a delta, so carrying out a step twice is the same as carrying it out once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Role(StrEnum):
+    """Blue is the fleet serving before the deployment; green is the one it deploys."""
+
+    BLUE = "blue"
+    GREEN = "green"
+
+
+class Strategy(StrEnum):
+    NONE = "NONE"  # no DeploymentConfig: all at once, no bake, no alarms
+    ALL_AT_ONCE = "ALL_AT_ONCE"
+    CANARY = "CANARY"
+    LINEAR = "LINEAR"
+    ROLLING = "ROLLING"
+    CREATE = "CREATE"  # CreateEndpoint: provision, then all traffic
+    WEIGHTS = "WEIGHTS"  # UpdateEndpointWeightsAndCapacities: in place
+
+
+class BakeReason(StrEnum):
+    WAIT_INTERVAL = "WaitIntervalInSeconds"
+    TERMINATION_WAIT = "TerminationWaitInSeconds"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FleetRef(_Frozen):
+    """One fleet of a deployment: a variant's instances on the old (blue) or new (green) config."""
+
+    variant: str
+    role: Role
+
+    @property
+    def key(self) -> str:
+        return f"{self.role.value}/{self.variant}"
+
+
+class VariantSpec(_Frozen):
+    """What one variant runs on one side of the deployment."""
+
+    variant: str
+    model_name: str
+    instance_type: str
+    instance_count: int
+    weight: float
+    routing_strategy: str = "LEAST_OUTSTANDING_REQUESTS"
+    startup_timeout_seconds: int = 600
+
+
+class VariantTraffic(_Frozen):
+    """Traffic of one variant: its absolute weight and how it splits between blue and green.
+
+    `blue + green == 1` for every variant that carries traffic (weight > 0).
+    """
+
+    weight: float
+    blue: float
+    green: float
+
+
+class ProvisionStep(_Frozen):
+    """Bring a fleet up to `count` healthy instances (absolute; never fewer than it has)."""
+
+    kind: Literal["provision"] = "provision"
+    fleet: FleetRef
+    count: int
+    instance_type: str
+    message: str
+
+
+class TrafficStep(_Frozen):
+    """Set the traffic of every variant to these absolute values, and confirm the data plane has
+    applied them."""
+
+    kind: Literal["traffic"] = "traffic"
+    variants: dict[str, VariantTraffic]
+    message: str
+
+
+class BakeStep(_Frozen):
+    """Wait `seconds` while watching `alarms`; any alarm in ALARM rolls the deployment back."""
+
+    kind: Literal["bake"] = "bake"
+    seconds: int
+    reason: BakeReason
+    alarms: tuple[str, ...] = ()
+    message: str
+
+
+class TerminateStep(_Frozen):
+    """Shrink a fleet to `count` instances (absolute; 0 retires it), gracefully."""
+
+    kind: Literal["terminate"] = "terminate"
+    fleet: FleetRef
+    count: int
+    message: str
+
+
+Step = Annotated[
+    ProvisionStep | TrafficStep | BakeStep | TerminateStep, Field(discriminator="kind")
+]
+
+
+class PlannedStep(_Frozen):
+    """A step, when it starts at the earliest (seconds from the deployment's start), and how to
+    undo it. `undo` is registered before the step runs (saga); it restores the state before it."""
+
+    index: int
+    offset_seconds: int
+    step: Step
+    undo: tuple[Step, ...] = ()
+    # Fleet sizes and traffic once this step is done: what `greenshift plan` prints.
+    instances_after: dict[str, int]
+    traffic_after: dict[str, VariantTraffic]
+
+
+class Plan(_Frozen):
+    """The whole deployment."""
+
+    strategy: Strategy
+    blue: tuple[VariantSpec, ...]
+    green: tuple[VariantSpec, ...]
+    steps: tuple[PlannedStep, ...]
+    alarms: tuple[str, ...] = ()
+    peak_instances: int
+    min_duration_seconds: int
+    max_execution_timeout_seconds: int | None = None
+    rollback_max_batch_instances: int | None = None  # rolling only; None = all at once
+    notes: tuple[str, ...] = ()  # our rules the plan applied, in words

@@ -1,0 +1,159 @@
+"""The registry's interface: the record and the lock of everything Greenshift runs.
+
+`greenshift.registry.sql.SqlRegistry` implements it over SQLAlchemy 2 (SQLite file by default, WAL,
+safe for several processes; PostgreSQL by URL). Methods are synchronous: callers on an event loop
+run them in a thread. Missing records return None (or False for deletes); a name already taken,
+or a compare-and-set that lost, raises (greenshift.errors). Names are unique case-insensitively
+and keep their case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from greenshift.registry.records import (
+    DeploymentEvent,
+    DeploymentRecord,
+    EndpointConfigRecord,
+    EndpointRecord,
+    EndpointRouting,
+    FleetRecord,
+    InstanceRecord,
+    ModelRecord,
+    Page,
+    PendingDeployment,
+    RoutingRecord,
+    VariantState,
+)
+from greenshift.status import DeploymentOutcome, EndpointStatus
+
+
+class ListQuery(Protocol):
+    """The List* filters botocore offers (all optional)."""
+
+    name_contains: str | None
+    creation_time_after: datetime | None
+    creation_time_before: datetime | None
+    status_equals: str | None
+    sort_by: str  # "Name" | "CreationTime"
+    sort_order: str  # "Ascending" | "Descending"
+    max_results: int
+    next_token: str | None
+
+
+class Registry(Protocol):
+    # --- models and endpoint configs -------------------------------------------------------
+    def create_model(self, record: ModelRecord) -> None:
+        """Raises ResourceInUse("Cannot create already existing model \"<arn>\".")."""
+
+    def get_model(self, name: str) -> ModelRecord | None: ...
+    def delete_model(self, name: str) -> bool: ...
+    def list_models(self, query: ListQuery) -> Page[ModelRecord]: ...
+
+    def create_endpoint_config(self, record: EndpointConfigRecord) -> None: ...
+    def get_endpoint_config(self, name: str) -> EndpointConfigRecord | None: ...
+    def delete_endpoint_config(self, name: str) -> bool: ...
+    def list_endpoint_configs(self, query: ListQuery) -> Page[EndpointConfigRecord]: ...
+
+    def endpoints_using_config(self, config_name: str) -> list[str]:
+        """Endpoints serving the config, or with a deployment in flight towards it."""
+
+    # --- endpoints ---------------------------------------------------------------------------
+    def get_endpoint(self, name: str) -> EndpointRecord | None: ...
+    def list_endpoints(self, query: ListQuery) -> Page[EndpointRecord]: ...
+    def count_endpoints(self) -> int: ...
+
+    def create_endpoint(self, record: EndpointRecord, deployment: DeploymentRecord) -> None:
+        """Insert the endpoint (status Creating) and its deployment in one transaction.
+        Raises ResourceInUse when the name is taken (also by an endpoint still Deleting)."""
+
+    def begin_operation(
+        self,
+        name: str,
+        allowed: Iterable[EndpointStatus],
+        new_status: EndpointStatus,
+        deployment: DeploymentRecord,
+    ) -> EndpointRecord:
+        """Compare-and-set: take the endpoint for one operation. Atomically checks that it exists,
+        that its status is in `allowed` and that no deployment holds it, then sets `new_status`,
+        `current_deployment_id` and inserts `deployment`. Idempotent for the same deployment_id
+        (a retried activity gets the record back). Raises ResourceNotFound, or ResourceInUse with
+        the SEMANTICS.md message for the status it found."""
+
+    def save_endpoint(self, record: EndpointRecord) -> EndpointRecord:
+        """Write the record if its `revision` is still the stored one; returns it with the
+        revision bumped. Raises ConflictError otherwise."""
+
+    def set_status(
+        self, name: str, deployment_id: str, status: EndpointStatus, reason: str | None = None
+    ) -> EndpointRecord:
+        """Change the status of an endpoint held by `deployment_id` (ConflictError if another
+        deployment holds it)."""
+
+    def set_progress(
+        self, name: str, deployment_id: str, pending: PendingDeployment | None
+    ) -> None: ...
+
+    def finish_operation(
+        self,
+        name: str,
+        deployment_id: str,
+        *,
+        status: EndpointStatus,
+        outcome: DeploymentOutcome,
+        config_name: str | None = None,
+        config_snapshot: dict[str, Any] | None = None,
+        variants: Sequence[VariantState] | None = None,
+        failure_reason: str | None = None,
+        last_deployment_config: dict[str, Any] | None = None,
+    ) -> EndpointRecord:
+        """Release the endpoint: clear `pending` and `current_deployment_id`, set the settled
+        status and whatever else is given, end the deployment record. Idempotent."""
+
+    def delete_endpoint_record(self, name: str, deployment_id: str) -> bool:
+        """Remove an endpoint (held by deployment_id) with its routing; fleets and instances
+        must already be gone."""
+
+    # --- deployments and events ------------------------------------------------------------
+    def get_deployment(self, deployment_id: str) -> DeploymentRecord | None: ...
+    def list_deployments(
+        self, endpoint: str | None = None, limit: int = 50
+    ) -> list[DeploymentRecord]: ...
+    def update_deployment(self, record: DeploymentRecord) -> None: ...
+    def append_event(self, event: DeploymentEvent) -> DeploymentEvent:
+        """Append to the log; an event whose `key` is already stored is not added again."""
+
+    def list_events(
+        self, deployment_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> list[DeploymentEvent]: ...
+
+    # --- fleets and instances --------------------------------------------------------------
+    def upsert_fleet(self, record: FleetRecord) -> None: ...
+    def get_fleet(self, fleet_id: str) -> FleetRecord | None: ...
+    def list_fleets(
+        self, endpoint: str | None = None, include_retired: bool = False
+    ) -> list[FleetRecord]: ...
+    def upsert_instance(self, record: InstanceRecord) -> None: ...
+    def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
+    def list_instances(
+        self, fleet_id: str | None = None, endpoint: str | None = None, host: str | None = None
+    ) -> list[InstanceRecord]: ...
+    def delete_instance(self, instance_id: str) -> bool: ...
+    def count_instances(self) -> int:
+        """Instances that exist or are being launched (not Stopped): the quota's current use."""
+
+    # --- routing ---------------------------------------------------------------------------
+    def set_routing(self, routing: EndpointRouting) -> int:
+        """Store the desired routing of an endpoint and return its new version. Writing the same
+        routing again returns the stored version unchanged (idempotent)."""
+
+    def get_routing(self, endpoint: str) -> RoutingRecord | None: ...
+    def list_routing(self) -> list[RoutingRecord]: ...
+    def mark_applied(self, endpoint: str, version: int) -> None:
+        """The router controller reports the version the data plane has (never goes back)."""
+
+    def routing_generation(self) -> int:
+        """A number that changes whenever any routing, fleet or instance record changes: the
+        router controller's cheap "anything new?" poll."""

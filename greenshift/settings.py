@@ -1,0 +1,78 @@
+"""Configuration, read in one place: flags override environment variables override defaults.
+
+Every port and path of DESIGN.md's "Interfaces that must not drift" is here, with the environment
+variable that sets it (`GREENSHIFT_<FIELD>`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Greenshift's settings. Build one with `Settings()` (environment) or `Settings(field=...)`."""
+
+    model_config = SettingsConfigDict(env_prefix="GREENSHIFT_", extra="ignore")
+
+    home: Path = Field(default=Path("~/.greenshift"), description="state: registry, logs, instances")
+    host: str = "127.0.0.1"
+    api_port: int = 7070
+    runtime_port: int = 8080
+    stats_port: int = 8405
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    temporal_address: str | None = Field(
+        default=None, description="an existing Temporal frontend; default 127.0.0.1:<temporal_port>"
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "greenshift"
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default a SQLite file in <home>"
+    )
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    # Access keys for SigV4 ("AKID:SECRET,AKID2:SECRET2"); none means loopback only.
+    access_keys: str | None = None
+    # Quotas (SEMANTICS.md section 2, ResourceLimitExceeded).
+    max_instances: int = 64
+    max_endpoints: int = 32
+    max_instances_per_endpoint: int = 32
+    # First port handed to model instances; each instance gets the next free one.
+    instance_port_base: int = 19000
+    # Where deployments read alarm states: Greenshift's own API unless set (e.g. real CloudWatch).
+    cloudwatch_endpoint_url: str | None = None
+    webhook_urls: str | None = None
+
+    @cached_property
+    def home_dir(self) -> Path:
+        path = self.home.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def registry_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_dir / 'registry.db'}"
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def runtime_url(self) -> str:
+        return f"http://{self.host}:{self.runtime_port}"
+
+    @property
+    def alarms_endpoint_url(self) -> str:
+        return self.cloudwatch_endpoint_url or self.api_url
+
+    def arn(self, kind: str, name: str) -> str:
+        """`arn:aws:sagemaker:<region>:<account>:<kind>/<name lower-cased>` (SEMANTICS.md 1)."""
+        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{kind}/{name.lower()}"

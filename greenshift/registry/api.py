@@ -157,3 +157,10 @@ class Registry(Protocol):
     def routing_generation(self) -> int:
         """A number that changes whenever any routing, fleet or instance record changes: the
         router controller's cheap "anything new?" poll."""
+
+    def mark_generation_applied(self, generation: int) -> None:
+        """The router controller reports that the data plane reflects every routing, fleet and
+        instance record up to `generation` (e.g. an instance marked Stopping is out of rotation)."""
+
+    def applied_generation(self) -> int:
+        """The last generation the router controller reported (0 if none)."""

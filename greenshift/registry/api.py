@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import BaseModel, Field
+
 from greenshift.registry.records import (
     DeploymentEvent,
     DeploymentRecord,
@@ -30,17 +32,21 @@ from greenshift.registry.records import (
 from greenshift.status import DeploymentOutcome, EndpointStatus
 
 
-class ListQuery(Protocol):
-    """The List* filters botocore offers (all optional)."""
+class ListQuery(BaseModel):
+    """The List* filters botocore offers (all optional). Time filters are exclusive bounds;
+    `name_contains` matches case-insensitively. Models and endpoint configs have no status or
+    last-modified time: those filters (and sort_by "Status") apply to endpoints only."""
 
-    name_contains: str | None
-    creation_time_after: datetime | None
-    creation_time_before: datetime | None
-    status_equals: str | None
-    sort_by: str  # "Name" | "CreationTime"
-    sort_order: str  # "Ascending" | "Descending"
-    max_results: int
-    next_token: str | None
+    name_contains: str | None = None
+    creation_time_after: datetime | None = None
+    creation_time_before: datetime | None = None
+    last_modified_time_after: datetime | None = None
+    last_modified_time_before: datetime | None = None
+    status_equals: str | None = None
+    sort_by: str = "CreationTime"  # "Name" | "CreationTime" | "Status"
+    sort_order: str = "Descending"  # "Ascending" | "Descending"
+    max_results: int = Field(default=10, ge=1, le=100)
+    next_token: str | None = None
 
 
 class Registry(Protocol):

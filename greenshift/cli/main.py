@@ -5,6 +5,14 @@ from __future__ import annotations
 import click
 
 from greenshift.cli.plan import plan_command
+from greenshift.cli.stack import (
+    api_command,
+    dataplane_command,
+    metrics_command,
+    status_command,
+    up_command,
+    worker_command,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,7 +21,16 @@ def cli() -> None:
     """Greenshift: SageMaker endpoint hosting with safe deployments, run yourself."""
 
 
-cli.add_command(plan_command)
+for command in (
+    up_command,
+    status_command,
+    plan_command,
+    api_command,
+    worker_command,
+    dataplane_command,
+    metrics_command,
+):
+    cli.add_command(command)
 
 
 def main() -> None:

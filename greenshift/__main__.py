@@ -1,0 +1,3 @@
+from greenshift.cli.main import main
+
+main()

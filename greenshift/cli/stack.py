@@ -1,0 +1,107 @@
+"""Commands that run Greenshift: `up` (everything), `status`, and one command per component."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import signal
+import sys
+
+import click
+
+from greenshift.cli.options import stack_options
+from greenshift.settings import Settings
+from greenshift.supervisor import (
+    AlreadyRunningError,
+    Supervisor,
+    client_environment,
+    component_health,
+    settings_env,
+)
+
+
+@click.command("up")
+@stack_options
+def up_command(settings: Settings) -> None:
+    """Start the whole stack on this machine and keep it running until Ctrl-C."""
+    supervisor = Supervisor(settings, say=click.echo)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    click.echo(f"Starting Greenshift in {settings.home_dir}")
+    try:
+        supervisor.start()
+    except AlreadyRunningError as exc:
+        click.echo(f"error: {exc}", err=True)
+        supervisor.stop()
+        sys.exit(2)
+    except (RuntimeError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        supervisor.stop()
+        sys.exit(1)
+    _print_banner(settings)
+    try:
+        supervisor.run_forever()
+    finally:
+        click.echo("Stopping Greenshift")
+        supervisor.stop()
+        click.echo("Stopped.")
+
+
+def _print_banner(settings: Settings) -> None:
+    click.echo("")
+    click.echo("Greenshift is up.")
+    click.echo(f"  control API   {settings.api_url}   (SageMaker + CloudWatch)")
+    click.echo(f"  runtime       {settings.runtime_url}/endpoints/<name>/invocations")
+    click.echo(f"  Temporal      {settings.temporal_target}")
+    if settings.temporal_address is None:
+        click.echo(f"  Temporal UI   http://{settings.host}:{settings.ui_port}")
+    click.echo(f"  logs          {settings.home_dir / 'logs'}")
+    click.echo("")
+    click.echo("Point boto3 and the AWS CLI at it:")
+    for key, value in client_environment(settings).items():
+        click.echo(f"  export {key}={value}")
+    click.echo("")
+    click.echo("Ctrl-C stops everything, model instances included.")
+
+
+@click.command("status")
+@stack_options
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def status_command(settings: Settings, as_json: bool) -> None:
+    """Report each component of a running `greenshift up`: pid and health."""
+    report = component_health(settings)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for name, info in report.items():
+            health = "healthy" if info["healthy"] else ("running" if info["running"] else "down")
+            click.echo(
+                f"{name:<10} {health:<8} pid {info['pid'] or '-'}  restarts {info['restarts']}"
+            )
+    sys.exit(0 if all(info["healthy"] for info in report.values()) else 1)
+
+
+def _component_command(name: str, module: str, help_text: str) -> click.Command:
+    @click.command(name, help=help_text)
+    @stack_options
+    def command(settings: Settings) -> None:
+        os.environ.update(settings_env(settings))
+        sys.argv = [module]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+    return command
+
+
+api_command = _component_command(
+    "api", "greenshift.api", "Run the control API (SageMaker + CloudWatch) in the foreground."
+)
+worker_command = _component_command(
+    "worker", "worker", "Run a Temporal worker and this host's fleet agent in the foreground."
+)
+dataplane_command = _component_command(
+    "dataplane", "greenshift.dataplane", "Run HAProxy, the router controller and the collector."
+)
+metrics_command = _component_command(
+    "metrics", "greenshift.metrics", "Run the alarm evaluator in the foreground."
+)

@@ -53,7 +53,9 @@ class TrafficRouter(Protocol):
     def apply(self, routing: EndpointRouting) -> int:
         """Record the desired routing of an endpoint; returns its version."""
 
-    def confirm(self, endpoint: str, version: int, timeout_seconds: float, progress: Progress) -> None:
+    def confirm(
+        self, endpoint: str, version: int, timeout_seconds: float, progress: Progress
+    ) -> None:
         """Return once the data plane has applied `version` (or a later one); raise
         GreenshiftError after `timeout_seconds`."""
 

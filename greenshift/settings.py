@@ -18,7 +18,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GREENSHIFT_", extra="ignore")
 
-    home: Path = Field(default=Path("~/.greenshift"), description="state: registry, logs, instances")
+    home: Path = Field(
+        default=Path("~/.greenshift"), description="state: registry, logs, instances"
+    )
     host: str = "127.0.0.1"
     api_port: int = 7070
     runtime_port: int = 8080

@@ -143,3 +143,6 @@ class Plan(_Frozen):
     max_execution_timeout_seconds: int | None = None
     rollback_max_batch_instances: int | None = None  # rolling only; None = all at once
     notes: tuple[str, ...] = ()  # our rules the plan applied, in words
+    # Fleet sizes and traffic before the first step: where every rollback returns to.
+    instances_before: dict[str, int] = Field(default_factory=dict)
+    traffic_before: dict[str, VariantTraffic] = Field(default_factory=dict)

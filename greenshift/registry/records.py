@@ -166,7 +166,9 @@ class RoutingRecord(Record):
 class DeploymentRecord(Record):
     deployment_id: str
     endpoint: str
-    operation: str  # CreateEndpoint | UpdateEndpoint | DeleteEndpoint | UpdateEndpointWeightsAndCapacities
+    operation: (
+        str  # CreateEndpoint | UpdateEndpoint | DeleteEndpoint | UpdateEndpointWeightsAndCapacities
+    )
     workflow_id: str
     request: dict[str, Any]
     plan: dict[str, Any] | None = None

@@ -1,0 +1,70 @@
+"""Engines for the registry, with the per-backend settings that make it safe for several
+processes at once (the API, the worker and the router controller share one database).
+
+SQLite: WAL (readers never block the writer), a busy timeout instead of instant "database is
+locked" errors, foreign keys on, and writes that start with `BEGIN IMMEDIATE` so a transaction
+takes the write lock before it reads: a compare-and-set cannot be won by two processes, and a
+reader cannot fail late when it upgrades to a writer. pysqlite's own transaction handling is
+turned off so that we can say exactly which BEGIN we mean (SQLAlchemy's documented recipe).
+
+PostgreSQL: a plain pool with pre-ping (a restarted server does not break the next call); the
+compare-and-set is done with `SELECT ... FOR UPDATE` in the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine import URL, Connection
+
+BUSY_TIMEOUT_SECONDS = 10.0
+
+# Execution option that marks a connection's transactions as writes (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = "greenshift_write"
+
+
+def create_registry_engine(url: str | URL) -> Engine:
+    """One engine (and connection pool) per registry object; reuse it for every call."""
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        return _sqlite_engine(sa_url)
+    return create_engine(sa_url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def writer(engine: Engine) -> Engine:
+    """A view of `engine` (same pool) whose transactions are writes."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver level; the "begin" hook below issues BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: switching to WAL needs a lock another process may hold.
+            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

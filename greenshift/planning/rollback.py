@@ -1,0 +1,77 @@
+"""Rollback from any point of a plan: traffic back to the old fleet, the new one retired.
+
+A workflow that must roll back asks for `rollback_steps(plan, completed)`; the steps are absolute,
+so a step that was in flight when the deployment failed can be counted as completed: rolling back
+from "it happened" also covers "it did not".
+"""
+
+from __future__ import annotations
+
+from greenshift.planning.model import Plan, Step, Strategy, VariantTraffic
+from greenshift.planning.sizes import ceil_div
+from greenshift.planning.state import Builder, Instances, Traffic, fleet_from_key
+
+
+def state_after(plan: Plan, completed: int) -> tuple[Instances, Traffic]:
+    """Fleet sizes and traffic once the first `completed` steps are done."""
+    if completed <= 0:
+        return dict(plan.instances_before), dict(plan.traffic_before)
+    step = plan.steps[min(completed, len(plan.steps)) - 1]
+    return dict(step.instances_after), dict(step.traffic_after)
+
+
+def rollback_steps(plan: Plan, completed: int) -> list[Step]:
+    """The steps that return the endpoint to where it was before the plan, from the state after
+    `completed` steps: old capacity restored first, then traffic, then the new fleet retired.
+
+    Rolling plans with a RollbackMaximumBatchSize move back in batches of that many instances
+    (SEMANTICS.md 4); everything else moves back at once.
+    """
+    instances, traffic = state_after(plan, completed)
+    types = {f"blue/{s.variant}": s.instance_type for s in plan.blue}
+    types.update({f"green/{s.variant}": s.instance_type for s in plan.green})
+    b = Builder(instances, traffic, types)
+    if plan.strategy is Strategy.ROLLING and plan.rollback_max_batch_instances:
+        _rolling_back(plan, b, plan.rollback_max_batch_instances)
+    _restore(plan, b)
+    return [planned.step for planned in b.steps]
+
+
+def _restore(plan: Plan, b: Builder) -> None:
+    for key, count in plan.instances_before.items():
+        b.provision(fleet_from_key(key), count)
+    b.shift(plan.traffic_before, _back_message(plan))
+    for key in list(b.instances):
+        b.terminate(fleet_from_key(key), plan.instances_before.get(key, 0))
+
+
+def _rolling_back(plan: Plan, b: Builder, batch: int) -> None:
+    """Batch by batch: first retire new instances that carry no traffic (so the peak stays at
+    N + one batch), then per batch bring back old instances, move their share of traffic back,
+    and retire the new instances that no longer carry any."""
+    old, new = plan.blue[0], plan.green[0]
+    blue_key, green_key = f"blue/{old.variant}", f"green/{new.variant}"
+    n_old, n_new = old.instance_count, new.instance_count
+    weight = plan.traffic_before[old.variant].weight
+    green_share = b.traffic[old.variant].green
+    # Shares are k/n of integers; round before ceil so 0.30000000000000004 * 10 is 3, not 4.
+    b.terminate(fleet_from_key(green_key), ceil_div(round(green_share * n_new * 1e6), 10**6))
+    for _ in range(ceil_div(n_old, batch) + 1):  # bounded: each turn adds a batch
+        blue = b.instances.get(blue_key, 0)
+        if blue >= n_old:
+            break
+        blue = min(n_old, blue + batch)
+        b.provision(fleet_from_key(blue_key), blue)
+        green_left = min(b.traffic[old.variant].green, (n_old - blue) / n_old)
+        b.shift(
+            {old.variant: VariantTraffic(weight=weight, blue=1.0 - green_left, green=green_left)}
+            if green_left > 0
+            else plan.traffic_before,
+            f"Moving traffic back to {blue} instance(s) of the old fleet.",
+        )
+        b.terminate(fleet_from_key(green_key), ceil_div((n_old - blue) * n_new, n_old))
+
+
+def _back_message(plan: Plan) -> str:
+    total = sum(s.instance_count for s in plan.blue)
+    return f"Moving all traffic back to the old fleet of {total} instance(s)."

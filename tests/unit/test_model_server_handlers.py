@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from greenshift.fleet.handlers import (
-    Handlers,
     HandlerNotFoundError,
+    Handlers,
     InvocationContext,
     find_program,
 )

@@ -46,30 +46,35 @@ def _restore(plan: Plan, b: Builder) -> None:
 
 
 def _rolling_back(plan: Plan, b: Builder, batch: int) -> None:
-    """Batch by batch: first retire new instances that carry no traffic (so the peak stays at
-    N + one batch), then per batch bring back old instances, move their share of traffic back,
-    and retire the new instances that no longer carry any."""
+    """Batch by batch: move back as much traffic as the old instances on hand can carry, retire
+    the new instances that no longer carry any, then bring back one batch of old instances.
+    Reusing idle old instances first keeps the peak at N + one (rollback) batch."""
     old, new = plan.blue[0], plan.green[0]
-    blue_key, green_key = f"blue/{old.variant}", f"green/{new.variant}"
+    blue_ref, green_ref = (
+        fleet_from_key(f"blue/{old.variant}"),
+        fleet_from_key(f"green/{new.variant}"),
+    )
     n_old, n_new = old.instance_count, new.instance_count
     weight = plan.traffic_before[old.variant].weight
-    green_share = b.traffic[old.variant].green
-    # Shares are k/n of integers; round before ceil so 0.30000000000000004 * 10 is 3, not 4.
-    b.terminate(fleet_from_key(green_key), ceil_div(round(green_share * n_new * 1e6), 10**6))
-    for _ in range(ceil_div(n_old, batch) + 1):  # bounded: each turn adds a batch
-        blue = b.instances.get(blue_key, 0)
-        if blue >= n_old:
-            break
-        blue = min(n_old, blue + batch)
-        b.provision(fleet_from_key(blue_key), blue)
-        green_left = min(b.traffic[old.variant].green, (n_old - blue) / n_old)
+    for _ in range(ceil_div(n_old, batch) + 2):  # bounded: each turn adds a batch
+        blue = b.count(blue_ref)
+        current = b.traffic[old.variant].green
+        green_left = min(current, (n_old - blue) / n_old)
         b.shift(
             {old.variant: VariantTraffic(weight=weight, blue=1.0 - green_left, green=green_left)}
             if green_left > 0
             else plan.traffic_before,
             f"Moving traffic back to {blue} instance(s) of the old fleet.",
         )
-        b.terminate(fleet_from_key(green_key), ceil_div((n_old - blue) * n_new, n_old))
+        # Shares are k/n of integers: round before ceil so 0.30000000000000004 * 10 is 3, not 4.
+        needed = min(
+            ceil_div((n_old - blue) * n_new, n_old),
+            ceil_div(round(current * n_new * 10**6), 10**6),
+        )
+        b.terminate(green_ref, needed)
+        if green_left <= 0:
+            return
+        b.provision(blue_ref, min(n_old, blue + batch))
 
 
 def _back_message(plan: Plan) -> str:

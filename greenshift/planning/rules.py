@@ -59,8 +59,10 @@ def check_new_variants(specs: Sequence[VariantSpec]) -> None:
             )
     if specs and sum(spec.weight for spec in specs) <= 0:
         raise ValidationError(
-            "Every variant of the new EndpointConfig has weight 0, so no request could be served. "
-            "Give at least one variant an InitialVariantWeight above 0."
+            "Every variant of the new EndpointConfig would have weight 0, so no request could be "
+            "served. Give at least one variant an InitialVariantWeight above 0 (with "
+            "RetainAllVariantProperties, current weights count: exclude DesiredWeight to use the "
+            "new config's)."
         )
 
 

@@ -1,0 +1,39 @@
+"""Every side effect of a deployment, one small class per concern (registry, fleet, traffic,
+alarms), each built with its dependency. `activities.models` is the typed contract with the
+workflows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activities.alarms import AlarmActivities
+from activities.fleet import FleetActivities
+from activities.registry import RegistryActivities
+from activities.traffic import TrafficActivities
+
+
+def all_activities(
+    registry: RegistryActivities,
+    fleet: FleetActivities,
+    traffic: TrafficActivities,
+    alarms: AlarmActivities,
+) -> list[Any]:
+    """The bound activity methods a worker registers."""
+    return [
+        registry.prepare_create,
+        registry.prepare_update,
+        registry.prepare_weights,
+        registry.prepare_delete,
+        registry.plan_rollback,
+        registry.record_progress,
+        registry.record_event,
+        registry.set_status,
+        registry.finish_deployment,
+        registry.remove_endpoint,
+        fleet.provision,
+        fleet.terminate,
+        fleet.retire_fleets,
+        traffic.shift_traffic,
+        traffic.clear_routing,
+        alarms.check_alarms,
+    ]

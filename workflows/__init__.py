@@ -1,0 +1,19 @@
+"""Deterministic orchestration only: one module per operation. Workflow modules import the
+standard library, temporalio and pure project modules (through the sandbox), never I/O."""
+
+from __future__ import annotations
+
+from workflows.create_endpoint import CreateEndpoint
+from workflows.delete_endpoint import DeleteEndpoint
+from workflows.update_endpoint import UpdateEndpoint
+from workflows.update_weights import UpdateEndpointWeightsAndCapacities
+
+ALL_WORKFLOWS = [CreateEndpoint, UpdateEndpoint, DeleteEndpoint, UpdateEndpointWeightsAndCapacities]
+
+__all__ = [
+    "ALL_WORKFLOWS",
+    "CreateEndpoint",
+    "DeleteEndpoint",
+    "UpdateEndpoint",
+    "UpdateEndpointWeightsAndCapacities",
+]

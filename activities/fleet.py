@@ -1,0 +1,62 @@
+"""Fleet activities: bring a fleet to an absolute size and wait until it is healthy, or shrink it.
+
+Long calls heartbeat through the Progress callback, so a cancelled step (deadline, abort) stops
+promptly and a dead worker is noticed within the heartbeat timeout.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.errors import business_errors, heartbeat_progress
+from activities.models import PROVISION, RETIRE_FLEETS, TERMINATE, FleetsInput, StepInput
+from greenshift.errors import ValidationError
+from greenshift.planning.model import ProvisionStep, TerminateStep
+from greenshift.ports import Fleet, FleetStatus
+from greenshift.registry.api import Registry
+
+
+class FleetActivities:
+    def __init__(self, fleet: Fleet, registry: Registry) -> None:
+        self.fleet = fleet
+        self.registry = registry
+
+    @activity.defn(name=PROVISION)
+    @business_errors
+    def provision(self, data: StepInput) -> FleetStatus:
+        step = data.step
+        if not isinstance(step, ProvisionStep):
+            raise ValidationError(f"provision got a {step.kind} step")
+        fleet_id = data.fleets[step.fleet.key]
+        record = self.registry.get_fleet(fleet_id)
+        if record is None:
+            raise ValidationError(f"fleet {fleet_id} has no record")
+        if record.desired_count != step.count or record.retired:
+            record = record.model_copy(update={"desired_count": step.count, "retired": False})
+            self.registry.upsert_fleet(record)
+        return self.fleet.scale_up(record, step.count, heartbeat_progress())
+
+    @activity.defn(name=TERMINATE)
+    @business_errors
+    def terminate(self, data: StepInput) -> FleetStatus:
+        step = data.step
+        if not isinstance(step, TerminateStep):
+            raise ValidationError(f"terminate got a {step.kind} step")
+        fleet_id = data.fleets.get(step.fleet.key)
+        if fleet_id is None:  # nothing was ever made for it: already terminated
+            return FleetStatus(fleet_id="", desired=0, healthy=0, launching=0, failed=0)
+        return self._scale_down(fleet_id, step.count)
+
+    @activity.defn(name=RETIRE_FLEETS)
+    @business_errors
+    def retire_fleets(self, data: FleetsInput) -> None:
+        for fleet_id in data.fleet_ids:
+            self._scale_down(fleet_id, 0)
+
+    def _scale_down(self, fleet_id: str, count: int) -> FleetStatus:
+        record = self.registry.get_fleet(fleet_id)
+        if record is not None and (record.desired_count != count or record.retired != (count == 0)):
+            self.registry.upsert_fleet(
+                record.model_copy(update={"desired_count": count, "retired": count == 0})
+            )
+        return self.fleet.scale_down(fleet_id, count, heartbeat_progress())

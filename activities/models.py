@@ -1,0 +1,154 @@
+"""The typed messages between the workflows and their activities (STYLE.md habit 2).
+
+Pure data with no I/O, so workflow modules may import it (through the sandbox) while activities
+never import workflows. Activity names are constants here: workflows call activities by name and
+never import the classes that implement them (which hold the registry, the fleet, boto3...).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from greenshift.planning.model import Plan, Step
+from greenshift.ports import AlarmState
+from greenshift.status import DeploymentOutcome, EndpointStatus
+
+# --- activity names (registered by the classes in activities/, called by workflows/) ---------
+PREPARE_CREATE = "prepare_create"
+PREPARE_UPDATE = "prepare_update"
+PREPARE_WEIGHTS = "prepare_weights"
+PREPARE_DELETE = "prepare_delete"
+PLAN_ROLLBACK = "plan_rollback"
+RECORD_PROGRESS = "record_progress"
+RECORD_EVENT = "record_event"
+SET_STATUS = "set_status"
+FINISH = "finish_deployment"
+REMOVE_ENDPOINT = "remove_endpoint"
+PROVISION = "provision"
+TERMINATE = "terminate"
+RETIRE_FLEETS = "retire_fleets"
+SHIFT_TRAFFIC = "shift_traffic"
+CLEAR_ROUTING = "clear_routing"
+CHECK_ALARMS = "check_alarms"
+
+# Error types (ApplicationError.type) that no retry can fix.
+PROVISION_FAILED = "ProvisionFailed"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeploymentRef(_Message):
+    """Which deployment of which endpoint an activity works for."""
+
+    endpoint: str
+    deployment_id: str
+
+
+class PrepareInput(_Message):
+    request: dict[str, Any]  # the SageMaker request JSON, already validated by the workflow
+    deployment_id: str
+    workflow_id: str
+    started_at: datetime  # workflow.now(): deterministic, the deployment's StartTime
+
+
+class Prepared(_Message):
+    """What `prepare_*` decided: the plan (recorded in history, so replay never re-plans), the
+    fleet ids of both sides, and what the endpoint becomes once the deployment succeeds."""
+
+    ref: DeploymentRef
+    endpoint_arn: str
+    plan: Plan
+    fleets: dict[str, str] = Field(default_factory=dict)  # FleetRef.key -> fleet id
+    from_config: str | None = None
+    to_config: str
+    config_snapshot: dict[str, Any] = Field(default_factory=dict)
+    last_deployment_config: dict[str, Any] | None = None
+    started_at: datetime
+
+
+class StepInput(_Message):
+    """Carry out one step (forward or rollback). Steps hold absolute state: a retry is a no-op."""
+
+    ref: DeploymentRef
+    step: Step
+    fleets: dict[str, str]
+    confirm_timeout_seconds: float = 60.0
+
+
+class ProgressInput(_Message):
+    """Progress at a step boundary, written to the registry for DescribeEndpoint and the log."""
+
+    ref: DeploymentRef
+    step_index: int  # index into the plan's steps (forward), or -1 before the first
+    phase: str  # Provisioning | ShiftingTraffic | Baking | Terminating | Paused | RollingBack ...
+    message: str
+    at: datetime
+    bake_ends_at: datetime | None = None
+    paused: bool = False
+    rollback_step: int | None = None  # index into the rollback steps, while rolling back
+
+
+class EventInput(_Message):
+    ref: DeploymentRef
+    type: str
+    message: str
+    at: datetime
+    actor: str | None = None
+    key: str  # idempotency key: a retried activity writes nothing new
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class StatusInput(_Message):
+    ref: DeploymentRef
+    status: EndpointStatus
+    reason: str
+    at: datetime
+
+
+class RollbackInput(_Message):
+    ref: DeploymentRef
+    plan: Plan
+    started_steps: int  # steps that began (their undo registered): 0..len(plan.steps)
+    undo: list[Step]  # the registered undo steps, in registration order (saga)
+
+
+class RollbackPlan(_Message):
+    steps: list[Step]
+
+
+class FinishInput(_Message):
+    ref: DeploymentRef
+    status: EndpointStatus
+    outcome: DeploymentOutcome
+    succeeded: bool  # True: the endpoint now serves `to_config` as planned
+    prepared: Prepared
+    failure_reason: str | None = None
+    at: datetime
+
+
+class AlarmCheckInput(_Message):
+    alarms: list[str]
+
+
+class AlarmCheckResult(_Message):
+    """The first alarm found in ALARM (None when all are OK or INSUFFICIENT_DATA), and all
+    states, for the progress record."""
+
+    tripped: AlarmState | None = None
+    states: dict[str, str] = Field(default_factory=dict)
+
+
+class PreparedDelete(_Message):
+    ref: DeploymentRef
+    endpoint_arn: str
+    fleet_ids: list[str]
+
+
+class FleetsInput(_Message):
+    ref: DeploymentRef
+    fleet_ids: list[str]

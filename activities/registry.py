@@ -1,0 +1,505 @@
+"""Registry activities: validate a request against the registry, plan it, take the endpoint for
+one operation (compare-and-set), record progress and events, settle the endpoint at the end.
+
+Every method is synchronous (SQLAlchemy) and runs in the worker's thread pool.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio import activity
+
+from activities.errors import business_errors
+from activities.models import (
+    PREPARE_CREATE,
+    PREPARE_DELETE,
+    PREPARE_UPDATE,
+    PREPARE_WEIGHTS,
+    DeploymentRef,
+    EventInput,
+    FinishInput,
+    Prepared,
+    PreparedDelete,
+    PrepareInput,
+    ProgressInput,
+    RollbackInput,
+    RollbackPlan,
+    StatusInput,
+)
+from activities.planner import Planner
+from activities.progress import pending_at
+from greenshift import naming
+from greenshift.contracts.sagemaker_shapes import (
+    CreateEndpointInput,
+    UpdateEndpointInput,
+    UpdateEndpointWeightsAndCapacitiesInput,
+)
+from greenshift.errors import ResourceInUse, ResourceNotFound, ValidationError
+from greenshift.planning.model import Plan, Role, VariantSpec
+from greenshift.ports import AlarmSource
+from greenshift.registry.api import Registry
+from greenshift.registry.records import (
+    DeploymentEvent,
+    DeploymentRecord,
+    EndpointConfigRecord,
+    EndpointRecord,
+    FleetRecord,
+    ModelRecord,
+    VariantState,
+)
+from greenshift.settings import Settings
+from greenshift.status import IN_PROGRESS, EndpointStatus
+
+UPDATABLE = (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATE_ROLLBACK_FAILED)
+DELETABLE = (
+    EndpointStatus.IN_SERVICE,
+    EndpointStatus.FAILED,
+    EndpointStatus.UPDATE_ROLLBACK_FAILED,
+)
+
+
+def container_of(model: ModelRecord) -> dict[str, Any]:
+    """The container an instance runs: PrimaryContainer, or the first of Containers."""
+    return container_of_spec(model.spec)
+
+
+class RegistryActivities:
+    """Activities over the registry; `alarms` checks alarm names exist, `planner` plans."""
+
+    def __init__(
+        self, registry: Registry, settings: Settings, alarms: AlarmSource, planner: Planner
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.alarms = alarms
+        self.planner = planner
+
+    # --- lookups raising the SEMANTICS.md messages -----------------------------------------
+    def _endpoint(self, name: str) -> EndpointRecord:
+        record = self.registry.get_endpoint(name)
+        if record is None:
+            arn = self.settings.arn("endpoint", name)
+            raise ResourceNotFound(f'Could not find endpoint "{arn}".')
+        return record
+
+    def _config(self, name: str) -> EndpointConfigRecord:
+        record = self.registry.get_endpoint_config(name)
+        if record is None:
+            arn = self.settings.arn("endpoint-config", name)
+            raise ResourceNotFound(f'Could not find endpoint configuration "{arn}".')
+        return record
+
+    def _models(self, config: EndpointConfigRecord) -> dict[str, ModelRecord]:
+        models: dict[str, ModelRecord] = {}
+        for variant in config.spec.get("ProductionVariants", []):
+            name = variant["ModelName"]
+            model = self.registry.get_model(name)
+            if model is None:
+                raise ResourceNotFound(
+                    f'Could not find model "{self.settings.arn("model", name)}".'
+                )
+            models[name] = model
+        return models
+
+    def _check_alarms_exist(self, names: list[str]) -> None:
+        if not names:
+            return
+        known = self.alarms.states(names)
+        missing = [name for name in names if name not in known]
+        if missing:
+            raise ValidationError(
+                f"The alarm(s) {', '.join(missing)} in AutoRollbackConfiguration do not exist."
+            )
+
+    def _check_settled(self, endpoint: EndpointRecord, deployment_id: str) -> None:
+        if endpoint.current_deployment_id == deployment_id:
+            return  # a retried prepare, or the API already took the endpoint for us
+        if endpoint.status in IN_PROGRESS or endpoint.current_deployment_id:
+            raise ResourceInUse(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+
+    def _green_fleets(
+        self,
+        ref: DeploymentRef,
+        plan: Plan,
+        config_name: str,
+        models: dict[str, ModelRecord],
+        at: datetime,
+    ) -> dict[str, str]:
+        """Fleet records of the new side, made before any instance (idempotent)."""
+        fleets: dict[str, str] = {}
+        for spec in plan.green:
+            fleet_id = naming.fleet_id(ref.endpoint, ref.deployment_id, spec.variant)
+            fleets[f"{Role.GREEN.value}/{spec.variant}"] = fleet_id
+            if self.registry.get_fleet(fleet_id) is None:
+                self.registry.upsert_fleet(
+                    FleetRecord(
+                        fleet_id=fleet_id,
+                        endpoint=ref.endpoint,
+                        deployment_id=ref.deployment_id,
+                        variant=spec.variant,
+                        config_name=config_name,
+                        model_name=spec.model_name,
+                        instance_type=spec.instance_type,
+                        model_spec=container_of(models[spec.model_name]),
+                        startup_timeout_seconds=spec.startup_timeout_seconds,
+                        created_at=at,
+                    )
+                )
+        return fleets
+
+    @staticmethod
+    def _blue_fleets(endpoint: EndpointRecord) -> dict[str, str]:
+        return {
+            f"{Role.BLUE.value}/{v.variant}": v.fleet_id for v in endpoint.variants if v.fleet_id
+        }
+
+    @staticmethod
+    def _snapshot(config: EndpointConfigRecord, models: dict[str, ModelRecord]) -> dict[str, Any]:
+        return {"EndpointConfig": config.spec, "Models": {n: m.spec for n, m in models.items()}}
+
+    def _deployment(
+        self,
+        data: PrepareInput,
+        operation: str,
+        endpoint: str,
+        plan: Plan | None,
+        from_config: str | None,
+        to_config: str | None,
+        alarms: list[str],
+    ) -> DeploymentRecord:
+        return DeploymentRecord(
+            deployment_id=data.deployment_id,
+            endpoint=endpoint,
+            operation=operation,
+            workflow_id=data.workflow_id,
+            request=data.request,
+            plan=plan.model_dump(mode="json") if plan else None,
+            alarms=alarms,
+            from_config=from_config,
+            to_config=to_config,
+            started_at=data.started_at,
+        )
+
+    # --- prepare ---------------------------------------------------------------------------
+    @activity.defn(name=PREPARE_UPDATE)
+    @business_errors
+    def prepare_update(self, data: PrepareInput) -> Prepared:
+        request = UpdateEndpointInput.from_wire(data.request)
+        endpoint = self._endpoint(request.EndpointName)
+        ref = DeploymentRef(endpoint=endpoint.name, deployment_id=data.deployment_id)
+        if endpoint.current_deployment_id != data.deployment_id:
+            if endpoint.status is EndpointStatus.FAILED:
+                raise ValidationError(
+                    f'Cannot update failed endpoint "{endpoint.arn}". '
+                    "Delete it and create it again."
+                )
+            self._check_settled(endpoint, data.deployment_id)
+            if endpoint.config_name.lower() == request.EndpointConfigName.lower():
+                raise ValidationError(
+                    f'Endpoint "{endpoint.name}" already runs endpoint configuration '
+                    f'"{endpoint.config_name}". To deploy a change, create a new '
+                    "EndpointConfig and update the endpoint to it."
+                )
+        config = self._config(request.EndpointConfigName)
+        models = self._models(config)
+        plan = self.planner.plan_update(endpoint, request, config, models)
+        self._check_alarms_exist(list(plan.alarms))
+        deployment_config = (
+            endpoint.last_deployment_config
+            if request.RetainDeploymentConfig
+            else (request.DeploymentConfig.to_wire() if request.DeploymentConfig else None)
+        )
+        deployment = self._deployment(
+            data,
+            "UpdateEndpoint",
+            endpoint.name,
+            plan,
+            endpoint.config_name,
+            config.name,
+            list(plan.alarms),
+        )
+        endpoint = self.registry.begin_operation(
+            endpoint.name, UPDATABLE, EndpointStatus.UPDATING, deployment
+        )
+        fleets = self._blue_fleets(endpoint)
+        fleets.update(self._green_fleets(ref, plan, config.name, models, data.started_at))
+        return Prepared(
+            ref=ref,
+            endpoint_arn=endpoint.arn,
+            plan=plan,
+            fleets=fleets,
+            from_config=endpoint.config_name,
+            to_config=config.name,
+            config_snapshot=self._snapshot(config, models),
+            last_deployment_config=deployment_config,
+            started_at=data.started_at,
+        )
+
+    @activity.defn(name=PREPARE_CREATE)
+    @business_errors
+    def prepare_create(self, data: PrepareInput) -> Prepared:
+        request = CreateEndpointInput.from_wire(data.request)
+        existing = self.registry.get_endpoint(request.EndpointName)
+        if existing is not None and existing.current_deployment_id != data.deployment_id:
+            raise ResourceInUse(f'Cannot create already existing endpoint "{existing.arn}".')
+        config = self._config(request.EndpointConfigName)
+        models = self._models(config)
+        deployment_config = request.DeploymentConfig.to_wire() if request.DeploymentConfig else None
+        plan = self.planner.plan_create(request, config, models)
+        name = existing.name if existing else request.EndpointName
+        ref = DeploymentRef(endpoint=name, deployment_id=data.deployment_id)
+        arn = self.settings.arn("endpoint", name)
+        if existing is None:
+            record = EndpointRecord(
+                name=name,
+                arn=arn,
+                status=EndpointStatus.CREATING,
+                config_name=config.name,
+                config_snapshot=self._snapshot(config, models),
+                last_deployment_config=deployment_config,
+                current_deployment_id=data.deployment_id,
+                created_at=data.started_at,
+                last_modified=data.started_at,
+            )
+            deployment = self._deployment(data, "CreateEndpoint", name, plan, None, config.name, [])
+            self.registry.create_endpoint(record, deployment)
+        else:
+            deployment_record = self.registry.get_deployment(data.deployment_id)
+            if deployment_record is not None and deployment_record.plan is None:
+                deployment_record.plan = plan.model_dump(mode="json")
+                self.registry.update_deployment(deployment_record)
+        fleets = self._green_fleets(ref, plan, config.name, models, data.started_at)
+        return Prepared(
+            ref=ref,
+            endpoint_arn=arn,
+            plan=plan,
+            fleets=fleets,
+            to_config=config.name,
+            config_snapshot=self._snapshot(config, models),
+            last_deployment_config=deployment_config,
+            started_at=data.started_at,
+        )
+
+    @activity.defn(name=PREPARE_WEIGHTS)
+    @business_errors
+    def prepare_weights(self, data: PrepareInput) -> Prepared:
+        request = UpdateEndpointWeightsAndCapacitiesInput.from_wire(data.request)
+        endpoint = self._endpoint(request.EndpointName)
+        self._check_settled(endpoint, data.deployment_id)
+        plan = self.planner.plan_weights(endpoint, request)
+        deployment = self._deployment(
+            data,
+            "UpdateEndpointWeightsAndCapacities",
+            endpoint.name,
+            plan,
+            endpoint.config_name,
+            endpoint.config_name,
+            [],
+        )
+        endpoint = self.registry.begin_operation(
+            endpoint.name, (EndpointStatus.IN_SERVICE,), EndpointStatus.UPDATING, deployment
+        )
+        # Desired* show the request at once; Current* follow as the steps run.
+        wanted = {d.VariantName: d for d in request.DesiredWeightsAndCapacities}
+        changed = False
+        for variant in endpoint.variants:
+            ask = wanted.get(variant.variant)
+            if ask is None:
+                continue
+            if ask.DesiredWeight is not None and variant.desired_weight != ask.DesiredWeight:
+                variant.desired_weight = ask.DesiredWeight
+                changed = True
+            count = ask.DesiredInstanceCount
+            if count is not None and variant.desired_instance_count != count:
+                variant.desired_instance_count = count
+                changed = True
+        if changed:
+            endpoint = self.registry.save_endpoint(endpoint)
+        fleets = self._blue_fleets(endpoint)
+        # In place: the "green" side of the plan is the same fleets, resized.
+        fleets.update({f"{Role.GREEN.value}/{k.split('/', 1)[1]}": v for k, v in fleets.items()})
+        return Prepared(
+            ref=DeploymentRef(endpoint=endpoint.name, deployment_id=data.deployment_id),
+            endpoint_arn=endpoint.arn,
+            plan=plan,
+            fleets=fleets,
+            from_config=endpoint.config_name,
+            to_config=endpoint.config_name,
+            config_snapshot=endpoint.config_snapshot,
+            last_deployment_config=endpoint.last_deployment_config,
+            started_at=data.started_at,
+        )
+
+    @activity.defn(name=PREPARE_DELETE)
+    @business_errors
+    def prepare_delete(self, data: PrepareInput) -> PreparedDelete:
+        name = str(data.request.get("EndpointName", ""))
+        endpoint = self._endpoint(name)
+        self._check_settled(endpoint, data.deployment_id)
+        deployment = self._deployment(
+            data, "DeleteEndpoint", endpoint.name, None, endpoint.config_name, None, []
+        )
+        endpoint = self.registry.begin_operation(
+            endpoint.name, DELETABLE, EndpointStatus.DELETING, deployment
+        )
+        fleets = [
+            f.fleet_id for f in self.registry.list_fleets(endpoint.name, include_retired=True)
+        ]
+        return PreparedDelete(
+            ref=DeploymentRef(endpoint=endpoint.name, deployment_id=data.deployment_id),
+            endpoint_arn=endpoint.arn,
+            fleet_ids=sorted(fleets),
+        )
+
+    # --- during the deployment -------------------------------------------------------------
+    @activity.defn(name="plan_rollback")
+    @business_errors
+    def plan_rollback(self, data: RollbackInput) -> RollbackPlan:
+        steps = self.planner.rollback_steps(data.plan, data.started_steps, list(data.undo))
+        return RollbackPlan(steps=list(steps))
+
+    @activity.defn(name="record_progress")
+    @business_errors
+    def record_progress(self, data: ProgressInput) -> None:
+        deployment = self.registry.get_deployment(data.ref.deployment_id)
+        if deployment is None or deployment.plan is None:
+            return
+        plan = Plan.model_validate(deployment.plan)
+        pending = pending_at(
+            plan,
+            config_name=deployment.to_config or "",
+            start_time=deployment.started_at,
+            index=data.step_index,
+            phase=data.phase,
+            at=data.at,
+            message=data.message,
+            bake_ends_at=data.bake_ends_at,
+            paused=data.paused,
+        )
+        self.registry.set_progress(data.ref.endpoint, data.ref.deployment_id, pending)
+        self._event(
+            data.ref,
+            "StepStarted",
+            data.message,
+            data.at,
+            key=f"{data.phase}:{data.step_index}:{data.rollback_step}",
+            detail={"phase": data.phase, "step": data.step_index},
+        )
+
+    @activity.defn(name="record_event")
+    @business_errors
+    def record_event(self, data: EventInput) -> None:
+        self._event(data.ref, data.type, data.message, data.at, data.key, data.detail, data.actor)
+
+    @activity.defn(name="set_status")
+    @business_errors
+    def set_status(self, data: StatusInput) -> None:
+        self.registry.set_status(
+            data.ref.endpoint, data.ref.deployment_id, data.status, data.reason
+        )
+        self._event(
+            data.ref,
+            "StatusChanged",
+            f"{data.status.value}: {data.reason}",
+            data.at,
+            key=f"status:{data.status.value}",
+        )
+
+    @activity.defn(name="finish_deployment")
+    @business_errors
+    def finish_deployment(self, data: FinishInput) -> None:
+        prepared = data.prepared
+        if data.succeeded:
+            self.registry.finish_operation(
+                data.ref.endpoint,
+                data.ref.deployment_id,
+                status=data.status,
+                outcome=data.outcome,
+                config_name=prepared.to_config,
+                config_snapshot=prepared.config_snapshot,
+                variants=final_variants(
+                    prepared.plan.green, prepared.fleets, prepared.config_snapshot
+                ),
+                failure_reason=None,
+                last_deployment_config=prepared.last_deployment_config,
+            )
+        else:
+            self.registry.finish_operation(
+                data.ref.endpoint,
+                data.ref.deployment_id,
+                status=data.status,
+                outcome=data.outcome,
+                failure_reason=data.failure_reason,
+                last_deployment_config=prepared.last_deployment_config,
+            )
+        self._event(
+            data.ref,
+            "Finished",
+            data.failure_reason or f"{data.outcome.value}.",
+            data.at,
+            key="finished",
+            detail={"outcome": data.outcome.value, "status": data.status.value},
+        )
+
+    @activity.defn(name="remove_endpoint")
+    @business_errors
+    def remove_endpoint(self, ref: DeploymentRef) -> None:
+        for fleet in self.registry.list_fleets(ref.endpoint, include_retired=True):
+            for instance in self.registry.list_instances(fleet_id=fleet.fleet_id):
+                self.registry.delete_instance(instance.instance_id)
+        self.registry.delete_endpoint_record(ref.endpoint, ref.deployment_id)
+
+    def _event(
+        self,
+        ref: DeploymentRef,
+        type_: str,
+        message: str,
+        at: datetime,
+        key: str,
+        detail: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> None:
+        self.registry.append_event(
+            DeploymentEvent(
+                deployment_id=ref.deployment_id,
+                endpoint=ref.endpoint,
+                at=at,
+                type=type_,
+                message=message,
+                detail=detail or {},
+                actor=actor,
+                key=f"{ref.deployment_id}:{key}",
+            )
+        )
+
+
+def final_variants(
+    green: tuple[VariantSpec, ...], fleets: dict[str, str], snapshot: dict[str, Any]
+) -> list[VariantState]:
+    """The endpoint's variants once the deployment succeeded: the green side, settled."""
+    images = {
+        name: container_of_spec(spec).get("Image")
+        for name, spec in (snapshot.get("Models") or {}).items()
+    }
+    return [
+        VariantState(
+            variant=spec.variant,
+            model_name=spec.model_name,
+            instance_type=spec.instance_type,
+            fleet_id=fleets.get(f"{Role.GREEN.value}/{spec.variant}"),
+            current_weight=spec.weight,
+            desired_weight=spec.weight,
+            current_instance_count=spec.instance_count,
+            desired_instance_count=spec.instance_count,
+            image=images.get(spec.model_name),
+        )
+        for spec in green
+    ]
+
+
+def container_of_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    if spec.get("PrimaryContainer"):
+        return dict(spec["PrimaryContainer"])
+    return dict((spec.get("Containers") or [{}])[0])

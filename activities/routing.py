@@ -1,0 +1,46 @@
+"""Pure translation of a plan's TrafficStep into the registry's EndpointRouting.
+
+The planner speaks of roles ("A: blue 0.9 / green 0.1"); the data plane needs fleet ids. Blue
+fleet ids come from the endpoint's variants (VariantState.fleet_id), green ones from
+`greenshift.naming.fleet_id`; both arrive here as one map keyed by `FleetRef.key`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from greenshift.planning.model import Role, TrafficStep
+from greenshift.registry.records import EndpointRouting, FleetRoute, VariantRoute
+
+
+def fleet_key(role: Role | str, variant: str) -> str:
+    """The key of a fleet in the map: the same as `FleetRef.key`."""
+    return f"{Role(role).value}/{variant}"
+
+
+def routing_for(
+    endpoint: str,
+    step: TrafficStep,
+    fleets: Mapping[str, str],
+    routing_strategies: Mapping[str, str] | None = None,
+) -> EndpointRouting:
+    """The absolute routing after `step`. Fleets with no share are left out (the router stops
+    sending them traffic); a share for a fleet that has no id is a bug in the caller."""
+    variants: list[VariantRoute] = []
+    for variant in sorted(step.variants):
+        traffic = step.variants[variant]
+        routes: list[FleetRoute] = []
+        for role, share in ((Role.BLUE, traffic.blue), (Role.GREEN, traffic.green)):
+            if share <= 0:
+                continue
+            key = fleet_key(role, variant)
+            if key not in fleets:
+                raise KeyError(f"no fleet id for {key}")
+            routes.append(FleetRoute(fleet_id=fleets[key], share=share))
+        strategy = (routing_strategies or {}).get(variant, "LEAST_OUTSTANDING_REQUESTS")
+        variants.append(
+            VariantRoute(
+                variant=variant, weight=traffic.weight, routing_strategy=strategy, fleets=routes
+            )
+        )
+    return EndpointRouting(endpoint=endpoint, variants=variants)

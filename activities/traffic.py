@@ -1,0 +1,41 @@
+"""Traffic activities: write the absolute desired routing, then wait until the data plane has
+really applied it (argo-rollouts' VerifyWeight), so a weight change counts only once it is live.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.errors import business_errors, heartbeat_progress
+from activities.models import CLEAR_ROUTING, SHIFT_TRAFFIC, DeploymentRef, StepInput
+from activities.routing import routing_for
+from greenshift.errors import ValidationError
+from greenshift.planning.model import TrafficStep
+from greenshift.ports import TrafficRouter
+from greenshift.registry.records import EndpointRouting
+
+CONFIRM_TIMEOUT_SECONDS = 60.0
+
+
+class TrafficActivities:
+    def __init__(self, router: TrafficRouter) -> None:
+        self.router = router
+
+    @activity.defn(name=SHIFT_TRAFFIC)
+    @business_errors
+    def shift_traffic(self, data: StepInput) -> int:
+        if not isinstance(data.step, TrafficStep):
+            raise ValidationError(f"shift_traffic got a {data.step.kind} step")
+        routing = routing_for(data.ref.endpoint, data.step, data.fleets)
+        version = self.router.apply(routing)
+        self.router.confirm(
+            data.ref.endpoint, version, data.confirm_timeout_seconds, heartbeat_progress()
+        )
+        return version
+
+    @activity.defn(name=CLEAR_ROUTING)
+    @business_errors
+    def clear_routing(self, ref: DeploymentRef) -> int:
+        version = self.router.apply(EndpointRouting(endpoint=ref.endpoint, variants=[]))
+        self.router.confirm(ref.endpoint, version, CONFIRM_TIMEOUT_SECONDS, heartbeat_progress())
+        return version

@@ -1,0 +1,60 @@
+"""Assemble a Temporal worker from its dependencies: the workflows, and the activity classes
+built with the registry, fleet, traffic router and alarm source given. Tests pass fakes."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import all_activities
+from activities.alarms import AlarmActivities
+from activities.fleet import FleetActivities
+from activities.planner import Planner, SagemakerPlanner
+from activities.registry import RegistryActivities
+from activities.traffic import TrafficActivities
+from greenshift.ports import AlarmSource, Fleet, TrafficRouter
+from greenshift.registry.api import Registry
+from greenshift.settings import Settings
+from workflows import ALL_WORKFLOWS
+
+# Activities are synchronous (SQLAlchemy, boto3, subprocess): they run in this many threads,
+# never on the event loop.
+ACTIVITY_THREADS = 64
+
+
+@dataclass
+class Dependencies:
+    settings: Settings
+    registry: Registry
+    fleet: Fleet
+    router: TrafficRouter
+    alarms: AlarmSource
+    planner: Planner = field(default_factory=SagemakerPlanner)
+
+
+def build_worker(
+    client: Client,
+    deps: Dependencies,
+    *,
+    task_queue: str | None = None,
+    executor: ThreadPoolExecutor | None = None,
+) -> Worker:
+    """A worker for every Greenshift workflow and activity on `task_queue` (default: the
+    settings'). The caller owns `executor` when it passes one."""
+    activities = all_activities(
+        RegistryActivities(deps.registry, deps.settings, deps.alarms, deps.planner),
+        FleetActivities(deps.fleet, deps.registry),
+        TrafficActivities(deps.router),
+        AlarmActivities(deps.alarms),
+    )
+    return Worker(
+        client,
+        task_queue=task_queue or deps.settings.task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=activities,
+        activity_executor=executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )

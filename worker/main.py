@@ -1,0 +1,79 @@
+"""The worker process: `python -m worker` or `greenshift worker`.
+
+Builds the real dependencies from Settings (registry, fleet agent, traffic router, alarm
+source), runs the workflows and activities on the task queue, the alarm watcher and the fleet
+agent's supervision, and stops cleanly on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import suppress
+from typing import Any
+
+from greenshift.settings import Settings
+from greenshift.temporal import connect
+from worker.alarm_watcher import AlarmWatcher
+from worker.build import Dependencies, build_worker
+
+log = logging.getLogger("greenshift.worker")
+
+
+def build_dependencies(settings: Settings) -> tuple[Dependencies, Any]:
+    """The real dependencies, and the fleet agent (whose supervision the worker runs). Imported
+    here so that tests, which pass fakes, never load them."""
+    from greenshift.dataplane.router import RegistryTrafficRouter
+
+    from greenshift.fleet.agent import FleetAgent
+    from greenshift.metrics.alarm_source import CloudWatchAlarmSource
+    from greenshift.registry.sql import SqlRegistry
+
+    registry = SqlRegistry(settings.registry_url, arn_for=settings.arn)
+    agent = FleetAgent(registry, settings)
+    deps = Dependencies(
+        settings=settings,
+        registry=registry,
+        fleet=agent,
+        router=RegistryTrafficRouter(registry),
+        alarms=CloudWatchAlarmSource.from_settings(settings),
+    )
+    return deps, agent
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT when none is given)."""
+    stop = stop or _stop_on_signals()
+    client = await connect(settings)
+    deps, agent = build_dependencies(settings)
+    watcher = AlarmWatcher(client, deps.registry, deps.alarms)
+    # Instances this host ran before a restart are adopted, then supervised in the background.
+    await asyncio.to_thread(agent.adopt)
+    agent.start()
+    try:
+        async with build_worker(client, deps):
+            watching = asyncio.create_task(watcher.run(stop))
+            log.info("worker running on task queue %s", settings.task_queue)
+            await stop.wait()
+            with suppress(asyncio.CancelledError):
+                await asyncio.wait_for(watching, timeout=10)
+    finally:
+        # Instances keep serving across a worker restart: the agent stops supervising only.
+        await asyncio.to_thread(agent.stop)
+        close = getattr(deps.registry, "close", None)
+        if close is not None:
+            close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run_worker(Settings()))

@@ -1,0 +1,41 @@
+"""CreateEndpoint: Creating → provision every variant → routing → InService. A failure leaves the
+endpoint Failed with its FailureReason and no instance behind (only DeleteEndpoint is accepted
+then, as on AWS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities import models as act
+    from greenshift.contracts.sagemaker_shapes import CreateEndpointInput
+    from greenshift.status import DeploymentOutcome, EndpointStatus
+    from workflows import options
+    from workflows.deployment import Abort, DeploymentWorkflow, Settled
+    from workflows.inputs import parse_input
+
+
+@workflow.defn(name="CreateEndpoint")
+class CreateEndpoint(DeploymentWorkflow):
+    @workflow.run
+    async def run(
+        self, request: dict[str, Any], deployment_id: str | None = None
+    ) -> dict[str, str]:
+        parse_input(CreateEndpointInput, request)
+        await self._prepare(act.PREPARE_CREATE, request, deployment_id)
+        return await self._deploy(self._clean_up)
+
+    async def _clean_up(self, abort: Abort) -> Settled:
+        """No old fleet to return to: take the routing away and stop every new instance."""
+        prepared = self._require_prepared()
+        self._phase = "CleaningUp"
+        await self._call(act.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
+        await self._call(
+            act.RETIRE_FLEETS,
+            act.FleetsInput(ref=prepared.ref, fleet_ids=sorted(prepared.fleets.values())),
+            options.TERMINATE,
+            None,
+        )
+        return Settled(EndpointStatus.FAILED, DeploymentOutcome.FAILED, abort.message)

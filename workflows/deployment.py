@@ -1,0 +1,501 @@
+"""The deployment executor every endpoint workflow shares: a checklist over the plan's steps.
+
+Strategy lives in the planner; this class only carries steps out, in order:
+provision → traffic (applied and confirmed) → bake (a timer raced against the abort flag, then a
+pull check of the alarms) → terminate. Before each step its undo is registered (saga). Alarm,
+deadline, a failed step and the `abort` update all set one flag with a reason (habit 6); the
+checklist looks at it at every step boundary and hands over to the rollback, which is shielded
+from cancellation and not cut short by the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import models as act
+    from greenshift.planning.model import (
+        BakeStep,
+        PlannedStep,
+        ProvisionStep,
+        Step,
+        TerminateStep,
+        TrafficStep,
+    )
+    from greenshift.status import DeploymentOutcome, EndpointStatus, RollbackReason
+    from workflows import options
+    from workflows.inputs import (
+        business_failure,
+        deployment_id_of,
+        failure_message,
+        failure_type,
+    )
+    from workflows.messages import (
+        ABORT,
+        ALARM_TRIPPED,
+        PAUSE,
+        PROGRESS,
+        PROMOTE,
+        RESUME,
+        AlarmTripped,
+        ControlRequest,
+        ControlResult,
+        ProgressView,
+    )
+
+T = TypeVar("T")
+
+PHASES = {
+    "provision": "Provisioning",
+    "traffic": "ShiftingTraffic",
+    "bake": "Baking",
+    "terminate": "Terminating",
+}
+
+
+@dataclass
+class Abort:
+    """Why the deployment hands over to rollback: one reason, one message (FailureReason)."""
+
+    reason: RollbackReason
+    message: str
+    actor: str | None = None
+
+
+@dataclass
+class Settled:
+    """How the deployment ended, for the registry and the workflow's result."""
+
+    status: EndpointStatus
+    outcome: DeploymentOutcome
+    failure_reason: str | None = None
+
+
+class DeploymentWorkflow:
+    """Shared state, handlers and step executor of the endpoint workflows (not a workflow itself:
+    each operation subclasses it with its own `@workflow.run`)."""
+
+    def __init__(self) -> None:
+        self._prepared: act.Prepared | None = None
+        self._abort: Abort | None = None
+        self._paused = False
+        self._promote = False
+        self._baking = False
+        self._bake_ends_at: Any = None
+        self._rolling_back = False
+        self._forward_done = False
+        self._finished = False
+        self._phase = "Preparing"
+        self._index: int | None = None
+        self._undo: list[Step] = []
+        self._started_steps = 0
+        self._events = 0
+
+    # --- the checklist ---------------------------------------------------------------------
+    async def _prepare(
+        self, name: str, request: dict[str, Any], deployment_id: str | None
+    ) -> act.Prepared:
+        data = act.PrepareInput(
+            request=request,
+            deployment_id=deployment_id_of(deployment_id),
+            workflow_id=workflow.info().workflow_id,
+            started_at=workflow.now(),
+        )
+        try:
+            prepared = await self._call(name, data, options.REGISTRY, act.Prepared)
+        except ActivityError as error:
+            raise business_failure(error) from None
+        self._prepared = prepared
+        return prepared
+
+    async def _deploy(self, on_failure: Callable[[Abort], Awaitable[Settled]]) -> dict[str, str]:
+        """Run the plan; on any abort, `on_failure` (rollback, or cleanup for a create) settles
+        the endpoint. Returns the workflow result or raises the deployment's failure."""
+        prepared = self._require_prepared()
+        succeeded = await self._forward(prepared)
+        if succeeded:
+            settled = Settled(EndpointStatus.IN_SERVICE, DeploymentOutcome.SUCCEEDED)
+        else:
+            assert self._abort is not None
+            settled = await self._shielded(on_failure(self._abort))
+        await self._shielded(self._finish(settled, succeeded))
+        self._finished = True
+        self._phase = "Finished"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if not succeeded:
+            raise ApplicationError(
+                settled.failure_reason or settled.outcome.value,
+                type=settled.outcome.value,
+                non_retryable=True,
+            )
+        return {"EndpointArn": prepared.endpoint_arn}
+
+    async def _forward(self, prepared: act.Prepared) -> bool:
+        plan = prepared.plan
+        deadline = None
+        if plan.max_execution_timeout_seconds:
+            deadline = asyncio.create_task(self._deadline(plan.max_execution_timeout_seconds))
+        try:
+            if plan.alarms:
+                await self._check_alarms(list(plan.alarms), "before the first instance")
+            for planned in plan.steps:
+                await self._hold_while_paused()
+                if self._abort is not None:
+                    break
+                # Saga: the undo is registered before the step, which may happen even if it
+                # appears to fail (a timeout after the effect).
+                self._undo.extend(planned.undo)
+                self._started_steps = planned.index + 1
+                await self._run_step(planned)
+                if self._abort is not None:
+                    break
+        except asyncio.CancelledError:
+            self._request_abort(RollbackReason.ABORTED, "The workflow was cancelled.", None)
+        finally:
+            self._forward_done = True
+        if deadline is not None:
+            await deadline
+        return self._abort is None
+
+    async def _run_step(self, planned: PlannedStep) -> None:
+        step = planned.step
+        self._index = planned.index
+        self._phase = PHASES[step.kind]
+        if isinstance(step, BakeStep):
+            await self._bake(planned.index, step)
+            return
+        await self._progress(planned.index, step.message)
+        try:
+            if isinstance(step, ProvisionStep):
+                await self._interruptible(self._step_activity(step))
+            else:
+                await self._step_activity(step)
+        except ActivityError as error:
+            if failure_type(error) == act.PROVISION_FAILED:
+                self._request_abort(RollbackReason.PROVISION_FAILED, failure_message(error), None)
+            else:
+                self._request_abort(
+                    RollbackReason.STEP_FAILED,
+                    f"Step {planned.index + 1} ({step.message}) failed: {failure_message(error)}",
+                    None,
+                )
+
+    async def _bake(self, index: int, step: BakeStep) -> None:
+        self._promote = False
+        self._baking = True
+        self._bake_ends_at = workflow.now() + timedelta(seconds=step.seconds)
+        await self._progress(index, step.message, bake_ends_at=self._bake_ends_at)
+        try:
+            if step.seconds > 0:
+                await workflow.wait_condition(
+                    lambda: self._abort is not None or self._promote, timeout=step.seconds
+                )
+        except TimeoutError:
+            pass  # the bake ran its full time
+        finally:
+            self._baking = False
+            self._bake_ends_at = None
+        if self._abort is None and step.alarms:
+            await self._check_alarms(list(step.alarms), "at the end of the bake")
+
+    async def _check_alarms(self, alarms: list[str], when: str) -> None:
+        """The pull check: a lost signal can never let an ALARM pass."""
+        result = await self._call(
+            act.CHECK_ALARMS,
+            act.AlarmCheckInput(alarms=alarms),
+            options.ALARMS,
+            act.AlarmCheckResult,
+        )
+        if result.tripped is not None:
+            self._alarm(result.tripped.name, result.tripped.reason, when)
+
+    async def _deadline(self, seconds: int) -> None:
+        """MaximumExecutionTimeoutInSeconds as a timer in the workflow (execution_timeout would
+        kill it without its rollback)."""
+        try:
+            await workflow.wait_condition(lambda: self._forward_done, timeout=seconds)
+        except TimeoutError:
+            self._request_abort(
+                RollbackReason.DEADLINE,
+                f"The deployment did not finish within MaximumExecutionTimeoutInSeconds "
+                f"({seconds} seconds).",
+                None,
+            )
+
+    async def _hold_while_paused(self) -> None:
+        if not self._paused:
+            return
+        self._phase = "Paused"
+        await self._progress(self._index if self._index is not None else -1, "Paused.", True)
+        # A paused deployment still rolls back on an alarm, an abort or the deadline.
+        await workflow.wait_condition(lambda: not self._paused or self._abort is not None)
+
+    async def _interruptible(self, call: Awaitable[T]) -> T | None:
+        """Run a long step, cancelling it when the deployment is aborted meanwhile."""
+        task = asyncio.ensure_future(call)
+        await workflow.wait_condition(lambda: task.done() or self._abort is not None)
+        if not task.done():
+            task.cancel()
+        try:
+            return await task
+        except (ActivityError, asyncio.CancelledError):
+            if self._abort is not None:
+                return None
+            raise
+
+    # --- rollback --------------------------------------------------------------------------
+    async def _rollback(self, abort: Abort) -> Settled:
+        """Traffic back to blue, green terminated, InService on the old config; a failed
+        rollback is UpdateRollbackFailed, never a silent drop."""
+        prepared = self._require_prepared()
+        self._rolling_back = True
+        self._phase = "RollingBack"
+        plan = await self._call(
+            act.PLAN_ROLLBACK,
+            act.RollbackInput(
+                ref=prepared.ref,
+                plan=prepared.plan,
+                started_steps=self._started_steps,
+                undo=self._undo,
+            ),
+            options.REGISTRY,
+            act.RollbackPlan,
+        )
+        await self._set_status(EndpointStatus.ROLLING_BACK, abort.message)
+        try:
+            for number, step in enumerate(plan.steps):
+                if isinstance(step, BakeStep):
+                    continue
+                await self._progress(
+                    self._index if self._index is not None else -1,
+                    f"Rolling back: {step.message}",
+                    rollback_step=number,
+                )
+                await self._step_activity(step, attempts=options.ROLLBACK_ATTEMPTS)
+        except ActivityError as error:
+            return Settled(
+                EndpointStatus.UPDATE_ROLLBACK_FAILED,
+                DeploymentOutcome.ROLLBACK_FAILED,
+                f"{abort.message} The rollback failed: {failure_message(error)}",
+            )
+        return Settled(EndpointStatus.IN_SERVICE, DeploymentOutcome.ROLLED_BACK, abort.message)
+
+    async def _shielded(self, call: Awaitable[T]) -> T:
+        """Finish `call` even if the workflow is cancelled meanwhile."""
+        task = asyncio.ensure_future(call)
+        while True:
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if task.done():
+                    raise
+                self._request_abort(RollbackReason.ABORTED, "The workflow was cancelled.", None)
+
+    async def _finish(self, settled: Settled, succeeded: bool) -> None:
+        prepared = self._require_prepared()
+        await self._call(
+            act.FINISH,
+            act.FinishInput(
+                ref=prepared.ref,
+                status=settled.status,
+                outcome=settled.outcome,
+                succeeded=succeeded,
+                prepared=prepared,
+                failure_reason=settled.failure_reason,
+                at=workflow.now(),
+            ),
+            options.REGISTRY,
+            None,
+        )
+
+    # --- activity calls --------------------------------------------------------------------
+    async def _step_activity(self, step: Step, attempts: int | None = None) -> Any:
+        prepared = self._require_prepared()
+        data = act.StepInput(ref=prepared.ref, step=step, fleets=prepared.fleets)
+        if isinstance(step, ProvisionStep):
+            spec = next((s for s in prepared.plan.green if s.variant == step.fleet.variant), None)
+            opts = options.provision(spec.startup_timeout_seconds if spec else 600)
+            name = act.PROVISION
+        elif isinstance(step, TerminateStep):
+            opts, name = options.TERMINATE, act.TERMINATE
+        elif isinstance(step, TrafficStep):
+            opts, name = options.TRAFFIC, act.SHIFT_TRAFFIC
+        else:
+            raise ApplicationError(f"not an executable step: {step.kind}", non_retryable=True)
+        if attempts is not None:
+            opts = options.ActivityOptions(opts.start_to_close, attempts, opts.heartbeat)
+        return await self._call(name, data, opts, None)
+
+    async def _call(
+        self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None
+    ) -> T:
+        result: T = await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=opts.start_to_close,
+            heartbeat_timeout=opts.heartbeat,
+            retry_policy=opts.retry(),
+        )
+        return result
+
+    async def _progress(
+        self,
+        index: int,
+        message: str,
+        paused: bool = False,
+        bake_ends_at: Any = None,
+        rollback_step: int | None = None,
+    ) -> None:
+        prepared = self._require_prepared()
+        await self._call(
+            act.RECORD_PROGRESS,
+            act.ProgressInput(
+                ref=prepared.ref,
+                step_index=index,
+                phase=self._phase,
+                message=message,
+                at=workflow.now(),
+                bake_ends_at=bake_ends_at,
+                paused=paused,
+                rollback_step=rollback_step,
+            ),
+            options.REGISTRY,
+            None,
+        )
+
+    async def _set_status(self, status: EndpointStatus, reason: str) -> None:
+        prepared = self._require_prepared()
+        await self._call(
+            act.SET_STATUS,
+            act.StatusInput(ref=prepared.ref, status=status, reason=reason, at=workflow.now()),
+            options.REGISTRY,
+            None,
+        )
+
+    async def _event(self, type_: str, message: str, actor: str | None) -> None:
+        if self._prepared is None:
+            return
+        self._events += 1
+        await self._call(
+            act.RECORD_EVENT,
+            act.EventInput(
+                ref=self._prepared.ref,
+                type=type_,
+                message=message,
+                at=workflow.now(),
+                actor=actor,
+                key=f"control:{self._events}",
+            ),
+            options.REGISTRY,
+            None,
+        )
+
+    def _require_prepared(self) -> act.Prepared:
+        if self._prepared is None:
+            raise ApplicationError("the deployment was not prepared", non_retryable=True)
+        return self._prepared
+
+    # --- the abort flag --------------------------------------------------------------------
+    def _request_abort(self, reason: RollbackReason, message: str, actor: str | None) -> bool:
+        if self._abort is not None or self._rolling_back or self._forward_done:
+            return False
+        self._abort = Abort(reason, message, actor)
+        return True
+
+    def _alarm(self, name: str, reason: str, when: str) -> None:
+        detail = f" ({reason})" if reason else ""
+        self._request_abort(
+            RollbackReason.ALARM, f"Alarm {name} was in ALARM {when}{detail}.", None
+        )
+
+    # --- signal, updates, query ------------------------------------------------------------
+    @workflow.signal(name=ALARM_TRIPPED)
+    def alarm_tripped(self, alarm: AlarmTripped) -> None:
+        if self._prepared is not None and alarm.name not in self._prepared.plan.alarms:
+            return  # not an alarm this deployment watches
+        self._alarm(alarm.name, alarm.reason, "during the deployment")
+
+    def _require_running(self) -> None:
+        if self._prepared is None:
+            raise ValueError("The deployment is still being prepared; try again in a moment.")
+        if self._rolling_back or self._abort is not None:
+            raise ValueError("The deployment is rolling back.")
+        if self._forward_done or self._finished:
+            raise ValueError("The deployment has finished.")
+
+    @workflow.update(name=PAUSE)
+    async def pause(self, request: ControlRequest) -> ControlResult:
+        self._paused = True
+        await self._event("Paused", f"Paused by {request.actor}: {request.reason}", request.actor)
+        return ControlResult(accepted=True, message="The deployment holds at the next step.")
+
+    @pause.validator
+    def _validate_pause(self, request: ControlRequest) -> None:
+        self._require_running()
+        if self._paused:
+            raise ValueError("The deployment is already paused.")
+
+    @workflow.update(name=RESUME)
+    async def resume(self, request: ControlRequest) -> ControlResult:
+        self._paused = False
+        await self._event("Resumed", f"Resumed by {request.actor}: {request.reason}", request.actor)
+        return ControlResult(accepted=True, message="The deployment goes on.")
+
+    @resume.validator
+    def _validate_resume(self, request: ControlRequest) -> None:
+        self._require_running()
+        if not self._paused:
+            raise ValueError("The deployment is not paused.")
+
+    @workflow.update(name=PROMOTE)
+    async def promote(self, request: ControlRequest) -> ControlResult:
+        self._promote = True
+        await self._event(
+            "Promoted", f"Bake ended early by {request.actor}: {request.reason}", request.actor
+        )
+        return ControlResult(accepted=True, message="The current bake ends now.")
+
+    @promote.validator
+    def _validate_promote(self, request: ControlRequest) -> None:
+        self._require_running()
+        if not self._baking:
+            raise ValueError(f"The deployment is not baking (it is {self._phase}).")
+
+    @workflow.update(name=ABORT)
+    async def abort(self, request: ControlRequest) -> ControlResult:
+        reason = f": {request.reason}" if request.reason else "."
+        self._request_abort(
+            RollbackReason.ABORTED,
+            f"The deployment was aborted by {request.actor}{reason}",
+            request.actor,
+        )
+        await self._event("Aborted", f"Aborted by {request.actor}{reason}", request.actor)
+        return ControlResult(accepted=True, message="The deployment is rolling back.")
+
+    @abort.validator
+    def _validate_abort(self, request: ControlRequest) -> None:
+        self._require_running()
+
+    @workflow.query(name=PROGRESS)
+    def progress(self) -> ProgressView:
+        steps = self._prepared.plan.steps if self._prepared is not None else ()
+        return ProgressView(
+            phase=self._phase,
+            step_index=self._index,
+            step_count=len(steps),
+            paused=self._paused,
+            baking=self._baking,
+            bake_ends_at=self._bake_ends_at,
+            rolling_back=self._rolling_back,
+            abort_reason=self._abort.reason.value if self._abort else None,
+            abort_message=self._abort.message if self._abort else None,
+            finished=self._finished,
+        )

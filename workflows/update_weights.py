@@ -1,0 +1,25 @@
+"""UpdateEndpointWeightsAndCapacities: resize the serving fleets and change variant weights in
+place. Desired* show the request at once (prepare), Current* follow the steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities import models as act
+    from greenshift.contracts.sagemaker_shapes import UpdateEndpointWeightsAndCapacitiesInput
+    from workflows.deployment import DeploymentWorkflow
+    from workflows.inputs import parse_input
+
+
+@workflow.defn(name="UpdateEndpointWeightsAndCapacities")
+class UpdateEndpointWeightsAndCapacities(DeploymentWorkflow):
+    @workflow.run
+    async def run(
+        self, request: dict[str, Any], deployment_id: str | None = None
+    ) -> dict[str, str]:
+        parse_input(UpdateEndpointWeightsAndCapacitiesInput, request)
+        await self._prepare(act.PREPARE_WEIGHTS, request, deployment_id)
+        return await self._deploy(self._rollback)

@@ -6,7 +6,8 @@ contracts are generated from it rather than typed by hand: a hand-written copy w
     python tools/gen_contracts.py sagemaker > greenshift/contracts/sagemaker_shapes.py
     python tools/gen_contracts.py cloudwatch > greenshift/contracts/cloudwatch_shapes.py
 
-The output is committed; `tests/unit/test_contracts_generated.py` fails when it is stale.
+The output is committed; `tests/unit/test_contracts.py` fails when it is stale (`make contracts`
+regenerates it).
 """
 
 from __future__ import annotations

@@ -141,14 +141,11 @@ def _reason(
     if state == INSUFFICIENT_DATA:
         return f"Insufficient Data: {n} datapoint{'s' if n != 1 else ''} were unknown."
     if not present:
-        return (
-            f"Missing data in all {n} period(s), treated as {spec.treat_missing}: "
-            f"state {state}."
-        )
+        return f"Missing data in all {n} period(s), treated as {spec.treat_missing}: state {state}."
     words = COMPARISONS[spec.comparison][0]
-    crossing = [v for v in present if (v.value is not None and breaches(spec, v.value)) == (
-        state == ALARM
-    )]
+    crossing = [
+        v for v in present if (v.value is not None and breaches(spec, v.value)) == (state == ALARM)
+    ]
     shown = ", ".join(f"{_num(v.value)} ({_short(v.start)})" for v in crossing[:5])
     verb = "was" if len(crossing) == 1 else "were"
     negation = "" if state == ALARM else "not "

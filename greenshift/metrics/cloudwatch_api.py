@@ -201,7 +201,8 @@ class CloudWatchApi:
         if req.ActionPrefix:
             prefix = req.ActionPrefix
             rows = [
-                r for r in rows
+                r
+                for r in rows
                 if any(a.startswith(prefix) for a in r.definition.get("AlarmActions") or [])
             ]
         page, token = _page(rows, req.NextToken, req.MaxRecords or 50)
@@ -314,8 +315,9 @@ class CloudWatchApi:
         if not queries:
             raise MissingParameterError("The request must contain the parameter MetricDataQueries.")
         if len(queries) > 500:
-            raise CloudWatchValidationError("The collection MetricDataQueries must not have more "
-                                            "than 500 elements.")
+            raise CloudWatchValidationError(
+                "The collection MetricDataQueries must not have more than 500 elements."
+            )
         if len({q.Id for q in queries}) != len(queries):
             raise CloudWatchValidationError(
                 "The values for parameter id in MetricDataQueries are not unique."
@@ -390,8 +392,14 @@ def _check_alarm(req: cw.PutMetricAlarmInput) -> None:
         raise InvalidParameterValueError("Metric math alarms are not supported by Greenshift.")
     if req.EvaluationCriteria is not None or req.EvaluationInterval is not None:
         raise InvalidParameterValueError("PromQL alarms are not supported by Greenshift.")
-    for member in ("Namespace", "MetricName", "Period", "EvaluationPeriods", "Threshold",
-                   "ComparisonOperator"):
+    for member in (
+        "Namespace",
+        "MetricName",
+        "Period",
+        "EvaluationPeriods",
+        "Threshold",
+        "ComparisonOperator",
+    ):
         if getattr(req, member) is None:
             raise MissingParameterError(f"The request must contain the parameter {member}.")
     if (req.Statistic is None) == (req.ExtendedStatistic is None):

@@ -116,11 +116,16 @@ def evaluate_all(store: MetricStore, now: float | None = None) -> list[tuple[str
         if result.state == row.state_value:
             continue
         if store.alarms.set_state(
-            row.name, result.state, result.reason, result.reason_data, now,
+            row.name,
+            result.state,
+            result.reason,
+            result.reason_data,
+            now,
             expect_updated=row.state_updated,
         ):
-            log.info("alarm %s: %s -> %s: %s", row.name, row.state_value, result.state,
-                     result.reason)
+            log.info(
+                "alarm %s: %s -> %s: %s", row.name, row.state_value, result.state, result.reason
+            )
             changes.append((row.name, row.state_value, result.state))
     return changes
 

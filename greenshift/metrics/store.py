@@ -312,9 +312,7 @@ class MetricStore:
                 name in dims and (value is None or dims[name] == value)
                 for name, value in dimension_filters
             ):
-                found.append(
-                    Series(row.namespace, row.metric_name, tuple(sorted(dims.items())))
-                )
+                found.append(Series(row.namespace, row.metric_name, tuple(sorted(dims.items()))))
         return sorted(found, key=lambda s: (s.namespace, s.metric_name, s.dimensions))
 
     # --- retention ------------------------------------------------------------------------
@@ -325,7 +323,15 @@ class MetricStore:
         cutoff = int(now) - self.retention_seconds
         with self.engine.begin() as conn:
             deleted = conn.execute(delete(seconds_table).where(seconds_table.c.ts < cutoff))
-            conn.execute(delete(series_table).where(series_table.c.last_seen < cutoff))
+            # last_seen is refreshed at most once a minute: a series goes only once it is empty.
+            has_seconds = (
+                select(seconds_table.c.id)
+                .where(seconds_table.c.series_id == series_table.c.id)
+                .exists()
+            )
+            conn.execute(
+                delete(series_table).where(series_table.c.last_seen < cutoff, ~has_seconds)
+            )
             conn.execute(
                 delete(history_table).where(history_table.c.ts < now - HISTORY_RETENTION_SECONDS)
             )
@@ -393,8 +399,9 @@ class AlarmStore:
                     ts=now,
                     item_type="ConfigurationUpdate",
                     summary=f'Alarm "{name}" {verb}'[:255],
-                    data=json.dumps({"version": "1.0", "type": verb.capitalize(),
-                                     "updatedAlarm": definition}),
+                    data=json.dumps(
+                        {"version": "1.0", "type": verb.capitalize(), "updatedAlarm": definition}
+                    ),
                 )
             )
         return exists is None

@@ -107,6 +107,7 @@ def event(
 
 
 def fleet(fleet_id: str = "ep.A.d1", endpoint: str = "ep", **extra: Any) -> FleetRecord:
+    values: dict[str, Any] = {"desired_count": 2, "created_at": T0, **extra}
     return FleetRecord(
         fleet_id=fleet_id,
         endpoint=endpoint,
@@ -116,9 +117,7 @@ def fleet(fleet_id: str = "ep.A.d1", endpoint: str = "ep", **extra: Any) -> Flee
         model_name="m",
         instance_type="ml.m5.large",
         model_spec={"Image": "img"},
-        desired_count=2,
-        created_at=T0,
-        **extra,
+        **values,
     )
 
 

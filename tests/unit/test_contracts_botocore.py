@@ -4,7 +4,7 @@ The cases come from the model (tests/unit/test_contracts_cases.py): every constr
 reachable from the input of each operation in `sagemaker_shapes.OPERATIONS` and
 `cloudwatch_shapes.OPERATIONS`.
 The number checked is printed (visible with `pytest -rA`) and written to
-`.pytest_cache/contract_cases.txt`.
+`.pytest_cache/contract_cases_<service>.txt`.
 """
 
 from __future__ import annotations
@@ -83,8 +83,7 @@ def test_contracts_agree_with_botocore_model(service: str) -> None:
     print(summary)
     out = Path(".pytest_cache")
     out.mkdir(exist_ok=True)
-    with (out / "contract_cases.txt").open("a") as f:
-        f.write(summary + "\n")
+    (out / f"contract_cases_{service}.txt").write_text(summary + "\n")
     assert not failures, f"{len(failures)} disagreements, first:\n" + "\n".join(failures[:20])
     assert len(all_cases) >= FLOORS[service]
 

@@ -292,9 +292,9 @@ class Supervisor:
             from greenshift.registry.sql import SqlRegistry
 
             registry = SqlRegistry(self.settings.registry_url, arn_for=self.settings.arn)
-            stopped = FleetAgent(registry, self.settings).stop_all()
-            if stopped:
-                self.say(f"  stopped {stopped} model instance(s)")
+            # The records stay: the next `up` relaunches the instances and endpoints come back.
+            FleetAgent(registry, self.settings).stop_all()
+            self.say("  stopped the model instances")
         except Exception as exc:
             self.say(f"  could not stop model instances: {exc}")
 

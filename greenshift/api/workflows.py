@@ -1,0 +1,132 @@
+"""Starting and steering deployment workflows, behind one small interface.
+
+Handlers talk to `WorkflowStarter`; the server passes `TemporalStarter`, tests pass a fake, so
+the API's tests need no Temporal. Every Temporal failure leaves this module as a GreenshiftError:
+an unreachable server is `ServiceUnavailable` (clients retry), a workflow id already running is
+`ResourceInUse`, a deployment that is not running is a `ValidationError`.
+
+The deployment id travels to the workflow in its memo (`deployment_id`): the API has already
+written the endpoint record and the deployment record under that id, and the workflow's first
+activity takes the endpoint with the same id, which the registry treats as idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from greenshift.errors import GreenshiftError, ResourceInUse, ServiceUnavailable, ValidationError
+from greenshift.settings import Settings
+
+log = logging.getLogger("greenshift.api")
+
+MEMO_DEPLOYMENT_ID = "deployment_id"
+# Updates a running deployment workflow accepts (input {"actor", "reason"}), and its query.
+UPDATES = ("pause", "resume", "promote", "abort")
+PROGRESS_QUERY = "progress"
+
+
+class WorkflowStarter(Protocol):
+    async def start(
+        self, workflow: str, request: dict[str, Any], *, workflow_id: str, deployment_id: str
+    ) -> None:
+        """Start `workflow` (a DESIGN.md workflow type) with the SageMaker request as input."""
+
+    async def update(self, workflow_id: str, update: str, arg: dict[str, Any]) -> Any:
+        """Run a workflow update (pause/resume/promote/abort) and return its result."""
+
+    async def query(self, workflow_id: str, query: str) -> Any: ...
+
+
+class TemporalStarter:
+    """The real starter: one lazily connected Temporal client (greenshift.temporal.connect)."""
+
+    def __init__(self, settings: Settings, connect_timeout: float = 5.0) -> None:
+        self.settings = settings
+        self.connect_timeout = connect_timeout
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _get(self) -> Any:
+        async with self._lock:
+            if self._client is None:
+                from greenshift.temporal import connect
+
+                try:
+                    self._client = await asyncio.wait_for(
+                        connect(self.settings), timeout=self.connect_timeout
+                    )
+                except Exception as exc:
+                    raise ServiceUnavailable(
+                        f"Temporal at {self.settings.temporal_target} is unavailable; retry "
+                        f"shortly. ({exc})"
+                    ) from exc
+            return self._client
+
+    async def start(
+        self, workflow: str, request: dict[str, Any], *, workflow_id: str, deployment_id: str
+    ) -> None:
+        from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+        from temporalio.exceptions import WorkflowAlreadyStartedError
+
+        client = await self._get()
+        try:
+            await client.start_workflow(
+                workflow,
+                request,
+                id=workflow_id,
+                task_queue=self.settings.task_queue,
+                memo={MEMO_DEPLOYMENT_ID: deployment_id},
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                rpc_timeout=_rpc_timeout(),
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise ResourceInUse(
+                f"Another operation is still running on this endpoint (workflow {workflow_id})."
+            ) from exc
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    async def update(self, workflow_id: str, update: str, arg: dict[str, Any]) -> Any:
+        from temporalio.client import WorkflowUpdateFailedError
+        from temporalio.service import RPCError, RPCStatusCode
+
+        client = await self._get()
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            return await handle.execute_update(update, arg, rpc_timeout=_rpc_timeout())
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            raise ValidationError(getattr(cause, "message", None) or str(cause)) from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ValidationError(
+                    f"No deployment is running under workflow {workflow_id}."
+                ) from exc
+            raise _unavailable(exc) from exc
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    async def query(self, workflow_id: str, query: str) -> Any:
+        client = await self._get()
+        try:
+            return await client.get_workflow_handle(workflow_id).query(
+                query, rpc_timeout=_rpc_timeout()
+            )
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+
+def _rpc_timeout() -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=10)
+
+
+def _unavailable(exc: Exception) -> GreenshiftError:
+    if isinstance(exc, GreenshiftError):
+        return exc
+    log.warning("temporal call failed: %s", exc)
+    return ServiceUnavailable(f"Temporal is unavailable; retry shortly. ({exc})")

@@ -93,6 +93,9 @@ class SqlRegistry:
         except OperationalError as exc:
             self._engine.dispose()
             raise ServiceUnavailable(f"The registry database is unavailable: {exc.orig}") from exc
+        except BaseException:
+            self._engine.dispose()
+            raise
 
     def close(self) -> None:
         """Close every pooled connection (the object must not be used afterwards)."""

@@ -21,6 +21,7 @@ import uvicorn
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from greenshift.metrics.alarm_source import CloudWatchAlarmSource, cloudwatch_client
 from greenshift.metrics.cloudwatch_api import CloudWatchApi, cloudwatch_app
 from greenshift.metrics.model import Datapoint
 from greenshift.metrics.store import MetricStore
@@ -351,3 +352,12 @@ def test_get_metric_statistics_validation(cw: Any, overrides: dict[str, Any], co
     with pytest.raises(ClientError) as info:
         cw.get_metric_statistics(**request)
     assert error_code(info.value) == code
+
+
+def test_alarm_source_reads_greenshift_alarms(server: Server, cw: Any) -> None:
+    cw.put_metric_alarm(**alarm("src-a"))
+    cw.set_alarm_state(AlarmName="src-a", StateValue="ALARM", StateReason="drill")
+    source = CloudWatchAlarmSource(lambda: cloudwatch_client(Settings(api_port=server.port)))
+    states = source.states(["src-a", "src-missing"])
+    assert list(states) == ["src-a"] and states["src-a"].state == "ALARM"
+    cw.delete_alarms(AlarmNames=["src-a"])

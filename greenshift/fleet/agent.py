@@ -1,0 +1,462 @@
+"""The fleet agent: owns this host's model instances (greenshift.ports.Fleet).
+
+Instances are processes running the built-in model server, detached from the worker so a worker
+restart does not take the fleet down. The registry is the record: every instance has an
+InstanceRecord (id `<fleet>.<index>`, port, pid, state), written before and after every change, so
+a restarted agent `adopt()`s what is still running and relaunches what died. Only `InService`
+instances are routed (the router controller reads the states), so every other state is "out of
+rotation".
+
+States: Launching -> InService <-> Unhealthy; any -> Stopping -> (record deleted); a launch that
+never passes /ping in time -> Failed. A crashed process is relaunched under the same id (restarts
+counted), on the same port when it is still free.
+
+Threads: `scale_up` / `scale_down` run in activity threads; `supervise` runs in its own thread
+(`start()` / `stop()`). One lock guards every read-modify-write of a record and the launch of a
+process, and instances a foreground call is working on are left alone by the supervisor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from greenshift.fleet.modeldata import ModelData, container_of, source_of
+from greenshift.fleet.processes import Launcher, ProcessLauncher, ping, port_is_free
+from greenshift.naming import instance_id
+from greenshift.ports import FleetStatus, Progress, ProvisionFailed
+from greenshift.registry.api import Registry
+from greenshift.registry.records import FleetRecord, InstanceRecord
+from greenshift.settings import Settings
+
+log = logging.getLogger("greenshift.fleet")
+
+LAUNCHING = "Launching"
+IN_SERVICE = "InService"
+UNHEALTHY = "Unhealthy"
+STOPPING = "Stopping"
+STOPPED = "Stopped"
+FAILED = "Failed"
+RUNNING = (LAUNCHING, IN_SERVICE, UNHEALTHY)  # states that should have a live process
+
+PING_FAILED = "The primary container for production variant {variant} did not pass the ping " \
+              "health check."
+
+Probe = Callable[[str, int | None, float], bool]
+
+
+@dataclass(frozen=True)
+class AgentTiming:
+    """Every wait of the agent, in seconds; tests shorten them."""
+
+    probe_timeout: float = 2.0  # one /ping (SEMANTICS.md 6)
+    supervise_interval: float = 0.5  # a kill -9 must be out of rotation within 3 s
+    startup_poll: float = 0.2
+    rotation_timeout: float = 5.0  # wait for the router controller to drop a Stopping instance
+    stop_grace: float = 30.0  # SIGTERM, then SIGKILL after this
+    unhealthy_replace_after: float = 30.0  # an instance unhealthy this long is replaced
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FleetAgent:
+    """`Fleet` for this host. Build one per worker; call `adopt()` then `start()` at startup and
+    `stop()` at shutdown (`stop_all()` too when the whole stack goes down)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        launcher: Launcher | None = None,
+        *,
+        timing: AgentTiming | None = None,
+        probe: Probe = ping,
+        model_data: ModelData | None = None,
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.launcher: Launcher = launcher or ProcessLauncher()
+        self.timing = timing or AgentTiming()
+        self.probe = probe
+        self.host = settings.host
+        self.instances_dir = settings.home_dir / "instances"
+        self.model_data = model_data or ModelData(settings.home_dir / "models")
+        self._lock = threading.RLock()
+        self._busy: set[str] = set()  # instance ids a foreground call is handling
+        self._fleets: dict[str, FleetRecord] = {}
+        self._unhealthy_since: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fleet-probe")
+
+    # --- Fleet -------------------------------------------------------------------------------
+
+    def scale_up(self, fleet: FleetRecord, count: int, progress: Progress) -> FleetStatus:
+        """Have `count` healthy instances (absolute). Instances already running count; missing
+        ones are launched at the lowest free indices; all are awaited within the fleet's
+        startup timeout."""
+        self._remember(fleet, desired=count)
+        deadline = time.monotonic() + fleet.startup_timeout_seconds
+        with self._lock:
+            live = [r for r in self._instances(fleet.fleet_id) if r.state in RUNNING]
+            used = {r.index for r in live}
+            missing = max(0, count - len(live))
+            indices = [i for i in range(count + len(used)) if i not in used][:missing]
+            ids = [r.instance_id for r in live] + [instance_id(fleet.fleet_id, i) for i in indices]
+            self._busy.update(ids)
+        try:
+            if indices:
+                progress(f"Launching {len(indices)} instance(s).")
+                model_dir = self._model_dir(fleet)
+                with self._lock:
+                    for index in indices:
+                        self._launch(fleet, index, model_dir, restarts=None)
+            self._await_healthy(fleet, ids, count, deadline, progress)
+        finally:
+            with self._lock:
+                self._busy.difference_update(ids)
+        return self.status(fleet.fleet_id)
+
+    def scale_down(self, fleet_id: str, count: int, progress: Progress) -> FleetStatus:
+        """Stop instances until `count` remain: the unhealthy first, then the highest indices.
+        Out of rotation first (Stopping, confirmed by the router controller), then SIGTERM so
+        in-flight requests finish, SIGKILL after the grace period; the record is then deleted."""
+        with self._lock:
+            current = [r for r in self._instances(fleet_id) if r.state != STOPPED]
+            keep_order = sorted(current, key=lambda r: (r.state != IN_SERVICE, r.index))
+            victims = [r for r in keep_order[max(0, count):]]
+            self._busy.update(r.instance_id for r in victims)
+            fleet = self._fleet(fleet_id)
+            if fleet is not None:
+                self._remember(fleet, desired=count)
+        try:
+            if victims:
+                progress(f"Terminating {len(victims)} instance(s).")
+                self._stop_instances(victims, progress)
+        finally:
+            with self._lock:
+                self._busy.difference_update(r.instance_id for r in victims)
+        return self.status(fleet_id)
+
+    def status(self, fleet_id: str) -> FleetStatus:
+        records = self._instances(fleet_id)
+        fleet = self._fleet(fleet_id)
+        states = [r.state for r in records]
+        live = sum(s in RUNNING for s in states)
+        return FleetStatus(
+            fleet_id=fleet_id,
+            desired=fleet.desired_count if fleet is not None else live,
+            healthy=states.count(IN_SERVICE),
+            launching=states.count(LAUNCHING),
+            failed=states.count(FAILED),
+        )
+
+    # --- supervision -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run `supervise()` in a background thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.supervise, name="fleet-agent", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop supervising (instances keep running: they belong to the host, not the agent)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def supervise(self) -> None:
+        """Until `stop()`: probe every instance of this host about every
+        `supervise_interval` seconds; see `tick`."""
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                self.tick()
+            except Exception:  # the registry may be briefly unavailable; keep supervising
+                log.exception("fleet supervision tick failed")
+            self._stop.wait(max(0.0, self.timing.supervise_interval - (time.monotonic() - began)))
+
+    def tick(self) -> None:
+        """One round: a dead process is relaunched (out of rotation at once); a live one that
+        fails /ping becomes Unhealthy, and InService again when it answers; one unhealthy for
+        too long is replaced."""
+        records = [r for r in self._host_instances() if r.state in RUNNING]
+        with self._lock:
+            records = [r for r in records if r.instance_id not in self._busy]
+        alive = {r.instance_id: self.launcher.alive(r.pid, r.instance_id) for r in records}
+        to_probe = [r for r in records if alive[r.instance_id]]
+        results = list(self._pool.map(
+            lambda r: self.probe(r.host, r.port, self.timing.probe_timeout), to_probe
+        ))
+        healthy = {r.instance_id: ok for r, ok in zip(to_probe, results, strict=True)}
+        for record in records:
+            with self._lock:
+                if record.instance_id in self._busy:
+                    continue
+                self._supervise_one(record, alive[record.instance_id],
+                                    healthy.get(record.instance_id, False))
+
+    def _supervise_one(self, seen: InstanceRecord, alive: bool, healthy: bool) -> None:
+        record = self.registry.get_instance(seen.instance_id)
+        if record is None or record.state not in RUNNING or record.pid != seen.pid:
+            return  # changed meanwhile (stopped, relaunched): next tick sees the new state
+        if not alive:
+            log.warning("instance %s (pid %s) is gone: relaunching", record.instance_id,
+                        record.pid)
+            self._relaunch(record, "process exited")
+            return
+        if healthy:
+            self._unhealthy_since.pop(record.instance_id, None)
+            if record.state != IN_SERVICE:
+                self._save(record, IN_SERVICE, None)
+            return
+        if record.state == IN_SERVICE:
+            self._unhealthy_since[record.instance_id] = time.monotonic()
+            self._save(record, UNHEALTHY, "/ping failed")
+        elif record.state == UNHEALTHY:
+            since = self._unhealthy_since.setdefault(record.instance_id, time.monotonic())
+            if time.monotonic() - since > self.timing.unhealthy_replace_after:
+                self._kill(record)
+                self._relaunch(record, "unhealthy too long")
+
+    # --- adoption and shutdown --------------------------------------------------------------
+
+    def adopt(self) -> dict[str, int]:
+        """After an agent restart: keep this host's instances whose process is still our model
+        server, relaunch those that died, finish stops that were interrupted. Nothing is left
+        running without a record, nor recorded without a process."""
+        counts = {"adopted": 0, "relaunched": 0, "stopped": 0}
+        unfinished: list[InstanceRecord] = []
+        with self._lock:
+            for record in self._host_instances():
+                alive = self.launcher.alive(record.pid, record.instance_id)
+                if record.state in RUNNING:
+                    if alive:
+                        counts["adopted"] += 1
+                    elif self._relaunch(record, "relaunched after agent restart"):
+                        counts["relaunched"] += 1
+                elif record.state in (STOPPING, STOPPED):
+                    unfinished.append(record)
+                elif record.state == FAILED and alive:
+                    self._kill(record)
+        if unfinished:
+            self._stop_instances(unfinished, lambda _: None, confirm=False)
+            counts["stopped"] = len(unfinished)
+        log.info("adopted instances: %s", counts)
+        return counts
+
+    def stop_all(self, grace: float | None = None) -> None:
+        """The host is shutting down (`greenshift up` exits): stop every instance gracefully and
+        mark it Unhealthy ("stopped with the host"), keeping the record, so the next `adopt()`
+        relaunches it and the endpoints come back as they were."""
+        self.stop()
+        records = [r for r in self._host_instances() if r.state in RUNNING]
+        with self._lock:
+            for record in records:
+                self._save(record, UNHEALTHY, "stopped with the host")
+        self._terminate([r for r in records if r.pid is not None],
+                        grace if grace is not None else self.timing.stop_grace)
+
+    def close(self) -> None:
+        self.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _instances(self, fleet_id: str) -> list[InstanceRecord]:
+        return [r for r in self.registry.list_instances(fleet_id=fleet_id) if r.host == self.host]
+
+    def _host_instances(self) -> list[InstanceRecord]:
+        return self.registry.list_instances(host=self.host)
+
+    def _fleet(self, fleet_id: str) -> FleetRecord | None:
+        return self.registry.get_fleet(fleet_id) or self._fleets.get(fleet_id)
+
+    def _remember(self, fleet: FleetRecord, desired: int) -> None:
+        """Keep the fleet (a relaunch needs its model) and its desired count, read-modify-write
+        so fields others own (e.g. `retired`) are not overwritten."""
+        stored = self.registry.get_fleet(fleet.fleet_id)
+        updated = (stored or fleet).model_copy(update={"desired_count": desired})
+        if stored != updated:
+            self.registry.upsert_fleet(updated)
+        self._fleets[fleet.fleet_id] = updated
+
+    def _model_dir(self, fleet: FleetRecord) -> Path:
+        return self.model_data.prepare(source_of(container_of(fleet.model_spec)))
+
+    def _environment(self, fleet: FleetRecord, port: int, model_dir: Path) -> dict[str, str]:
+        container = container_of(fleet.model_spec)
+        model_env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+        return {
+            **os.environ,
+            **model_env,
+            "SAGEMAKER_BIND_TO_PORT": str(port),
+            "SAGEMAKER_PROGRAM": model_env.get("SAGEMAKER_PROGRAM", "inference.py"),
+            "SM_MODEL_DIR": str(model_dir),
+        }
+
+    def _pick_port(self, preferred: int | None = None) -> int:
+        """`preferred` if still free (a relaunch keeps its address), else the first free port
+        from `instance_port_base` up that no instance record of this host holds."""
+        taken = {r.port for r in self._host_instances() if r.port is not None}
+        if preferred is not None and port_is_free(self.host, preferred):
+            return preferred
+        port = self.settings.instance_port_base
+        while port < 65536:
+            if port not in taken and port_is_free(self.host, port):
+                return port
+            port += 1
+        raise ProvisionFailed("no free port for a model instance")
+
+    def _launch(self, fleet: FleetRecord, index: int, model_dir: Path,
+                restarts: int | None, port: int | None = None) -> InstanceRecord:
+        """Start one instance (caller holds the lock). The record is written as Launching with
+        its port before the process starts, so the port is reserved and nothing runs unrecorded
+        for longer than a crash between the two writes."""
+        iid = instance_id(fleet.fleet_id, index)
+        previous = self.registry.get_instance(iid)
+        port = self._pick_port(port)
+        now = _now()
+        record = InstanceRecord(
+            instance_id=iid, fleet_id=fleet.fleet_id, endpoint=fleet.endpoint,
+            variant=fleet.variant, index=index, host=self.host, port=port, pid=None,
+            state=LAUNCHING, state_reason=None,
+            restarts=restarts if restarts is not None else (previous.restarts if previous else 0),
+            started_at=now, updated_at=now,
+        )
+        self.registry.upsert_instance(record)
+        folder = self.instances_dir / iid
+        pid = self.launcher.start(iid, model_dir, self.host, port,
+                                  self._environment(fleet, port, model_dir), folder / "server.log")
+        record = record.model_copy(update={"pid": pid, "updated_at": _now()})
+        self.registry.upsert_instance(record)
+        log.info("launched %s pid %d port %d", iid, pid, port)
+        return record
+
+    def _relaunch(self, record: InstanceRecord, reason: str) -> bool:
+        fleet = self._fleet(record.fleet_id)
+        if fleet is None:
+            self._save(record, FAILED, f"{reason}; fleet {record.fleet_id} is unknown")
+            return False
+        self._save(record, LAUNCHING, reason)  # out of rotation at once
+        try:
+            self._launch(fleet, record.index, self._model_dir(fleet), record.restarts + 1,
+                         port=record.port)
+        except Exception as exc:
+            log.exception("relaunch of %s failed", record.instance_id)
+            self._save(record, FAILED, f"relaunch failed: {exc}")
+            return False
+        return True
+
+    def _save(self, record: InstanceRecord, state: str, reason: str | None) -> InstanceRecord:
+        current = self.registry.get_instance(record.instance_id) or record
+        updated = current.model_copy(
+            update={"state": state, "state_reason": reason, "updated_at": _now()}
+        )
+        self.registry.upsert_instance(updated)
+        return updated
+
+    def _await_healthy(self, fleet: FleetRecord, ids: list[str], count: int, deadline: float,
+                       progress: Progress) -> None:
+        last = ""
+        while True:
+            healthy = 0
+            for iid in ids:
+                with self._lock:
+                    record = self.registry.get_instance(iid)
+                    if record is None or record.state not in RUNNING:
+                        continue
+                    if record.state == IN_SERVICE and self.launcher.alive(record.pid, iid):
+                        healthy += 1
+                        continue
+                    if not self.launcher.alive(record.pid, iid):
+                        self._relaunch(record, "process exited during startup")
+                        continue
+                if self.probe(record.host, record.port, self.timing.probe_timeout):
+                    with self._lock:
+                        self._save(record, IN_SERVICE, None)
+                    healthy += 1
+            message = f"{healthy}/{count} instances healthy"
+            if message != last:
+                progress(message)
+                last = message
+            if healthy >= count:
+                return
+            if time.monotonic() >= deadline:
+                self._fail_launch(fleet, ids)
+            time.sleep(self.timing.startup_poll)
+
+    def _fail_launch(self, fleet: FleetRecord, ids: list[str]) -> None:
+        failed = [r for r in (self.registry.get_instance(i) for i in ids)
+                  if r is not None and r.state != IN_SERVICE]
+        reason = PING_FAILED.format(variant=fleet.variant)
+        with self._lock:
+            for record in failed:
+                self._save(record, FAILED, reason)
+        self._terminate([r for r in failed if r.pid is not None], grace=2.0)
+        raise ProvisionFailed(reason)
+
+    def _stop_instances(self, victims: list[InstanceRecord], progress: Progress,
+                        confirm: bool = True) -> None:
+        with self._lock:
+            for record in victims:
+                if record.state != STOPPING:
+                    self._save(record, STOPPING, "scale down")
+        if confirm:
+            self._await_rotation(progress)
+        self._terminate([r for r in victims if r.pid is not None], self.timing.stop_grace)
+        for record in victims:
+            self.registry.delete_instance(record.instance_id)  # "not found" is success
+            self._unhealthy_since.pop(record.instance_id, None)
+
+    def _await_rotation(self, progress: Progress) -> None:
+        """Wait (bounded) until the router controller has applied the generation that has our
+        Stopping marks, so no new request reaches an instance we are about to stop."""
+        target = self.registry.routing_generation()
+        deadline = time.monotonic() + self.timing.rotation_timeout
+        while self.registry.applied_generation() < target:
+            if time.monotonic() >= deadline:
+                log.warning("router controller did not confirm generation %d in %.0f s; "
+                            "stopping anyway", target, self.timing.rotation_timeout)
+                return
+            time.sleep(0.05)
+        progress("Instances out of rotation.")
+
+    def _terminate(self, records: Iterable[InstanceRecord], grace: float) -> None:
+        """SIGTERM all, wait for them together, SIGKILL whoever outlives the grace period."""
+        pending = [r for r in records if self.launcher.alive(r.pid, r.instance_id)]
+        for record in pending:
+            assert record.pid is not None
+            self.launcher.signal(record.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pending = [r for r in pending if self.launcher.alive(r.pid, r.instance_id)]
+        for record in pending:
+            assert record.pid is not None
+            log.warning("instance %s ignored SIGTERM for %.0f s: SIGKILL", record.instance_id,
+                        grace)
+            self.launcher.signal(record.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while pending and time.monotonic() < deadline:  # let the kernel reap before we return
+            time.sleep(0.02)
+            pending = [r for r in pending if self.launcher.alive(r.pid, r.instance_id)]
+
+    def _kill(self, record: InstanceRecord) -> None:
+        if record.pid is not None and self.launcher.alive(record.pid, record.instance_id):
+            with contextlib.suppress(Exception):
+                self.launcher.signal(record.pid, signal.SIGKILL)

@@ -1,0 +1,300 @@
+"""The fleet agent on real model-server processes on 127.0.0.1, with a SQLite registry."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from greenshift.fleet.agent import AgentTiming, FleetAgent
+from greenshift.fleet.processes import ProcessLauncher
+from greenshift.naming import fleet_id
+from greenshift.ports import ProvisionFailed
+from greenshift.registry.records import FleetRecord, InstanceRecord
+from greenshift.registry.sql import SqlRegistry
+from greenshift.settings import Settings
+
+MODELS = Path(__file__).resolve().parents[2] / "examples" / "models"
+FAST = AgentTiming(supervise_interval=0.3, rotation_timeout=0.5, stop_grace=5.0,
+                   startup_poll=0.1)
+
+
+class RecordingLauncher(ProcessLauncher):
+    """The real launcher, remembering every pid it started so the test can always clean up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[int] = []
+
+    def start(self, instance_id: str, model_dir: Path, host: str, port: int,
+              env: dict[str, str], log_path: Path) -> int:
+        pid = super().start(instance_id, model_dir, host, port, env, log_path)
+        self.started.append(pid)
+        return pid
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if condition():
+            return time.monotonic() - began
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+
+
+class Host:
+    """A registry, settings and every launcher made in one test; kills what they started."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.url = f"sqlite:///{tmp_path / 'registry.db'}"
+        self.registry = SqlRegistry(self.url)
+        self.settings = Settings(home=tmp_path / "home", instance_port_base=_free_port())
+        self.launchers: list[RecordingLauncher] = []
+        self.agents: list[FleetAgent] = []
+
+    def agent(self, registry: SqlRegistry | None = None) -> FleetAgent:
+        launcher = RecordingLauncher()
+        self.launchers.append(launcher)
+        agent = FleetAgent(registry or self.registry, self.settings, launcher, timing=FAST)
+        self.agents.append(agent)
+        return agent
+
+    def fleet(self, model: str, *, variant: str = "AllTraffic", timeout: int = 30,
+              env: dict[str, str] | None = None, deployment: str = "dep-00000001") -> FleetRecord:
+        container: dict[str, object] = {"Image": "greenshift/builtin",
+                                        "ModelDataUrl": f"file://{MODELS / model}"}
+        if env:
+            container["Environment"] = env
+        return FleetRecord(
+            fleet_id=fleet_id("ep", deployment, variant), endpoint="ep",
+            deployment_id=deployment, variant=variant, config_name="cfg", model_name=model,
+            instance_type="ml.m5.large", model_spec={"PrimaryContainer": container},
+            startup_timeout_seconds=timeout, created_at=datetime.now(UTC),
+        )
+
+    def instances(self, fleet: str) -> list[InstanceRecord]:
+        return self.registry.list_instances(fleet_id=fleet)
+
+    def cleanup(self) -> None:
+        for agent in self.agents:
+            agent.close()
+        for launcher in self.launchers:
+            for pid in launcher.started:
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            for child in launcher._children.values():
+                child.wait(timeout=10)
+        self.registry.close()
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Host]:
+    made = Host(tmp_path)
+    yield made
+    made.cleanup()
+
+
+def _invoke(record: InstanceRecord) -> httpx.Response:
+    return httpx.post(f"http://127.0.0.1:{record.port}/invocations", json={"q": 1}, timeout=5)
+
+
+def test_scale_up_three_healthy_detached_instances(host: Host) -> None:
+    agent = host.agent()
+    fleet = host.fleet("echo-v1")
+    messages: list[str] = []
+    status = agent.scale_up(fleet, 3, messages.append)
+    assert (status.healthy, status.desired, status.launching, status.failed) == (3, 3, 0, 0)
+    assert messages[0] == "Launching 3 instance(s)." and messages[-1] == "3/3 instances healthy"
+    records = host.instances(fleet.fleet_id)
+    assert [r.instance_id for r in records] == [f"{fleet.fleet_id}.{i}" for i in range(3)]
+    assert {r.state for r in records} == {"InService"}
+    assert len({r.port for r in records}) == 3
+    for record in records:
+        assert record.pid is not None
+        assert os.getsid(record.pid) == record.pid  # own session: outlives the worker
+        assert _invoke(record).json() == {"version": "v1", "input": {"q": 1}}
+        log = host.settings.home_dir / "instances" / record.instance_id / "server.log"
+        assert "listening on" in log.read_text()
+
+
+def test_retried_scale_up_launches_nothing_twice(host: Host) -> None:
+    agent = host.agent()
+    fleet = host.fleet("echo-v2")
+    agent.scale_up(fleet, 2, lambda _: None)
+    first = {r.instance_id: r.pid for r in host.instances(fleet.fleet_id)}
+    agent.scale_up(fleet, 2, lambda _: None)  # the retried activity
+    assert {r.instance_id: r.pid for r in host.instances(fleet.fleet_id)} == first
+    assert len(host.launchers[0].started) == 2
+    agent.scale_up(fleet, 3, lambda _: None)  # absolute: one more
+    assert len(host.launchers[0].started) == 3
+    assert agent.status(fleet.fleet_id).healthy == 3
+
+
+def test_never_ready_fails_the_launch_with_sagemakers_reason(host: Host) -> None:
+    agent = host.agent()
+    fleet = host.fleet("never-ready", variant="Canary", timeout=2)
+    began = time.monotonic()
+    with pytest.raises(ProvisionFailed) as raised:
+        agent.scale_up(fleet, 2, lambda _: None)
+    assert time.monotonic() - began < 10
+    assert str(raised.value) == (
+        "The primary container for production variant Canary did not pass the ping health check."
+    )
+    records = host.instances(fleet.fleet_id)
+    assert [r.state for r in records] == ["Failed", "Failed"]
+    assert all(_gone(pid) for pid in host.launchers[0].started)
+    assert agent.status(fleet.fleet_id).failed == 2
+
+
+def test_killed_instance_is_out_of_rotation_within_3s_and_replaced(host: Host) -> None:
+    agent = host.agent()
+    fleet = host.fleet("echo-v1")
+    agent.scale_up(fleet, 2, lambda _: None)
+    agent.start()
+    victim = host.instances(fleet.fleet_id)[0]
+    assert victim.pid is not None
+    os.kill(victim.pid, signal.SIGKILL)
+
+    def out_of_rotation() -> bool:
+        record = host.registry.get_instance(victim.instance_id)
+        return record is not None and (record.state != "InService" or record.pid != victim.pid)
+
+    assert _wait(out_of_rotation, 3.0, "killed instance out of rotation") < 3.0
+
+    def replaced() -> bool:
+        record = host.registry.get_instance(victim.instance_id)
+        return record is not None and record.state == "InService" and record.pid != victim.pid
+
+    _wait(replaced, 15.0, "killed instance replaced")
+    record = host.registry.get_instance(victim.instance_id)
+    assert record is not None and record.restarts == 1
+    assert _invoke(record).json()["version"] == "v1"
+
+
+def test_failing_ping_is_unhealthy_then_in_service_again(host: Host) -> None:
+    agent = host.agent()
+    fleet = host.fleet("echo-v1")
+    agent.scale_up(fleet, 1, lambda _: None)
+    agent.start()
+    record = host.instances(fleet.fleet_id)[0]
+    assert record.pid is not None
+    os.kill(record.pid, signal.SIGSTOP)  # alive but not answering: /ping times out
+    try:
+        def state() -> str:
+            current = host.registry.get_instance(record.instance_id)
+            return current.state if current is not None else "gone"
+
+        _wait(lambda: state() == "Unhealthy", 6.0, "unanswered /ping marked Unhealthy")
+    finally:
+        os.kill(record.pid, signal.SIGCONT)
+    _wait(lambda: state() == "InService", 6.0, "recovered instance back in service")
+    current = host.registry.get_instance(record.instance_id)
+    assert current is not None and current.pid == record.pid and current.restarts == 0
+
+
+def test_scale_down_waits_for_the_router_and_drains_in_flight_requests(host: Host) -> None:
+    agent = host.agent()
+    fleet = host.fleet("slow", env={"SLOW_MS": "1500"})
+    agent.scale_up(fleet, 2, lambda _: None)
+    records = host.instances(fleet.fleet_id)
+    victim = records[1]
+
+    # A stand-in router controller: reports the generation applied, noting what it saw.
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def controller() -> None:
+        while not stop.is_set():
+            generation = host.registry.routing_generation()
+            current = host.registry.get_instance(victim.instance_id)
+            if current is not None:
+                seen.append(current.state)
+            host.registry.mark_generation_applied(generation)
+            time.sleep(0.05)
+
+    router = threading.Thread(target=controller)
+    router.start()
+    answers: list[httpx.Response] = []
+    client = threading.Thread(target=lambda: answers.append(_invoke(victim)))
+    try:
+        client.start()
+        time.sleep(0.5)  # the request is in the handler
+        status = agent.scale_down(fleet.fleet_id, 1, lambda _: None)
+        client.join(timeout=10)
+    finally:
+        stop.set()
+        router.join(timeout=5)
+    assert [a.status_code for a in answers] == [200]
+    assert "Stopping" in seen
+    assert status.healthy == 1 and status.desired == 1
+    assert [r.instance_id for r in host.instances(fleet.fleet_id)] == [records[0].instance_id]
+    assert victim.pid is not None and _gone(victim.pid)
+    # Unknown fleets and fleets already small enough are a success.
+    assert agent.scale_down("nope", 0, lambda _: None).healthy == 0
+    assert agent.scale_down(fleet.fleet_id, 5, lambda _: None).healthy == 1
+
+
+def test_a_new_agent_adopts_live_instances_and_relaunches_dead_ones(host: Host) -> None:
+    first = host.agent()
+    fleet = host.fleet("echo-v1")
+    first.scale_up(fleet, 3, lambda _: None)
+    first.close()  # the worker goes away; its instances stay
+    before = {r.instance_id: r.pid for r in host.instances(fleet.fleet_id)}
+    dead = host.instances(fleet.fleet_id)[2]
+    assert dead.pid is not None
+    os.kill(dead.pid, signal.SIGKILL)
+    _wait(lambda: _gone(dead.pid or 0), 5.0, "killed")
+
+    second = host.agent(SqlRegistry(host.url))
+    assert second.adopt() == {"adopted": 2, "relaunched": 1, "stopped": 0}
+    second.start()
+
+    def all_healthy() -> bool:
+        return second.status(fleet.fleet_id).healthy == 3
+
+    _wait(all_healthy, 15.0, "relaunched instance healthy")
+    after = {r.instance_id: r.pid for r in host.instances(fleet.fleet_id)}
+    assert {k: v for k, v in after.items() if k != dead.instance_id} == {
+        k: v for k, v in before.items() if k != dead.instance_id
+    }
+    assert after[dead.instance_id] != dead.pid
+    assert len(host.launchers[1].started) == 1  # nothing else was launched
+
+
+def test_stop_all_then_adopt_brings_the_fleet_back(host: Host) -> None:
+    agent = host.agent()
+    fleet = host.fleet("echo-v2")
+    agent.scale_up(fleet, 2, lambda _: None)
+    pids = [r.pid for r in host.instances(fleet.fleet_id)]
+    agent.stop_all()
+    assert all(_gone(pid or 0) for pid in pids)
+    assert {r.state for r in host.instances(fleet.fleet_id)} == {"Unhealthy"}
+    again = host.agent()
+    assert again.adopt()["relaunched"] == 2
+    again.start()
+    _wait(lambda: again.status(fleet.fleet_id).healthy == 2, 15.0, "fleet back after restart")

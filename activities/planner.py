@@ -17,7 +17,8 @@ from greenshift.contracts.sagemaker_shapes import (
     UpdateEndpointWeightsAndCapacitiesInput,
 )
 from greenshift.planning import planner as pure
-from greenshift.planning.model import Plan, Step, TrafficStep, VariantSpec
+from greenshift.planning import rollback
+from greenshift.planning.model import Plan, Step, VariantSpec
 from greenshift.planning.specs import variants_from_config
 from greenshift.registry.records import EndpointConfigRecord, EndpointRecord, ModelRecord
 
@@ -103,19 +104,6 @@ class SagemakerPlanner:
         return pure.plan_weights(serving_specs(endpoint), request.DesiredWeightsAndCapacities)
 
     def rollback_steps(self, plan: Plan, started_steps: int, undo: list[Step]) -> list[Step]:
-        rollback = getattr(pure, "rollback_steps", None)
-        if rollback is not None:
-            return list(rollback(plan, started_steps))
-        return reverse_undo(undo)
-
-
-def reverse_undo(undo: list[Step]) -> list[Step]:
-    """The saga's own rollback: the registered undo steps, newest first. Each is absolute, so
-    of consecutive traffic restores only the last one (the oldest state) matters."""
-    steps: list[Step] = []
-    for step in reversed(undo):
-        if steps and isinstance(step, TrafficStep) and isinstance(steps[-1], TrafficStep):
-            steps[-1] = step
-        else:
-            steps.append(step)
-    return steps
+        # A step that began may have taken effect even if it seemed to fail (saga), and every
+        # step is absolute: roll back from the state after all the steps that began.
+        return list(rollback.rollback_steps(plan, started_steps))

@@ -39,7 +39,7 @@ class _FileState:
 
 @dataclass
 class FleetFaults:
-    never_healthy_variants: set[str] = field(default_factory=set)  # ProvisionFailed
+    never_healthy_models: set[str] = field(default_factory=set)  # ProvisionFailed
     failing_scale_down: set[str] = field(default_factory=set)  # fleet ids whose shrink fails
     launch_seconds: float = 0.0  # real time a launch takes (heartbeating meanwhile)
 
@@ -61,7 +61,7 @@ class FakeFleet:
         return [list(c) for c in self.state.data["changes"]]
 
     def scale_up(self, fleet: FleetRecord, count: int, progress: Progress) -> FleetStatus:
-        if fleet.variant in self.faults.never_healthy_variants:
+        if fleet.model_name in self.faults.never_healthy_models:
             progress(f"waiting for {fleet.fleet_id}")
             raise ProvisionFailed(
                 f"The primary container for production variant {fleet.variant} did not pass "

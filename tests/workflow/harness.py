@@ -3,8 +3,10 @@ directory, the fakes of tests/fakes.py, and a worker on a fresh task queue."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
+from greenshift.planning.model import Plan
 from greenshift.registry.records import EndpointConfigRecord, EndpointRecord, ModelRecord
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter, FleetFaults
 from worker.build import Dependencies, build_worker
+from workflows.messages import PROGRESS, ProgressView
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -122,3 +127,143 @@ async def world(
             yield w
     finally:
         registry.close()
+
+
+def canary(
+    wait: int = 300,
+    size: int = 1,
+    final: int = 600,
+    timeout: int | None = None,
+    alarms: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    return _blue_green(
+        {
+            "Type": "CANARY",
+            "WaitIntervalInSeconds": wait,
+            "CanarySize": {"Type": "INSTANCE_COUNT", "Value": size},
+        },
+        final,
+        timeout,
+        alarms,
+    )
+
+
+def linear(
+    wait: int = 60,
+    percent: int = 50,
+    final: int = 120,
+    timeout: int | None = None,
+    alarms: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    return _blue_green(
+        {
+            "Type": "LINEAR",
+            "WaitIntervalInSeconds": wait,
+            "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": percent},
+        },
+        final,
+        timeout,
+        alarms,
+    )
+
+
+def all_at_once(
+    wait: int = 60, final: int = 120, timeout: int | None = None, alarms: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    return _blue_green(
+        {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": wait}, final, timeout, alarms
+    )
+
+
+def rolling(
+    batch: int = 1,
+    wait: int = 60,
+    rollback_batch: int | None = None,
+    timeout: int | None = None,
+    alarms: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    policy: dict[str, Any] = {
+        "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": batch},
+        "WaitIntervalInSeconds": wait,
+    }
+    if rollback_batch is not None:
+        policy["RollbackMaximumBatchSize"] = {"Type": "INSTANCE_COUNT", "Value": rollback_batch}
+    if timeout is not None:
+        policy["MaximumExecutionTimeoutInSeconds"] = timeout
+    return {"RollingUpdatePolicy": policy, **_rollback(alarms)}
+
+
+def _blue_green(
+    routing: dict[str, Any], final: int, timeout: int | None, alarms: tuple[str, ...]
+) -> dict[str, Any]:
+    policy: dict[str, Any] = {
+        "TrafficRoutingConfiguration": routing,
+        "TerminationWaitInSeconds": final,
+    }
+    if timeout is not None:
+        policy["MaximumExecutionTimeoutInSeconds"] = timeout
+    return {"BlueGreenUpdatePolicy": policy, **_rollback(alarms)}
+
+
+def _rollback(alarms: tuple[str, ...]) -> dict[str, Any]:
+    if not alarms:
+        return {}
+    return {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in alarms]}}
+
+
+async def wait_for(
+    handle: WorkflowHandle,
+    predicate: Callable[[ProgressView], bool],
+    env: WorkflowEnvironment | None = None,
+    within: float = 20.0,
+) -> ProgressView:
+    """Poll the `progress` query until `predicate` holds. Time is not skipped meanwhile, except
+    with `env`: then each bake that does not satisfy `predicate` is skipped to its end."""
+    deadline = time.monotonic() + within
+    while True:
+        view = await handle.query(PROGRESS, result_type=ProgressView)
+        if predicate(view):
+            return view
+        assert time.monotonic() < deadline, f"still {view}"
+        if env is not None and view.baking and view.bake_ends_at is not None:
+            left = (view.bake_ends_at - await env.get_current_time()).total_seconds()
+            await env.sleep(max(left, 0) + 0.5)
+        else:
+            await asyncio.sleep(0.02)
+
+
+def green_shares(router: FakeRouter, endpoint: str, green_fleet: str) -> list[float]:
+    """The green fleet's share of its variant's traffic at every routing change."""
+    shares = []
+    for _, routing in router.applied:
+        if routing.endpoint != endpoint:
+            continue
+        share = sum(
+            f.share for v in routing.variants for f in v.fleets if f.fleet_id == green_fleet
+        )
+        shares.append(round(share, 4))
+    return shares
+
+
+def peak_instances(fleet: FakeFleet) -> int:
+    sizes: dict[str, int] = {}
+    peak = 0
+    for _, fleet_id, _, after in fleet.changes:
+        sizes[fleet_id] = after
+        peak = max(peak, sum(sizes.values()))
+    return peak
+
+
+async def plan_of(w: World, deployment_id: str, within: float = 20.0) -> Plan:
+    """The plan the deployment recorded, once its prepare activity has run."""
+    deadline = time.monotonic() + within
+    while True:
+        record = w.registry.get_deployment(deployment_id)
+        if record is not None and record.plan is not None:
+            return Plan.model_validate(record.plan)
+        assert time.monotonic() < deadline, f"no plan for {deployment_id}"
+        await asyncio.sleep(0.02)
+
+
+def bake_indices(plan: Plan) -> list[int]:
+    return [p.index for p in plan.steps if p.step.kind == "bake"]

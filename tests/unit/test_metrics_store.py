@@ -15,8 +15,9 @@ DIMS = {"EndpointName": "ep", "VariantName": "v"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[MetricStore]:
-    s = MetricStore(f"sqlite:///{tmp_path / 'registry.db'}")
+def store(registry_url: str) -> Iterator[MetricStore]:
+    """Once on SQLite, once on PostgreSQL (conftest's registry_url)."""
+    s = MetricStore(registry_url)
     yield s
     s.close()
 

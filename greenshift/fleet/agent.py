@@ -64,6 +64,14 @@ class AgentTiming:
     rotation_timeout: float = 5.0  # wait for the router controller to drop a Stopping instance
     stop_grace: float = 30.0  # SIGTERM, then SIGKILL after this
     unhealthy_replace_after: float = 30.0  # an instance unhealthy this long is replaced
+    # A process that keeps dying is relaunched at most every min(base * 2**restarts, max)
+    # seconds after its last start; the first crash of a long-lived instance is relaunched at once.
+    restart_backoff: float = 0.5
+    restart_backoff_max: float = 30.0
+
+    def relaunch_due(self, restarts: int, seconds_since_start: float) -> bool:
+        wait = min(self.restart_backoff * 2 ** min(restarts, 16), self.restart_backoff_max)
+        return seconds_since_start >= wait
 
 
 def _now() -> datetime:
@@ -215,6 +223,10 @@ class FleetAgent:
         if record is None or record.state not in RUNNING or record.pid != seen.pid:
             return  # changed meanwhile (stopped, relaunched): next tick sees the new state
         if not alive:
+            if not self._relaunch_due(record):
+                if record.state == IN_SERVICE:
+                    self._save(record, UNHEALTHY, "process exited; relaunch backing off")
+                return
             log.warning("instance %s (pid %s) is gone: relaunching", record.instance_id,
                         record.pid)
             self._relaunch(record, "process exited")
@@ -362,6 +374,15 @@ class FleetAgent:
             return False
         return True
 
+    def _relaunch_due(self, record: InstanceRecord) -> bool:
+        started = record.started_at
+        if started is None:
+            return True
+        if started.tzinfo is None:  # some databases hand back naive UTC
+            started = started.replace(tzinfo=UTC)
+        since = (_now() - started).total_seconds()
+        return self.timing.relaunch_due(record.restarts, since)
+
     def _save(self, record: InstanceRecord, state: str, reason: str | None) -> InstanceRecord:
         current = self.registry.get_instance(record.instance_id) or record
         updated = current.model_copy(
@@ -384,7 +405,8 @@ class FleetAgent:
                         healthy += 1
                         continue
                     if not self.launcher.alive(record.pid, iid):
-                        self._relaunch(record, "process exited during startup")
+                        if self._relaunch_due(record):
+                            self._relaunch(record, "process exited during startup")
                         continue
                 if self.probe(record.host, record.port, self.timing.probe_timeout):
                     with self._lock:

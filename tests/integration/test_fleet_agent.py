@@ -81,15 +81,16 @@ class Host:
         self.agents.append(agent)
         return agent
 
-    def fleet(self, model: str, *, variant: str = "AllTraffic", timeout: int = 30,
+    def fleet(self, model: str | Path, *, variant: str = "AllTraffic", timeout: int = 30,
               env: dict[str, str] | None = None, deployment: str = "dep-00000001") -> FleetRecord:
+        path = model if isinstance(model, Path) else MODELS / model
         container: dict[str, object] = {"Image": "greenshift/builtin",
-                                        "ModelDataUrl": f"file://{MODELS / model}"}
+                                        "ModelDataUrl": f"file://{path}"}
         if env:
             container["Environment"] = env
         return FleetRecord(
             fleet_id=fleet_id("ep", deployment, variant), endpoint="ep",
-            deployment_id=deployment, variant=variant, config_name="cfg", model_name=model,
+            deployment_id=deployment, variant=variant, config_name="cfg", model_name=path.name,
             instance_type="ml.m5.large", model_spec={"PrimaryContainer": container},
             startup_timeout_seconds=timeout, created_at=datetime.now(UTC),
         )
@@ -169,6 +170,21 @@ def test_never_ready_fails_the_launch_with_sagemakers_reason(host: Host) -> None
     assert [r.state for r in records] == ["Failed", "Failed"]
     assert all(_gone(pid) for pid in host.launchers[0].started)
     assert agent.status(fleet.fleet_id).failed == 2
+
+
+def test_a_crashing_model_is_relaunched_with_backoff_then_fails(host: Host, tmp_path: Path) -> None:
+    model = tmp_path / "crashing"
+    (model / "code").mkdir(parents=True)
+    (model / "code" / "inference.py").write_text(
+        "def model_fn(model_dir):\n    raise RuntimeError('weights missing')\n"
+    )
+    agent = host.agent()
+    with pytest.raises(ProvisionFailed):
+        agent.scale_up(host.fleet(model, timeout=3), 1, lambda _: None)
+    # 0.5 s, 1 s, 2 s backoff: a handful of starts in 3 s, not one per poll.
+    assert 2 <= len(host.launchers[0].started) <= 4
+    log = host.settings.home_dir / "instances"
+    assert "weights missing" in "".join(p.read_text() for p in log.glob("*/server.log"))
 
 
 def test_killed_instance_is_out_of_rotation_within_3s_and_replaced(host: Host) -> None:

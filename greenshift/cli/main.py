@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import click
 
+from greenshift.cli.operate import (
+    abort_command,
+    history_command,
+    pause_command,
+    promote_command,
+    resume_command,
+    update_endpoint_command,
+    watch_command,
+)
 from greenshift.cli.plan import plan_command
 from greenshift.cli.stack import (
     api_command,
@@ -25,6 +34,13 @@ for command in (
     up_command,
     status_command,
     plan_command,
+    update_endpoint_command,
+    watch_command,
+    pause_command,
+    resume_command,
+    promote_command,
+    abort_command,
+    history_command,
     api_command,
     worker_command,
     dataplane_command,

@@ -226,7 +226,7 @@ class DemoStory:
             seen_busy = seen_busy or busy
             line = f"{d['EndpointStatus']}: {sample.message or ''}"
             if sample.green_weight is not None:
-                line += f"  [new fleet {_bar(sample.green_weight)} {sample.green_weight:4.0%}]"
+                line += f"  [new fleet {bar(sample.green_weight)} {sample.green_weight:4.0%}]"
             if line != last_line:
                 self.say(f"  [{self.elapsed():5.1f}s] {line}")
                 last_line = line
@@ -253,13 +253,7 @@ def _sample(at: float, d: dict[str, Any]) -> Sample:
             if entries:
                 status = entries[-1].get("Status")
                 message = entries[-1].get("StatusMessage")
-            weights = [
-                v.get("CurrentWeight") for v in variants if v.get("CurrentWeight") is not None
-            ]
-            blue = [v.get("CurrentWeight") for v in d.get("ProductionVariants", [])]
-            if weights:
-                total = sum(weights) + sum(w or 0 for w in blue)
-                green = sum(weights) / total if total else 0.0
+            green = green_share(variants)
     return Sample(
         at=at,
         status=d["EndpointStatus"],
@@ -271,6 +265,14 @@ def _sample(at: float, d: dict[str, Any]) -> Sample:
     )
 
 
-def _bar(fraction: float, width: int = 20) -> str:
+def green_share(pending_variants: list[dict[str, Any]]) -> float | None:
+    """The new fleet's share of the traffic, from PendingDeploymentSummary's variants: each shows
+    CurrentWeight = its weight x the share moved so far, DesiredWeight = its weight."""
+    current = sum(v.get("CurrentWeight") or 0.0 for v in pending_variants)
+    desired = sum(v.get("DesiredWeight") or 0.0 for v in pending_variants)
+    return min(1.0, current / desired) if desired else None
+
+
+def bar(fraction: float, width: int = 20) -> str:
     filled = round(max(0.0, min(1.0, fraction)) * width)
     return "#" * filled + "." * (width - filled)

@@ -1,0 +1,192 @@
+"""Commands for operators of a running Greenshift: start a deployment, watch it live, steer it
+(pause / resume / promote / abort), and read its history."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from botocore.exceptions import ClientError
+
+from greenshift.cli.options import api_options
+from greenshift.cli.watching import DeploymentView, render_view
+from greenshift.client import GreenshiftApiError, GreenshiftClient
+from greenshift.settings import Settings
+
+SETTLED = {"InService", "Failed", "UpdateRollbackFailed"}
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load_json(value: str) -> Any:
+    """A JSON document given inline or as a file path."""
+    path = Path(value)
+    try:
+        text = path.read_text() if path.exists() else value
+        return json.loads(text)
+    except (OSError, json.JSONDecodeError) as exc:
+        _fail(f"{value!r} is neither a JSON file nor JSON: {exc}", code=2)
+
+
+@click.command("update-endpoint")
+@click.argument("endpoint")
+@click.option("--endpoint-config", "config", required=True, help="the new EndpointConfig")
+@click.option("--deployment-config", help="DeploymentConfig JSON, inline or a file")
+@click.option("--retain-all-variant-properties", is_flag=True)
+@click.option("--exclude-retained", multiple=True, help="DesiredInstanceCount / DesiredWeight")
+@click.option("--retain-deployment-config", is_flag=True)
+@click.option("--watch", "watch_it", is_flag=True, help="then watch it live until it settles")
+@api_options
+def update_endpoint_command(
+    endpoint: str,
+    config: str,
+    deployment_config: str | None,
+    retain_all_variant_properties: bool,
+    exclude_retained: tuple[str, ...],
+    retain_deployment_config: bool,
+    watch_it: bool,
+    settings: Settings,
+) -> None:
+    """Start an UpdateEndpoint: ENDPOINT moves to --endpoint-config."""
+    client = GreenshiftClient(settings)
+    request: dict[str, Any] = {"EndpointName": endpoint, "EndpointConfigName": config}
+    if deployment_config:
+        request["DeploymentConfig"] = _load_json(deployment_config)
+    if retain_all_variant_properties:
+        request["RetainAllVariantProperties"] = True
+    if exclude_retained:
+        request["ExcludeRetainedVariantProperties"] = [
+            {"VariantPropertyType": p} for p in exclude_retained
+        ]
+    if retain_deployment_config:
+        request["RetainDeploymentConfig"] = True
+    try:
+        answer = client.boto("sagemaker").update_endpoint(**request)
+    except ClientError as exc:
+        error = exc.response["Error"]
+        _fail(f"{error.get('Code')}: {error.get('Message')}", code=2)
+    click.echo(f"Updating {answer['EndpointArn']} to {config}.")
+    if watch_it:
+        sys.exit(_watch(client, endpoint, timeout=28_800 + 600, started_after=time.time() - 5))
+
+
+@click.command("watch")
+@click.argument("endpoint")
+@click.option("--timeout", default=28_800 + 600, show_default=True, help="give up after seconds")
+@api_options
+def watch_command(endpoint: str, timeout: float, settings: Settings) -> None:
+    """Watch ENDPOINT's deployment live: phase, traffic split, instances, bake countdown, alarms.
+
+    Exits 0 when the deployment succeeds, 1 when it rolled back or failed.
+    """
+    sys.exit(_watch(GreenshiftClient(settings), endpoint, timeout))
+
+
+def _watch(
+    client: GreenshiftClient, endpoint: str, timeout: float, started_after: float = 0.0
+) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    deadline = time.monotonic() + timeout
+    view: DeploymentView | None = None
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        while time.monotonic() < deadline:
+            view = _fetch_view(client, endpoint)
+            live.update(render_view(view))
+            running = view.status not in SETTLED or view.deployment_outcome == "Running"
+            if not running and (view.deployment_start or 0) >= started_after:
+                break
+            time.sleep(0.5)
+        else:
+            console.print(f"[yellow]Still {view.status if view else '?'} after {timeout:.0f}s.")
+            return 2
+    assert view is not None
+    if view.deployment_outcome == "Succeeded":
+        console.print(f"[green]Deployment succeeded: {endpoint} is on {view.config}.")
+        return 0
+    console.print(
+        f"[red]Deployment {view.deployment_outcome or 'ended'}: {endpoint} is {view.status} on "
+        f"{view.config}. {view.failure_reason or ''}"
+    )
+    return 1
+
+
+def _fetch_view(client: GreenshiftClient, endpoint: str) -> DeploymentView:
+    try:
+        described = client.boto("sagemaker").describe_endpoint(EndpointName=endpoint)
+    except ClientError as exc:
+        error = exc.response["Error"]
+        _fail(f"{error.get('Code')}: {error.get('Message')}", code=2)
+    try:
+        deployment = client.call("DescribeDeployment", {"EndpointName": endpoint})
+    except GreenshiftApiError:
+        deployment = {}
+    return DeploymentView.from_api(described, deployment)
+
+
+def _control_command(name: str, operation: str, doc: str) -> click.Command:
+    @click.command(name, help=doc)
+    @click.argument("endpoint")
+    @click.option("--reason", default="", help="recorded in the deployment's event log")
+    @api_options
+    def command(endpoint: str, reason: str, settings: Settings) -> None:
+        client = GreenshiftClient(settings)
+        try:
+            answer = client.call(operation, {"EndpointName": endpoint, "Reason": reason})
+        except GreenshiftApiError as exc:
+            _fail(f"{exc.code}: {exc.message}", code=2)
+        click.echo(
+            f"{name}: done for deployment {answer.get('DeploymentId')} of {endpoint} "
+            f"(by {answer.get('Actor')})."
+        )
+
+    return command
+
+
+pause_command = _control_command(
+    "pause", "PauseDeployment", "Hold ENDPOINT's deployment at its next step boundary."
+)
+resume_command = _control_command("resume", "ResumeDeployment", "Resume a paused deployment.")
+promote_command = _control_command(
+    "promote", "PromoteDeployment", "End the current bake now and go on with the next step."
+)
+abort_command = _control_command("abort", "AbortDeployment", "Roll ENDPOINT's deployment back now.")
+
+
+@click.command("history")
+@click.argument("endpoint")
+@click.option("--limit", default=10, show_default=True)
+@click.option("--plot", "plot", type=click.Path(path_type=Path), help="write a timeline PNG")
+@click.option("--json", "as_json", is_flag=True)
+@api_options
+def history_command(
+    endpoint: str, limit: int, plot: Path | None, as_json: bool, settings: Settings
+) -> None:
+    """ENDPOINT's deployments, newest first, with their steps and outcome."""
+    from greenshift.cli.history import plot_history, render_history
+
+    client = GreenshiftClient(settings)
+    try:
+        listed = client.call("ListDeployments", {"EndpointName": endpoint, "MaxResults": limit})
+        deployments = [
+            client.call("DescribeDeployment", {"DeploymentId": d["DeploymentId"]})
+            for d in listed.get("Deployments", [])
+        ]
+    except GreenshiftApiError as exc:
+        _fail(f"{exc.code}: {exc.message}", code=2)
+    if as_json:
+        click.echo(json.dumps(deployments, indent=2, default=str))
+    else:
+        click.echo(render_history(endpoint, deployments))
+    if plot:
+        plot_history(endpoint, deployments, plot)
+        click.echo(f"Timeline written to {plot}")

@@ -29,12 +29,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
-    name = postgres_server.create_database()
+    """A fresh, empty PostgreSQL schema for one test (dropped afterwards)."""
+    name = postgres_server.create_schema()
     try:
-        yield postgres_server.url(name)
+        yield postgres_server.url(schema=name)
     finally:
-        postgres_server.drop_database(name)
+        postgres_server.drop_schema(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

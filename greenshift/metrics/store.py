@@ -183,7 +183,11 @@ class MetricStore:
 
     # --- MetricSink -----------------------------------------------------------------------
     def put(self, points: list[Datapoint]) -> None:
-        """Store one second per point; the sample of raw values is capped at SAMPLE_CAP."""
+        """Store one second per point; the sample of raw values is capped at SAMPLE_CAP.
+
+        Rows are appended, not merged: a second delivered twice counts twice, so the collector
+        sends each (series, second) once. Points with no requests are not stored (missing data).
+        """
         if not points:
             return
         rows = []

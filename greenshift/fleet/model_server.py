@@ -4,12 +4,13 @@ over SageMaker-style handlers (greenshift.fleet.handlers).
 Run as `python -m greenshift.fleet.model_server --model-dir DIR [--port N]`; the port defaults to
 `SAGEMAKER_BIND_TO_PORT` (else 8080) and the handler module to `SAGEMAKER_PROGRAM`.
 
-Why a raw asyncio protocol with httptools: the data-plane benchmark puts HAProxy in front of these
-instances, so the server must not be the bottleneck. Measured on this 2-core box for the echo
-model with keep-alive (see the fleet report): this server (uvloop) ~2-3x the requests/s of
-aiohttp's low-level server and far ahead of uvicorn + starlette. It speaks just the HTTP/1.1 the
-contract needs: keep-alive (HAProxy reuses connections), pipelined requests answered in order,
-Content-Length bodies (chunked request bodies are accepted by the parser too).
+Why a raw asyncio protocol with httptools on uvloop: the data-plane benchmark puts HAProxy in
+front of these instances, so the server must not be the bottleneck. Measured on the 2-core dev box
+(echo model, wrk -c16 keep-alive, server CPU time per request, which is robust to a busy machine):
+this server ~13,000 requests per CPU-second with GREENSHIFT_INLINE handlers (~75 us/request) and
+~9,000 with handlers in threads; aiohttp's low-level server 6,000-8,600; uvicorn with a bare ASGI
+app 8,200-10,200. It speaks just the HTTP/1.1 the contract needs: keep-alive (HAProxy reuses
+connections), pipelined requests answered in order, Content-Length or chunked request bodies.
 
 Lifecycle: the port is bound at once and `/ping` answers 503 until `model_fn` has returned (it
 runs in a thread), so a model that never loads never passes the health check. SIGTERM: stop

@@ -158,3 +158,10 @@ def test_sigterm_finishes_in_flight_requests_then_exits(start: Start) -> None:
     assert results[0].json() == {"version": "slow", "input": [1]}
     assert results[0].headers.get("connection") == "close"
     assert proc.wait(timeout=10) == 0
+
+
+def test_bodies_over_the_runtime_limit_are_refused(start: Start) -> None:
+    _, url = start(MODELS / "echo-v1")
+    response = httpx.post(f"{url}/invocations", content=b"1" * (7 * 1024 * 1024), timeout=10)
+    assert response.status_code == 413
+    assert httpx.post(f"{url}/invocations", json=1).json()["input"] == 1

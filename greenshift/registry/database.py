@@ -42,6 +42,15 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITE_OPTION: True})
 
 
+def reader(engine: Engine) -> Engine:
+    """A view of `engine` (same pool) for single-statement reads: autocommit, so a read costs
+    one round trip instead of BEGIN, SELECT, ROLLBACK. (On SQLite the begin hook already skips
+    BEGIN for reads.)"""
+    if is_sqlite(engine):
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -64,7 +73,9 @@ def _sqlite_engine(url: URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Reads are single statements and run without a transaction (each SELECT sees one
+        # snapshot anyway): no BEGIN/ROLLBACK round, which halves DescribeEndpoint's cost.
+        if connection.get_execution_options().get(WRITE_OPTION, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,7 +33,7 @@ from greenshift.errors import (
 )
 from greenshift.registry import schema as t
 from greenshift.registry.api import ListQuery
-from greenshift.registry.database import create_registry_engine, writer
+from greenshift.registry.database import create_registry_engine, reader, writer
 from greenshift.registry.migrations import migrate
 from greenshift.registry.records import (
     DeploymentEvent,
@@ -88,6 +88,7 @@ class SqlRegistry:
         self._clock = clock
         self._engine = create_registry_engine(url)
         self._writer = writer(self._engine)
+        self._reader = reader(self._engine)
         try:
             self.schema_version = migrate(self._engine)
         except OperationalError as exc:
@@ -114,7 +115,7 @@ class SqlRegistry:
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         try:
-            with self._engine.connect() as conn:
+            with self._reader.connect() as conn:
                 yield conn
         except OperationalError as exc:
             raise ServiceUnavailable(f"The registry database is unavailable: {exc.orig}") from exc
@@ -193,7 +194,7 @@ class SqlRegistry:
 
     def _get_named(self, table: Table, name: str) -> Row[Any] | None:
         with self._read() as conn:
-            return conn.execute(select(table).where(table.c.name_lower == name.lower())).first()
+            return conn.execute(_BY_NAME[table.name], {"key": name.lower()}).first()
 
     def _delete_named(self, table: Table, name: str) -> bool:
         with self._write() as conn:
@@ -744,6 +745,13 @@ class SqlRegistry:
         items = [to_record(row) for row in rows[: query.max_results]]
         token = _encode_token(offset + query.max_results) if more else None
         return Page[R](items=items, next_token=token)
+
+
+# Built once: the hot reads (DescribeEndpoint) skip rebuilding their statement on every call.
+_BY_NAME = {
+    table.name: select(table).where(table.c.name_lower == bindparam("key"))
+    for table in (t.models, t.endpoint_configs, t.endpoints)
+}
 
 
 # --- paging tokens ---------------------------------------------------------------------------

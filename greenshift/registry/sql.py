@@ -32,7 +32,7 @@ from greenshift.errors import (
     ValidationError,
 )
 from greenshift.registry import schema as t
-from greenshift.registry.api import ListQuery
+from greenshift.registry.api import ListQuery, Registry
 from greenshift.registry.database import create_registry_engine, reader, writer
 from greenshift.registry.migrations import migrate
 from greenshift.registry.records import (
@@ -847,3 +847,8 @@ def _routing_record(row: Row[Any]) -> RoutingRecord:
         applied_version=row.applied_version,
         routing=EndpointRouting.model_validate(row.doc),
     )
+
+
+def _implements_registry(registry: SqlRegistry) -> Registry:
+    """Never called: makes mypy check that SqlRegistry satisfies the Registry protocol."""
+    return registry

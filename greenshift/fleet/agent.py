@@ -48,8 +48,9 @@ STOPPED = "Stopped"
 FAILED = "Failed"
 RUNNING = (LAUNCHING, IN_SERVICE, UNHEALTHY)  # states that should have a live process
 
-PING_FAILED = "The primary container for production variant {variant} did not pass the ping " \
-              "health check."
+PING_FAILED = (
+    "The primary container for production variant {variant} did not pass the ping health check."
+)
 
 Probe = Callable[[str, int | None, float], bool]
 
@@ -143,7 +144,7 @@ class FleetAgent:
         with self._lock:
             current = [r for r in self._instances(fleet_id) if r.state != STOPPED]
             keep_order = sorted(current, key=lambda r: (r.state != IN_SERVICE, r.index))
-            victims = [r for r in keep_order[max(0, count):]]
+            victims = [r for r in keep_order[max(0, count) :]]
             self._busy.update(r.instance_id for r in victims)
             fleet = self._fleet(fleet_id)
             if fleet is not None:
@@ -207,16 +208,19 @@ class FleetAgent:
             records = [r for r in records if r.instance_id not in self._busy]
         alive = {r.instance_id: self.launcher.alive(r.pid, r.instance_id) for r in records}
         to_probe = [r for r in records if alive[r.instance_id]]
-        results = list(self._pool.map(
-            lambda r: self.probe(r.host, r.port, self.timing.probe_timeout), to_probe
-        ))
+        results = list(
+            self._pool.map(
+                lambda r: self.probe(r.host, r.port, self.timing.probe_timeout), to_probe
+            )
+        )
         healthy = {r.instance_id: ok for r, ok in zip(to_probe, results, strict=True)}
         for record in records:
             with self._lock:
                 if record.instance_id in self._busy:
                     continue
-                self._supervise_one(record, alive[record.instance_id],
-                                    healthy.get(record.instance_id, False))
+                self._supervise_one(
+                    record, alive[record.instance_id], healthy.get(record.instance_id, False)
+                )
 
     def _supervise_one(self, seen: InstanceRecord, alive: bool, healthy: bool) -> None:
         record = self.registry.get_instance(seen.instance_id)
@@ -227,8 +231,7 @@ class FleetAgent:
                 if record.state == IN_SERVICE:
                     self._save(record, UNHEALTHY, "process exited; relaunch backing off")
                 return
-            log.warning("instance %s (pid %s) is gone: relaunching", record.instance_id,
-                        record.pid)
+            log.warning("instance %s (pid %s) is gone: relaunching", record.instance_id, record.pid)
             self._relaunch(record, "process exited")
             return
         if healthy:
@@ -280,8 +283,10 @@ class FleetAgent:
         with self._lock:
             for record in records:
                 self._save(record, UNHEALTHY, "stopped with the host")
-        self._terminate([r for r in records if r.pid is not None],
-                        grace if grace is not None else self.timing.stop_grace)
+        self._terminate(
+            [r for r in records if r.pid is not None],
+            grace if grace is not None else self.timing.stop_grace,
+        )
 
     def close(self) -> None:
         self.stop()
@@ -334,8 +339,14 @@ class FleetAgent:
             port += 1
         raise ProvisionFailed("no free port for a model instance")
 
-    def _launch(self, fleet: FleetRecord, index: int, model_dir: Path,
-                restarts: int | None, port: int | None = None) -> InstanceRecord:
+    def _launch(
+        self,
+        fleet: FleetRecord,
+        index: int,
+        model_dir: Path,
+        restarts: int | None,
+        port: int | None = None,
+    ) -> InstanceRecord:
         """Start one instance (caller holds the lock). The record is written as Launching with
         its port before the process starts, so the port is reserved and nothing runs unrecorded
         for longer than a crash between the two writes."""
@@ -344,16 +355,30 @@ class FleetAgent:
         port = self._pick_port(port)
         now = _now()
         record = InstanceRecord(
-            instance_id=iid, fleet_id=fleet.fleet_id, endpoint=fleet.endpoint,
-            variant=fleet.variant, index=index, host=self.host, port=port, pid=None,
-            state=LAUNCHING, state_reason=None,
+            instance_id=iid,
+            fleet_id=fleet.fleet_id,
+            endpoint=fleet.endpoint,
+            variant=fleet.variant,
+            index=index,
+            host=self.host,
+            port=port,
+            pid=None,
+            state=LAUNCHING,
+            state_reason=None,
             restarts=restarts if restarts is not None else (previous.restarts if previous else 0),
-            started_at=now, updated_at=now,
+            started_at=now,
+            updated_at=now,
         )
         self.registry.upsert_instance(record)
         folder = self.instances_dir / iid
-        pid = self.launcher.start(iid, model_dir, self.host, port,
-                                  self._environment(fleet, port, model_dir), folder / "server.log")
+        pid = self.launcher.start(
+            iid,
+            model_dir,
+            self.host,
+            port,
+            self._environment(fleet, port, model_dir),
+            folder / "server.log",
+        )
         record = record.model_copy(update={"pid": pid, "updated_at": _now()})
         self.registry.upsert_instance(record)
         log.info("launched %s pid %d port %d", iid, pid, port)
@@ -366,8 +391,9 @@ class FleetAgent:
             return False
         self._save(record, LAUNCHING, reason)  # out of rotation at once
         try:
-            self._launch(fleet, record.index, self._model_dir(fleet), record.restarts + 1,
-                         port=record.port)
+            self._launch(
+                fleet, record.index, self._model_dir(fleet), record.restarts + 1, port=record.port
+            )
         except Exception as exc:
             log.exception("relaunch of %s failed", record.instance_id)
             self._save(record, FAILED, f"relaunch failed: {exc}")
@@ -391,8 +417,9 @@ class FleetAgent:
         self.registry.upsert_instance(updated)
         return updated
 
-    def _await_healthy(self, fleet: FleetRecord, ids: list[str], count: int, deadline: float,
-                       progress: Progress) -> None:
+    def _await_healthy(
+        self, fleet: FleetRecord, ids: list[str], count: int, deadline: float, progress: Progress
+    ) -> None:
         last = ""
         while True:
             healthy = 0
@@ -423,8 +450,11 @@ class FleetAgent:
             time.sleep(self.timing.startup_poll)
 
     def _fail_launch(self, fleet: FleetRecord, ids: list[str]) -> None:
-        failed = [r for r in (self.registry.get_instance(i) for i in ids)
-                  if r is not None and r.state != IN_SERVICE]
+        failed = [
+            r
+            for r in (self.registry.get_instance(i) for i in ids)
+            if r is not None and r.state != IN_SERVICE
+        ]
         reason = PING_FAILED.format(variant=fleet.variant)
         with self._lock:
             for record in failed:
@@ -432,8 +462,9 @@ class FleetAgent:
         self._terminate([r for r in failed if r.pid is not None], grace=2.0)
         raise ProvisionFailed(reason)
 
-    def _stop_instances(self, victims: list[InstanceRecord], progress: Progress,
-                        confirm: bool = True) -> None:
+    def _stop_instances(
+        self, victims: list[InstanceRecord], progress: Progress, confirm: bool = True
+    ) -> None:
         with self._lock:
             for record in victims:
                 if record.state != STOPPING:
@@ -452,8 +483,11 @@ class FleetAgent:
         deadline = time.monotonic() + self.timing.rotation_timeout
         while self.registry.applied_generation() < target:
             if time.monotonic() >= deadline:
-                log.warning("router controller did not confirm generation %d in %.0f s; "
-                            "stopping anyway", target, self.timing.rotation_timeout)
+                log.warning(
+                    "router controller did not confirm generation %d in %.0f s; stopping anyway",
+                    target,
+                    self.timing.rotation_timeout,
+                )
                 return
             time.sleep(0.05)
         progress("Instances out of rotation.")
@@ -470,8 +504,9 @@ class FleetAgent:
             pending = [r for r in pending if self.launcher.alive(r.pid, r.instance_id)]
         for record in pending:
             assert record.pid is not None
-            log.warning("instance %s ignored SIGTERM for %.0f s: SIGKILL", record.instance_id,
-                        grace)
+            log.warning(
+                "instance %s ignored SIGTERM for %.0f s: SIGKILL", record.instance_id, grace
+            )
             self.launcher.signal(record.pid, signal.SIGKILL)
         deadline = time.monotonic() + 5.0
         while pending and time.monotonic() < deadline:  # let the kernel reap before we return

@@ -174,9 +174,7 @@ class Handlers:
         them into a 500 carrying the message."""
         accept = context.accept
         if self.transform_fn is not None:
-            result = self.transform_fn(
-                model, body, context.content_type, accept, context=context
-            )
+            result = self.transform_fn(model, body, context.content_type, accept, context=context)
         else:
             data = self.input_fn(body, context.content_type, context=context)
             prediction = self.predict_fn(data, model, context=context)

@@ -52,12 +52,15 @@ def _reason(status: int) -> bytes:
         return b"Unknown"
 
 
-def render(status: int, body: bytes, content_type: str, extra: list[tuple[str, str]],
-           keep_alive: bool) -> bytes:
+def render(
+    status: int, body: bytes, content_type: str, extra: list[tuple[str, str]], keep_alive: bool
+) -> bytes:
     """One HTTP/1.1 response, head and body in one buffer (one write, one syscall)."""
-    head = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status)),
-            b"Content-Type: %s\r\n" % content_type.encode("latin-1"),
-            b"Content-Length: %d\r\n" % len(body)]
+    head = [
+        b"HTTP/1.1 %d %s\r\n" % (status, _reason(status)),
+        b"Content-Type: %s\r\n" % content_type.encode("latin-1"),
+        b"Content-Length: %d\r\n" % len(body),
+    ]
     for name, value in extra:
         head.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
     if not keep_alive:
@@ -210,8 +213,12 @@ class HttpConnection(asyncio.Protocol):
             self._send(request, *self._answer_now(request))
 
     def _needs_thread(self, request: Request) -> bool:
-        return (request.url.startswith(b"/invocations") and request.method == b"POST"
-                and not self.app.handlers.inline and not request.too_large)
+        return (
+            request.url.startswith(b"/invocations")
+            and request.method == b"POST"
+            and not self.app.handlers.inline
+            and not request.too_large
+        )
 
     async def _threaded(self, request: Request) -> None:
         try:
@@ -238,8 +245,14 @@ class HttpConnection(asyncio.Protocol):
             return self.app.invoke(request)
         return 404, b"not found", "text/plain", []
 
-    def _send(self, request: Request, status: int, body: bytes, content_type: str,
-              extra: list[tuple[str, str]]) -> None:
+    def _send(
+        self,
+        request: Request,
+        status: int,
+        body: bytes,
+        content_type: str,
+        extra: list[tuple[str, str]],
+    ) -> None:
         if self.transport is None:
             return
         keep_alive = request.keep_alive and not self.server.draining
@@ -305,12 +318,14 @@ class ModelServer:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m greenshift.fleet.model_server")
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
-    parser.add_argument("--port", type=int,
-                        default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--program", default=os.environ.get("SAGEMAKER_PROGRAM", DEFAULT_PROGRAM))
-    parser.add_argument("--threads", type=int,
-                        default=int(os.environ.get("GREENSHIFT_HANDLER_THREADS", "32")))
+    parser.add_argument(
+        "--threads", type=int, default=int(os.environ.get("GREENSHIFT_HANDLER_THREADS", "32"))
+    )
     # The fleet agent passes its instance id so that /proc/<pid>/cmdline proves whose process
     # it is when a restarted agent adopts its instances.
     parser.add_argument("--instance-id", default=None)

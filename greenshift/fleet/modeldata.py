@@ -211,7 +211,7 @@ class ModelData:
             page = self.s3.list_objects_v2(**kwargs)
             for item in page.get("Contents", []):
                 key = item["Key"]
-                relative = key[len(prefix):].lstrip("/") or PurePosixPath(key).name
+                relative = key[len(prefix) :].lstrip("/") or PurePosixPath(key).name
                 target = (root / relative).resolve()
                 if ".." in PurePosixPath(relative).parts or not _inside(root, target):
                     raise ModelDataError(f"unsafe S3 key {key!r}")

@@ -22,8 +22,15 @@ PROJECT_ROOT = str(Path(greenshift.__file__).resolve().parent.parent)
 
 
 class Launcher(Protocol):
-    def start(self, instance_id: str, model_dir: Path, host: str, port: int,
-              env: dict[str, str], log_path: Path) -> int:
+    def start(
+        self,
+        instance_id: str,
+        model_dir: Path,
+        host: str,
+        port: int,
+        env: dict[str, str],
+        log_path: Path,
+    ) -> int:
         """Start the instance's model server; returns its pid."""
 
     def alive(self, pid: int | None, instance_id: str) -> bool:
@@ -34,8 +41,19 @@ class Launcher(Protocol):
 
 
 def server_command(instance_id: str, model_dir: Path, host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", SERVER_MODULE, "--model-dir", str(model_dir),
-            "--host", host, "--port", str(port), "--instance-id", instance_id]
+    return [
+        sys.executable,
+        "-m",
+        SERVER_MODULE,
+        "--model-dir",
+        str(model_dir),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--instance-id",
+        instance_id,
+    ]
 
 
 class ProcessLauncher:
@@ -46,8 +64,15 @@ class ProcessLauncher:
     def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def start(self, instance_id: str, model_dir: Path, host: str, port: int,
-              env: dict[str, str], log_path: Path) -> int:
+    def start(
+        self,
+        instance_id: str,
+        model_dir: Path,
+        host: str,
+        port: int,
+        env: dict[str, str],
+        log_path: Path,
+    ) -> int:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         python_path = os.pathsep.join(p for p in (PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         with log_path.open("ab") as log:
@@ -127,4 +152,3 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-

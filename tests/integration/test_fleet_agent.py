@@ -17,14 +17,13 @@ import pytest
 from greenshift.fleet.agent import AgentTiming, FleetAgent
 from greenshift.fleet.processes import ProcessLauncher
 from greenshift.naming import fleet_id
-from greenshift.ports import ProvisionFailed
+from greenshift.ports import Fleet, ProvisionFailed
 from greenshift.registry.records import FleetRecord, InstanceRecord
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
 
 MODELS = Path(__file__).resolve().parents[2] / "examples" / "models"
-FAST = AgentTiming(supervise_interval=0.3, rotation_timeout=0.5, stop_grace=5.0,
-                   startup_poll=0.1)
+FAST = AgentTiming(supervise_interval=0.3, rotation_timeout=0.5, stop_grace=5.0, startup_poll=0.1)
 
 
 class RecordingLauncher(ProcessLauncher):
@@ -34,8 +33,15 @@ class RecordingLauncher(ProcessLauncher):
         super().__init__()
         self.started: list[int] = []
 
-    def start(self, instance_id: str, model_dir: Path, host: str, port: int,
-              env: dict[str, str], log_path: Path) -> int:
+    def start(
+        self,
+        instance_id: str,
+        model_dir: Path,
+        host: str,
+        port: int,
+        env: dict[str, str],
+        log_path: Path,
+    ) -> int:
         pid = super().start(instance_id, model_dir, host, port, env, log_path)
         self.started.append(pid)
         return pid
@@ -81,18 +87,33 @@ class Host:
         self.agents.append(agent)
         return agent
 
-    def fleet(self, model: str | Path, *, variant: str = "AllTraffic", timeout: int = 30,
-              env: dict[str, str] | None = None, deployment: str = "dep-00000001") -> FleetRecord:
+    def fleet(
+        self,
+        model: str | Path,
+        *,
+        variant: str = "AllTraffic",
+        timeout: int = 30,
+        env: dict[str, str] | None = None,
+        deployment: str = "dep-00000001",
+    ) -> FleetRecord:
         path = model if isinstance(model, Path) else MODELS / model
-        container: dict[str, object] = {"Image": "greenshift/builtin",
-                                        "ModelDataUrl": f"file://{path}"}
+        container: dict[str, object] = {
+            "Image": "greenshift/builtin",
+            "ModelDataUrl": f"file://{path}",
+        }
         if env:
             container["Environment"] = env
         return FleetRecord(
-            fleet_id=fleet_id("ep", deployment, variant), endpoint="ep",
-            deployment_id=deployment, variant=variant, config_name="cfg", model_name=path.name,
-            instance_type="ml.m5.large", model_spec={"PrimaryContainer": container},
-            startup_timeout_seconds=timeout, created_at=datetime.now(UTC),
+            fleet_id=fleet_id("ep", deployment, variant),
+            endpoint="ep",
+            deployment_id=deployment,
+            variant=variant,
+            config_name="cfg",
+            model_name=path.name,
+            instance_type="ml.m5.large",
+            model_spec={"PrimaryContainer": container},
+            startup_timeout_seconds=timeout,
+            created_at=datetime.now(UTC),
         )
 
     def instances(self, fleet: str) -> list[InstanceRecord]:
@@ -125,7 +146,7 @@ def _invoke(record: InstanceRecord) -> httpx.Response:
 
 
 def test_scale_up_three_healthy_detached_instances(host: Host) -> None:
-    agent = host.agent()
+    agent: Fleet = host.agent()  # mypy checks the agent against the Fleet interface
     fleet = host.fleet("echo-v1")
     messages: list[str] = []
     status = agent.scale_up(fleet, 3, messages.append)
@@ -221,6 +242,7 @@ def test_failing_ping_is_unhealthy_then_in_service_again(host: Host) -> None:
     assert record.pid is not None
     os.kill(record.pid, signal.SIGSTOP)  # alive but not answering: /ping times out
     try:
+
         def state() -> str:
             current = host.registry.get_instance(record.instance_id)
             return current.state if current is not None else "gone"

@@ -46,15 +46,23 @@ def wait_ping(url: str, expect: int = 200, timeout: float = 15.0) -> None:
 def start(tmp_path: Path) -> Iterator[Start]:
     procs: list[subprocess.Popen[bytes]] = []
 
-    def run(model_dir: Path, env: dict[str, str] | None = None,
-            ready: int | None = 200) -> tuple[subprocess.Popen[bytes], str]:
+    def run(
+        model_dir: Path, env: dict[str, str] | None = None, ready: int | None = 200
+    ) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
-        environ = {**os.environ, **(env or {}), "SAGEMAKER_BIND_TO_PORT": str(port),
-                   "PYTHONPATH": str(ROOT)}
+        environ = {
+            **os.environ,
+            **(env or {}),
+            "SAGEMAKER_BIND_TO_PORT": str(port),
+            "PYTHONPATH": str(ROOT),
+        }
         log = (tmp_path / f"server-{port}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "greenshift.fleet.model_server", "--model-dir", str(model_dir)],
-            env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         procs.append(proc)
@@ -114,9 +122,14 @@ def test_custom_attributes_pass_both_ways(start: Start, tmp_path: Path) -> None:
         "    return data\n"
     )
     _, url = start(model)
-    response = httpx.post(f"{url}/invocations", content=b'"x"',
-                          headers={"Content-Type": "application/json",
-                                   "X-Amzn-SageMaker-Custom-Attributes": "trace=42"})
+    response = httpx.post(
+        f"{url}/invocations",
+        content=b'"x"',
+        headers={
+            "Content-Type": "application/json",
+            "X-Amzn-SageMaker-Custom-Attributes": "trace=42",
+        },
+    )
     assert response.status_code == 200
     assert response.headers["x-amzn-sagemaker-custom-attributes"] == "echo=trace=42"
 
@@ -130,8 +143,10 @@ def test_unknown_paths_and_methods(start: Start) -> None:
 def test_keep_alive_serves_many_requests_on_one_connection(start: Start) -> None:
     _, url = start(MODELS / "echo-v1")
     with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=5) as sock:
-        request = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: 1\r\n\r\n1")
+        request = (
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1\r\n\r\n1"
+        )
         sock.sendall(request * 3)  # pipelined: answered in order on the same connection
         data = b""
         while data.count(b"HTTP/1.1 200") < 3 or not data.endswith(b"}"):

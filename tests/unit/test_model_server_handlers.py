@@ -20,8 +20,11 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _ctx(content_type: str = "application/json", accept: str = "application/json",
-         attrs: str | None = None) -> InvocationContext:
+def _ctx(
+    content_type: str = "application/json",
+    accept: str = "application/json",
+    attrs: str | None = None,
+) -> InvocationContext:
     return InvocationContext(content_type=content_type, accept=accept, custom_attributes=attrs)
 
 
@@ -44,12 +47,14 @@ def test_sagemaker_program_renames_the_module(tmp_path: Path) -> None:
 
 def test_no_program_means_json_echo(tmp_path: Path) -> None:
     handlers = Handlers.from_model_dir(tmp_path)
-    out = handlers.invoke(handlers.load_model(tmp_path), b'[1, 2]', _ctx())
+    out = handlers.invoke(handlers.load_model(tmp_path), b"[1, 2]", _ctx())
     assert (out.body, out.content_type) == (b"[1,2]", "application/json")
 
 
 def test_four_handlers_in_order(tmp_path: Path) -> None:
-    _write(tmp_path / "code" / "inference.py", """
+    _write(
+        tmp_path / "code" / "inference.py",
+        """
 def model_fn(model_dir):
     return {"dir": model_dir}
 def input_fn(body, content_type):
@@ -58,7 +63,8 @@ def predict_fn(data, model):
     return {"data": data, "model": model}
 def output_fn(prediction, accept):
     return repr(prediction), "text/x-repr"
-""")
+""",
+    )
     handlers = Handlers.from_model_dir(tmp_path)
     out = handlers.invoke(handlers.load_model(tmp_path), b"hi", _ctx("text/plain", "*/*"))
     assert out.content_type == "text/x-repr"
@@ -68,23 +74,29 @@ def output_fn(prediction, accept):
 
 
 def test_transform_fn_alone(tmp_path: Path) -> None:
-    _write(tmp_path / "inference.py", """
+    _write(
+        tmp_path / "inference.py",
+        """
 def model_fn(model_dir):
     return 7
 def transform_fn(model, body, content_type, accept):
     return b"%d:%s:%s:%s" % (model, body, content_type.encode(), accept.encode())
-""")
+""",
+    )
     handlers = Handlers.from_model_dir(tmp_path)
     out = handlers.invoke(handlers.load_model(tmp_path), b"x", _ctx("a/b", "c/d"))
     assert (out.body, out.content_type) == (b"7:x:a/b:c/d", "c/d")
 
 
 def test_context_carries_custom_attributes_both_ways(tmp_path: Path) -> None:
-    _write(tmp_path / "inference.py", """
+    _write(
+        tmp_path / "inference.py",
+        """
 def predict_fn(data, model, context):
     context.response_custom_attributes = "seen=" + (context.custom_attributes or "")
     return data
-""")
+""",
+    )
     handlers = Handlers.from_model_dir(tmp_path)
     out = handlers.invoke(None, b"1", _ctx(attrs="trace=abc"))
     assert out.custom_attributes == "seen=trace=abc"

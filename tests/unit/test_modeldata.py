@@ -44,10 +44,13 @@ def _link(name: str, target: str, kind: bytes) -> tarfile.TarInfo:
 
 
 def test_extracts_a_plain_archive(tmp_path: Path) -> None:
-    archive = _archive(tmp_path / "m.tar.gz", [
-        (_file("code/inference.py"), b"x = 1\n"),
-        (_link("code/alias.py", "inference.py", tarfile.SYMTYPE), None),
-    ])
+    archive = _archive(
+        tmp_path / "m.tar.gz",
+        [
+            (_file("code/inference.py"), b"x = 1\n"),
+            (_link("code/alias.py", "inference.py", tarfile.SYMTYPE), None),
+        ],
+    )
     safe_extract(archive, tmp_path / "out")
     assert (tmp_path / "out/code/inference.py").read_text() == "x = 1\n"
     assert (tmp_path / "out/code/alias.py").resolve() == (tmp_path / "out/code/inference.py")
@@ -76,10 +79,13 @@ def test_refuses_members_that_escape(tmp_path: Path, member: tarfile.TarInfo, wh
 
 
 def test_refuses_a_symlink_then_a_file_through_it(tmp_path: Path) -> None:
-    archive = _archive(tmp_path / "m.tar.gz", [
-        (_link("dir", str(tmp_path / "elsewhere"), tarfile.SYMTYPE), None),
-        (_file("dir/evil"), b"evil"),
-    ])
+    archive = _archive(
+        tmp_path / "m.tar.gz",
+        [
+            (_link("dir", str(tmp_path / "elsewhere"), tarfile.SYMTYPE), None),
+            (_file("dir/evil"), b"evil"),
+        ],
+    )
     with pytest.raises(ModelDataError):
         safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "elsewhere").exists()
@@ -119,8 +125,19 @@ def test_missing_file_is_an_error(tmp_path: Path) -> None:
 def test_source_of_a_create_model_request() -> None:
     spec = {"PrimaryContainer": {"Image": "x", "ModelDataUrl": "s3://b/k/model.tar.gz"}}
     assert source_of(container_of(spec)) == ModelSource("s3://b/k/model.tar.gz", True)
-    spec2 = {"Containers": [{"ModelDataSource": {"S3DataSource": {
-        "S3Uri": "s3://b/prefix/", "S3DataType": "S3Prefix", "CompressionType": "None"}}}]}
+    spec2 = {
+        "Containers": [
+            {
+                "ModelDataSource": {
+                    "S3DataSource": {
+                        "S3Uri": "s3://b/prefix/",
+                        "S3DataType": "S3Prefix",
+                        "CompressionType": "None",
+                    }
+                }
+            }
+        ]
+    }
     assert source_of(container_of(spec2)) == ModelSource("s3://b/prefix/", False)
     assert source_of(container_of({})) == ModelSource(None, False)
 
@@ -140,7 +157,8 @@ def test_s3_archive_is_downloaded_and_extracted(tmp_path: Path) -> None:
     archive = _archive(tmp_path / "m.tar.gz", [(_file("code/inference.py"), b"s3 = 1\n")])
     client, stub = _s3()
     stub.add_response(
-        "get_object", {"Body": _body(archive.read_bytes())},
+        "get_object",
+        {"Body": _body(archive.read_bytes())},
         {"Bucket": "bucket", "Key": "models/m.tar.gz"},
     )
     with stub:
@@ -153,13 +171,20 @@ def test_s3_archive_is_downloaded_and_extracted(tmp_path: Path) -> None:
 
 def test_s3_prefix_is_copied(tmp_path: Path) -> None:
     client, stub = _s3()
-    stub.add_response("list_objects_v2", {"Contents": [
-        {"Key": "pre/code/inference.py"}, {"Key": "pre/weights.bin"}], "IsTruncated": False},
-        {"Bucket": "b", "Prefix": "pre/"})
-    stub.add_response("get_object", {"Body": _body(b"code")},
-                      {"Bucket": "b", "Key": "pre/code/inference.py"})
-    stub.add_response("get_object", {"Body": _body(b"w")},
-                      {"Bucket": "b", "Key": "pre/weights.bin"})
+    stub.add_response(
+        "list_objects_v2",
+        {
+            "Contents": [{"Key": "pre/code/inference.py"}, {"Key": "pre/weights.bin"}],
+            "IsTruncated": False,
+        },
+        {"Bucket": "b", "Prefix": "pre/"},
+    )
+    stub.add_response(
+        "get_object", {"Body": _body(b"code")}, {"Bucket": "b", "Key": "pre/code/inference.py"}
+    )
+    stub.add_response(
+        "get_object", {"Body": _body(b"w")}, {"Bucket": "b", "Key": "pre/weights.bin"}
+    )
     with stub:
         path = ModelData(tmp_path / "cache", client).prepare(ModelSource("s3://b/pre/", False))
     assert (path / "code/inference.py").read_bytes() == b"code"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine, inspect, update
@@ -122,3 +124,22 @@ def test_a_newer_database_is_refused(registry_url: str, engine: Engine) -> None:
         conn.execute(update(schema.schema_version).values(version=LATEST + 1))
     with pytest.raises(ServiceUnavailable, match="newer"):
         SqlRegistry(registry_url)
+
+
+def test_processes_starting_together_migrate_once(registry_url: str, engine: Engine) -> None:
+    """`greenshift up` starts the API, the worker and the router controller at once on a new
+    database: every one of them must come up on the latest schema."""
+    barrier = threading.Barrier(8, timeout=30)
+
+    def start(_: int) -> int:
+        barrier.wait()
+        registry = SqlRegistry(registry_url)
+        try:
+            return registry.schema_version
+        finally:
+            registry.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = list(pool.map(start, range(8), timeout=120))
+    assert versions == [LATEST] * 8
+    assert schema_version_of(engine) == LATEST

@@ -1,14 +1,16 @@
 """The control API under test: real SqlRegistry (SQLite, and PostgreSQL when available), the
 app served by uvicorn on a free 127.0.0.1 port, a fake workflow starter and fake alarms.
 
-Fixtures live here and are imported by the `test_api_*` modules. `Api.finish` plays the worker:
-it settles an operation in the registry the way the workflows' last activity does.
+Fixtures live here and are imported by the `test_api_*` modules (as `*_fixture`, registered
+under their short names, so test parameters do not shadow the imports). `Api.finish` plays the
+worker: it settles an operation in the registry the way the workflows' last activity does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +101,13 @@ class Api:
             for v in config.spec["ProductionVariants"]
         ]
         self.registry.finish_operation(
-            name, record.current_deployment_id, status=status, outcome=outcome,
-            config_name=config.name, variants=variants, failure_reason=failure_reason,
+            name,
+            record.current_deployment_id,
+            status=status,
+            outcome=outcome,
+            config_name=config.name,
+            variants=variants,
+            failure_reason=failure_reason,
         )
 
     def remove(self, name: str) -> None:
@@ -113,19 +120,21 @@ class Api:
 ApiFactory = Callable[..., Api]
 
 
-@pytest.fixture
-def api_factory(registry_url: str, tmp_path: Path) -> Iterator[ApiFactory]:
+@pytest.fixture(name="api_factory")
+def api_factory_fixture(registry_url: str, tmp_path: Path) -> Iterator[ApiFactory]:
     """Start an API with settings overrides (e.g. quotas, access keys); stopped at teardown."""
     servers: list[ServerThread] = []
     registries: list[SqlRegistry] = []
 
-    def make(**overrides: Any) -> Api:
+    def make(clock: Callable[[], datetime] | None = None, **overrides: Any) -> Api:
         settings = Settings(home=tmp_path / "home", **overrides)
         registry = SqlRegistry(registry_url, arn_for=settings.arn)
         registries.append(registry)
         starter = FakeStarter()
         alarms = FakeAlarms({"latency-ok": "OK", "errors-high": "ALARM"})
         ctx = ApiContext(settings=settings, registry=registry, starter=starter, alarms=alarms)
+        if clock is not None:
+            ctx.clock = clock
         server = ServerThread(build_app(ctx)).__enter__()
         servers.append(server)
         return Api(server.url, settings, registry, starter, alarms)
@@ -139,13 +148,13 @@ def api_factory(registry_url: str, tmp_path: Path) -> Iterator[ApiFactory]:
             registry.close()
 
 
-@pytest.fixture
-def api(api_factory: ApiFactory) -> Api:
+@pytest.fixture(name="api")
+def api_fixture(api_factory: ApiFactory) -> Api:
     return api_factory()
 
 
-@pytest.fixture
-def sm(api: Api) -> Any:
+@pytest.fixture(name="sm")
+def sm_fixture(api: Api) -> Any:
     return api.client()
 
 

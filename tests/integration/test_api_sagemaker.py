@@ -12,12 +12,12 @@ from greenshift.errors import ServiceUnavailable
 from greenshift.status import DeploymentOutcome, EndpointStatus
 from tests.integration.test_api_env import (  # noqa: F401 - fixtures
     Api,
-    api,
-    api_factory,
+    api_factory_fixture,
+    api_fixture,
     in_service,
     make_config,
     make_model,
-    sm,
+    sm_fixture,
     snapshot,
 )
 
@@ -59,8 +59,16 @@ def test_missing_resources_are_validation_exceptions(sm: Any) -> None:
             {"EndpointConfigName": "nope"},
             f'Could not find endpoint configuration "{ARN}:endpoint-config/nope".',
         ),
-        (sm.describe_endpoint, {"EndpointName": "Nope"}, f'Could not find endpoint "{ARN}:endpoint/nope".'),
-        (sm.delete_endpoint, {"EndpointName": "nope"}, f'Could not find endpoint "{ARN}:endpoint/nope".'),
+        (
+            sm.describe_endpoint,
+            {"EndpointName": "Nope"},
+            f'Could not find endpoint "{ARN}:endpoint/nope".',
+        ),
+        (
+            sm.delete_endpoint,
+            {"EndpointName": "nope"},
+            f'Could not find endpoint "{ARN}:endpoint/nope".',
+        ),
         (
             sm.update_endpoint,
             {"EndpointName": "nope", "EndpointConfigName": "c"},
@@ -78,7 +86,8 @@ def test_create_existing_is_refused_for_each_kind(api: Api, sm: Any) -> None:
     with pytest.raises(ClientError) as exc:
         make_model(sm, "M1")
     assert error(exc) == (
-        "ValidationException", f'Cannot create already existing model "{ARN}:model/m1".'
+        "ValidationException",
+        f'Cannot create already existing model "{ARN}:model/m1".',
     )
     make_config(sm)
     with pytest.raises(ClientError) as exc:
@@ -91,7 +100,8 @@ def test_create_existing_is_refused_for_each_kind(api: Api, sm: Any) -> None:
     with pytest.raises(ClientError) as exc:
         sm.create_endpoint(EndpointName="E1", EndpointConfigName="c1")
     assert error(exc) == (
-        "ValidationException", f'Cannot create already existing endpoint "{ARN}:endpoint/e1".'
+        "ValidationException",
+        f'Cannot create already existing endpoint "{ARN}:endpoint/e1".',
     )
     # Also while the old one is still Deleting.
     sm.delete_endpoint(EndpointName="e1")
@@ -99,7 +109,8 @@ def test_create_existing_is_refused_for_each_kind(api: Api, sm: Any) -> None:
     with pytest.raises(ClientError) as exc:
         sm.create_endpoint(EndpointName="e1", EndpointConfigName="c1")
     assert error(exc) == (
-        "ValidationException", f'Cannot create already existing endpoint "{ARN}:endpoint/e1".'
+        "ValidationException",
+        f'Cannot create already existing endpoint "{ARN}:endpoint/e1".',
     )
 
 
@@ -141,7 +152,11 @@ def test_delete_config_in_use_names_the_endpoint(api: Api, sm: Any) -> None:
 def test_create_starts_the_workflow_and_returns_at_once(api: Api, sm: Any) -> None:
     make_model(sm)
     make_config(sm)
-    dc = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}}}
+    dc = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+        }
+    }
     arn = sm.create_endpoint(EndpointName="E1", EndpointConfigName="c1", DeploymentConfig=dc)[
         "EndpointArn"
     ]
@@ -194,7 +209,8 @@ def test_update_while_in_progress_is_refused(api: Api, sm: Any) -> None:
         lambda: sm.update_endpoint(EndpointName="e1", EndpointConfigName="c3"),
         lambda: sm.delete_endpoint(EndpointName="e1"),
         lambda: sm.update_endpoint_weights_and_capacities(
-            EndpointName="e1", DesiredWeightsAndCapacities=[{"VariantName": "A", "DesiredWeight": 2.0}]
+            EndpointName="e1",
+            DesiredWeightsAndCapacities=[{"VariantName": "A", "DesiredWeight": 2.0}],
         ),
     ]
     for call in calls:
@@ -210,15 +226,23 @@ def test_update_while_creating_and_rolling_back_is_refused(api: Api, sm: Any) ->
     sm.create_endpoint(EndpointName="e1", EndpointConfigName="c1")
     with pytest.raises(ClientError) as exc:
         sm.update_endpoint(EndpointName="e1", EndpointConfigName="c2")
-    assert error(exc) == ("ValidationException", f'Cannot update in-progress endpoint "{ARN}:endpoint/e1".')
+    assert error(exc) == (
+        "ValidationException",
+        f'Cannot update in-progress endpoint "{ARN}:endpoint/e1".',
+    )
     api.finish("e1")
     sm.update_endpoint(EndpointName="e1", EndpointConfigName="c2")
     record = api.registry.get_endpoint("e1")
     assert record is not None and record.current_deployment_id
-    api.registry.set_status("e1", record.current_deployment_id, EndpointStatus.ROLLING_BACK, "alarm")
+    api.registry.set_status(
+        "e1", record.current_deployment_id, EndpointStatus.ROLLING_BACK, "alarm"
+    )
     with pytest.raises(ClientError) as exc:
         sm.delete_endpoint(EndpointName="e1")
-    assert error(exc) == ("ValidationException", f'Cannot update in-progress endpoint "{ARN}:endpoint/e1".')
+    assert error(exc) == (
+        "ValidationException",
+        f'Cannot update in-progress endpoint "{ARN}:endpoint/e1".',
+    )
 
 
 def test_update_of_failed_endpoint_is_refused(api: Api, sm: Any) -> None:
@@ -226,8 +250,14 @@ def test_update_of_failed_endpoint_is_refused(api: Api, sm: Any) -> None:
     make_config(sm)
     make_config(sm, "c2")
     sm.create_endpoint(EndpointName="e1", EndpointConfigName="c1")
-    api.finish("e1", status=EndpointStatus.FAILED, outcome=DeploymentOutcome.FAILED,
-               failure_reason="The primary container for production variant A did not pass the ping health check.")
+    api.finish(
+        "e1",
+        status=EndpointStatus.FAILED,
+        outcome=DeploymentOutcome.FAILED,
+        failure_reason=(
+            "The primary container for production variant A did not pass the ping health check."
+        ),
+    )
     described = sm.describe_endpoint(EndpointName="e1")
     assert described["EndpointStatus"] == "Failed"
     assert "ping health check" in described["FailureReason"]
@@ -266,7 +296,8 @@ def test_planner_refusals_are_validation_exceptions(api: Api, sm: Any) -> None:
     canary = {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {
-                "Type": "CANARY", "WaitIntervalInSeconds": 60,
+                "Type": "CANARY",
+                "WaitIntervalInSeconds": 60,
                 "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
             }
         }
@@ -285,7 +316,9 @@ def test_alarms_must_exist(api: Api, sm: Any) -> None:
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 60}
         },
-        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "latency-ok"}, {"AlarmName": "ghost"}]},
+        "AutoRollbackConfiguration": {
+            "Alarms": [{"AlarmName": "latency-ok"}, {"AlarmName": "ghost"}]
+        },
     }
     with pytest.raises(ClientError) as exc:
         sm.update_endpoint(EndpointName="e1", EndpointConfigName="c2", DeploymentConfig=dc)
@@ -314,7 +347,8 @@ def test_weights_unknown_and_duplicate_variants(api: Api, sm: Any) -> None:
     in_service(api, sm)
     with pytest.raises(ClientError) as exc:
         sm.update_endpoint_weights_and_capacities(
-            EndpointName="e1", DesiredWeightsAndCapacities=[{"VariantName": "Z", "DesiredWeight": 1.0}]
+            EndpointName="e1",
+            DesiredWeightsAndCapacities=[{"VariantName": "Z", "DesiredWeight": 1.0}],
         )
     code, message = error(exc)
     assert code == "ValidationException" and '"Z"' in message and "not present" in message
@@ -329,7 +363,8 @@ def test_weights_unknown_and_duplicate_variants(api: Api, sm: Any) -> None:
     code, message = error(exc)
     assert code == "ValidationException" and "more than once" in message
     sm.update_endpoint_weights_and_capacities(
-        EndpointName="e1", DesiredWeightsAndCapacities=[{"VariantName": "A", "DesiredInstanceCount": 3}]
+        EndpointName="e1",
+        DesiredWeightsAndCapacities=[{"VariantName": "A", "DesiredInstanceCount": 3}],
     )
     assert api.starter.starts[-1].workflow == "UpdateEndpointWeightsAndCapacities"
     [variant] = sm.describe_endpoint(EndpointName="e1")["ProductionVariants"]
@@ -360,7 +395,9 @@ def test_failed_workflow_start_undoes_the_registry_write(api: Api, sm: Any) -> N
     assert after["EndpointStatus"] == "InService"
     assert after["EndpointConfigName"] == before["EndpointConfigName"]
     assert api.registry.get_endpoint("e1").current_deployment_id is None  # type: ignore[union-attr]
-    failed = [d for d in api.registry.list_deployments(limit=10) if d.outcome == DeploymentOutcome.FAILED]
+    failed = [
+        d for d in api.registry.list_deployments(limit=10) if d.outcome == DeploymentOutcome.FAILED
+    ]
     assert len(failed) == 3
     assert all("could not be started" in (d.failure_reason or "") for d in failed)
     # Temporal is back: the retry goes through from a clean state.

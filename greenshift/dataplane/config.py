@@ -1,0 +1,202 @@
+"""HAProxy configuration for the SageMaker runtime, rendered from a DesiredState (pure).
+
+The frontend implements `POST /endpoints/{EndpointName}/invocations`:
+1. unknown endpoint -> 400 ValidationError, body over 6 MB -> 413 ValidationError;
+2. slot = slots[endpoint] (or slots[endpoint/variant] with X-Amzn-SageMaker-Target-Variant);
+3. backend = picks[slot * RESOLUTION + rand(RESOLUTION)] (routing.py explains why), no pick ->
+   503 ServiceUnavailable;
+4. the path becomes /invocations; answers get x-Amzn-Invoked-Production-Variant; a model answer
+   of 4xx/5xx becomes 424 ModelError with OriginalStatusCode and OriginalMessage.
+Error bodies are rest-json as botocore's sagemaker-runtime client parses them (`x-amzn-ErrorType`
+header for the code, `message` in the body).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from greenshift.dataplane.desired import Backend, DesiredState
+from greenshift.dataplane.routing import RESOLUTION
+
+MAX_BODY_BYTES = 6_291_456  # SEMANTICS.md 1: 6 MB
+UNAVAILABLE_BACKEND = "gs_unavailable"
+VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
+LOG_TAG = "GS1"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Files of the data plane under <home>/dataplane/."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "haproxy.cfg"
+
+    @property
+    def admin_socket(self) -> Path:
+        return self.root / "admin.sock"
+
+    @property
+    def master_socket(self) -> Path:
+        return self.root / "master.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "haproxy.pid"
+
+    @property
+    def slots_map(self) -> Path:
+        return self.root / "slots.map"
+
+    @property
+    def picks_map(self) -> Path:
+        return self.root / "picks.map"
+
+    @property
+    def log_socket(self) -> Path:
+        return self.root / "access.sock"
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    runtime_port: int
+    stats_port: int
+    account_id: str
+    access_log: bool = False  # log each request to Paths.log_socket (the metrics collector's)
+
+
+def render_slots(state: DesiredState) -> str:
+    return "".join(f"{key} {slot}\n" for key, slot in state.slots)
+
+
+def render_picks(state: DesiredState) -> str:
+    return "".join(f"{lo}:{hi} {name}\n" for lo, hi, name in state.picks)
+
+
+def server_line(server_name: str, host: str, port: int, enabled: bool) -> str:
+    """Options shared by config servers and `add server` (dynamic servers do not inherit
+    default-server, so everything is spelled out)."""
+    state = "" if enabled else " disabled"
+    return f"{server_name} {host}:{port} weight 1 pool-max-conn -1{state}"
+
+
+def _json_error(status: int, code: str, message_fmt: str) -> str:
+    """An `http-request return` clause answering a rest-json error."""
+    body = '{"message":"' + message_fmt + '"}'
+    return (
+        f"return status {status} content-type application/json "
+        f"lf-string '{body}' hdr x-amzn-ErrorType {code}"
+    )
+
+
+def _backend(b: Backend) -> str:
+    lines = [
+        f"backend {b.name}",
+        f"  balance {b.balance}",
+        f"  http-request set-var(txn.variant) str({b.variant})",
+    ]
+    lines += [f"  server {server_line(s.name, s.host, s.port, s.enabled)}" for s in b.servers]
+    return "\n".join(lines) + "\n"
+
+
+def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
+    """The whole haproxy.cfg; the map files are rendered by render_slots / render_picks."""
+    not_found = _json_error(
+        400,
+        "ValidationError",
+        f"Endpoint %[var(txn.ep),json(utf8s)] of account {listen.account_id} not found.",
+    )
+    bad_variant = _json_error(
+        400,
+        "ValidationError",
+        "Variant %[var(txn.tv),json(utf8s)] not found for endpoint %[var(txn.ep),json(utf8s)].",
+    )
+    too_big = _json_error(
+        413,
+        "ValidationError",
+        f"Request body exceeds the maximum of {MAX_BODY_BYTES} bytes.",
+    )
+    no_route = _json_error(404, "UnknownOperationException", "Unknown operation.")
+    model_error = (
+        "return status 424 content-type application/json "
+        'lf-string \'{"message":"Received error (%[var(txn.ostatus)]) from model with '
+        'message \\"%[var(txn.obody)]\\".","OriginalStatusCode":%[var(txn.ostatus)],'
+        '"OriginalMessage":"%[var(txn.obody)]"}\' '
+        f"hdr x-amzn-ErrorType ModelError hdr {VARIANT_HEADER} %[var(txn.variant)]"
+    )
+    unavailable = _json_error(
+        503, "ServiceUnavailable", "No healthy instance is available to serve the request."
+    )
+    log_line = f"  log {paths.log_socket} len 2048 format raw local0\n" if listen.access_log else ""
+    log_format = (
+        f'  log-format "{LOG_TAG} %b %s %ST %Tr %Ta %Tw %Tc %[var(txn.variant)] %[var(txn.ep)]"\n'
+        if listen.access_log
+        else ""
+    )
+    head = f"""\
+# Generated by greenshift.dataplane.config: do not edit, the router controller rewrites it.
+global
+  stats socket {paths.admin_socket} mode 600 level admin expose-fd listeners
+  stats timeout 30s
+  maxconn 4096
+{log_line}  tune.bufsize 65536
+
+defaults
+  mode http
+  log global
+  option dontlognull
+  timeout connect 3s
+  timeout client 70s
+  timeout server 65s
+  timeout http-request 70s
+  timeout http-keep-alive 60s
+  timeout queue 10s
+  option http-keep-alive
+  http-reuse always
+  option redispatch 1
+  retries 3
+  retry-on conn-failure empty-response
+  http-error status 503 content-type application/json string '{{"message":"No healthy instance is available to serve the request."}}' hdr x-amzn-ErrorType ServiceUnavailable
+  http-error status 502 content-type application/json string '{{"message":"The model closed the connection without an answer."}}' hdr x-amzn-ErrorType InternalFailure
+  http-error status 504 content-type application/json string '{{"message":"The model did not answer in time."}}' hdr x-amzn-ErrorType ModelError
+
+frontend stats
+  bind {listen.host}:{listen.stats_port}
+  no log
+  http-request use-service prometheus-exporter if {{ path /metrics }}
+  stats enable
+  stats uri /
+  stats refresh 5s
+
+frontend runtime
+  bind {listen.host}:{listen.runtime_port}
+{log_format}  acl invocation path_reg ^/endpoints/[^/]+/invocations$
+  http-request {no_route} if !invocation || !METH_POST
+  http-request set-var(txn.ep) path,field(3,/)
+  http-request set-var(txn.eslot) var(txn.ep),lower,map_str_int({paths.slots_map},-1)
+  http-request {not_found} if {{ var(txn.eslot) -m int lt 0 }}
+  http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
+  http-request set-var(txn.slot) var(txn.eslot)
+  http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant) if {{ req.hdr(X-Amzn-SageMaker-Target-Variant) -m found }}
+  http-request set-var(txn.vkey) var(txn.ep),lower,concat(/,txn.tv) if {{ var(txn.tv) -m found }}
+  http-request set-var(txn.slot) var(txn.vkey),map_str_int({paths.slots_map},-1) if {{ var(txn.tv) -m found }}
+  http-request {bad_variant} if {{ var(txn.slot) -m int lt 0 }}
+  http-request set-var(txn.r) rand({RESOLUTION})
+  http-request set-var(txn.key) var(txn.slot),mul({RESOLUTION}),add(txn.r)
+  http-request set-path /invocations
+  http-response wait-for-body time 5s if {{ status ge 400 }}
+  http-response set-var(txn.ostatus) status if {{ status ge 400 }}
+  http-response set-var(txn.obody) res.body,json(utf8s) if {{ status ge 400 }}
+  http-response {model_error} if {{ status ge 400 }}
+  http-response set-header {VARIANT_HEADER} %[var(txn.variant)]
+  use_backend %[var(txn.key),map_int({paths.picks_map},{UNAVAILABLE_BACKEND})]
+  default_backend {UNAVAILABLE_BACKEND}
+
+backend {UNAVAILABLE_BACKEND}
+  http-request {unavailable}
+"""  # noqa: E501
+    return head + "".join("\n" + _backend(b) for b in state.backends)

@@ -1,0 +1,139 @@
+"""The data plane's desired state, computed from registry records (pure).
+
+Layout in HAProxy (see config.py): one backend per fleet (its instances as servers); a string
+map `slots` from "<endpoint lower-cased>" and "<endpoint lower-cased>/<variant>" to a slot
+number; an integer map `picks` from `slot * RESOLUTION + rand(RESOLUTION)` ranges to the fleet
+backend. Backends and slots change only with a reload ("topology"); servers, their states and
+the picks change through the runtime API.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from greenshift.dataplane.routing import (
+    RESOLUTION,
+    allocate,
+    endpoint_fleet_shares,
+    fleet_shares_in_variant,
+    ranges,
+)
+from greenshift.registry.records import InstanceRecord, RoutingRecord
+
+SLOTS_PER_ENDPOINT = 16  # slot 0: the endpoint's weighted split; 1..15: one per target variant
+ROUTABLE_STATES = {"Launching", "InService", "Unhealthy", "Stopping"}  # present as servers
+SERVING_STATE = "InService"  # the only state that takes traffic
+
+_INVALID = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def haproxy_id(text: str) -> str:
+    """A valid HAProxy proxy/server name (ids from greenshift.naming already are)."""
+    return _INVALID.sub("_", text)
+
+
+def backend_name(fleet_id: str) -> str:
+    return "f." + haproxy_id(fleet_id)
+
+
+def balance_for(strategy: str) -> str:
+    """SageMaker RoutingStrategy -> HAProxy balance (both support dynamic servers)."""
+    return "random" if strategy.upper() == "RANDOM" else "leastconn"
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    host: str
+    port: int
+    enabled: bool  # False: in maintenance (kept so in-flight requests finish)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    endpoint: str
+    variant: str
+    fleet_id: str
+    balance: str
+    servers: tuple[Server, ...]
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    backends: tuple[Backend, ...] = ()
+    slots: tuple[tuple[str, int], ...] = ()  # map key -> slot
+    picks: tuple[tuple[int, int, str], ...] = ()  # inclusive range -> backend name
+    versions: dict[str, int] = field(default_factory=dict)  # endpoint -> routing version
+
+    def topology(self) -> tuple[object, ...]:
+        """What only a reload can change: the backends (and their algorithm) and the slots."""
+        return (
+            tuple((b.name, b.balance, b.variant, b.endpoint) for b in self.backends),
+            self.slots,
+        )
+
+    def backend(self, name: str) -> Backend | None:
+        for b in self.backends:
+            if b.name == name:
+                return b
+        return None
+
+
+def compute(routings: Iterable[RoutingRecord], instances: Iterable[InstanceRecord]) -> DesiredState:
+    """The desired data plane for these routing records and instance records."""
+    by_fleet: dict[str, list[InstanceRecord]] = {}
+    for inst in instances:
+        if inst.state in ROUTABLE_STATES and inst.port:
+            by_fleet.setdefault(inst.fleet_id, []).append(inst)
+    healthy = {
+        fid: sum(1 for i in insts if i.state == SERVING_STATE) for fid, insts in by_fleet.items()
+    }
+
+    backends: dict[str, Backend] = {}
+    slots: list[tuple[str, int]] = []
+    picks: list[tuple[int, int, str]] = []
+    versions: dict[str, int] = {}
+    records = sorted(routings, key=lambda r: r.endpoint.lower())
+    for e_index, record in enumerate(records):
+        routing = record.routing
+        versions[record.endpoint] = record.version
+        key = record.endpoint.lower()
+        base_slot = e_index * SLOTS_PER_ENDPOINT
+        slots.append((key, base_slot))
+        parts = allocate([(backend_name(f), s) for f, s in endpoint_fleet_shares(routing, healthy)])
+        picks.extend(ranges(parts, base_slot * RESOLUTION))
+        for v_index, variant in enumerate(routing.variants[: SLOTS_PER_ENDPOINT - 1]):
+            slot = base_slot + 1 + v_index
+            slots.append((f"{key}/{variant.variant}", slot))
+            vparts = allocate(
+                [(backend_name(f), s) for f, s in fleet_shares_in_variant(variant, healthy)]
+            )
+            picks.extend(ranges(vparts, slot * RESOLUTION))
+            for fleet in variant.fleets:
+                name = backend_name(fleet.fleet_id)
+                servers = tuple(
+                    Server(
+                        name=haproxy_id(i.instance_id),
+                        host=i.host,
+                        port=int(i.port or 0),
+                        enabled=i.state == SERVING_STATE,
+                    )
+                    for i in sorted(by_fleet.get(fleet.fleet_id, []), key=lambda i: i.instance_id)
+                )
+                backends[name] = Backend(
+                    name=name,
+                    endpoint=record.endpoint,
+                    variant=variant.variant,
+                    fleet_id=fleet.fleet_id,
+                    balance=balance_for(variant.routing_strategy),
+                    servers=servers,
+                )
+    return DesiredState(
+        backends=tuple(sorted(backends.values(), key=lambda b: b.name)),
+        slots=tuple(slots),
+        picks=tuple(picks),
+        versions=versions,
+    )

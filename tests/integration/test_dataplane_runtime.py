@@ -1,0 +1,162 @@
+"""The data plane as the SageMaker runtime: boto3's sagemaker-runtime client through HAProxy and
+the router controller, with real model-server processes and the SQLite registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from greenshift.dataplane.controller import RouterController
+from greenshift.dataplane.haproxy import HAProxyProcess
+from tests.integration.dataplane_support import Dataplane, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def dp(tmp_path: Path) -> Iterator[Dataplane]:
+    plane = Dataplane(tmp_path)
+    try:
+        yield plane
+    finally:
+        plane.close()
+
+
+def runtime(dp: Dataplane) -> Any:
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=dp.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def invoke(client: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+    answer = client.invoke_endpoint(
+        ContentType="application/json", Body=json.dumps({"x": 1}), **kwargs
+    )
+    return answer["InvokedProductionVariant"], json.loads(answer["Body"].read())
+
+
+def error_of(client: Any, **kwargs: Any) -> ClientError:
+    with pytest.raises(ClientError) as info:
+        client.invoke_endpoint(ContentType="application/json", **{"Body": b"{}", **kwargs})
+    return info.value
+
+
+def test_invoke_returns_the_model_answer_and_the_variant(dp: Dataplane) -> None:
+    dp.instance("Shop", "A", "Shop.A.aaaa", 0, dp.model("echo-v1"))
+    dp.instance("Shop", "B", "Shop.B.bbbb", 0, dp.model("echo-v2"))
+    dp.route("Shop", [("A", 1.0, [("Shop.A.aaaa", 1.0)]), ("B", 0.0, [("Shop.B.bbbb", 1.0)])])
+    dp.controller.sync_once()
+    client = runtime(dp)
+
+    variant, body = invoke(client, EndpointName="Shop")
+    assert (variant, body) == ("A", {"version": "v1", "input": {"x": 1}})
+    # Endpoint names are case-insensitive; the target variant overrides the weights.
+    assert invoke(client, EndpointName="shop", TargetVariant="B")[0] == "B"
+    assert invoke(client, EndpointName="Shop", TargetVariant="B")[1]["version"] == "v2"
+
+
+def test_runtime_errors_reach_boto3_with_their_codes(dp: Dataplane) -> None:
+    dp.instance("Shop", "A", "Shop.A.aaaa", 0, dp.model("faulty"))
+    dp.instance("Down", "A", "Down.A.aaaa", 0, dp.model("echo-v1"), state="Unhealthy")
+    dp.route("Shop", [("A", 1.0, [("Shop.A.aaaa", 1.0)])])
+    dp.route("Down", [("A", 1.0, [("Down.A.aaaa", 1.0)])])
+    dp.controller.sync_once()
+    client = runtime(dp)
+
+    err = error_of(client, EndpointName="Nope")
+    assert err.response["Error"]["Code"] == "ValidationError"
+    assert err.response["Error"]["Message"] == "Endpoint Nope of account 000000000000 not found."
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+    err = error_of(client, EndpointName="Shop")
+    assert err.response["Error"]["Code"] == "ModelError"
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert err.response["OriginalStatusCode"] == 500
+    assert "faulty model" in err.response["OriginalMessage"]
+    headers = err.response["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-amzn-invoked-production-variant"] == "A"
+
+    err = error_of(client, EndpointName="Shop", TargetVariant="Z")
+    assert err.response["Error"]["Code"] == "ValidationError"
+
+    err = error_of(client, EndpointName="Down")
+    assert err.response["Error"]["Code"] == "ServiceUnavailable"
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+
+    err = error_of(client, EndpointName="Shop", Body=b"x" * (6_291_456 + 1))
+    assert err.response["Error"]["Code"] == "ValidationError"
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_instance_state_changes_apply_without_reload(dp: Dataplane) -> None:
+    m1, m2 = dp.model("echo-v1"), dp.model("echo-v2")
+    dp.instance("Shop", "A", "Shop.A.blue", 0, m1)
+    dp.instance("Shop", "A", "Shop.A.green", 0, m2, state="Launching")
+    dp.route("Shop", [("A", 1.0, [("Shop.A.blue", 1.0), ("Shop.A.green", 0.0)])])
+    dp.controller.sync_once()
+    reloads = dp.controller.reloads
+    client = runtime(dp)
+    assert {invoke(client, EndpointName="Shop")[1]["version"] for _ in range(10)} == {"v1"}
+
+    version = dp.route("Shop", [("A", 1.0, [("Shop.A.blue", 0.0), ("Shop.A.green", 1.0)])])
+    dp.instance("Shop", "A", "Shop.A.green", 0, m2)
+    assert dp.controller.sync_once()
+    assert dp.registry.get_routing("Shop").applied_version == version  # type: ignore[union-attr]
+    assert dp.registry.applied_generation() == dp.registry.routing_generation()
+    assert {invoke(client, EndpointName="Shop")[1]["version"] for _ in range(10)} == {"v2"}
+
+    # A new instance of a fleet already routed is added through the runtime API.
+    dp.instance("Shop", "A", "Shop.A.green", 1, dp.model("echo-v2"))
+    dp.instance("Shop", "A", "Shop.A.blue", 0, m1, state="Stopping")
+    dp.controller.sync_once()
+    names = {(s.backend, s.name) for s in dp.haproxy.runtime.servers()}
+    assert ("f.Shop.A.green", "Shop.A.green.1") in names
+    assert dp.controller.reloads == reloads
+    assert {invoke(client, EndpointName="Shop")[1]["version"] for _ in range(10)} == {"v2"}
+
+
+def test_killed_haproxy_is_restarted_with_its_routing(dp: Dataplane) -> None:
+    dp.instance("Shop", "A", "Shop.A.aaaa", 0, dp.model("echo-v1"))
+    dp.route("Shop", [("A", 1.0, [("Shop.A.aaaa", 1.0)])])
+    dp.controller.sync_once()
+    pid = dp.haproxy.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not dp.haproxy.alive(), 5, "HAProxy to die")
+
+    assert dp.controller.sync_once()
+    assert dp.controller.restarts == 1
+    assert invoke(runtime(dp), EndpointName="Shop")[0] == "A"
+
+
+def test_a_new_controller_rebuilds_everything_from_the_registry(dp: Dataplane) -> None:
+    dp.instance("Shop", "A", "Shop.A.aaaa", 0, dp.model("echo-v1"))
+    dp.instance("Cart", "B", "Cart.B.bbbb", 0, dp.model("echo-v2"))
+    dp.route("Shop", [("A", 1.0, [("Shop.A.aaaa", 1.0)])])
+    dp.route("Cart", [("B", 1.0, [("Cart.B.bbbb", 1.0)])])
+    dp.controller.sync_once()
+    dp.haproxy.stop()
+
+    # A fresh process pair with nothing but the registry (its files wiped).
+    for f in dp.haproxy.paths.root.iterdir():
+        f.unlink()
+    dp.haproxy = HAProxyProcess(dp.haproxy.paths.root)
+    dp.controller = RouterController(dp.registry, dp.haproxy, dp.settings)
+    dp.controller.sync_once()
+    client = runtime(dp)
+    assert invoke(client, EndpointName="Shop") == ("A", {"version": "v1", "input": {"x": 1}})
+    assert invoke(client, EndpointName="Cart") == ("B", {"version": "v2", "input": {"x": 1}})

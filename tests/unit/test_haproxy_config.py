@@ -1,0 +1,120 @@
+"""Desired state from registry records and its rendering as HAProxy config and maps."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from greenshift import binaries
+from greenshift.dataplane.config import Listen, Paths, render, render_picks, render_slots
+from greenshift.dataplane.desired import compute, haproxy_id
+from greenshift.registry.records import (
+    EndpointRouting,
+    FleetRoute,
+    InstanceRecord,
+    RoutingRecord,
+    VariantRoute,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _instance(fleet: str, index: int, state: str = "InService", port: int = 9000) -> InstanceRecord:
+    return InstanceRecord(
+        instance_id=f"{fleet}.{index}",
+        fleet_id=fleet,
+        endpoint="Shop",
+        variant="A",
+        index=index,
+        port=port + index,
+        state=state,
+        updated_at=NOW,
+    )
+
+
+def _record(endpoint: str, version: int, *variants: VariantRoute) -> RoutingRecord:
+    return RoutingRecord(
+        endpoint=endpoint,
+        version=version,
+        routing=EndpointRouting(endpoint=endpoint, variants=list(variants)),
+    )
+
+
+ROUTING = [
+    _record(
+        "Shop",
+        4,
+        VariantRoute(
+            variant="A",
+            weight=1,
+            routing_strategy="RANDOM",
+            fleets=[
+                FleetRoute(fleet_id="blue", share=0.9),
+                FleetRoute(fleet_id="green", share=0.1),
+            ],
+        ),
+        VariantRoute(variant="B", weight=1, fleets=[FleetRoute(fleet_id="bee", share=1.0)]),
+    ),
+    _record(
+        "Cart", 1, VariantRoute(variant="A", weight=1, fleets=[FleetRoute(fleet_id="c", share=1)])
+    ),
+]
+INSTANCES = [
+    _instance("blue", 0),
+    _instance("blue", 1, state="Stopping"),
+    _instance("green", 0),
+    _instance("bee", 0, state="Launching"),
+    _instance("c", 0, state="Stopped"),
+]
+
+
+def test_desired_state_layout() -> None:
+    state = compute(ROUTING, INSTANCES)
+    assert state.versions == {"Shop": 4, "Cart": 1}
+    assert dict(state.slots) == {"cart": 0, "cart/A": 1, "shop": 16, "shop/A": 17, "shop/B": 18}
+    blue = state.backend("f.blue")
+    assert blue is not None and blue.balance == "random" and blue.variant == "A"
+    assert [(s.name, s.enabled) for s in blue.servers] == [("blue.0", True), ("blue.1", False)]
+    bee = state.backend("f.bee")
+    assert bee is not None and bee.balance == "leastconn"
+    c = state.backend("f.c")
+    assert c is not None and c.servers == ()  # Stopped instances are gone from the data plane
+    # Variant B has no InService instance: Shop's traffic all goes to A, 90/10 blue/green.
+    shop = [(lo, hi, b) for lo, hi, b in state.picks if 160_000 <= lo < 170_000]
+    assert shop == [(160_000, 168_999, "f.blue"), (169_000, 169_999, "f.green")]
+    assert not [p for p in state.picks if 180_000 <= p[0] < 190_000]  # target B: no capacity
+
+
+def test_removed_routing_disappears() -> None:
+    state = compute(ROUTING[:1], INSTANCES)
+    assert "cart" not in dict(state.slots)
+    assert state.backend("f.c") is None
+
+
+def test_topology_ignores_weights_and_servers() -> None:
+    a = compute(ROUTING, INSTANCES)
+    b = compute(ROUTING, [*INSTANCES, _instance("bee", 1)])
+    assert a.topology() == b.topology() and a.picks != b.picks
+
+
+def test_ids_are_valid_haproxy_names() -> None:
+    assert haproxy_id("ep.v-1.abc_d:1") == "ep.v-1.abc_d:1"
+    assert haproxy_id("a b/c") == "a_b_c"
+
+
+def test_rendered_config_is_accepted_by_haproxy(tmp_path: Path) -> None:
+    state = compute(ROUTING, INSTANCES)
+    paths = Paths(tmp_path)
+    listen = Listen(host="127.0.0.1", runtime_port=1, stats_port=2, account_id="123456789012")
+    paths.slots_map.write_text(render_slots(state))
+    paths.picks_map.write_text(render_picks(state))
+    text = render(state, paths, listen)
+    assert "of account 123456789012 not found." in text
+    assert "server blue.1 127.0.0.1:9001 weight 1 pool-max-conn -1 disabled" in text
+    paths.config.write_text(text)
+    checked = subprocess.run(
+        [binaries.haproxy(), "-c", "-f", str(paths.config)], capture_output=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stderr.decode()
+    assert b"WARNING" not in checked.stderr

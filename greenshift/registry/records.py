@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from greenshift.status import DeploymentOutcome, EndpointStatus
 
-
 T = TypeVar("T")
 
 

@@ -133,7 +133,8 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
     )
     log_line = f"  log {paths.log_socket} len 2048 format raw local0\n" if listen.access_log else ""
     log_format = (
-        f'  log-format "{LOG_TAG} %b %s %ST %Tr %Ta %Tw %Tc %[var(txn.variant)] %[var(txn.ep)]"\n'
+        f'  log-format "{LOG_TAG} %b %s %ST %Tr %Ta %Tw %Tc '
+        '%[var(txn.ostatus)] %[var(txn.variant)] %[var(txn.ep)]"\n'
         if listen.access_log
         else ""
     )
@@ -177,6 +178,7 @@ frontend runtime
 {log_format}  acl invocation path_reg ^/endpoints/[^/]+/invocations$
   http-request {no_route} if !invocation || !METH_POST
   http-request set-var(txn.ep) path,field(3,/)
+  http-request set-var(txn.ostatus) int(0)
   http-request set-var(txn.eslot) var(txn.ep),lower,map_str_int({paths.slots_map},-1)
   http-request {not_found} if {{ var(txn.eslot) -m int lt 0 }}
   http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}

@@ -35,6 +35,7 @@ class RouterController:
         settings: Settings,
         interval: float = 0.15,
         resync_seconds: float = 5.0,
+        access_log: bool = False,
     ) -> None:
         self.registry = registry
         self.haproxy = haproxy
@@ -43,6 +44,7 @@ class RouterController:
             runtime_port=settings.runtime_port,
             stats_port=settings.stats_port,
             account_id=settings.account_id,
+            access_log=access_log,
         )
         self.interval = interval
         self.resync_seconds = resync_seconds

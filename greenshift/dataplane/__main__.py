@@ -1,0 +1,5 @@
+"""`python -m greenshift.dataplane`: the data-plane process (greenshift.dataplane.main)."""
+
+from greenshift.dataplane.main import main
+
+main()

@@ -8,12 +8,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from greenshift.planning.model import Plan
@@ -55,6 +55,7 @@ class World:
     router: FakeRouter
     alarms: FakeAlarms
     task_queue: str
+    started: list[WorkflowHandle] = field(default_factory=list)
 
     def add_model(self, name: str) -> None:
         self.registry.create_model(
@@ -83,12 +84,21 @@ class World:
         )
 
     async def start(self, workflow: str, request: dict[str, Any], *args: Any) -> WorkflowHandle:
-        return await self.client.start_workflow(
+        handle = await self.client.start_workflow(
             workflow,
             args=[request, *args],
-            id=f"endpoint/{request['EndpointName']}/{uuid.uuid4().hex[:6]}",
+            id=f"endpoint/{request.get('EndpointName')}/{uuid.uuid4().hex[:6]}",
             task_queue=self.task_queue,
         )
+        self.started.append(handle)
+        return handle
+
+    async def terminate_running(self) -> None:
+        """A workflow left running would stop the shared time-skipping server from skipping."""
+        for handle in self.started:
+            description = await handle.describe()
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test over")
 
     async def run(self, workflow: str, request: dict[str, Any]) -> Any:
         handle = await self.start(workflow, request)
@@ -124,7 +134,10 @@ async def world(
     )
     try:
         async with build_worker(client, deps):
-            yield w
+            try:
+                yield w
+            finally:
+                await w.terminate_running()
     finally:
         registry.close()
 

@@ -69,7 +69,11 @@ async def expect_rolled_back(w: World, handle: Any, blue: str, count: int, reaso
     ],
 )
 async def test_alarm_in_a_bake_rolls_back(
-    env: WorkflowEnvironment, tmp_path: Path, config: dict[str, Any], count: int, bake: int,
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    config: dict[str, Any],
+    count: int,
+    bake: int,
     by_signal: bool,
 ) -> None:
     async with world(env.client, tmp_path, alarms=["errors"]) as w:

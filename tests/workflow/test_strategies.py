@@ -56,15 +56,21 @@ async def deploy(w: World, count: int, config: dict[str, Any] | None) -> tuple[s
     ],
 )
 async def test_strategy_succeeds(
-    env: WorkflowEnvironment, tmp_path: Path, name: str, count: int,
-    config: dict[str, Any] | None, shares: list[float],
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    name: str,
+    count: int,
+    config: dict[str, Any] | None,
+    shares: list[float],
 ) -> None:
     async with world(env.client, tmp_path) as w:
         started = await env.get_current_time()
         _, green = await deploy(w, count, config)
         assert green_shares(w.router, "e1", green)[1:] == [round(s, 4) for s in shares]
-        events = [e.type for e in w.registry.list_events(w.registry.list_deployments("e1")[0]
-                                                          .deployment_id)]
+        events = [
+            e.type
+            for e in w.registry.list_events(w.registry.list_deployments("e1")[0].deployment_id)
+        ]
         assert "StepStarted" in events and events[-1] == "Finished"
         elapsed = (await env.get_current_time() - started).total_seconds()
         if name == "rolling":

@@ -35,8 +35,12 @@ def serve(db_url: str, port: int) -> None:
     from greenshift.registry.sql import SqlRegistry
     from greenshift.settings import Settings
 
-    settings = Settings(home=Path(tempfile.mkdtemp()), max_endpoints=10_000, max_instances=100_000,
-                        max_instances_per_endpoint=1000)
+    settings = Settings(
+        home=Path(tempfile.mkdtemp()),
+        max_endpoints=10_000,
+        max_instances=100_000,
+        max_instances_per_endpoint=1000,
+    )
     registry = SqlRegistry(db_url, arn_for=settings.arn)
     ctx = ApiContext(settings=settings, registry=registry, starter=FakeStarter())
     with ServerThread(build_app(ctx), port=port):
@@ -53,7 +57,8 @@ def percentile(samples: list[float], p: float) -> float:
 def call(client: httpx.Client, op: str, doc: dict[str, object]) -> tuple[float, dict[str, object]]:
     started = time.perf_counter()
     r = client.post(
-        "/", content=json.dumps(doc),
+        "/",
+        content=json.dumps(doc),
         headers={"X-Amz-Target": f"SageMaker.{op}", "Content-Type": "application/x-amz-json-1.1"},
     )
     elapsed = (time.perf_counter() - started) * 1000
@@ -76,13 +81,22 @@ def settle_all(db_url: str, config: str) -> None:
         for e in page.items:
             if e.current_deployment_id:
                 reg.finish_operation(
-                    e.name, e.current_deployment_id, status=EndpointStatus.IN_SERVICE,
-                    outcome=DeploymentOutcome.SUCCEEDED, config_name=config,
-                    variants=[VariantState(
-                        variant="A", model_name="m1", instance_type="ml.m5.large",
-                        current_weight=1.0, desired_weight=1.0, current_instance_count=2,
-                        desired_instance_count=2,
-                    )],
+                    e.name,
+                    e.current_deployment_id,
+                    status=EndpointStatus.IN_SERVICE,
+                    outcome=DeploymentOutcome.SUCCEEDED,
+                    config_name=config,
+                    variants=[
+                        VariantState(
+                            variant="A",
+                            model_name="m1",
+                            instance_type="ml.m5.large",
+                            current_weight=1.0,
+                            desired_weight=1.0,
+                            current_instance_count=2,
+                            desired_instance_count=2,
+                        )
+                    ],
                 )
         token = page.next_token
         if not token:
@@ -102,22 +116,35 @@ def main() -> None:
     port = free_port()
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", db_url, str(port)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             call(client, "CreateModel", {"ModelName": "m1", "PrimaryContainer": {"Image": "img"}})
             for name in ("c1", "c2"):
-                call(client, "CreateEndpointConfig", {
-                    "EndpointConfigName": name,
-                    "ProductionVariants": [{"VariantName": "A", "ModelName": "m1",
-                                            "InstanceType": "ml.m5.large",
-                                            "InitialInstanceCount": 2}],
-                })
+                call(
+                    client,
+                    "CreateEndpointConfig",
+                    {
+                        "EndpointConfigName": name,
+                        "ProductionVariants": [
+                            {
+                                "VariantName": "A",
+                                "ModelName": "m1",
+                                "InstanceType": "ml.m5.large",
+                                "InitialInstanceCount": 2,
+                            }
+                        ],
+                    },
+                )
             names = [f"bench-{i:04d}" for i in range(args.endpoints)]
-            creates = [call(client, "CreateEndpoint",
-                            {"EndpointName": n, "EndpointConfigName": "c1"})[0] for n in names]
+            creates = [
+                call(client, "CreateEndpoint", {"EndpointName": n, "EndpointConfigName": "c1"})[0]
+                for n in names
+            ]
             settle_all(db_url, "c1")
             for n in names[:20]:  # warm-up
                 call(client, "DescribeEndpoint", {"EndpointName": n})
@@ -125,8 +152,10 @@ def main() -> None:
                 call(client, "DescribeEndpoint", {"EndpointName": names[i % len(names)]})[0]
                 for i in range(args.describes)
             ]
-            updates = [call(client, "UpdateEndpoint",
-                            {"EndpointName": n, "EndpointConfigName": "c2"})[0] for n in names]
+            updates = [
+                call(client, "UpdateEndpoint", {"EndpointName": n, "EndpointConfigName": "c2"})[0]
+                for n in names
+            ]
             scans: dict[int, list[float]] = {}
             for size in (10, 100):
                 runs = []
@@ -151,8 +180,10 @@ def main() -> None:
         child.wait(timeout=20)
 
     def line(label: str, xs: list[float]) -> str:
-        return (f"| {label} | {len(xs)} | {statistics.median(xs):.2f} | "
-                f"{percentile(xs, 99):.2f} | {max(xs):.2f} |")
+        return (
+            f"| {label} | {len(xs)} | {statistics.median(xs):.2f} | "
+            f"{percentile(xs, 99):.2f} | {max(xs):.2f} |"
+        )
 
     print(f"Control API, {args.endpoints} endpoints, SQLite registry, API in its own process")
     print("| operation | n | p50 ms | p99 ms | max ms |")
@@ -164,8 +195,10 @@ def main() -> None:
         print(line(f"ListEndpoints, all {args.endpoints} in pages of {size}", runs))
     ok_d = percentile(describes, 99) <= 10
     ok_u = percentile(updates, 99) <= 50
-    print(f"targets: DescribeEndpoint p99 <= 10 ms: {'met' if ok_d else 'MISSED'}; "
-          f"UpdateEndpoint p99 <= 50 ms: {'met' if ok_u else 'MISSED'}")
+    print(
+        f"targets: DescribeEndpoint p99 <= 10 ms: {'met' if ok_d else 'MISSED'}; "
+        f"UpdateEndpoint p99 <= 50 ms: {'met' if ok_u else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -135,7 +135,8 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
                 handler = SERVICES.get(service, {}).get(operation)
                 if handler is None:
                     raise UnknownOperationError(
-                        f"Operation {target!r} is not supported." if target
+                        f"Operation {target!r} is not supported."
+                        if target
                         else "Missing X-Amz-Target header."
                     )
                 result = await handler(ctx, decode_json(body))

@@ -165,15 +165,21 @@ async def _start_or_release(
     """Start the workflow; if that fails, give the endpoint back as it was and re-raise."""
     try:
         await ctx.starter.start(
-            workflow, deployment.request, workflow_id=deployment.workflow_id,
+            workflow,
+            deployment.request,
+            workflow_id=deployment.workflow_id,
             deployment_id=deployment.deployment_id,
         )
     except GreenshiftError as exc:
         try:
             await ctx.run(
-                ctx.registry.finish_operation, before.name, deployment.deployment_id,
-                status=before.status, outcome=DeploymentOutcome.FAILED,
-                variants=before.variants, failure_reason=before.failure_reason,
+                ctx.registry.finish_operation,
+                before.name,
+                deployment.deployment_id,
+                status=before.status,
+                outcome=DeploymentOutcome.FAILED,
+                variants=before.variants,
+                failure_reason=before.failure_reason,
             )
             await _mark_not_started(ctx, deployment.deployment_id, exc)
         except Exception:
@@ -217,7 +223,9 @@ async def create_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
     await ctx.run(ctx.registry.create_endpoint, record, deployment)
     try:
         await ctx.starter.start(
-            "CreateEndpoint", request, workflow_id=deployment.workflow_id,
+            "CreateEndpoint",
+            request,
+            workflow_id=deployment.workflow_id,
             deployment_id=deployment.deployment_id,
         )
     except GreenshiftError as exc:
@@ -274,8 +282,13 @@ async def update_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
     await check_capacity(ctx, planned.ask)
 
     deployment = _deployment(
-        ctx, "UpdateEndpoint", record.name, inp.to_wire(),
-        from_config=record.config_name, to_config=config.name, alarms=names,
+        ctx,
+        "UpdateEndpoint",
+        record.name,
+        inp.to_wire(),
+        from_config=record.config_name,
+        to_config=config.name,
+        alarms=names,
     )
     await ctx.run(
         ctx.registry.begin_operation, record.name, UPDATABLE, EndpointStatus.UPDATING, deployment
@@ -306,14 +319,16 @@ def check_weights_request(
     dupes = sorted(n for n, c in Counter(names).items() if c > 1)
     if dupes:
         raise ValidationError(
-            "The variant name(s) " + ", ".join(f'"{n}"' for n in dupes)
+            "The variant name(s) "
+            + ", ".join(f'"{n}"' for n in dupes)
             + " appear more than once in DesiredWeightsAndCapacities."
         )
     known = {v.variant for v in record.variants}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValidationError(
-            "The variant name(s) " + ", ".join(f'"{n}"' for n in unknown)
+            "The variant name(s) "
+            + ", ".join(f'"{n}"' for n in unknown)
             + f' are not present in endpoint "{record.arn}".'
         )
     for d in inp.DesiredWeightsAndCapacities:
@@ -334,11 +349,18 @@ async def update_endpoint_weights_and_capacities(
     await check_capacity(ctx, planned.ask)
 
     deployment = _deployment(
-        ctx, "UpdateEndpointWeightsAndCapacities", record.name, inp.to_wire(),
-        from_config=record.config_name, to_config=record.config_name,
+        ctx,
+        "UpdateEndpointWeightsAndCapacities",
+        record.name,
+        inp.to_wire(),
+        from_config=record.config_name,
+        to_config=record.config_name,
     )
     taken = await ctx.run(
-        ctx.registry.begin_operation, record.name, REWEIGHTABLE, EndpointStatus.UPDATING,
+        ctx.registry.begin_operation,
+        record.name,
+        REWEIGHTABLE,
+        EndpointStatus.UPDATING,
         deployment,
     )
     # SEMANTICS.md 5: Desired* show the request at once; Current* follow as the workflow works.

@@ -86,7 +86,11 @@ def plan_update(
     plan = planner.plan_update(current_specs(record), new, request, last)
     strategy = "rolling" if plan.strategy == Strategy.ROLLING else "blue/green"
     ask = InstanceAsk(
-        "UpdateEndpoint", record.name, plan.peak_instances, _now(record), strategy,
+        "UpdateEndpoint",
+        record.name,
+        plan.peak_instances,
+        _now(record),
+        strategy,
         _rolling_alternative(record, request, plan),
     )
     return Planned(plan, ask)
@@ -99,7 +103,10 @@ def plan_weights(
         raise ValidationError(f'Endpoint "{record.arn}" has no serving variants to change.')
     plan = planner.plan_weights(current_specs(record), request.DesiredWeightsAndCapacities)
     ask = InstanceAsk(
-        "UpdateEndpointWeightsAndCapacities", record.name, plan.peak_instances, _now(record),
+        "UpdateEndpointWeightsAndCapacities",
+        record.name,
+        plan.peak_instances,
+        _now(record),
         "in place",
     )
     return Planned(plan, ask)

@@ -107,9 +107,7 @@ def endpoint_summary(record: EndpointRecord) -> dict[str, Any]:
 
 def describe_model(record: ModelRecord) -> dict[str, Any]:
     doc = {k: v for k, v in record.spec.items() if k != "Tags"}
-    doc.update(
-        ModelName=record.name, ModelArn=record.arn, CreationTime=epoch(record.created_at)
-    )
+    doc.update(ModelName=record.name, ModelArn=record.arn, CreationTime=epoch(record.created_at))
     return doc
 
 

@@ -34,7 +34,11 @@ def _iso(value: datetime) -> str:
 
 
 def _envelope(
-    detail_type: str, event_id: str, at: datetime, arn: str, detail: dict[str, Any],
+    detail_type: str,
+    event_id: str,
+    at: datetime,
+    arn: str,
+    detail: dict[str, Any],
     settings: Settings,
 ) -> dict[str, Any]:
     return {
@@ -51,7 +55,7 @@ def _envelope(
 
 
 def endpoint_state_event(record: EndpointRecord, settings: Settings) -> dict[str, Any]:
-    """"SageMaker Endpoint State Change" for the endpoint as the record shows it.
+    """ "SageMaker Endpoint State Change" for the endpoint as the record shows it.
 
     The id depends on the endpoint, its status and when it got there, so the same observed state
     always yields the same id.
@@ -60,35 +64,45 @@ def endpoint_state_event(record: EndpointRecord, settings: Settings) -> dict[str
         "endpoint", record.arn, record.status.value, record.last_modified.isoformat()
     )
     return _envelope(
-        ENDPOINT_STATE_CHANGE, event_id, record.last_modified, record.arn,
-        describe_endpoint(record), settings,
+        ENDPOINT_STATE_CHANGE,
+        event_id,
+        record.last_modified,
+        record.arn,
+        describe_endpoint(record),
+        settings,
     )
 
 
-def endpoint_deleted_event(
-    name: str, arn: str, at: datetime, settings: Settings
-) -> dict[str, Any]:
+def endpoint_deleted_event(name: str, arn: str, at: datetime, settings: Settings) -> dict[str, Any]:
     """The last state change of an endpoint: it is gone (status `Deleted`, our extension)."""
     detail = {"EndpointName": name, "EndpointArn": arn, "EndpointStatus": DELETED}
     return _envelope(
-        ENDPOINT_STATE_CHANGE, _stable_id("endpoint-deleted", arn, at.isoformat()), at, arn,
-        detail, settings,
+        ENDPOINT_STATE_CHANGE,
+        _stable_id("endpoint-deleted", arn, at.isoformat()),
+        at,
+        arn,
+        detail,
+        settings,
     )
 
 
 def deployment_state_event(
     event: DeploymentEvent, record: EndpointRecord | None, settings: Settings
 ) -> dict[str, Any]:
-    """"SageMaker Endpoint Deployment State Change" for one entry of a deployment's event log.
+    """ "SageMaker Endpoint Deployment State Change" for one entry of a deployment's event log.
 
     The detail is the endpoint as DescribeEndpoint shows it (when it still exists) plus the
     deployment step: id, type, message, actor and the step's own detail.
     """
     arn = record.arn if record is not None else settings.arn("endpoint", event.endpoint)
-    detail: dict[str, Any] = describe_endpoint(record) if record is not None else {
-        "EndpointName": event.endpoint,
-        "EndpointArn": arn,
-    }
+    detail: dict[str, Any] = (
+        describe_endpoint(record)
+        if record is not None
+        else {
+            "EndpointName": event.endpoint,
+            "EndpointArn": arn,
+        }
+    )
     detail["Deployment"] = {
         "DeploymentId": event.deployment_id,
         "Sequence": event.seq,

@@ -101,7 +101,8 @@ class TemporalStarter:
             cause = exc.cause
             raise ValidationError(getattr(cause, "message", None) or str(cause)) from exc
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                # No such workflow, or it has already finished: nothing to steer.
                 raise ValidationError(
                     f"No deployment is running under workflow {workflow_id}."
                 ) from exc

@@ -47,6 +47,13 @@ OPERATIONS: dict[str, list[str]] = {
     ],
 }
 
+# Local extensions, the only places where the contracts differ from botocore's model on purpose.
+# DESIGN.md: `ModelDataUrl` may be a `file://` path (a directory or a .tar.gz) on this host. AWS's
+# message keeps quoting AWS's own pattern, so a URL refused here reads as it would on AWS.
+PATTERN_EXTENSIONS: dict[tuple[str, str], str] = {
+    ("sagemaker", "Url"): r"(https|s3)://([^/]+)/?(.*)|file://.+",
+}
+
 # Python names that a botocore shape name must not shadow in the generated module.
 RESERVED = {"Annotated", "Any", "BaseModel", "Field", "Literal", "StringConstraints", "datetime"}
 
@@ -107,7 +114,7 @@ def py_name(shape: Shape) -> str:
     return shape.name + "_" if shape.name in RESERVED else shape.name
 
 
-def scalar_alias(shape: Shape) -> str | None:
+def scalar_alias(shape: Shape, service: str = "") -> str | None:
     """The Annotated alias of a scalar shape, or None when it has no constraint worth naming."""
     meta = shape.metadata
     t = shape.type_name
@@ -124,7 +131,9 @@ def scalar_alias(shape: Shape) -> str | None:
         if args:
             parts.append(f"StringConstraints({', '.join(args)})")
         if "pattern" in meta:
-            parts.append(f"AwsPattern({meta['pattern']!r})")
+            extension = PATTERN_EXTENSIONS.get((service, shape.name))
+            also = f", also={extension!r}" if extension else ""
+            parts.append(f"AwsPattern({meta['pattern']!r}{also})")
         return f"Annotated[{', '.join(parts)}]" if len(parts) > 1 else "str"
     if t in ("integer", "long", "float", "double"):
         base = "int" if t in ("integer", "long") else "float"
@@ -220,7 +229,7 @@ def render(service: str) -> str:
         elif shape.type_name in ("list", "map"):
             out.append(f"{name} = {container_alias(shape)}")
         else:
-            alias = scalar_alias(shape)
+            alias = scalar_alias(shape, service)
             out.append(f"{name} = {alias}")
     return "\n".join(out)
 

@@ -52,9 +52,11 @@ class AwsPattern:
     Unicode classes such as `\\p{L}` that Python's `re` lacks, so the `regex` module checks them.
     """
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, also: str | None = None) -> None:
         self.pattern = pattern
         self._compiled = regex.compile(pattern)
+        # A local extension (tools/gen_contracts.py PATTERN_EXTENSIONS) accepted besides AWS's.
+        self._also = regex.compile(also) if also else None
 
     def __get_pydantic_core_schema__(
         self, source: type[Any], handler: GetCoreSchemaHandler
@@ -62,7 +64,9 @@ class AwsPattern:
         return core_schema.no_info_after_validator_function(self._check, handler(source))
 
     def _check(self, value: str) -> str:
-        if self._compiled.fullmatch(value) is None:
+        if self._compiled.fullmatch(value) is None and not (
+            self._also is not None and self._also.fullmatch(value)
+        ):
             raise PydanticCustomError(
                 "string_pattern_mismatch",
                 "String should match pattern '{pattern}'",

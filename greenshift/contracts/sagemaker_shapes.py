@@ -36,7 +36,7 @@ class ImageConfig(AwsShape):
     RepositoryAuthConfig: Annotated[RepositoryAuthConfig | None, Field(default=None)]
 
 ContainerMode = Literal['SingleModel', 'MultiModel']
-Url = Annotated[str, StringConstraints(min_length=0, max_length=1024), AwsPattern('(https|s3)://([^/]+)/?(.*)')]
+Url = Annotated[str, StringConstraints(min_length=0, max_length=1024), AwsPattern('(https|s3)://([^/]+)/?(.*)', also='(https|s3)://([^/]+)/?(.*)|file://.+')]
 S3ModelUri = Annotated[str, StringConstraints(min_length=0, max_length=1024), AwsPattern('(https|s3)://([^/]+)/?(.*)')]
 S3ModelDataType = Literal['S3Prefix', 'S3Object']
 ModelCompressionType = Literal['None', 'Gzip']

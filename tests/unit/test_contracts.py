@@ -223,3 +223,24 @@ def test_generated_shapes_are_current(service: str) -> None:
     spec.loader.exec_module(gen)
     committed = (ROOT / f"greenshift/contracts/{service}_shapes.py").read_text()
     assert committed == gen.render(service), "stale: run `make contracts` and commit the result"
+
+
+def test_model_data_url_accepts_local_file_urls_as_a_local_extension() -> None:
+    """DESIGN.md: `file://` is a local extension of ModelDataUrl; other schemes stay refused with
+    AWS's own pattern in the message."""
+    from greenshift.contracts.sagemaker_shapes import CreateModelInput
+    from greenshift.contracts.validation import parse_request
+    from greenshift.errors import ValidationError
+
+    for url in ("file:///srv/models/echo", "file:///tmp/model.tar.gz", "s3://bucket/key"):
+        parsed = parse_request(
+            CreateModelInput, {"ModelName": "m", "PrimaryContainer": {"ModelDataUrl": url}}
+        )
+        assert parsed.PrimaryContainer is not None
+        assert parsed.PrimaryContainer.ModelDataUrl == url
+    with pytest.raises(ValidationError) as refused:
+        parse_request(
+            CreateModelInput,
+            {"ModelName": "m", "PrimaryContainer": {"ModelDataUrl": "ftp://host/model"}},
+        )
+    assert "regular expression pattern: (https|s3)://([^/]+)/?(.*)" in refused.value.message

@@ -126,6 +126,13 @@ async def describe_deployment(ctx: ApiContext, doc: dict[str, Any]) -> dict[str,
         raise ValidationError("Give DeploymentId or EndpointName.")
     events = await ctx.run(ctx.registry.list_events, record.deployment_id)
     out = render.deployment_summary(record)
+    endpoint = await ctx.run(ctx.registry.get_endpoint, record.endpoint)
+    if (
+        endpoint is not None
+        and endpoint.current_deployment_id == record.deployment_id
+        and endpoint.pending is not None
+    ):
+        out["Progress"] = render.deployment_progress(endpoint.pending)
     out["Request"] = record.request
     if record.plan is not None:
         out["Plan"] = record.plan

@@ -159,6 +159,21 @@ def deployment_summary(record: DeploymentRecord) -> dict[str, Any]:
     return doc
 
 
+def deployment_progress(pending: PendingDeployment) -> dict[str, Any]:
+    """What `greenshift watch` shows beyond PendingDeploymentSummary: phase, step, bake deadline,
+    alarm states, paused."""
+    doc: dict[str, Any] = {
+        "Phase": pending.phase,
+        "StepIndex": pending.step_index,
+        "StepCount": pending.step_count,
+        "AlarmStates": dict(pending.alarm_states),
+        "Paused": pending.paused,
+    }
+    if pending.bake_ends_at is not None:
+        doc["BakeEndsAt"] = epoch(pending.bake_ends_at)
+    return doc
+
+
 def deployment_event(event: DeploymentEvent) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "Sequence": event.seq,

@@ -49,8 +49,18 @@ class FakeFleet:
     fleet already at its size changes nothing and is not listed)."""
 
     def __init__(self, state_file: Path | None = None, faults: FleetFaults | None = None) -> None:
-        self.state = _FileState(state_file, {"sizes": {}, "changes": []})
+        self.state = _FileState(state_file, {"sizes": {}, "changes": [], "calls": []})
         self.faults = faults or FleetFaults()
+
+    def _call(self, *call: Any) -> None:
+        with self.state.lock:
+            self.state.data["calls"].append(list(call))
+            self.state.save()
+
+    @property
+    def calls(self) -> list[list[Any]]:
+        """Every call, effective or not: a step carried out twice shows here twice."""
+        return [list(c) for c in self.state.data["calls"]]
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -61,6 +71,7 @@ class FakeFleet:
         return [list(c) for c in self.state.data["changes"]]
 
     def scale_up(self, fleet: FleetRecord, count: int, progress: Progress) -> FleetStatus:
+        self._call("up", fleet.fleet_id, count)
         if fleet.model_name in self.faults.never_healthy_models:
             progress(f"waiting for {fleet.fleet_id}")
             raise ProvisionFailed(
@@ -83,6 +94,7 @@ class FakeFleet:
         )
 
     def scale_down(self, fleet_id: str, count: int, progress: Progress) -> FleetStatus:
+        self._call("down", fleet_id, count)
         progress(f"stopping {fleet_id}")
         if fleet_id in self.faults.failing_scale_down:
             raise GreenshiftError(f"injected failure stopping instances of {fleet_id}")
@@ -104,12 +116,15 @@ class FakeRouter:
     every change, so a test can see when traffic moved."""
 
     def __init__(self, state_file: Path | None = None, confirm_failures: int = 0) -> None:
-        self.state = _FileState(state_file, {"routing": {}, "versions": {}, "applied": []})
+        self.state = _FileState(
+            state_file, {"routing": {}, "versions": {}, "applied": [], "calls": 0}
+        )
         self.confirm_failures = confirm_failures
 
     def apply(self, routing: EndpointRouting) -> int:
         doc = routing.model_dump(mode="json")
         with self.state.lock:
+            self.state.data["calls"] += 1
             versions = self.state.data["versions"]
             if self.state.data["routing"].get(routing.endpoint) == doc:
                 return int(versions[routing.endpoint])
@@ -126,6 +141,11 @@ class FakeRouter:
         if self.confirm_failures > 0:
             self.confirm_failures -= 1
             raise ServiceUnavailable("injected: the data plane did not answer")
+
+    @property
+    def calls(self) -> int:
+        """How many times `apply` was called, effective or not."""
+        return int(self.state.data["calls"])
 
     def routing(self, endpoint: str) -> EndpointRouting | None:
         doc = self.state.data["routing"].get(endpoint)

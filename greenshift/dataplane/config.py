@@ -3,8 +3,8 @@
 The frontend implements `POST /endpoints/{EndpointName}/invocations`:
 1. unknown endpoint -> 400 ValidationError, body over 6 MB -> 413 ValidationError;
 2. slot = slots[endpoint] (or slots[endpoint/variant] with X-Amzn-SageMaker-Target-Variant);
-3. backend = picks[slot * RESOLUTION + rand(RESOLUTION)] (routing.py explains why), no pick ->
-   503 ServiceUnavailable;
+3. backend = picks[slot * RESOLUTION + pick_key(n)], n = the slot's request counter (a
+   stick-table gpc0; routing.py explains why), no pick -> 503 ServiceUnavailable;
 4. the path becomes /invocations; answers get x-Amzn-Invoked-Production-Variant; a model answer
    of 4xx/5xx becomes 424 ModelError with OriginalStatusCode and OriginalMessage.
 Error bodies are rest-json as botocore's sagemaker-runtime client parses them (`x-amzn-ErrorType`
@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from greenshift.dataplane.desired import Backend, DesiredState
-from greenshift.dataplane.routing import RESOLUTION
+from greenshift.dataplane.routing import RESOLUTION, STRIDE
 
 MAX_BODY_BYTES = 6_291_456  # SEMANTICS.md 1: 6 MB
 UNAVAILABLE_BACKEND = "gs_unavailable"
+COUNTER_TABLE = "gs_counter"
 VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
 LOG_TAG = "GS1"
 
@@ -143,6 +144,8 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
 global
   stats socket {paths.admin_socket} mode 600 level admin expose-fd listeners
   stats timeout 30s
+  # In-flight requests of an old worker get at most 70 s to finish after a reload.
+  hard-stop-after 70s
   maxconn 4096
 {log_line}  tune.bufsize 65536
 
@@ -157,6 +160,10 @@ defaults
   timeout http-keep-alive 60s
   timeout queue 10s
   option http-keep-alive
+  # Reload without client errors: the old worker keeps idle keep-alive connections until it
+  # answers one more request (with Connection: close) instead of closing them under a client
+  # that may be sending on them.
+  option idle-close-on-response
   http-reuse always
   option redispatch 1
   retries 3
@@ -187,7 +194,8 @@ frontend runtime
   http-request set-var(txn.vkey) var(txn.ep),lower,concat(/,txn.tv) if {{ var(txn.tv) -m found }}
   http-request set-var(txn.slot) var(txn.vkey),map_str_int({paths.slots_map},-1) if {{ var(txn.tv) -m found }}
   http-request {bad_variant} if {{ var(txn.slot) -m int lt 0 }}
-  http-request set-var(txn.r) rand({RESOLUTION})
+  http-request track-sc0 var(txn.slot) table {COUNTER_TABLE}
+  http-request set-var(txn.r) sc_inc_gpc0(0),mul({STRIDE}),mod({RESOLUTION})
   http-request set-var(txn.key) var(txn.slot),mul({RESOLUTION}),add(txn.r)
   http-request set-path /invocations
   http-response wait-for-body time 5s if {{ status ge 400 }}
@@ -197,6 +205,9 @@ frontend runtime
   http-response set-header {VARIANT_HEADER} %[var(txn.variant)]
   use_backend %[var(txn.key),map_int({paths.picks_map},{UNAVAILABLE_BACKEND})]
   default_backend {UNAVAILABLE_BACKEND}
+
+backend {COUNTER_TABLE}
+  stick-table type integer size 64k expire 24h store gpc0
 
 backend {UNAVAILABLE_BACKEND}
   http-request {unavailable}

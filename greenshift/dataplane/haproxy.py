@@ -54,12 +54,14 @@ class HAProxyProcess:
     def check(self) -> None:
         """Validate the written config without touching the running process."""
         out = subprocess.run(
-            [self.binary, "-c", "-q", "-f", str(self.paths.config)],
+            [self.binary, "-c", "-f", str(self.paths.config)],
             capture_output=True,
             timeout=30,
         )
         if out.returncode != 0:
-            raise HAProxyError(f"invalid HAProxy config: {out.stderr.decode(errors='replace')}")
+            raise HAProxyError(
+                f"invalid HAProxy config: {(out.stdout + out.stderr).decode(errors='replace')}"
+            )
 
     # --- lifecycle -------------------------------------------------------------------------
     @property

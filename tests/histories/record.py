@@ -1,0 +1,126 @@
+"""Record workflow histories for the replay test (tests/workflow/test_replay.py).
+
+    .venv/bin/python -m tests.histories.record
+
+Runs a few deployments on the time-skipping server with the fakes and writes each history as
+JSON here. Re-record only on purpose: the committed histories are what deployments in flight
+look like to the next version of the workflows, so a change that cannot replay them must be
+guarded with `workflow.patched(...)` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from greenshift.binaries import temporal_test_server
+from tests.fakes import FleetFaults
+from tests.workflow.harness import World, canary, rolling, variant, wait_for, world
+from workflows.messages import ABORT, ALARM_TRIPPED, PAUSE, RESUME, AlarmTripped, ControlRequest
+
+HERE = Path(__file__).parent
+WHO = ControlRequest(actor="recorder", reason="replay fixture")
+
+
+async def _update(w: World, config: dict[str, Any] | None, count: int = 2) -> WorkflowHandle:
+    await w.create("e1", "c1", variant(count=count))
+    w.add_config("c2", variant(model="m2", count=count))
+    request: dict[str, Any] = {"EndpointName": "e1", "EndpointConfigName": "c2"}
+    if config is not None:
+        request["DeploymentConfig"] = config
+    return await w.start("UpdateEndpoint", request)
+
+
+async def canary_success(w: World, env: WorkflowEnvironment) -> list[WorkflowHandle]:
+    handle = await _update(w, canary(alarms=("errors",)))
+    await handle.result()
+    return [w.started[0], handle]
+
+
+async def canary_alarm(w: World, env: WorkflowEnvironment) -> list[WorkflowHandle]:
+    handle = await _update(w, canary(alarms=("errors",)))
+    await wait_for(handle, lambda v: v.baking)
+    w.alarms.set_state("errors", "ALARM")
+    await handle.signal(ALARM_TRIPPED, AlarmTripped(name="errors", reason="recorded"))
+    await _ignore_failure(handle)
+    return [handle]
+
+
+async def rolling_paused_then_aborted(w: World, env: WorkflowEnvironment) -> list[WorkflowHandle]:
+    handle = await _update(w, rolling(batch=1, rollback_batch=1), count=3)
+    await wait_for(handle, lambda v: v.baking)
+    await handle.execute_update(PAUSE, WHO)
+    await wait_for(handle, lambda v: v.phase == "Paused", env)
+    await handle.execute_update(RESUME, WHO)
+    await wait_for(handle, lambda v: v.baking and (v.step_index or 0) > 3, env)
+    await handle.execute_update(ABORT, WHO)
+    await _ignore_failure(handle)
+    return [handle]
+
+
+async def weights_and_delete(w: World, env: WorkflowEnvironment) -> list[WorkflowHandle]:
+    await w.create("e1", "c1", variant(count=1))
+    weights = await w.start(
+        "UpdateEndpointWeightsAndCapacities",
+        {
+            "EndpointName": "e1",
+            "DesiredWeightsAndCapacities": [{"VariantName": "A", "DesiredInstanceCount": 2}],
+        },
+    )
+    await weights.result()
+    delete = await w.start("DeleteEndpoint", {"EndpointName": "e1"})
+    await delete.result()
+    return [weights, delete]
+
+
+async def create_failed(w: World, env: WorkflowEnvironment) -> list[WorkflowHandle]:
+    w.add_config("c1", variant(model="broken"))
+    handle = await w.start("CreateEndpoint", {"EndpointName": "e1", "EndpointConfigName": "c1"})
+    await _ignore_failure(handle)
+    return [handle]
+
+
+async def _ignore_failure(handle: WorkflowHandle) -> None:
+    try:
+        await handle.result()
+    except Exception:  # the recorded failure is the point
+        return
+
+
+SCENARIOS: dict[str, Callable[[World, WorkflowEnvironment], Awaitable[list[WorkflowHandle]]]] = {
+    "canary_success": canary_success,
+    "canary_alarm": canary_alarm,
+    "rolling_paused_then_aborted": rolling_paused_then_aborted,
+    "weights_and_delete": weights_and_delete,
+    "create_failed": create_failed,
+}
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+    )
+    try:
+        for name, scenario in SCENARIOS.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                faults = FleetFaults(never_healthy_models={"broken"})
+                async with world(env.client, Path(tmp), faults=faults, alarms=["errors"]) as w:
+                    handles = await scenario(w, env)
+                    for number, handle in enumerate(handles):
+                        history = await handle.fetch_history()
+                        path = HERE / f"{name}-{number}.json"
+                        path.write_text(history.to_json())
+                        print(f"{path.name}: {len(history.events)} events")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,31 @@
+"""Replay the recorded histories in tests/histories/ against today's workflow code: a change
+that would break deployments in flight (reordered activities or timers without
+`workflow.patched`) fails here. Record new ones with `python -m tests.histories.record`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows import ALL_WORKFLOWS
+
+HISTORIES = {
+    path.stem: path.read_text()
+    for path in sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
+}
+
+
+def test_there_are_recorded_histories() -> None:
+    assert len(HISTORIES) >= 5
+
+
+@pytest.mark.parametrize("name", sorted(HISTORIES))
+async def test_recorded_history_replays(name: str) -> None:
+    history = WorkflowHistory.from_json(name, HISTORIES[name])
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure

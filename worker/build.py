@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -41,9 +42,10 @@ def build_worker(
     *,
     task_queue: str | None = None,
     executor: ThreadPoolExecutor | None = None,
+    **worker_options: Any,
 ) -> Worker:
     """A worker for every Greenshift workflow and activity on `task_queue` (default: the
-    settings'). The caller owns `executor` when it passes one."""
+    settings'). The caller owns `executor` when it passes one; `worker_options` go to Worker."""
     activities = all_activities(
         RegistryActivities(deps.registry, deps.settings, deps.alarms, deps.planner),
         FleetActivities(deps.fleet, deps.registry),
@@ -57,4 +59,5 @@ def build_worker(
         activities=activities,
         activity_executor=executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
+        **worker_options,
     )

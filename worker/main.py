@@ -53,17 +53,31 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     agent.start()
     try:
         async with build_worker(client, deps):
-            watching = asyncio.create_task(watcher.run(stop))
+            background = [
+                asyncio.create_task(watcher.run(stop)),
+                asyncio.create_task(_alive(settings, stop)),
+            ]
             log.info("worker running on task queue %s", settings.task_queue)
             await stop.wait()
-            with suppress(asyncio.CancelledError):
-                await asyncio.wait_for(watching, timeout=10)
+            for task in background:
+                with suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
     finally:
         # Instances keep serving across a worker restart: the agent stops supervising only.
         await asyncio.to_thread(agent.stop)
         close = getattr(deps.registry, "close", None)
         if close is not None:
             close()
+
+
+async def _alive(settings: Settings, stop: asyncio.Event, every: float = 3.0) -> None:
+    """Tell `greenshift up`'s supervisor this worker is alive (it has no port to probe)."""
+    from greenshift.supervisor import touch_heartbeat
+
+    while not stop.is_set():
+        await asyncio.to_thread(touch_heartbeat, settings, "worker")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -25,7 +25,6 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, Any]:
     """The real dependencies, and the fleet agent (whose supervision the worker runs). Imported
     here so that tests, which pass fakes, never load them."""
     from greenshift.dataplane.router import RegistryTrafficRouter
-
     from greenshift.fleet.agent import FleetAgent
     from greenshift.metrics.alarm_source import CloudWatchAlarmSource
     from greenshift.registry.sql import SqlRegistry

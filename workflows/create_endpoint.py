@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
@@ -14,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.status import DeploymentOutcome, EndpointStatus
     from workflows import options
     from workflows.deployment import Abort, DeploymentWorkflow, Settled
-    from workflows.inputs import parse_input
+    from workflows.inputs import failure_message, parse_input
 
 
 @workflow.defn(name="CreateEndpoint")
@@ -31,11 +32,16 @@ class CreateEndpoint(DeploymentWorkflow):
         """No old fleet to return to: take the routing away and stop every new instance."""
         prepared = self._require_prepared()
         self._phase = "CleaningUp"
-        await self._call(act.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
-        await self._call(
-            act.RETIRE_FLEETS,
-            act.FleetsInput(ref=prepared.ref, fleet_ids=sorted(prepared.fleets.values())),
-            options.TERMINATE,
-            None,
-        )
-        return Settled(EndpointStatus.FAILED, DeploymentOutcome.FAILED, abort.message)
+        reason = abort.message
+        try:
+            await self._call(act.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
+            await self._call(
+                act.RETIRE_FLEETS,
+                act.FleetsInput(ref=prepared.ref, fleet_ids=sorted(prepared.fleets.values())),
+                options.TERMINATE,
+                None,
+            )
+        except ActivityError as error:
+            # Failed either way; say that instances may be left for DeleteEndpoint to stop.
+            reason = f"{reason} Cleaning up failed: {failure_message(error)}"
+        return Settled(EndpointStatus.FAILED, DeploymentOutcome.FAILED, reason)

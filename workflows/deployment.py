@@ -257,19 +257,19 @@ class DeploymentWorkflow:
         prepared = self._require_prepared()
         self._rolling_back = True
         self._phase = "RollingBack"
-        plan = await self._call(
-            act.PLAN_ROLLBACK,
-            act.RollbackInput(
-                ref=prepared.ref,
-                plan=prepared.plan,
-                started_steps=self._started_steps,
-                undo=self._undo,
-            ),
-            options.REGISTRY,
-            act.RollbackPlan,
-        )
-        await self._set_status(EndpointStatus.ROLLING_BACK, abort.message)
         try:
+            plan = await self._call(
+                act.PLAN_ROLLBACK,
+                act.RollbackInput(
+                    ref=prepared.ref,
+                    plan=prepared.plan,
+                    started_steps=self._started_steps,
+                    undo=self._undo,
+                ),
+                options.REGISTRY,
+                act.RollbackPlan,
+            )
+            await self._set_status(EndpointStatus.ROLLING_BACK, abort.message)
             for number, step in enumerate(plan.steps):
                 if isinstance(step, BakeStep):
                     continue
@@ -311,7 +311,7 @@ class DeploymentWorkflow:
                 failure_reason=settled.failure_reason,
                 at=workflow.now(),
             ),
-            options.REGISTRY,
+            options.FINISH,
             None,
         )
 

@@ -29,6 +29,8 @@ class ActivityOptions:
 
 
 REGISTRY = ActivityOptions(start_to_close=timedelta(seconds=30), attempts=8)
+# Settling the endpoint must outlast a registry outage of a few minutes, or it stays Updating.
+FINISH = ActivityOptions(start_to_close=timedelta(seconds=30), attempts=30)
 ALARMS = ActivityOptions(start_to_close=timedelta(seconds=20), attempts=5)
 TRAFFIC = ActivityOptions(
     start_to_close=timedelta(seconds=120), attempts=5, heartbeat=timedelta(seconds=20)

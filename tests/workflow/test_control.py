@@ -49,6 +49,12 @@ async def test_pause_holds_at_the_next_step_and_resume_goes_on(
         await refused(handle, RESUME, "still being prepared")
         first = await wait_for(handle, lambda v: v.baking)
         await refused(handle, RESUME, "not paused")
+        pending = w.endpoint("e1").pending  # what DescribeEndpoint shows mid-bake
+        assert pending is not None and pending.config_name == "c2"
+        (status,) = pending.variants[0].statuses
+        assert status.status == "Baking"
+        assert status.message.startswith("Baking for 300 seconds (WaitIntervalInSeconds)")
+        assert pending.variants[0].current_instance_count == 2
         result = await handle.execute_update(PAUSE, ALICE, result_type=ControlResult)
         assert result.accepted
         await refused(handle, PAUSE, "already paused")

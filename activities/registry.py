@@ -149,6 +149,18 @@ class RegistryActivities:
                 )
         return fleets
 
+    def _record_plan(self, deployment_id: str, plan: Plan) -> None:
+        """The API reserves the endpoint before the workflow plans: store the plan (which
+        progress is computed from) and its alarms (which the alarm watcher reads)."""
+        record = self.registry.get_deployment(deployment_id)
+        if record is None:
+            return
+        plan_doc = plan.model_dump(mode="json")
+        if record.plan != plan_doc or record.alarms != list(plan.alarms):
+            self.registry.update_deployment(
+                record.model_copy(update={"plan": plan_doc, "alarms": list(plan.alarms)})
+            )
+
     @staticmethod
     def _blue_fleets(endpoint: EndpointRecord) -> dict[str, str]:
         return {
@@ -223,6 +235,7 @@ class RegistryActivities:
         endpoint = self.registry.begin_operation(
             endpoint.name, UPDATABLE, EndpointStatus.UPDATING, deployment
         )
+        self._record_plan(data.deployment_id, plan)
         fleets = self._blue_fleets(endpoint)
         fleets.update(self._green_fleets(ref, plan, config.name, models, data.started_at))
         return Prepared(
@@ -266,10 +279,7 @@ class RegistryActivities:
             deployment = self._deployment(data, "CreateEndpoint", name, plan, None, config.name, [])
             self.registry.create_endpoint(record, deployment)
         else:
-            deployment_record = self.registry.get_deployment(data.deployment_id)
-            if deployment_record is not None and deployment_record.plan is None:
-                deployment_record.plan = plan.model_dump(mode="json")
-                self.registry.update_deployment(deployment_record)
+            self._record_plan(data.deployment_id, plan)
         fleets = self._green_fleets(ref, plan, config.name, models, data.started_at)
         return Prepared(
             ref=ref,
@@ -301,6 +311,7 @@ class RegistryActivities:
         endpoint = self.registry.begin_operation(
             endpoint.name, (EndpointStatus.IN_SERVICE,), EndpointStatus.UPDATING, deployment
         )
+        self._record_plan(data.deployment_id, plan)
         # Desired* show the request at once; Current* follow as the steps run.
         wanted = {d.VariantName: d for d in request.DesiredWeightsAndCapacities}
         changed = False

@@ -4,6 +4,7 @@ history-size bound of the longest deployment the API allows."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from greenshift import naming
+from greenshift.registry.records import DeploymentRecord
 from greenshift.status import EndpointStatus
 from tests.workflow.harness import canary, linear, rolling, variant, wait_for, world
 
@@ -155,3 +158,48 @@ async def test_longest_deployment_history_stays_small(
         assert w.endpoint("e1").config_name == "c2"
         print(f"history events for a 28,800 s deployment: {events}")
         assert events < 10_000
+
+
+async def test_api_path_reserved_endpoint_and_memo_deployment_id(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The API takes the endpoint (plan not stored) and passes its deployment id in the memo;
+    the workflow adopts that reservation, stores the plan, and reports progress under it."""
+    async with world(env.client, tmp_path, alarms=["errors"]) as w:
+        await w.create("e1", "c1")
+        w.add_config("c2", variant(model="m2"))
+        request = {
+            "EndpointName": "e1",
+            "EndpointConfigName": "c2",
+            "DeploymentConfig": canary(alarms=("errors",)),
+        }
+        w.registry.begin_operation(
+            "e1",
+            [EndpointStatus.IN_SERVICE],
+            EndpointStatus.UPDATING,
+            DeploymentRecord(
+                deployment_id="api-dep-1",
+                endpoint="e1",
+                operation="UpdateEndpoint",
+                workflow_id="endpoint/e1",
+                request=request,
+                started_at=datetime.now(UTC),
+            ),
+        )
+        handle = await w.client.start_workflow(
+            "UpdateEndpoint",
+            request,
+            id="endpoint/e1",
+            task_queue=w.task_queue,
+            memo={"deployment_id": "api-dep-1"},
+        )
+        w.started.append(handle)
+        await wait_for(handle, lambda v: v.baking)
+        deployment = w.registry.get_deployment("api-dep-1")
+        assert deployment is not None and deployment.plan is not None
+        assert deployment.alarms == ["errors"]  # what the alarm watcher reads
+        assert w.endpoint("e1").pending is not None
+        await handle.result()
+        endpoint = w.endpoint("e1")
+        assert endpoint.config_name == "c2" and endpoint.current_deployment_id is None
+        assert str(endpoint.variants[0].fleet_id).endswith(naming.short_deployment("api-dep-1"))

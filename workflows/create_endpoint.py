@@ -21,9 +21,7 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(name="CreateEndpoint")
 class CreateEndpoint(DeploymentWorkflow):
     @workflow.run
-    async def run(
-        self, request: dict[str, Any], deployment_id: str | None = None
-    ) -> dict[str, str]:
+    async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:
         parse_input(CreateEndpointInput, request)
         await self._prepare(act.PREPARE_CREATE, request, deployment_id)
         return await self._deploy(self._clean_up)

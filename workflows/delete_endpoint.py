@@ -27,9 +27,7 @@ def _kwargs(opts: options.ActivityOptions) -> dict[str, Any]:
 @workflow.defn(name="DeleteEndpoint")
 class DeleteEndpoint:
     @workflow.run
-    async def run(
-        self, request: dict[str, Any], deployment_id: str | None = None
-    ) -> dict[str, str]:
+    async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:
         parse_input(DeleteEndpointInput, request)
         data = act.PrepareInput(
             request=request,

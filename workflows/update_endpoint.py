@@ -17,11 +17,11 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(name="UpdateEndpoint")
 class UpdateEndpoint(DeploymentWorkflow):
     @workflow.run
-    async def run(
-        self, request: dict[str, Any], deployment_id: str | None = None
-    ) -> dict[str, str]:
+    async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:
         """`request` is the UpdateEndpoint request JSON; `deployment_id` is given by the API
-        (which reserved the endpoint under it) and derived here otherwise."""
+        (which reserved the endpoint under it) and derived here otherwise. `request` is typed Any
+        on purpose: an input that is not even an object must fail the workflow with a typed error
+        here, not fail decoding, which would retry the workflow task forever."""
         parse_input(UpdateEndpointInput, request)
         await self._prepare(act.PREPARE_UPDATE, request, deployment_id)
         return await self._deploy(self._rollback)

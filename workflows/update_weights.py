@@ -17,9 +17,7 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(name="UpdateEndpointWeightsAndCapacities")
 class UpdateEndpointWeightsAndCapacities(DeploymentWorkflow):
     @workflow.run
-    async def run(
-        self, request: dict[str, Any], deployment_id: str | None = None
-    ) -> dict[str, str]:
+    async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:
         parse_input(UpdateEndpointWeightsAndCapacitiesInput, request)
         await self._prepare(act.PREPARE_WEIGHTS, request, deployment_id)
         return await self._deploy(self._rollback)

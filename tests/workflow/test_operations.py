@@ -27,21 +27,33 @@ def application_error(failure: pytest.ExceptionInfo[WorkflowFailureError]) -> Ap
 
 
 @pytest.mark.parametrize(
-    ("request_doc", "field"),
+    ("request_doc", "code", "field"),
     [
-        ({"EndpointName": "bad_name", "EndpointConfigName": "c2"}, "endpointName"),
-        ({"EndpointName": "e1"}, "endpointConfigName"),
+        (
+            {"EndpointName": "bad_name", "EndpointConfigName": "c2"},
+            "ValidationException",
+            "endpointName",
+        ),
+        ({"EndpointName": "e1"}, "ValidationException", "endpointConfigName"),
+        (
+            {"EndpointName": "e1", "EndpointConfigName": 7},
+            "SerializationException",
+            "EndpointConfigName",
+        ),
+        ("not an object", "SerializationException", ""),
     ],
 )
 async def test_invalid_input_fails_at_once(
-    env: WorkflowEnvironment, tmp_path: Path, request_doc: dict[str, str], field: str
+    env: WorkflowEnvironment, tmp_path: Path, request_doc: Any, code: str, field: str
 ) -> None:
     async with world(env.client, tmp_path) as w:
-        handle = await w.start("UpdateEndpoint", request_doc)
+        handle = await w.client.start_workflow(
+            "UpdateEndpoint", request_doc, id=f"bad-{code}-{field}", task_queue=w.task_queue
+        )
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
         error = application_error(failure)
-        assert error.type == "ValidationException" and error.non_retryable
+        assert error.type == code and error.non_retryable
         assert field in error.message
         history = await handle.fetch_history()
         assert not any(

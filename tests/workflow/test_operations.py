@@ -38,7 +38,7 @@ def application_error(failure: pytest.ExceptionInfo[WorkflowFailureError]) -> Ap
         (
             {"EndpointName": "e1", "EndpointConfigName": 7},
             "SerializationException",
-            "EndpointConfigName",
+            "endpointConfigName",
         ),
         ("not an object", "SerializationException", ""),
     ],

@@ -8,6 +8,7 @@ import signal
 
 from greenshift.metrics.evaluator import run_evaluator
 from greenshift.settings import Settings
+from greenshift.supervisor import touch_heartbeat
 
 
 async def _main() -> None:
@@ -15,7 +16,8 @@ async def _main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await run_evaluator(Settings(), stop)
+    settings = Settings()
+    await run_evaluator(settings, stop, heartbeat=lambda: touch_heartbeat(settings, "metrics"))
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from greenshift.metrics.alarms import (
@@ -135,9 +136,11 @@ async def run_evaluator(
     stop_event: asyncio.Event,
     interval_seconds: float = 1.0,
     store: MetricStore | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> None:
     """Evaluate all alarms every `interval_seconds` until `stop_event` is set; prune the store
-    every minute. Database work runs in a thread so the loop stays responsive."""
+    every minute. Database work runs in a thread so the loop stays responsive. `heartbeat` is
+    called after every round (so a stuck evaluator stops touching it)."""
     own = store is None
     store = store or MetricStore(settings.registry_url)
     last_prune = 0.0
@@ -151,6 +154,8 @@ async def run_evaluator(
                     last_prune = started
             except Exception:
                 log.exception("alarm evaluation round failed")
+            if heartbeat is not None:
+                await asyncio.to_thread(heartbeat)
             remaining = interval_seconds - (time.monotonic() - started)
             try:
                 await asyncio.wait_for(stop_event.wait(), timeout=max(remaining, 0.05))

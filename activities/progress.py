@@ -79,9 +79,8 @@ def pending_at(
         now = traffic.get(spec.variant)
         statuses: list[VariantStatusEntry] = []
         if step is not None and spec.variant in touched:
-            text = message if phase != "Paused" else f"Paused. {message}"
             statuses.append(
-                VariantStatusEntry(status=_status_of(step).value, message=text, start_time=at)
+                VariantStatusEntry(status=_status_of(step).value, message=message, start_time=at)
             )
         variants.append(
             PendingVariant(

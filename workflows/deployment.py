@@ -233,7 +233,11 @@ class DeploymentWorkflow:
         if not self._paused:
             return
         self._phase = "Paused"
-        await self._progress(self._index if self._index is not None else -1, "Paused.", True)
+        await self._progress(
+            self._index if self._index is not None else -1,
+            "Paused before the next step; resume or abort it.",
+            True,
+        )
         # A paused deployment still rolls back on an alarm, an abort or the deadline.
         await workflow.wait_condition(lambda: not self._paused or self._abort is not None)
 

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import math
 import random
+import select
 import socket
 import threading
 import time
@@ -236,7 +237,6 @@ class MetricsCollector:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         sock.bind(str(self.socket_path))
-        sock.settimeout(0.2)
         self._sock = sock
 
     def run(self, stop: threading.Event) -> None:
@@ -244,18 +244,13 @@ class MetricsCollector:
             self.bind()
         assert self._sock is not None
         next_flush = math.floor(time.time()) + 1
+        sock = self._sock
+        sock.setblocking(False)
         try:
             while not stop.is_set():
-                try:
-                    data = self._sock.recv(4096)
-                except TimeoutError:
-                    data = b""
-                if data:
-                    request = parse_line(data.decode(errors="replace"))
-                    if request is not None:
-                        with self._lock:
-                            self.aggregator.add(request, math.floor(time.time()))
-                            self.received += 1
+                ready, _, _ = select.select([sock], [], [], 0.2)
+                if ready:
+                    self._drain(sock)
                 now = time.time()
                 if now >= next_flush:
                     self.flush(math.floor(now))
@@ -266,6 +261,23 @@ class MetricsCollector:
             self._sock = None
             with contextlib.suppress(OSError):
                 self.socket_path.unlink()
+
+    def _drain(self, sock: socket.socket, budget: int = 2000) -> None:
+        """Read what is queued (bounded, so flushing is never starved), one clock read."""
+        second = math.floor(time.time())
+        requests = []
+        for _ in range(budget):
+            try:
+                data = sock.recv(4096)
+            except BlockingIOError:
+                break
+            request = parse_line(data.decode(errors="replace"))
+            if request is not None:
+                requests.append(request)
+        with self._lock:
+            for request in requests:
+                self.aggregator.add(request, second)
+            self.received += len(requests)
 
     def flush(self, before_second: int) -> None:
         with self._lock:

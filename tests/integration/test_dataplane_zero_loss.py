@@ -170,6 +170,13 @@ async def test_no_request_lost_while_traffic_shifts(dp: Dataplane) -> None:
         assert abs(measured - share) <= 0.03, (share, measured, len(window))
     # Requests after the blue fleet stopped all went to green.
     assert {r.version for r in results if r.started > windows[-1][2] + 0.5} == {"v2"}
+    # The stopped instances are gone from the data plane (deleted once their connections closed).
+    await asyncio.to_thread(
+        wait_for,
+        lambda: not [s for s in dp.haproxy.runtime.servers() if s.backend == "f.Shop.A.blue"],
+        15,
+        "the blue servers to be deleted",
+    )
     # And the new endpoint serves.
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{dp.url}/endpoints/Cart/invocations", json={}) as r:

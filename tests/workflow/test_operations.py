@@ -215,3 +215,34 @@ async def test_api_path_reserved_endpoint_and_memo_deployment_id(
         endpoint = w.endpoint("e1")
         assert endpoint.config_name == "c2" and endpoint.current_deployment_id is None
         assert str(endpoint.variants[0].fleet_id).endswith(naming.short_deployment("api-dep-1"))
+
+
+@pytest.mark.parametrize(
+    ("exclude", "count", "weight"),
+    [(None, 4, 1.0), (["DesiredInstanceCount"], 2, 1.0), (["DesiredWeight"], 4, 0.5)],
+)
+async def test_retained_variant_properties(
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    exclude: list[str] | None,
+    count: int,
+    weight: float,
+) -> None:
+    """SEMANTICS.md section 4's table: A runs 4 instances at weight 1; the new config says 2 at
+    0.5."""
+    async with world(env.client, tmp_path) as w:
+        await w.create("e1", "c1", variant(count=4))
+        w.add_config("c2", variant(model="m2", count=2, weight=0.5))
+        request: dict[str, Any] = {
+            "EndpointName": "e1",
+            "EndpointConfigName": "c2",
+            "RetainAllVariantProperties": True,
+        }
+        if exclude:
+            request["ExcludeRetainedVariantProperties"] = [
+                {"VariantPropertyType": p} for p in exclude
+            ]
+        await w.run("UpdateEndpoint", request)
+        (state,) = w.endpoint("e1").variants
+        assert (state.desired_instance_count, state.desired_weight) == (count, weight)
+        assert w.fleet.sizes[str(state.fleet_id)] == count

@@ -30,6 +30,7 @@ def all_activities(
         registry.set_status,
         registry.finish_deployment,
         registry.remove_endpoint,
+        registry.release_endpoint,
         fleet.provision,
         fleet.terminate,
         fleet.retire_fleets,

@@ -27,6 +27,7 @@ RECORD_EVENT = "record_event"
 SET_STATUS = "set_status"
 FINISH = "finish_deployment"
 REMOVE_ENDPOINT = "remove_endpoint"
+RELEASE_ENDPOINT = "release_endpoint"
 PROVISION = "provision"
 TERMINATE = "terminate"
 RETIRE_FLEETS = "retire_fleets"
@@ -152,3 +153,13 @@ class PreparedDelete(_Message):
 class FleetsInput(_Message):
     ref: DeploymentRef
     fleet_ids: list[str]
+
+
+class ReleaseInput(_Message):
+    """Give up an endpoint a deployment holds but could not prepare (e.g. the API reserved it and
+    the workflow's own validation then refused): it must not stay Updating forever."""
+
+    endpoint: str
+    deployment_id: str
+    reason: str
+    at: datetime

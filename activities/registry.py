@@ -17,6 +17,7 @@ from activities.models import (
     PREPARE_DELETE,
     PREPARE_UPDATE,
     PREPARE_WEIGHTS,
+    RELEASE_ENDPOINT,
     DeploymentRef,
     EventInput,
     FinishInput,
@@ -24,6 +25,7 @@ from activities.models import (
     PreparedDelete,
     PrepareInput,
     ProgressInput,
+    ReleaseInput,
     RollbackInput,
     RollbackPlan,
     StatusInput,
@@ -50,7 +52,7 @@ from greenshift.registry.records import (
     VariantState,
 )
 from greenshift.settings import Settings
-from greenshift.status import IN_PROGRESS, EndpointStatus
+from greenshift.status import IN_PROGRESS, DeploymentOutcome, EndpointStatus
 
 UPDATABLE = (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATE_ROLLBACK_FAILED)
 DELETABLE = (
@@ -452,6 +454,27 @@ class RegistryActivities:
             data.at,
             key="finished",
             detail={"outcome": data.outcome.value, "status": data.status.value},
+        )
+
+    @activity.defn(name=RELEASE_ENDPOINT)
+    @business_errors
+    def release_endpoint(self, data: ReleaseInput) -> None:
+        endpoint = self.registry.get_endpoint(data.endpoint)
+        if endpoint is None or endpoint.current_deployment_id != data.deployment_id:
+            return  # never taken (the usual refusal), or already released
+        # Nothing was provisioned or routed yet: the old fleets still serve as before. A create
+        # or delete that cannot go on leaves the endpoint Failed, where DeleteEndpoint works.
+        settled = (
+            EndpointStatus.FAILED
+            if endpoint.status in (EndpointStatus.CREATING, EndpointStatus.DELETING)
+            else EndpointStatus.IN_SERVICE
+        )
+        self.registry.finish_operation(
+            endpoint.name,
+            data.deployment_id,
+            status=settled,
+            outcome=DeploymentOutcome.FAILED,
+            failure_reason=data.reason,
         )
 
     @activity.defn(name="remove_endpoint")

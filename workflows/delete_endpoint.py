@@ -13,7 +13,12 @@ with workflow.unsafe.imports_passed_through():
     from activities import models as act
     from greenshift.contracts.sagemaker_shapes import DeleteEndpointInput
     from workflows import options
-    from workflows.inputs import business_failure, deployment_id_of, parse_input
+    from workflows.inputs import (
+        business_failure,
+        deployment_id_of,
+        parse_input,
+        release_after_failed_prepare,
+    )
 
 
 def _kwargs(opts: options.ActivityOptions) -> dict[str, Any]:
@@ -43,7 +48,11 @@ class DeleteEndpoint:
                 **_kwargs(options.REGISTRY),
             )
         except ActivityError as error:
-            raise business_failure(error) from None
+            failure = business_failure(error)
+            await release_after_failed_prepare(
+                request.get("EndpointName"), data.deployment_id, failure
+            )
+            raise failure from None
         # Every step is idempotent and retried: a delete, once accepted, goes through.
         await workflow.execute_activity(act.CLEAR_ROUTING, prepared.ref, **_kwargs(options.TRAFFIC))
         await workflow.execute_activity(

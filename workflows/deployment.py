@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         deployment_id_of,
         failure_message,
         failure_type,
+        release_after_failed_prepare,
     )
     from workflows.messages import (
         ABORT,
@@ -111,7 +112,11 @@ class DeploymentWorkflow:
         try:
             prepared = await self._call(name, data, options.REGISTRY, act.Prepared)
         except ActivityError as error:
-            raise business_failure(error) from None
+            failure = business_failure(error)
+            await release_after_failed_prepare(
+                request.get("EndpointName"), data.deployment_id, failure
+            )
+            raise failure from None
         self._prepared = prepared
         return prepared
 

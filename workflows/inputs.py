@@ -11,8 +11,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.models import RELEASE_ENDPOINT, ReleaseInput
     from greenshift.contracts.validation import parse_request
     from greenshift.errors import GreenshiftError
+    from workflows import options
 
 ShapeT = TypeVar("ShapeT", bound=BaseModel)
 
@@ -57,3 +59,28 @@ def deployment_id_of(given: str | None) -> str:
         return given
     memo = workflow.memo_value(MEMO_DEPLOYMENT_ID, None, type_hint=str)
     return memo or str(workflow.uuid4())
+
+
+async def release_after_failed_prepare(
+    endpoint: Any, deployment_id: str, error: ApplicationError
+) -> None:
+    """If this deployment holds the endpoint (the API reserved it before the workflow's own
+    checks refused), let go of it with the refusal as FailureReason. Best effort: the refusal
+    is what the workflow reports either way."""
+    if not isinstance(endpoint, str) or not endpoint:
+        return
+    opts = options.REGISTRY
+    try:
+        await workflow.execute_activity(
+            RELEASE_ENDPOINT,
+            ReleaseInput(
+                endpoint=endpoint,
+                deployment_id=deployment_id,
+                reason=error.message,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=opts.start_to_close,
+            retry_policy=opts.retry(),
+        )
+    except ActivityError:
+        workflow.logger.warning("could not release endpoint %s", endpoint)

@@ -246,3 +246,39 @@ async def test_retained_variant_properties(
         (state,) = w.endpoint("e1").variants
         assert (state.desired_instance_count, state.desired_weight) == (count, weight)
         assert w.fleet.sizes[str(state.fleet_id)] == count
+
+
+async def test_reserved_endpoint_is_released_when_prepare_refuses(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The API reserved e1, then the workflow's own check refuses (the alarm is gone): the
+    endpoint must not stay Updating."""
+    async with world(env.client, tmp_path) as w:
+        await w.create("e1", "c1")
+        w.add_config("c2", variant(model="m2"))
+        request = {
+            "EndpointName": "e1",
+            "EndpointConfigName": "c2",
+            "DeploymentConfig": canary(alarms=("deleted-meanwhile",)),
+        }
+        w.registry.begin_operation(
+            "e1",
+            [EndpointStatus.IN_SERVICE],
+            EndpointStatus.UPDATING,
+            DeploymentRecord(
+                deployment_id="api-dep-2",
+                endpoint="e1",
+                operation="UpdateEndpoint",
+                workflow_id="endpoint/e1",
+                request=request,
+                started_at=datetime.now(UTC),
+            ),
+        )
+        handle = await w.start("UpdateEndpoint", request, "api-dep-2")
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        assert "deleted-meanwhile" in application_error(failure).message
+        endpoint = w.endpoint("e1")
+        assert endpoint.status is EndpointStatus.IN_SERVICE
+        assert endpoint.current_deployment_id is None and endpoint.config_name == "c1"
+        assert "deleted-meanwhile" in (endpoint.failure_reason or "")

@@ -16,16 +16,48 @@ from collections.abc import Callable
 from temporalio.client import Client
 
 from greenshift.ports import AlarmSource
-from greenshift.registry.api import Registry
-from greenshift.status import DeploymentOutcome
+from greenshift.registry.api import ListQuery, Registry
+from greenshift.registry.records import DeploymentRecord
+from greenshift.status import DeploymentOutcome, EndpointStatus
 from workflows.messages import ALARM_TRIPPED, AlarmTripped
 
 log = logging.getLogger("greenshift.worker.alarms")
 
 ALARM = "ALARM"
-# How many recent deployments to look through for running ones: far more than can run at once
-# within the instance quota.
-RECENT_DEPLOYMENTS = 500
+
+
+def _updating(next_token: str | None = None) -> ListQuery:
+    """The endpoints in Updating: the only status in which a deployment watches alarms."""
+    return ListQuery(
+        status_equals=EndpointStatus.UPDATING.value,
+        sort_by="Name",
+        sort_order="Ascending",
+        max_results=100,
+        next_token=next_token,
+    )
+
+
+def watched_deployments(registry: Registry, max_pages: int = 100) -> list[DeploymentRecord]:
+    """Running deployments with alarms, found through the endpoints they hold (cheap: endpoint
+    rows, then one deployment each), not by scanning the deployment history."""
+    found: list[DeploymentRecord] = []
+    query = _updating()
+    for _ in range(max_pages):
+        page = registry.list_endpoints(query)
+        for endpoint in page.items:
+            if endpoint.current_deployment_id is None:
+                continue
+            deployment = registry.get_deployment(endpoint.current_deployment_id)
+            if (
+                deployment is not None
+                and deployment.outcome is DeploymentOutcome.RUNNING
+                and deployment.alarms
+            ):
+                found.append(deployment)
+        if page.next_token is None:
+            break
+        query = _updating(page.next_token)
+    return found
 
 
 class AlarmWatcher:
@@ -59,10 +91,7 @@ class AlarmWatcher:
     async def poll_once(self) -> list[tuple[str, str]]:
         """Signal every running deployment whose alarm is in ALARM (once per deployment and
         alarm); returns the (deployment id, alarm) pairs signalled."""
-        deployments = await asyncio.to_thread(
-            self.registry.list_deployments, None, RECENT_DEPLOYMENTS
-        )
-        running = [d for d in deployments if d.outcome is DeploymentOutcome.RUNNING and d.alarms]
+        running = await asyncio.to_thread(watched_deployments, self.registry)
         live = {(d.deployment_id, a) for d in running for a in d.alarms}
         self._signalled &= live
         names = sorted({a for d in running for a in d.alarms})

@@ -53,6 +53,7 @@ class RouterController:
         self._generation: int | None = None
         self._last_sync = 0.0
         self._pending_deletes: set[tuple[str, str]] = set()
+        self._reported: dict[str, int] = {}
         self.reloads = 0
         self.restarts = 0
 
@@ -86,9 +87,13 @@ class RouterController:
             self._start(desired)
         else:
             self.apply(desired)
+        # Report only what is new: the periodic drift check must not write to the registry.
         for endpoint, version in desired.versions.items():
-            self.registry.mark_applied(endpoint, version)
-        self.registry.mark_generation_applied(generation)
+            if self._reported.get(endpoint) != version:
+                self.registry.mark_applied(endpoint, version)
+                self._reported[endpoint] = version
+        if generation != self._generation:
+            self.registry.mark_generation_applied(generation)
         self._generation = generation
         self._last_sync = time.monotonic()
         return True

@@ -144,7 +144,7 @@ class RegistryActivities:
                         config_name=config_name,
                         model_name=spec.model_name,
                         instance_type=spec.instance_type,
-                        model_spec=container_of(models[spec.model_name]),
+                        model_spec=models[spec.model_name].spec,  # the CreateModel request
                         startup_timeout_seconds=spec.startup_timeout_seconds,
                         created_at=at,
                     )

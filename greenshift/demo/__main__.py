@@ -47,7 +47,9 @@ def main() -> int:
         story = DemoStory(settings.api_url, settings.runtime_url, settings.region)
         result = story.run()
         ok = summarise(result)
-        picture = draw(result, repo / "demo-timeline.png")
+        picture = draw(
+            result, Path(os.environ.get("GREENSHIFT_DEMO_TIMELINE", repo / "demo-timeline.png"))
+        )
         print(f"\nTimeline: {picture}")
     finally:
         print("\nStopping Greenshift...")
@@ -88,7 +90,8 @@ def summarise(result: StoryResult) -> bool:
     print(f"  requests sent:      {len(answers)}")
     print(f"  failed requests:    {len(result.load.failed)}")
     for version, count in sorted(result.load.by_version().items()):
-        print(f"  answered by {version:<7} {count}")
+        label = "failed (model)" if version == "error" else f"answered by {version}"
+        print(f"  {label + ':':<19} {count}")
     ok = True
     for d in result.deployments:
         during = [a for a in answers if d.started <= a.at <= d.ended]

@@ -144,7 +144,7 @@ class DemoStory:
                     "BlueGreenUpdatePolicy": {
                         "TrafficRoutingConfiguration": {
                             "Type": "LINEAR",
-                            "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 34},
+                            "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 33},
                             "WaitIntervalInSeconds": self.bake * 2,
                         },
                         "TerminationWaitInSeconds": 5,
@@ -224,7 +224,7 @@ class DemoStory:
             result.samples.append(sample)
             busy = d["EndpointStatus"] in ("Updating", "RollingBack")
             seen_busy = seen_busy or busy
-            line = f"{d['EndpointStatus']}: {sample.message or ''}"
+            line = f"{d['EndpointStatus']}: {sample.message or 'starting'}"
             if sample.green_weight is not None:
                 line += f"  [new fleet {bar(sample.green_weight)} {sample.green_weight:4.0%}]"
             if line != last_line:

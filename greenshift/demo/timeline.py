@@ -17,7 +17,8 @@ def shares_per_second(result: StoryResult) -> tuple[list[int], dict[str, list[fl
     if not per_second:
         return [], {}
     seconds = list(range(min(per_second), max(per_second) + 1))
-    versions = sorted({v for c in per_second.values() for v in c})
+    # Old before new, failures on top, so the picture reads bottom-up like the story.
+    versions = sorted({v for c in per_second.values() for v in c}, key=lambda v: (v == "failed", v))
     series = {
         v: [per_second[s][v] / max(1, sum(per_second[s].values())) for s in seconds]
         for v in versions
@@ -62,19 +63,25 @@ def draw(result: StoryResult, path: Path) -> Path:
                 label=f"answered by {version}" if version != "failed" else "failed (model 5xx)",
                 align="edge",
                 linewidth=0,
+                zorder=2,
             )
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     for i, (start, end) in enumerate(bake_spans(result)):
-        ax.axvspan(start, end, color="#ffbf00", alpha=0.18, label="baking" if i == 0 else None)
+        # A band above the bars, so the bars keep their colours.
+        ax.axvspan(
+            start, end, ymin=0.915, ymax=0.955, color="#ffbf00", label="baking" if i == 0 else None
+        )
     for deployment in result.deployments:
         ax.axvline(deployment.started, color="black", linestyle=":", linewidth=1)
-        ax.text(deployment.started, 103, deployment.name, fontsize=8, ha="left")
+        ax.text(deployment.started + 0.3, 106, deployment.name, fontsize=8, ha="left")
         if deployment.outcome == "rolled back":
             ax.axvline(deployment.ended, color="#d62728", linestyle="--", linewidth=1.2)
-            ax.text(deployment.ended, 92, "rolled back", fontsize=8, color="#d62728", ha="right")
+            ax.text(
+                deployment.ended + 0.3, 95, "rolled back", fontsize=8, color="#d62728", ha="left"
+            )
     if result.alarm_at is not None:
         ax.axvline(result.alarm_at, color="#d62728", linewidth=1.5, label="alarm → ALARM")
-    ax.set_ylim(0, 110)
+    ax.set_ylim(0, 112)
     ax.set_xlabel("seconds since traffic started")
     ax.set_ylabel("share of requests (%)")
     ax.set_title("Greenshift demo: traffic per model version")

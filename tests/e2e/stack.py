@@ -33,6 +33,8 @@ class Stack:
     settings: Settings
     process: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
+    # More GREENSHIFT_* variables for every process of the stack (quotas, access keys, ...).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         url = self.settings.runtime_url if service == "sagemaker-runtime" else self.settings.api_url
@@ -60,12 +62,16 @@ class Stack:
                 if self.settings.database_url
                 else {}
             ),
+            **self.extra_env,
         }
 
 
 @contextlib.contextmanager
 def running_stack(
-    home: Path, database_url: str | None = None, timeout: float = 120
+    home: Path,
+    database_url: str | None = None,
+    timeout: float = 120,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     settings = Settings(
         home=home,
@@ -78,7 +84,7 @@ def running_stack(
         instance_port_base=21000 + (os.getpid() % 200) * 50,
         database_url=database_url,
     )
-    stack = Stack(settings=settings, process=None)  # type: ignore[arg-type]
+    stack = Stack(settings=settings, process=None, extra_env=dict(extra_env or {}))  # type: ignore[arg-type]
     stack.process = subprocess.Popen(
         [sys.executable, "-m", "greenshift", "up"],
         env=stack.env(),
@@ -97,7 +103,8 @@ def running_stack(
             if line.startswith("Greenshift is up."):
                 ready.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    pumping = threading.Thread(target=pump, daemon=True)
+    pumping.start()
     try:
         deadline = time.monotonic() + timeout
         while not ready.wait(0.2):
@@ -115,6 +122,10 @@ def running_stack(
         except subprocess.TimeoutExpired:
             os.killpg(stack.process.pid, signal.SIGKILL)
             stack.process.wait(timeout=10)
+        # The pump ends at EOF; then the pipe is closed (left open, it warns as unclosed).
+        pumping.join(timeout=10)
+        if stack.process.stdout is not None:
+            stack.process.stdout.close()
 
 
 def _logs(settings: Settings) -> str:

@@ -126,10 +126,6 @@ def running_stack(
         pumping.join(timeout=10)
         if stack.process.stdout is not None:
             stack.process.stdout.close()
-        # The pump ends at EOF; then the pipe is closed (left open, it warns as unclosed).
-        pumping.join(timeout=10)
-        if stack.process.stdout is not None:
-            stack.process.stdout.close()
 
 
 def _logs(settings: Settings) -> str:

@@ -26,6 +26,7 @@ class Answer:
     variant: str | None  # x-Amzn-Invoked-Production-Variant
     error_type: str | None  # x-amzn-ErrorType
     latency: float
+    retries: int = 0  # connection-level failures retried before this answer (see SteadyLoad)
 
 
 @dataclass
@@ -42,6 +43,10 @@ class LoadReport:
 
     def by_version(self) -> Counter[str]:
         return Counter(a.version or "error" for a in self.answers)
+
+    @property
+    def retries(self) -> int:
+        return sum(a.retries for a in self.answers)
 
     def failed_not_by_model(self) -> list[Answer]:
         """Failures the data plane caused (not a model answering 5xx)."""
@@ -60,6 +65,7 @@ class SteadyLoad:
         max_requests: int = 100_000,
         payload: object | None = None,
         timeout: float = 10.0,
+        connect_retries: int = 0,
     ) -> None:
         self.url = f"{runtime_url.rstrip('/')}/endpoints/{endpoint}/invocations"
         self.rate = rate
@@ -67,6 +73,9 @@ class SteadyLoad:
         self.max_requests = max_requests
         self.body = json.dumps(payload if payload is not None else {"hello": "greenshift"})
         self.timeout = timeout
+        # Like botocore, retry a request whose connection failed before any response (refused,
+        # reset, closed) up to this many times; an HTTP error answer is never retried.
+        self.connect_retries = connect_retries
         self.report = LoadReport()
         self.started_at = 0.0
         self._stop = threading.Event()
@@ -106,22 +115,35 @@ class SteadyLoad:
     async def _one(self, session: aiohttp.ClientSession) -> None:
         begun = time.monotonic()
         status, version, variant, error_type = 0, None, None, None
-        try:
-            async with session.post(
-                self.url, data=self.body, headers={"Content-Type": "application/json"}
-            ) as response:
-                status = response.status
-                variant = response.headers.get("x-Amzn-Invoked-Production-Variant")
-                error_type = response.headers.get("x-amzn-ErrorType")
-                raw = await response.read()
-                if status == 200:
-                    try:
-                        version = json.loads(raw).get("version")
-                    except (ValueError, AttributeError):
-                        version = None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            error_type = f"ConnectionError:{type(exc).__name__}"
+        retries = 0
+        while True:
+            try:
+                async with session.post(
+                    self.url, data=self.body, headers={"Content-Type": "application/json"}
+                ) as response:
+                    status = response.status
+                    variant = response.headers.get("x-Amzn-Invoked-Production-Variant")
+                    error_type = response.headers.get("x-amzn-ErrorType")
+                    raw = await response.read()
+                    if status == 200:
+                        try:
+                            version = json.loads(raw).get("version")
+                        except (ValueError, AttributeError):
+                            version = None
+            except TimeoutError as exc:  # may have reached the model: never retried
+                error_type = f"ConnectionError:{type(exc).__name__}"
+            except aiohttp.ClientConnectionError as exc:
+                if status == 0 and retries < self.connect_retries:
+                    retries += 1
+                    await asyncio.sleep(0.05 * retries)
+                    continue
+                error_type = f"ConnectionError:{type(exc).__name__}"
+            except aiohttp.ClientError as exc:
+                error_type = f"ConnectionError:{type(exc).__name__}"
+            break
         now = time.monotonic()
         self.report.answers.append(
-            Answer(begun - self.started_at, status, version, variant, error_type, now - begun)
+            Answer(
+                begun - self.started_at, status, version, variant, error_type, now - begun, retries
+            )
         )

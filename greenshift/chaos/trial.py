@@ -1,0 +1,308 @@
+"""One chaos trial: an UpdateEndpoint of one strategy under steady traffic, one component killed
+with SIGKILL at a chosen moment, then the checks of `invariants` once everything has settled.
+
+The rig drives the stack the way its users do (boto3 against the control API, HTTP against the
+runtime) and reads the registry directly only to observe: the control API may be the component
+just killed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from greenshift.chaos import killers
+from greenshift.chaos.invariants import SETTLED, Snapshot, collect, violations
+from greenshift.dataplane.runtime import RuntimeApi
+from greenshift.loadgen import SteadyLoad
+from greenshift.registry.api import Registry
+from greenshift.settings import Settings
+from greenshift.supervisor import component_health
+
+STRATEGIES = ("ALL_AT_ONCE", "CANARY", "LINEAR", "ROLLING", "FAULTY")
+VARIANT = "AllTraffic"
+BAKE = 3  # WaitIntervalInSeconds of every strategy: short, but long enough to kill mid-bake
+# Seconds after UpdateEndpoint within which a random kill lands: about a deployment's length.
+KILL_WINDOW = {"ALL_AT_ONCE": 7.0, "CANARY": 10.0, "LINEAR": 10.0, "ROLLING": 12.0, "FAULTY": 8.0}
+
+
+def deployment_config(strategy: str, alarm: str | None = None) -> dict[str, Any]:
+    """The DeploymentConfig of a trial; FAULTY is a LINEAR update guarded by `alarm`."""
+    if strategy == "ROLLING":
+        config: dict[str, Any] = {
+            "RollingUpdatePolicy": {
+                "MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
+                "WaitIntervalInSeconds": BAKE,
+            }
+        }
+    else:
+        routing: dict[str, Any] = {
+            "Type": "LINEAR" if strategy == "FAULTY" else strategy,
+            "WaitIntervalInSeconds": BAKE * 2 if strategy == "FAULTY" else BAKE,
+        }
+        if strategy == "CANARY":
+            routing["CanarySize"] = {"Type": "INSTANCE_COUNT", "Value": 1}
+        if strategy in ("LINEAR", "FAULTY"):
+            routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": 50}
+        config = {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": routing,
+                "TerminationWaitInSeconds": 1,
+            }
+        }
+    if alarm:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": alarm}]}
+    return config
+
+
+@dataclass
+class TrialResult:
+    index: int
+    strategy: str
+    component: str
+    kill_at: float = 0.0  # seconds after UpdateEndpoint returned
+    phase_at_kill: str = ""  # the endpoint status (and deployment phase) when the kill landed
+    killed: list[int] = field(default_factory=list)
+    outcome: str = ""  # updated | rolled back | stuck | <other status>
+    expected: str = ""
+    seconds: float = 0.0
+    sent: int = 0
+    retries: int = 0
+    model_errors: int = 0
+    failed: int = 0  # failed requests the model did not cause
+    failures: list[str] = field(default_factory=list)  # a sample
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == self.expected and not self.failed and not self.violations
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+class ChaosRig:
+    """One endpoint on one running stack, updated back and forth between echo-v1 and echo-v2."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sm: Any,
+        cw: Any,
+        registry: Registry,
+        models: str,
+        endpoint: str = "chaos",
+        count: int = 2,
+        rate: float = 20.0,
+        say: Any = print,
+    ) -> None:
+        self.settings = settings
+        self.sm, self.cw, self.registry = sm, cw, registry
+        self.models = models.rstrip("/")
+        self.endpoint = endpoint
+        self.count = count
+        self.rate = rate
+        self.say = say
+        self.model = "echo-v1"
+
+    # --- set-up ---------------------------------------------------------------------------------
+    def setup(self, timeout: float = 120.0) -> None:
+        for model in ("echo-v1", "echo-v2", "faulty"):
+            self.sm.create_model(
+                ModelName=f"chaos-{model}",
+                PrimaryContainer={
+                    "Image": "greenshift/model-server",
+                    "ModelDataUrl": f"file://{self.models}/{model}",
+                },
+            )
+        self._create_config("chaos-start", "echo-v1")
+        self.sm.create_endpoint(EndpointName=self.endpoint, EndpointConfigName="chaos-start")
+        self._await_settled(timeout)
+        self._await_consistent("chaos-start", timeout)
+
+    def _create_config(self, name: str, model: str) -> None:
+        self.sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": VARIANT,
+                    "ModelName": f"chaos-{model}",
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": self.count,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        )
+
+    def _alarm(self, name: str, config: str) -> None:
+        self.cw.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/SageMaker",
+            MetricName="Invocation5XXErrors",
+            Dimensions=[
+                {"Name": "EndpointName", "Value": self.endpoint},
+                {"Name": "VariantName", "Value": VARIANT},
+                {"Name": "EndpointConfigName", "Value": config},
+            ],
+            Statistic="Sum",
+            Period=10,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+        )
+
+    # --- one trial ------------------------------------------------------------------------------
+    def trial(
+        self,
+        index: int,
+        strategy: str,
+        component: str,
+        rng: random.Random,
+        kill_at: float | None = None,
+        settle_timeout: float = 180.0,
+    ) -> TrialResult:
+        """Deploy, kill `component` `kill_at` seconds after UpdateEndpoint (random in the
+        strategy's window if None), wait until settled, check."""
+        result = TrialResult(index, strategy, component)
+        begun = time.monotonic()
+        self.await_healthy(90.0)
+        old = self._current_config()
+        new = f"chaos-t{index}"
+        model = "echo-v2" if self.model == "echo-v1" else "echo-v1"
+        if strategy == "FAULTY":
+            model = "faulty"
+        self._create_config(new, model)
+        alarm = None
+        if strategy == "FAULTY":
+            alarm = f"chaos-5xx-t{index}"
+            self._alarm(alarm, new)
+        result.expected = "rolled back" if strategy == "FAULTY" else "updated"
+        expected_config = old if strategy == "FAULTY" else new
+
+        load = SteadyLoad(
+            self.settings.runtime_url,
+            self.endpoint,
+            rate=self.rate,
+            duration=settle_timeout + 120,
+            connect_retries=3,
+        ).start()
+        try:
+            self.sm.update_endpoint(
+                EndpointName=self.endpoint,
+                EndpointConfigName=new,
+                DeploymentConfig=deployment_config(strategy, alarm),
+            )
+            updated_at = time.monotonic()
+            result.kill_at = (
+                kill_at if kill_at is not None else rng.uniform(0.3, KILL_WINDOW[strategy])
+            )
+            time.sleep(max(0.0, updated_at + result.kill_at - time.monotonic()))
+            result.killed = self._kill(component, old, new, rng)
+            result.kill_at = round(time.monotonic() - updated_at, 2)
+            result.phase_at_kill = self._phase()
+
+            status = self._await_settled(settle_timeout)
+            current = self._current_config()
+            if status not in SETTLED:
+                result.outcome = "stuck"
+            elif status != "InService":
+                result.outcome = status
+            else:
+                result.outcome = {new: "updated", old: "rolled back"}.get(current, current)
+            result.violations = self._await_consistent(expected_config, 60.0)
+            self.await_healthy(60.0)
+            time.sleep(1.0)  # traffic keeps flowing over the settled state for a moment
+        finally:
+            report = load.stop()
+        if result.outcome == "updated":
+            self.model = model
+        result.sent = report.sent
+        result.retries = report.retries
+        bad = report.failed_not_by_model()
+        result.model_errors = len(report.failed) - len(bad)
+        if strategy != "FAULTY":  # only the faulty model may fail requests
+            bad = report.failed
+        result.failed = len(bad)
+        result.failures = [
+            f"t+{a.at:.2f}s status {a.status} {a.error_type} after {a.retries} retries"
+            for a in bad[:5]
+        ]
+        result.seconds = round(time.monotonic() - begun, 1)
+        return result
+
+    # --- the kill -------------------------------------------------------------------------------
+    def _kill(self, component: str, old: str, new: str, rng: random.Random) -> list[int]:
+        """SIGKILL the component; an instance kill waits (bounded) for a target to exist."""
+        deadline = time.monotonic() + 15.0
+        while True:
+            if component == "haproxy":
+                pids = killers.haproxy_pids(self.settings)
+            elif component in killers.SUPERVISED:
+                pid = killers.supervised_pid(self.settings, component)
+                pids = [pid] if pid else []
+            elif component in killers.INSTANCE_KILLS:
+                config = old if component == "old-instance" else new
+                candidates = killers.instance_pids(self.registry, self.endpoint, config)
+                pids = [rng.choice(candidates)] if candidates else []
+            else:
+                raise ValueError(f"unknown component {component!r}")
+            if pids or time.monotonic() > deadline:
+                return killers.kill(pids)
+            time.sleep(0.1)
+
+    # --- observation ----------------------------------------------------------------------------
+    def _current_config(self) -> str:
+        record = self.registry.get_endpoint(self.endpoint)
+        return record.config_name if record else ""
+
+    def _status(self) -> str:
+        record = self.registry.get_endpoint(self.endpoint)
+        return str(getattr(record.status, "value", record.status)) if record else "missing"
+
+    def _phase(self) -> str:
+        record = self.registry.get_endpoint(self.endpoint)
+        if record is None:
+            return "missing"
+        status = str(getattr(record.status, "value", record.status))
+        phase = record.pending.phase if record.pending else None
+        return f"{status}/{phase}" if phase else status
+
+    def _await_settled(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        status = self._status()
+        while status not in SETTLED and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = self._status()
+        return status
+
+    def snapshot(self, expected_config: str) -> Snapshot:
+        return collect(self.settings, self.registry, self.endpoint, expected_config, self.count)
+
+    def _await_consistent(self, expected_config: str, timeout: float) -> list[str]:
+        """Violations that outlived `timeout` (the fleet agent and the router controller get
+        the time to replace a killed instance and re-apply routing)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                found = violations(self.snapshot(expected_config))
+            except OSError as exc:  # HAProxy's socket while it restarts
+                found = [f"cannot read the data plane: {exc}"]
+            if not found or time.monotonic() > deadline:
+                return found
+            time.sleep(1.0)
+
+    def await_healthy(self, timeout: float) -> list[str]:
+        """Wait until every supervised component and HAProxy answer; returns the ones that
+        never did."""
+        deadline = time.monotonic() + timeout
+        admin = RuntimeApi(self.settings.home_dir / "dataplane" / "admin.sock", timeout=2.0)
+        while True:
+            sick = [n for n, h in component_health(self.settings).items() if not h["healthy"]]
+            if not admin.ping():
+                sick.append("haproxy")
+            if not sick or time.monotonic() > deadline:
+                return sick
+            time.sleep(0.5)

@@ -83,7 +83,8 @@ def decode_json(body: bytes) -> dict[str, Any]:
         return {}
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the decoder's recursion limit (a few KB of "[").
         raise SerializationError(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise SerializationError("The request body must be a JSON object.")

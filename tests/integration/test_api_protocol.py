@@ -47,7 +47,8 @@ def test_unknown_operation_and_missing_target(api: Api) -> None:
 
 
 def test_malformed_json_is_a_serialization_exception(api: Api) -> None:
-    for body in ("{", "[1, 2]", '"text"', "\xff\xfe"):
+    deep = '{"EndpointName": ' + "[" * 5000 + "]" * 5000 + "}"
+    for body in ("{", "[1, 2]", '"text"', "\xff\xfe", deep):
         r = api.post("SageMaker.ListEndpoints", body.encode("latin-1"))
         assert r.status_code == 400
         assert r.json()["__type"] == "SerializationException", body

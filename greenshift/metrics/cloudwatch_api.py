@@ -496,7 +496,8 @@ def decode_request(
             return operation, {}
         try:
             document = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the decoder's recursion limit.
             raise SerializationFailureError(f"The request body is not valid JSON: {exc}") from None
         if not isinstance(document, dict):
             raise SerializationFailureError("The request body must be a JSON object.")

@@ -36,7 +36,7 @@ def test_other_requests_are_not_cloudwatch() -> None:
     assert decode_request("/", {"X-Amz-Target": "SageMaker.ListEndpoints"}, b"{}") is None
 
 
-@pytest.mark.parametrize("body", [b"{nope", b"[1]"])
+@pytest.mark.parametrize("body", [b"{nope", b"[1]", b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
 def test_bad_bodies_are_serialization_errors(body: bytes) -> None:
     headers = {"x-amz-target": "GraniteServiceVersion20100801.ListMetrics"}
     with pytest.raises(SerializationFailureError):

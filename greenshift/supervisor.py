@@ -243,8 +243,13 @@ class Supervisor:
         self._stopping = True
 
     def stop(self) -> None:
-        """Stop the stack in reverse order, then every model instance."""
+        """Stop the stack in reverse order, then every model instance.
+
+        Only the holder of the home's lock may do this: a refused second `up` must not stop the
+        instances or delete the state of the one that runs."""
         self._stopping = True
+        if self._lock_file is None:
+            return
         for component in reversed(self.stack):
             if component.alive():
                 self.say(f"  stopping {component.name}")

@@ -98,10 +98,11 @@ def running_stack(
 
     def pump() -> None:
         assert stack.process.stdout is not None
-        for line in stack.process.stdout:
-            stack.output.append(line.rstrip())
-            if line.startswith("Greenshift is up."):
-                ready.set()
+        with stack.process.stdout:  # closed here: an unclosed pipe is a ResourceWarning (error)
+            for line in stack.process.stdout:
+                stack.output.append(line.rstrip())
+                if line.startswith("Greenshift is up."):
+                    ready.set()
 
     pumping = threading.Thread(target=pump, daemon=True)
     pumping.start()

@@ -2,8 +2,9 @@
 
 Offline mode reads SageMaker-shaped JSON files (`--current`, `--endpoint-config`, and
 `--deployment-config` or `--update-request`) and prints the same plan the workflow would carry
-out. Input loading is separate from planning and printing, so a live mode (`greenshift plan
-ENDPOINT`, reading the registry) only has to build `PlanInputs` another way.
+out. Live mode (`greenshift plan ENDPOINT --endpoint-config NAME`) asks a running Greenshift
+(`Greenshift.PlanDeployment`), which runs the very validation and planner UpdateEndpoint would,
+against the endpoint as it is now; both modes print with the same renderer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 from pydantic import BaseModel
 
+from greenshift.cli.options import api_options
+from greenshift.client import GreenshiftApiError, GreenshiftClient
 from greenshift.contracts.sagemaker_shapes import (
     CreateEndpointConfigInput,
     DeploymentConfig,
@@ -29,6 +32,7 @@ from greenshift.planning.model import Plan, VariantSpec
 from greenshift.planning.planner import plan_update
 from greenshift.planning.render import plan_json, render_table
 from greenshift.planning.specs import DEFAULT_WEIGHT, variants_from_config
+from greenshift.settings import Settings
 
 BAD_INPUT = 2
 ShapeT = TypeVar("ShapeT", bound=BaseModel)
@@ -154,17 +158,52 @@ def fail(message: str) -> NoReturn:
     sys.exit(BAD_INPUT)
 
 
+def live_request(
+    endpoint: str,
+    endpoint_config: str,
+    deployment_config: Path | None,
+    update_request: Path | None,
+) -> dict[str, Any]:
+    """The UpdateEndpoint request PlanDeployment is asked about, from the command line."""
+    if deployment_config is not None and update_request is not None:
+        raise ValidationError(
+            "Give --deployment-config or --update-request, not both: an UpdateEndpoint request "
+            "carries its own DeploymentConfig."
+        )
+    body: dict[str, Any] = {}
+    if update_request is not None:
+        body = read_json(update_request)
+        if not isinstance(body, dict):
+            raise ValidationError(f"{update_request}: expected an UpdateEndpoint request object.")
+    body["EndpointName"] = endpoint
+    body["EndpointConfigName"] = endpoint_config
+    if deployment_config is not None:
+        body["DeploymentConfig"] = read_json(deployment_config)
+    return body
+
+
+def live_answer_text(answer: dict[str, Any]) -> str:
+    """The plan table, then what would stop the update from starting now (limits, status)."""
+    text = render_table(Plan.model_validate(answer["Plan"]))
+    if not answer.get("WithinLimits", True):
+        text += f"\nover a limit: {answer.get('LimitMessage', '')}\n"
+    if answer.get("StatusMessage"):
+        text += f"\ncannot start now: {answer['StatusMessage']}\n"
+    return text
+
+
 @click.command("plan")
+@click.argument("endpoint", required=False)
 @click.option(
     "--current",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="the serving variants: a DescribeEndpoint output or a list of variants (JSON)",
+    help="offline: the serving variants, a DescribeEndpoint output or a list of variants (JSON)",
 )
 @click.option(
     "--endpoint-config",
     "endpoint_config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="the new EndpointConfig: a CreateEndpointConfig request (JSON)",
+    help="the new EndpointConfig: its name (live), or a CreateEndpointConfig request file "
+    "(offline)",
 )
 @click.option(
     "--deployment-config",
@@ -179,23 +218,64 @@ def fail(message: str) -> NoReturn:
     help="a whole UpdateEndpoint request (JSON), for the Retain* flags",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+@api_options
 def plan_command(
+    endpoint: str | None,
     current: Path | None,
-    endpoint_config: Path | None,
+    endpoint_config: str | None,
     deployment_config: Path | None,
     update_request: Path | None,
     as_json: bool,
+    settings: Settings,
 ) -> None:
     """Show the steps an UpdateEndpoint would take: traffic and instances per fleet over time,
     bakes and their alarms, peak instances and minimum duration.
 
+    \b
+    Live:    greenshift plan ENDPOINT --endpoint-config NAME [--deployment-config dc.json]
     Offline: greenshift plan --current current.json --endpoint-config new-config.json
-    [--deployment-config dc.json | --update-request req.json]
+             [--deployment-config dc.json | --update-request req.json]
     """
+    if endpoint is not None:
+        if current is not None:
+            fail("Give ENDPOINT (live) or --current FILE (offline), not both.")
+        if endpoint_config is None:
+            fail("greenshift plan ENDPOINT needs --endpoint-config NAME.")
+        _plan_live(endpoint, endpoint_config, deployment_config, update_request, as_json, settings)
+        return
     if current is None or endpoint_config is None:
-        fail("greenshift plan needs --current FILE and --endpoint-config FILE.")
+        fail(
+            "greenshift plan needs ENDPOINT and --endpoint-config NAME (live), or --current FILE "
+            "and --endpoint-config FILE (offline)."
+        )
     try:
-        plan = offline_inputs(current, endpoint_config, deployment_config, update_request).plan()
+        plan = offline_inputs(
+            current, Path(endpoint_config), deployment_config, update_request
+        ).plan()
     except ValidationError as exc:
         fail(exc.message)
     click.echo(plan_json(plan) if as_json else render_table(plan), nl=as_json)
+
+
+def _plan_live(
+    endpoint: str,
+    endpoint_config: str,
+    deployment_config: Path | None,
+    update_request: Path | None,
+    as_json: bool,
+    settings: Settings,
+) -> None:
+    client = GreenshiftClient(settings)
+    try:
+        request = live_request(endpoint, endpoint_config, deployment_config, update_request)
+        answer = client.call("PlanDeployment", request)
+    except ValidationError as exc:
+        fail(exc.message)
+    except GreenshiftApiError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    finally:
+        client.close()
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+    else:
+        click.echo(live_answer_text(answer), nl=False)

@@ -11,6 +11,19 @@ half of the bare HAProxy's throughput (paced with wrk's `delay()` hook), and the
 (issue 4): Greenshift >= 90 % of bare HAProxy throughput; p99 added by Greenshift's routing
 <= 1 ms at half load. Needs `wrk` on PATH (`apt-get install wrk`); not part of the test run.
 
+Why it is built this way (a 2-core box shared with other test runs):
+- CPU pinning: wrk alone on CPU `--load-cpu`; everything that serves (instances, HAProxy, the
+  collector thread of this process) on CPU `--serve-cpu`. Without it wrk, the proxies and the
+  Python instances fight over both cores in a different way each run. With it, throughput is
+  what one core can serve (model + proxy (+ collector) per request), the same for every target,
+  and HAProxy runs one thread in both proxies (it sizes nbthread from its CPU affinity).
+- Same work in the baseline: the bare HAProxy gets the same URL
+  (`/endpoints/Bench/invocations`), rewrites the path to /invocations, and has the same
+  keep-alive, connection reuse, timeouts, retries and balance as the Greenshift config.
+- Rounds interleaved (targets rotate their order every round); the median round and the
+  spread (min-max) are printed; CPU per request is the serving processes' own CPU time
+  (HAProxy worker, + the collector thread for Greenshift with the access log).
+
     .venv/bin/python bench/dataplane_bench.py [--seconds 8] [--connections 32] [--instances 2]
 """
 
@@ -27,6 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +85,18 @@ def wait_ok(url: str, timeout: float = 20) -> None:
     raise TimeoutError(url)
 
 
+def wait_listening(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @dataclass
 class Run:
     rps: float
@@ -80,12 +106,27 @@ class Run:
 
 
 def median_run(runs: list[Run]) -> Run:
-    """The run with the median throughput (a busy shared box makes single runs noisy)."""
-    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+    """Per-field medians (a busy shared box makes single runs noisy)."""
+
+    def med(values: list[float]) -> float:
+        ordered = sorted(values)
+        mid = len(ordered) // 2
+        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+    return Run(
+        med([r.rps for r in runs]),
+        med([r.p50_ms for r in runs]),
+        med([r.p99_ms for r in runs]),
+        med([r.cpu_us_per_req for r in runs]),
+    )
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of the processes (all threads), from /proc."""
+def spread(values: list[float]) -> str:
+    return f"{min(values):.0f}-{max(values):.0f}"
+
+
+def cpu_seconds(pids: list[int | str]) -> float:
+    """utime + stime of the processes (all threads) or "pid/task/tid" threads, from /proc."""
     total = 0
     for pid in pids:
         try:
@@ -107,7 +148,13 @@ def _ms(text: str) -> float:
 
 
 def wrk(
-    url: str, seconds: int, connections: int, delay_ms: float, tmp: Path, pids: list[int]
+    url: str,
+    seconds: int,
+    connections: int,
+    delay_ms: float,
+    tmp: Path,
+    pids: list[int | str],
+    load_cpu: int,
 ) -> Run:
     script = tmp / f"wrk-{connections}-{delay_ms:.3f}.lua"
     lua = (
@@ -121,6 +168,9 @@ def wrk(
     cpu_before = cpu_seconds(pids)
     out = subprocess.run(
         [
+            "taskset",
+            "-c",
+            str(load_cpu),
             "wrk",
             "-t1",
             f"-c{connections}",
@@ -154,8 +204,10 @@ class NullSink:
 
 
 def bare_haproxy_config(port: int, instances: list[int], admin: Path) -> str:
+    """The baseline: what a hand-written static HAProxy doing the same job needs (the same URL
+    rewritten to /invocations, the same connection handling), without Greenshift's routing."""
     servers = "\n".join(
-        f"  server s{i} 127.0.0.1:{p} pool-max-conn -1" for i, p in enumerate(instances)
+        f"  server s{i} 127.0.0.1:{p} weight 1 pool-max-conn -1" for i, p in enumerate(instances)
     )
     return f"""global
   stats socket {admin} mode 600 level admin expose-fd listeners
@@ -165,10 +217,17 @@ defaults
   timeout connect 3s
   timeout client 70s
   timeout server 65s
+  timeout http-request 70s
+  timeout http-keep-alive 60s
+  timeout queue 10s
   option http-keep-alive
+  option idle-close-on-response
   http-reuse always
+  option redispatch 1
+  retries 3
 frontend fe
   bind 127.0.0.1:{port}
+  http-request set-path /invocations
   default_backend be
 backend be
   balance leastconn
@@ -182,9 +241,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serve-cpu", type=int, default=0, help="instances, HAProxy, collector")
+    parser.add_argument("--load-cpu", type=int, default=1, help="wrk alone")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
+    # Before any thread or child exists: they all inherit the serving CPU.
+    os.sched_setaffinity(0, {args.serve_cpu})
 
     procs: list[subprocess.Popen[bytes]] = []
     tmp = Path(tempfile.mkdtemp(prefix="gs-dataplane-bench-"))
@@ -267,6 +330,8 @@ def main() -> None:
             )
         )
 
+        collector_tids: dict[bool, str] = {}
+
         def greenshift(access_log: bool) -> tuple[HAProxyProcess, threading.Event]:
             own = settings if access_log else nolog_settings
             hp = HAProxyProcess(settings.home_dir / ("dataplane" if access_log else "nolog"))
@@ -274,7 +339,15 @@ def main() -> None:
             collector = MetricsCollector(hp.paths.log_socket, sink, FleetConfigs(registry))
             collector.bind()
             local_stop = threading.Event()
-            threading.Thread(target=collector.run, args=(local_stop,), daemon=True).start()
+            started = threading.Event()
+
+            def collect() -> None:
+                collector_tids[access_log] = f"{os.getpid()}/task/{threading.get_native_id()}"
+                started.set()
+                collector.run(local_stop)
+
+            threading.Thread(target=collect, daemon=True).start()
+            started.wait(5)
             controller = RouterController(registry, hp, own, access_log=access_log)
             controller.sync_once()
             return hp, local_stop
@@ -282,7 +355,7 @@ def main() -> None:
         direct_url = f"http://127.0.0.1:{ports[0]}/invocations"
         bare_url = f"http://127.0.0.1:{bare_port}/invocations"
         gs_url = f"{settings.runtime_url}/endpoints/Bench/invocations"
-        wait_ok(f"http://127.0.0.1:{bare_port}/ping", 10)
+        wait_listening(bare_port)  # every path is rewritten to /invocations: no /ping
         gs_log, gs_log_stop = greenshift(access_log=True)
         gs_nolog, gs_nolog_stop = greenshift(access_log=False)
         hp = gs_log
@@ -291,47 +364,69 @@ def main() -> None:
         )
 
         s, c = args.seconds, args.connections
-        targets = {
+
+        def gs_pids() -> list[int | str]:
+            return [*gs_log.worker_pids(), collector_tids[True]]
+
+        def nolog_pids() -> list[int | str]:
+            return list(gs_nolog.worker_pids())
+
+        targets: dict[str, tuple[str, Callable[[], list[int | str]]]] = {
             "direct (1 instance)": (direct_url, lambda: [ports_pids[0]]),
             "bare HAProxy": (bare_url, lambda: [bare_pid]),
-            "Greenshift": (gs_url, gs_log.worker_pids),
-            "Greenshift, no access log": (nolog_url, gs_nolog.worker_pids),
+            "Greenshift": (gs_url, gs_pids),
+            "Greenshift, no access log": (nolog_url, nolog_pids),
         }
         print(
-            f"wrk -t1 -c{c} -d{s}s, {args.instances} echo-v1 instances, "
-            f"{args.rounds} interleaved rounds (median), this 2-core box\n"
+            f"wrk -t1 -c{c} -d{s}s on CPU {args.load_cpu}; {args.instances} echo-v1 instances, "
+            f"HAProxy and the collector on CPU {args.serve_cpu}; {args.rounds} interleaved "
+            "rounds, median [min-max]\n"
         )
+        names = list(targets)
         full: dict[str, list[Run]] = {name: [] for name in targets}
-        for _ in range(args.rounds):
-            for name, (url, pids) in targets.items():
-                full[name].append(wrk(url, s, c, 0, tmp, pids()))
+        for i in range(args.rounds):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                url, pids = targets[name]
+                full[name].append(wrk(url, s, c, 0, tmp, pids(), args.load_cpu))
         results = {name: median_run(runs) for name, runs in full.items()}
         # Half load: every connection paced by wrk's delay() so the total is about half the
         # bare HAProxy's throughput; both proxies get the same pacing.
         half_c = 8
         delay = 1000.0 * half_c / (results["bare HAProxy"].rps / 2)
-        half: dict[str, list[Run]] = {"bare HAProxy @half": [], "Greenshift @half": []}
-        for _ in range(args.rounds):
-            half["bare HAProxy @half"].append(wrk(bare_url, s, half_c, delay, tmp, [bare_pid]))
-            half["Greenshift @half"].append(
-                wrk(gs_url, s, half_c, delay, tmp, gs_log.worker_pids())
-            )
+        half_targets = {
+            "bare HAProxy @half": (bare_url, targets["bare HAProxy"][1]),
+            "Greenshift @half": (gs_url, gs_pids),
+        }
+        half: dict[str, list[Run]] = {name: [] for name in half_targets}
+        for i in range(args.rounds):
+            order = list(half_targets) if i % 2 == 0 else list(reversed(half_targets))
+            for name in order:
+                url, pids = half_targets[name]
+                half[name].append(wrk(url, s, half_c, delay, tmp, pids(), args.load_cpu))
+        full.update(half)
         results.update({name: median_run(runs) for name, runs in half.items()})
         gs_log_stop.set()
         gs_nolog_stop.set()
         gs_nolog.stop()
 
-        print(f"{'target':28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'proxy CPU us/req':>17}")
+        print(
+            f"{'target':28} {'req/s':>8} {'[min-max]':>13} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'CPU us/req':>11}"
+        )
         for name, r in results.items():
-            cpu = f"{r.cpu_us_per_req:17.1f}" if r.cpu_us_per_req else f"{'-':>17}"
-            print(f"{name:28} {r.rps:8.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} {cpu}")
+            cpu = f"{r.cpu_us_per_req:11.1f}" if r.cpu_us_per_req else f"{'-':>11}"
+            rps_spread = spread([x.rps for x in full[name]])
+            print(f"{name:28} {r.rps:8.0f} {rps_spread:>13} {r.p50_ms:7.2f} {r.p99_ms:7.2f} {cpu}")
+        print("per-round req/s:")
+        for name, runs in full.items():
+            print(f"  {name:28} " + " ".join(f"{x.rps:.0f}" for x in runs))
         bare, gs = results["bare HAProxy"], results["Greenshift"]
         nolog = results["Greenshift, no access log"]
         print()
         print(f"Greenshift / bare HAProxy throughput:     {gs.rps / bare.rps:.1%} (target >= 90 %)")
         print(f"Greenshift, no access log / bare:         {nolog.rps / bare.rps:.1%}")
         print(
-            f"HAProxy CPU per request, Greenshift / bare: "
+            f"Data-plane CPU per request, Greenshift (HAProxy + collector) / bare HAProxy: "
             f"{gs.cpu_us_per_req / bare.cpu_us_per_req:.1%}"
         )
         print(

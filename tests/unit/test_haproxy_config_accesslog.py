@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from greenshift.metrics.collector import SAMPLE_PER_SECOND, Aggregator, parse_line
+from greenshift.metrics.collector import SAMPLE_PER_SECOND, Aggregator, parse_line, split_lines
 from greenshift.metrics.prometheus import render
 
 
@@ -11,24 +11,25 @@ def configs(backend: str) -> tuple[str, str] | None:
 
 
 def test_parse_line() -> None:
-    ok = parse_line("GS1 f.Shop.A.blue Shop.A.blue.0 200 3 4 0 0 0 A shop\n")
+    ok = parse_line("GS2 f.Shop.A.blue 200 3 4 0 A shop\n")
     assert ok is not None and (ok.status, ok.model_ms, ok.total_ms) == (200, 3, 4)
     # A model 500 rewritten to 424 ModelError counts as the model's 500.
-    err = parse_line("GS1 f.Shop.A.blue Shop.A.blue.0 424 2 2 0 0 500 A shop")
+    err = parse_line("GS2 f.Shop.A.blue 424 2 2 500 A shop")
     assert err is not None and err.status == 500
-    assert parse_line("GS1 runtime <NOSRV> 400 -1 0 0 0 0 - nope") is None  # never routed
+    assert parse_line("GS2 runtime 400 -1 0 0 - nope") is None  # never routed
     assert parse_line("garbage") is None
+    assert parse_line("GS1 f.Shop.A.blue s 200 3 4 0 0 0 A shop") is None  # old format
 
 
 def test_aggregate_one_second() -> None:
     agg = Aggregator(configs)
     for i in range(10):
         status = 500 if i < 2 else 200
-        line = f"GS1 f.Shop.A.blue s {status} {i} {i + 1} 0 0 0 A shop"
+        line = f"GS2 f.Shop.A.blue {status} {i} {i + 1} 0 A shop"
         request = parse_line(line)
         assert request is not None
         agg.add(request, second=100)
-    agg.add(parse_line("GS1 f.Other.B.x s 404 -1 5 0 0 0 B Other"), second=101)  # type: ignore[arg-type]
+    agg.add(parse_line("GS2 f.Other.B.x 404 -1 5 0 B Other"), second=101)  # type: ignore[arg-type]
     points = agg.flush(before_second=101)
     by = {(p.metric_name, tuple(sorted(p.dimensions))): p for p in points}
     base = ("EndpointName", "VariantName")
@@ -57,10 +58,38 @@ def test_aggregate_one_second() -> None:
 
 def test_samples_are_bounded() -> None:
     agg = Aggregator(configs)
-    request = parse_line("GS1 f.Shop.A.blue s 200 1 1 0 0 0 A shop")
+    request = parse_line("GS2 f.Shop.A.blue 200 1 1 0 A shop")
     assert request is not None
     for _ in range(5000):
         agg.add(request, second=7)
     points = agg.flush(before_second=8)
     assert all(len(p.values) <= SAMPLE_PER_SECOND for p in points)
     assert next(p for p in points if p.metric_name == "ModelLatency").count == 5000
+
+
+def test_identical_requests_counted_at_once_equal_one_by_one() -> None:
+    """The collector adds n identical log lines with one call: same figures as n calls."""
+    lines = ["GS2 f.Shop.A.blue 200 3 5 0 A shop"] * 300 + ["GS2 f.Shop.A.blue 424 7 7 503 A shop"]
+    one_by_one, batched = Aggregator(configs, seed=1), Aggregator(configs, seed=1)
+    for line in lines:
+        one_by_one.add(parse_line(line), second=5)  # type: ignore[arg-type]
+    batched.add(parse_line(lines[0]), second=5, n=300)  # type: ignore[arg-type]
+    batched.add(parse_line(lines[-1]), second=5)  # type: ignore[arg-type]
+
+    def summary(agg: Aggregator) -> list[tuple[object, ...]]:
+        points = agg.flush(before_second=6)
+        return sorted(
+            (p.metric_name, sorted(p.dimensions.items()), p.count, p.sum, p.minimum, p.maximum)
+            for p in points
+        )
+
+    assert summary(batched) == summary(one_by_one)
+    invocations = [t.invocations for t in batched.totals.values()]
+    assert invocations == [301, 301]
+
+
+def test_stream_chunks_split_into_whole_lines() -> None:
+    lines, tail = split_lines(b"", b"GS2 a 200\nGS2 b 2")
+    assert (lines, tail) == ([b"GS2 a 200"], b"GS2 b 2")
+    lines, tail = split_lines(tail, b"00\n")
+    assert (lines, tail) == ([b"GS2 b 200"], b"")

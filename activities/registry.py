@@ -6,6 +6,8 @@ Every method is synchronous (SQLAlchemy) and runs in the worker's thread pool.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +62,8 @@ DELETABLE = (
     EndpointStatus.FAILED,
     EndpointStatus.UPDATE_ROLLBACK_FAILED,
 )
+# Plans of deployments in flight kept by record_progress (a plan is a few kB).
+PLAN_CACHE_SIZE = 512
 
 
 def container_of(model: ModelRecord) -> dict[str, Any]:
@@ -77,6 +81,8 @@ class RegistryActivities:
         self.settings = settings
         self.alarms = alarms
         self.planner = planner
+        self._plans: OrderedDict[str, tuple[Plan, str, datetime]] = OrderedDict()
+        self._plans_lock = threading.Lock()
 
     # --- lookups raising the SEMANTICS.md messages -----------------------------------------
     def _endpoint(self, name: str) -> EndpointRecord:
@@ -376,14 +382,14 @@ class RegistryActivities:
     @activity.defn(name="record_progress")
     @business_errors
     def record_progress(self, data: ProgressInput) -> None:
-        deployment = self.registry.get_deployment(data.ref.deployment_id)
-        if deployment is None or deployment.plan is None:
+        planned = self._planned(data.ref.deployment_id)
+        if planned is None:
             return
-        plan = Plan.model_validate(deployment.plan)
+        plan, config_name, started_at = planned
         pending = pending_at(
             plan,
-            config_name=deployment.to_config or "",
-            start_time=deployment.started_at,
+            config_name=config_name,
+            start_time=started_at,
             index=data.step_index,
             phase=data.phase,
             at=data.at,
@@ -391,15 +397,42 @@ class RegistryActivities:
             bake_ends_at=data.bake_ends_at,
             paused=data.paused,
         )
-        self.registry.set_progress(data.ref.endpoint, data.ref.deployment_id, pending)
-        self._event(
-            data.ref,
-            "StepStarted",
-            data.message,
-            data.at,
-            key=f"{data.phase}:{data.step_index}:{data.rollback_step}",
-            detail={"phase": data.phase, "step": data.step_index},
+        # Progress and its event in one transaction: half the writes of a step.
+        self.registry.record_progress(
+            data.ref.endpoint,
+            data.ref.deployment_id,
+            pending,
+            self._event_record(
+                data.ref,
+                "StepStarted",
+                data.message,
+                data.at,
+                key=f"{data.phase}:{data.step_index}:{data.rollback_step}",
+                detail={"phase": data.phase, "step": data.step_index},
+            ),
         )
+
+    def _planned(self, deployment_id: str) -> tuple[Plan, str, datetime] | None:
+        """The plan progress is computed from, read once per deployment: prepare stores it before
+        the first step and it never changes afterwards (a deployment without one yet is not
+        remembered)."""
+        with self._plans_lock:
+            cached = self._plans.get(deployment_id)
+        if cached is not None:
+            return cached
+        deployment = self.registry.get_deployment(deployment_id)
+        if deployment is None or deployment.plan is None:
+            return None
+        planned = (
+            Plan.model_validate(deployment.plan),
+            deployment.to_config or "",
+            deployment.started_at,
+        )
+        with self._plans_lock:
+            self._plans[deployment_id] = planned
+            while len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        return planned
 
     @activity.defn(name="record_event")
     @business_errors
@@ -495,17 +528,27 @@ class RegistryActivities:
         detail: dict[str, Any] | None = None,
         actor: str | None = None,
     ) -> None:
-        self.registry.append_event(
-            DeploymentEvent(
-                deployment_id=ref.deployment_id,
-                endpoint=ref.endpoint,
-                at=at,
-                type=type_,
-                message=message,
-                detail=detail or {},
-                actor=actor,
-                key=f"{ref.deployment_id}:{key}",
-            )
+        self.registry.append_event(self._event_record(ref, type_, message, at, key, detail, actor))
+
+    @staticmethod
+    def _event_record(
+        ref: DeploymentRef,
+        type_: str,
+        message: str,
+        at: datetime,
+        key: str,
+        detail: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> DeploymentEvent:
+        return DeploymentEvent(
+            deployment_id=ref.deployment_id,
+            endpoint=ref.endpoint,
+            at=at,
+            type=type_,
+            message=message,
+            detail=detail or {},
+            actor=actor,
+            key=f"{ref.deployment_id}:{key}",
         )
 
 

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import os
 import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,44 @@ from tests.workflow.harness import World, canary, variant, world  # noqa: E402
 
 WAIT, FINAL = 2, 1
 WAITS = WAIT + WAIT + FINAL  # canary bake, full bake, termination wait
+
+
+class CallTimes:
+    """Wall time spent inside each registry method (count, seconds), summed over threads: where
+    the activities' time goes. Wraps the bound methods of one registry object."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def wrap(self, registry: Any) -> None:
+        for name in dir(type(registry)):
+            if name.startswith("_") or not callable(getattr(registry, name)):
+                continue
+            setattr(registry, name, self._timed(name, getattr(registry, name)))
+
+    def _timed(self, name: str, method: Any) -> Any:
+        @functools.wraps(method)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent = time.perf_counter() - started
+                with self._lock:
+                    entry = self.calls.setdefault(name, [0, 0.0])
+                    entry[0] += 1
+                    entry[1] += spent
+
+        return timed
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    def snapshot(self) -> dict[str, tuple[int, float]]:
+        with self._lock:
+            return {k: (int(v[0]), v[1]) for k, v in self.calls.items()}
 
 
 async def one_deployment(w: World, endpoint: str) -> float:
@@ -63,16 +104,43 @@ async def bench(concurrent: int) -> dict[str, Any]:
             async with world(env.client, Path(tmp)) as w:
                 w.add_model("m1")
                 w.add_model("m2")
+                times = CallTimes()
+                times.wrap(w.registry)
                 await one_deployment(w, "warmup")
                 singles = [await one_deployment(w, f"single-{i}") for i in range(3)]
+                times.reset()
+                cpu, load = os.times(), os.getloadavg()[0]
                 started = time.perf_counter()
                 many = await asyncio.gather(
                     *(one_deployment(w, f"many-{i}") for i in range(concurrent))
                 )
                 total = time.perf_counter() - started
+                used = os.times()
+                worker_cpu = (used.user - cpu.user) + (used.system - cpu.system)
     finally:
         await env.shutdown()
-    return {"singles": singles, "many": many, "total": total, "n": concurrent}
+    return {
+        "singles": singles,
+        "many": many,
+        "total": total,
+        "n": concurrent,
+        "registry": times.snapshot(),
+        "worker_cpu": worker_cpu,
+        "load": (load, os.getloadavg()[0]),
+    }
+
+
+def profile(figures: dict[str, Any]) -> str:
+    """The registry calls of the concurrent run, slowest total first, and the worker's CPU."""
+    lines = [
+        f"worker process CPU {figures['worker_cpu']:.1f} s over {figures['total']:.1f} s wall; "
+        f"load average {figures['load'][0]:.1f} -> {figures['load'][1]:.1f}",
+        "registry call            count   total s   mean ms",
+    ]
+    calls = sorted(figures["registry"].items(), key=lambda kv: -kv[1][1])
+    for name, (count, spent) in calls:
+        lines.append(f"{name:<24} {count:>5} {spent:>9.2f} {spent / count * 1000:>9.1f}")
+    return "\n".join(lines)
 
 
 def report(figures: dict[str, Any]) -> str:
@@ -140,6 +208,7 @@ def main() -> None:
     text = report(figures)
     print(text)
     print("singles:", ", ".join(f"{s:.3f}" for s in figures["singles"]))
+    print(profile(figures))
     if args.write:
         write_section(text)
 

@@ -102,6 +102,17 @@ class Registry(Protocol):
         self, name: str, deployment_id: str, pending: PendingDeployment | None
     ) -> None: ...
 
+    def record_progress(
+        self,
+        name: str,
+        deployment_id: str,
+        pending: PendingDeployment | None,
+        event: DeploymentEvent,
+    ) -> None:
+        """`set_progress` and `append_event` in one transaction (the endpoint must be held by
+        `deployment_id`, else nothing is written). What is already stored (the same pending, an
+        event with the same key) is not written again."""
+
     def finish_operation(
         self,
         name: str,

@@ -15,12 +15,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,7 +35,7 @@ from greenshift.errors import (
 )
 from greenshift.registry import schema as t
 from greenshift.registry.api import ListQuery, Registry
-from greenshift.registry.database import create_registry_engine, reader, writer
+from greenshift.registry.database import create_registry_engine, is_sqlite, reader, writer
 from greenshift.registry.migrations import migrate
 from greenshift.registry.records import (
     DeploymentEvent,
@@ -89,6 +91,14 @@ class SqlRegistry:
         self._engine = create_registry_engine(url)
         self._writer = writer(self._engine)
         self._reader = reader(self._engine)
+        # SQLite has one writer at a time. Threads of this process queue on a Python lock, which
+        # hands over at once, instead of on SQLite's busy handler, which sleeps 1, 2, 5 ... 25 ms
+        # between tries: with dozens of activity threads that made every write wait for idle
+        # sleeps. Other processes still meet the busy timeout. PostgreSQL locks rows, not the
+        # database, so its writers run in parallel.
+        self._local_writes: AbstractContextManager[Any] = (
+            threading.Lock() if is_sqlite(self._engine) else nullcontext()
+        )
         try:
             self.schema_version = migrate(self._engine)
         except OperationalError as exc:
@@ -107,7 +117,7 @@ class SqlRegistry:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self._writer.begin() as conn:
+            with self._local_writes, self._writer.begin() as conn:
                 yield conn
         except OperationalError as exc:
             raise ServiceUnavailable(f"The registry database is unavailable: {exc.orig}") from exc
@@ -315,7 +325,74 @@ class SqlRegistry:
     def set_progress(
         self, name: str, deployment_id: str, pending: PendingDeployment | None
     ) -> None:
-        self._change_held(name, deployment_id, {"pending": pending}, touch=False)
+        self._progress(name, deployment_id, pending, None)
+
+    def record_progress(
+        self,
+        name: str,
+        deployment_id: str,
+        pending: PendingDeployment | None,
+        event: DeploymentEvent,
+    ) -> None:
+        self._progress(name, deployment_id, pending, event)
+
+    def _progress(
+        self,
+        name: str,
+        deployment_id: str,
+        pending: PendingDeployment | None,
+        event: DeploymentEvent | None,
+    ) -> None:
+        """What the write lock is held for is one conditional UPDATE and one INSERT that ignores
+        a stored key: the holder check is the UPDATE's WHERE, and the "is anything new?" read is
+        done before, without the lock (a retried or repeated step writes nothing)."""
+        key = name.lower()
+        doc = None if pending is None else pending.model_dump(mode="json")
+        e = t.endpoints
+        with self._read() as conn:
+            row = conn.execute(_HELD_PENDING, {"key": key}).first()
+            stored = (
+                None if event is None or event.key is None else self._event_by_key(conn, event.key)
+            )
+        if row is None:
+            raise self._missing("endpoint", name)
+        if row.current_deployment_id != deployment_id:
+            raise self._not_held(row, deployment_id)
+        write_pending = row.pending != doc
+        write_event = event is not None and stored is None
+        if not (write_pending or write_event):
+            return
+        with self._write() as conn:
+            if write_pending:
+                changed = conn.execute(
+                    update(e)
+                    .where(e.c.name_lower == key)
+                    .where(e.c.current_deployment_id == deployment_id)
+                    .values(pending=doc, revision=e.c.revision + 1)
+                ).rowcount
+                if not changed:  # released or taken since the read: say by whom
+                    held = conn.execute(_HELD_PENDING, {"key": key}).first()
+                    if held is None:
+                        raise self._missing("endpoint", name)
+                    raise self._not_held(held, deployment_id)
+            if write_event:
+                assert event is not None
+                conn.execute(self._insert_event_once(event))
+
+    def _insert_event_once(self, event: DeploymentEvent) -> Any:
+        """INSERT of `event` that does nothing when its key is already stored (no read first;
+        RETURNING then yields no row)."""
+        values = event.model_dump(mode="python", exclude={"seq"})
+        ev = t.deployment_events
+        if is_sqlite(self._engine):
+            return sqlite.insert(ev).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        if self._engine.dialect.name == "postgresql":
+            return (
+                postgresql.insert(ev)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+        return insert(ev).values(**values)
 
     def _change_held(
         self, name: str, deployment_id: str, changes: dict[str, Any], *, touch: bool
@@ -412,10 +489,12 @@ class SqlRegistry:
         conn.execute(update(t.endpoints).where(t.endpoints.c.name_lower == key).values(**values))
 
     @staticmethod
-    def _not_held(record: EndpointRecord, deployment_id: str) -> ConflictError:
-        holder = record.current_deployment_id or "no deployment"
+    def _not_held(record: EndpointRecord | Row[Any, Any, Any], deployment_id: str) -> ConflictError:
+        """`record`: the endpoint, or a row with its `arn` and `current_deployment_id`."""
+        arn: str = record.arn
+        holder: str = record.current_deployment_id or "no deployment"
         return ConflictError(
-            f'Endpoint "{record.arn}" is held by {holder}, not by deployment {deployment_id}.'
+            f'Endpoint "{arn}" is held by {holder}, not by deployment {deployment_id}.'
         )
 
     # --- deployments and events ------------------------------------------------------------
@@ -486,24 +565,29 @@ class SqlRegistry:
                 raise ResourceNotFound(f'Could not find deployment "{record.deployment_id}".')
 
     def append_event(self, event: DeploymentEvent) -> DeploymentEvent:
-        values = event.model_dump(mode="python", exclude={"seq"})
+        """The key check is a read before the write lock; the INSERT itself ignores a key that
+        a concurrent writer stored in between."""
+        if event.key is not None:
+            with self._read() as conn:
+                stored = self._event_by_key(conn, event.key)
+            if stored is not None:
+                return stored
+        seq: int | None = None
         try:
             with self._write() as conn:
-                if event.key is not None:
-                    stored = self._event_by_key(conn, event.key)
-                    if stored is not None:
-                        return stored
-                result = conn.execute(insert(t.deployment_events).values(**values))
-                seq = result.inserted_primary_key[0] if result.inserted_primary_key else None
+                seq = conn.execute(
+                    self._insert_event_once(event).returning(t.deployment_events.c.seq)
+                ).scalar()
         except IntegrityError:
-            # Lost a race with a writer of the same key (PostgreSQL): the event is stored.
+            pass  # lost a race with a writer of the same key (other dialects)
+        if seq is None:
             assert event.key is not None
             with self._read() as conn:
                 stored = self._event_by_key(conn, event.key)
             if stored is None:
-                raise
+                raise ServiceUnavailable(f"Event {event.key} was neither stored nor found.")
             return stored
-        return event.model_copy(update={"seq": int(seq) if seq is not None else None})
+        return event.model_copy(update={"seq": int(seq)})
 
     @staticmethod
     def _event_by_key(conn: Connection, key: str) -> DeploymentEvent | None:
@@ -600,6 +684,10 @@ class SqlRegistry:
         values: dict[str, Any],
         ignored: tuple[str, ...],
     ) -> None:
+        with self._read() as conn:
+            row = conn.execute(select(table).where(key_column == key)).first()
+        if row is not None and all(row._asdict().get(k) == v for k, v in values.items()):
+            return  # already stored as asked: no write lock, no generation bump
         with self._write() as conn:
             self._lock_generation(conn)
             row = conn.execute(select(table).where(key_column == key)).first()
@@ -752,6 +840,10 @@ _BY_NAME = {
     table.name: select(table).where(table.c.name_lower == bindparam("key"))
     for table in (t.models, t.endpoint_configs, t.endpoints)
 }
+# What progress needs of an endpoint: who holds it and what it shows.
+_HELD_PENDING = select(
+    t.endpoints.c.arn, t.endpoints.c.current_deployment_id, t.endpoints.c.pending
+).where(t.endpoints.c.name_lower == bindparam("key"))
 
 
 # --- paging tokens ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from greenshift.errors import ConflictError, ResourceInUse, ResourceNotFound
 from greenshift.registry.records import EndpointRouting, PendingDeployment, PendingVariant
 from greenshift.registry.sql import SqlRegistry
 from greenshift.status import DeploymentOutcome, EndpointStatus
-from tests.registry_records import at, deployment, endpoint, variant
+from tests.registry_records import at, deployment, endpoint, event, variant
 
 ARN = "arn:aws:sagemaker:us-east-1:000000000000:endpoint/myep"
 UPDATE_FROM = [EndpointStatus.IN_SERVICE, EndpointStatus.UPDATE_ROLLBACK_FAILED]
@@ -167,6 +167,43 @@ def test_status_and_progress_need_the_holding_deployment(registry: SqlRegistry) 
         registry.set_progress("MyEp", "other", None)
     with pytest.raises(ResourceNotFound):
         registry.set_status("nope", "d1", EndpointStatus.IN_SERVICE)
+
+
+def _pending(phase: str) -> PendingDeployment:
+    return PendingDeployment(config_name="c2", start_time=at(1), variants=[], phase=phase)
+
+
+def test_record_progress_writes_progress_and_event_once(registry: SqlRegistry) -> None:
+    in_service(registry)
+    registry.begin_operation("MyEp", UPDATE_FROM, EndpointStatus.UPDATING, deployment("d1", "MyEp"))
+    before = registry.get_endpoint("MyEp")
+    assert before is not None
+    registry.record_progress("myep", "d1", _pending("Baking"), event("d1", key="d1:s0"))
+    after = registry.get_endpoint("MyEp")
+    assert after is not None and after.pending == _pending("Baking")
+    assert after.revision == before.revision + 1
+    # A retried activity: the same progress and event key write nothing.
+    registry.record_progress("MyEp", "d1", _pending("Baking"), event("d1", key="d1:s0", n=9))
+    again = registry.get_endpoint("MyEp")
+    assert again is not None and again.revision == after.revision
+    assert [e.message for e in registry.list_events("d1")] == ["event 0"]
+    # The same progress with a new event: only the event is written.
+    registry.record_progress("MyEp", "d1", _pending("Baking"), event("d1", key="d1:s1", n=1))
+    last = registry.get_endpoint("MyEp")
+    assert last is not None and last.revision == after.revision
+    assert [e.message for e in registry.list_events("d1")] == ["event 0", "event 1"]
+
+
+def test_record_progress_of_another_deployment_writes_nothing(registry: SqlRegistry) -> None:
+    in_service(registry)
+    registry.begin_operation("MyEp", UPDATE_FROM, EndpointStatus.UPDATING, deployment("d1", "MyEp"))
+    with pytest.raises(ConflictError, match="held by d1, not by deployment d2"):
+        registry.record_progress("MyEp", "d2", _pending("Baking"), event("d2", key="d2:s0"))
+    got = registry.get_endpoint("MyEp")
+    assert got is not None and got.pending is None
+    assert registry.list_events("d2") == []
+    with pytest.raises(ResourceNotFound):
+        registry.record_progress("nope", "d1", None, event("d1", key="d1:x"))
 
 
 def test_finish_operation_releases_once_and_is_idempotent(registry: SqlRegistry) -> None:

@@ -26,6 +26,19 @@ class HAProxyError(GreenshiftError):
     http_status = 500
 
 
+def _kill_group(master: int) -> None:
+    """SIGKILL a predecessor's master and its workers (its process group: it was started in a
+    session of its own). Not a soft stop: on its way out HAProxy unlinks its unix sockets, whose
+    paths the new master now owns. Only its in-flight requests are cut, as when HAProxy dies."""
+    try:
+        if os.getpgid(master) == master:
+            os.killpg(master, signal.SIGKILL)
+        else:
+            os.kill(master, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
@@ -73,6 +86,7 @@ class HAProxyProcess:
         Retries while the ports are still held by a worker of a killed predecessor."""
         deadline = time.monotonic() + timeout
         last_error = ""
+        predecessor = self._predecessor()
         while True:
             for sock in (self.paths.admin_socket, self.paths.master_socket):
                 sock.unlink(missing_ok=True)
@@ -101,6 +115,8 @@ class HAProxyProcess:
                     break
                 if self.runtime.ping():
                     self.starts += 1
+                    if predecessor is not None:
+                        _kill_group(predecessor)
                     return
                 time.sleep(0.05)
             if self._proc.poll() is None:
@@ -172,6 +188,22 @@ class HAProxyProcess:
             except subprocess.TimeoutExpired:
                 pass
         self._proc = None
+
+    def _predecessor(self) -> int | None:
+        """The master of an earlier data-plane process (killed without stopping its HAProxy)
+        that still runs this config. It binds the same ports (SO_REUSEPORT) and would keep
+        serving its stale routing, and outlive `greenshift up`, if left alone."""
+        try:
+            pid = int(self.paths.pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        if self._proc is not None and pid == self._proc.pid:
+            return None
+        try:
+            argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        return pid if str(self.paths.config).encode() in argv else None
 
     def _log_tail(self) -> str:
         try:

@@ -123,6 +123,14 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
         "ValidationError",
         f"Request body exceeds the maximum of {MAX_BODY_BYTES} bytes.",
     )
+    # HAProxy streams a chunked body without knowing its size, so the 6 MB limit could not be
+    # enforced on one: a body must declare its Content-Length (boto3 and the AWS CLI always do).
+    length_required = _json_error(
+        411,
+        "ValidationError",
+        f"A request body must have a Content-Length (at most {MAX_BODY_BYTES} bytes); "
+        "chunked transfer encoding is not accepted.",
+    )
     no_route = _json_error(404, "UnknownOperationException", "Unknown operation.")
     model_error = (
         "return status 424 content-type application/json "
@@ -200,6 +208,7 @@ frontend runtime
   http-request set-var(txn.eslot) var(txn.ep),lower,map_str_int({paths.slots_map},-1)
   http-request {not_found} if {{ var(txn.eslot) -m int lt 0 }}
   http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
+  http-request {length_required} if {{ req.hdr(transfer-encoding) -m found }}
   http-request set-var(txn.slot) var(txn.eslot)
   http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant) if {{ req.hdr(X-Amzn-SageMaker-Target-Variant) -m found }}
   http-request set-var(txn.vkey) var(txn.ep),lower,concat(/,txn.tv) if {{ var(txn.tv) -m found }}

@@ -160,3 +160,30 @@ def test_a_new_controller_rebuilds_everything_from_the_registry(dp: Dataplane) -
     client = runtime(dp)
     assert invoke(client, EndpointName="Shop") == ("A", {"version": "v1", "input": {"x": 1}})
     assert invoke(client, EndpointName="Cart") == ("B", {"version": "v2", "input": {"x": 1}})
+
+
+def test_a_chunked_body_is_refused_because_its_size_cannot_be_checked(dp: Dataplane) -> None:
+    import http.client
+
+    dp.instance("Shop", "A", "Shop.A.aaaa", 0, dp.model("echo-v1"))
+    dp.route("Shop", [("A", 1.0, [("Shop.A.aaaa", 1.0)])])
+    dp.controller.sync_once()
+    host, port = dp.url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    # 7 MB in chunks: without the rule it streamed past the 6 MB limit to the model.
+    chunks = (b"a" * 65536 for _ in range(7_000_000 // 65536 + 1))
+    try:
+        conn.request(
+            "POST",
+            "/endpoints/Shop/invocations",
+            body=chunks,
+            headers={"Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # HAProxy may answer and close before it read the whole body
+    answer = conn.getresponse()
+    assert answer.status == 411
+    assert answer.getheader("x-amzn-ErrorType") == "ValidationError"
+    assert b"Content-Length" in answer.read()
+    conn.close()

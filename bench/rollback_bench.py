@@ -1,174 +1,215 @@
-"""Alarm reaction time: from the first failed request on the new fleet to the deployment's alarm
-source reading ALARM, through the real pieces (median of several runs).
+"""Rollback time, end to end: from the first failed request on the new fleet to all traffic back
+on the old fleet, with the whole stack running (`greenshift up` on free ports of 127.0.0.1).
 
-This is the alarm part of the rollback budget (target for the whole rollback: under 15 s with a
-10 s period). Real processes on 127.0.0.1: the evaluator (`python -m greenshift.metrics`, 1 s
-loop) on a fresh SQLite registry, the CloudWatch API served by uvicorn, and the deployment's
-`CloudWatchAlarmSource` polling it through boto3 every 100 ms. The bench plays the data plane's
-collector: steady traffic, one datapoint per second delivered when the second ends, then errors
-start at a random moment inside a period. The alarm is the one of the issue: Invocation5XXErrors,
-Sum >= 1, Period 10, EvaluationPeriods 1, on the new fleet's dimensions.
+Each run is the issue's scenario: an endpoint on echo-v1 (3 instances) under steady traffic
+(50 req/s), an alarm Invocation5XXErrors Sum >= 1 over one 10 s period on the new fleet's
+dimensions, and a CANARY UpdateEndpoint (1 instance, WaitIntervalInSeconds 60) to a config on
+the `faulty` model with that alarm. The update starts at a random moment, so the first failed
+request falls anywhere inside an alarm period. One endpoint serves all runs: each rolls back to
+echo-v1 and the next one deploys a fresh faulty config with its own alarm.
 
-Not measured here (needs the full stack, `greenshift up`): the alarm watcher's signal, the
-workflow's rollback and the router confirming all traffic back on the old fleet. Add those to the
-figure measured here to get the end-to-end time.
+Timeline of a run, all on the wall clock of this machine:
+- first failure: when the load generator sent the first request that failed (ModelError);
+- ALARM: the alarm's history item (DescribeAlarmHistory);
+- rollback traffic step: the deployment's event "Rolling back: Moving all traffic back..."
+  (Greenshift.DescribeDeployment);
+- traffic back: the event of the step after it (terminate), which starts only once the router
+  confirmed the data plane applied the rollback's weights (server side), and the last request
+  answered by the faulty model (client side).
 
-    .venv/bin/python bench/rollback_bench.py [--runs 5]
+The figure is first failure -> traffic back (server side); target under 15 s.
+
+    PYTHONPATH=. .venv/bin/python bench/rollback_bench.py [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import uvicorn
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from greenshift.metrics.alarm_source import CloudWatchAlarmSource, cloudwatch_client
-from greenshift.metrics.cloudwatch_api import CloudWatchApi, cloudwatch_app
-from greenshift.metrics.model import INVOCATION_5XX, Datapoint
-from greenshift.metrics.store import MetricStore
-from greenshift.settings import Settings
+from greenshift.client import GreenshiftClient  # noqa: E402
+from greenshift.loadgen import SteadyLoad  # noqa: E402
+from tests.e2e.stack import Stack, running_stack  # noqa: E402
 
+EXAMPLES = ROOT / "examples" / "models"
+ENDPOINT = "rb"
 PERIOD = 10
-RUN_TIMEOUT = 60.0
+RATE = 50.0
+SETTLE_LIMIT = 90.0
+TARGET_SECONDS = 15.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass(frozen=True)
+class Run:
+    first_failure: float
+    alarm: float
+    rollback_step: float
+    traffic_back: float
+    last_faulty_answer: float
+    failed: int
+
+    @property
+    def total(self) -> float:
+        return self.traffic_back - self.first_failure
+
+    @property
+    def client_side(self) -> float:
+        return self.last_faulty_answer - self.first_failure
 
 
-class Collector(threading.Thread):
-    """Delivers one Invocation5XXErrors datapoint per second for the given dimensions, when the
-    second ends (as the collector does); `fail_from` makes every request from then on fail."""
-
-    def __init__(self, store: MetricStore, dims: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.store, self.dims = store, dims
-        self.fail_from: float | None = None
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        second = int(time.time())
-        while not self.stop.is_set():
-            time.sleep(max(0.0, second + 1 - time.time()))
-            failing = self.fail_from is not None and second + 1 > self.fail_from
-            errors = 1.0 if failing else 0.0
-            self.store.put(
-                [
-                    Datapoint(
-                        metric_name=INVOCATION_5XX,
-                        dimensions=self.dims,
-                        timestamp=second,
-                        count=20,
-                        sum=errors,
-                        minimum=0.0,
-                        maximum=errors,
-                        values=[errors] + [0.0] * 19,
-                    )
-                ]
-            )
-            second += 1
-
-
-def one_run(
-    store: MetricStore, api: CloudWatchApi, source: CloudWatchAlarmSource, run: int
-) -> float:
-    name = f"bench-5xx-{run}-{int(time.time())}"
-    dims = {"EndpointName": "bench", "VariantName": "AllTraffic", "EndpointConfigName": name}
-    api.handle_sync(
-        "PutMetricAlarm",
-        {
-            "AlarmName": name,
-            "Namespace": "AWS/SageMaker",
-            "MetricName": INVOCATION_5XX,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
-            "Statistic": "Sum",
-            "Period": PERIOD,
-            "EvaluationPeriods": 1,
-            "Threshold": 1.0,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-        },
+def _config(sm: Any, name: str, model: str) -> None:
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 3,
+            }
+        ],
     )
-    collector = Collector(store, dims)
-    collector.start()
+
+
+def _prepare(stack: Stack) -> None:
+    sm = stack.client("sagemaker")
+    for model in ("echo-v1", "faulty"):
+        sm.create_model(
+            ModelName=model,
+            PrimaryContainer={
+                "Image": "greenshift/model-server",
+                "ModelDataUrl": f"file://{EXAMPLES / model}",
+            },
+        )
+    _config(sm, "rb-v1", "echo-v1")
+    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="rb-v1")
+    sm.get_waiter("endpoint_in_service").wait(
+        EndpointName=ENDPOINT, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+
+
+def _settle(sm: Any) -> dict[str, Any]:
+    deadline = time.monotonic() + SETTLE_LIMIT
+    while time.monotonic() < deadline:
+        d: dict[str, Any] = sm.describe_endpoint(EndpointName=ENDPOINT)
+        if d["EndpointStatus"] not in ("Updating", "RollingBack"):
+            return d
+        time.sleep(0.3)
+    raise TimeoutError(f"{ENDPOINT} did not settle in {SETTLE_LIMIT} s")
+
+
+def one_run(stack: Stack, run: int) -> Run:
+    sm, cw = stack.client("sagemaker"), stack.client("cloudwatch")
+    config, alarm = f"rb-bad-{run}", f"rb-bad-{run}-5xx"
+    _config(sm, config, "faulty")
+    cw.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Dimensions=[
+            {"Name": "EndpointName", "Value": ENDPOINT},
+            {"Name": "VariantName", "Value": "AllTraffic"},
+            {"Name": "EndpointConfigName", "Value": config},
+        ],
+        Statistic="Sum",
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+    )
+    load = SteadyLoad(stack.settings.runtime_url, ENDPOINT, rate=RATE, duration=120).start()
+    wall_zero = time.time() - (time.monotonic() - load.started_at)
     try:
-        deadline = time.monotonic() + RUN_TIMEOUT
-        while (
-            source.states([name]).get(name, None) is None
-            or source.states([name])[name].state != "OK"
-        ):
-            if time.monotonic() > deadline:
-                raise TimeoutError("alarm never reached OK on clean traffic")
-            time.sleep(0.2)
-        # The first failed request lands at a random moment within a period.
-        time.sleep(random.uniform(0, PERIOD))
-        first_failure = time.time()
-        collector.fail_from = first_failure
-        while source.states([name])[name].state != "ALARM":
-            if time.monotonic() > deadline:
-                raise TimeoutError("alarm never reached ALARM")
-            time.sleep(0.1)
-        return time.time() - first_failure
+        time.sleep(random.uniform(0.5, PERIOD + 0.5))
+        sm.update_endpoint(
+            EndpointName=ENDPOINT,
+            EndpointConfigName=config,
+            DeploymentConfig={
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {
+                        "Type": "CANARY",
+                        "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
+                        "WaitIntervalInSeconds": 60,
+                    },
+                    "TerminationWaitInSeconds": 0,
+                },
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": alarm}]},
+            },
+        )
+        settled = _settle(sm)
+        time.sleep(1.0)
     finally:
-        collector.stop.set()
-        collector.join(timeout=5)
-        api.handle_sync("DeleteAlarms", {"AlarmNames": [name]})
+        report = load.stop()
+    if settled["EndpointConfigName"] != "rb-v1" or alarm not in settled.get("FailureReason", ""):
+        raise RuntimeError(f"run {run} did not roll back on its alarm: {settled}")
+    client = GreenshiftClient(stack.settings)
+    try:
+        events = client.call("DescribeDeployment", {"EndpointName": ENDPOINT})["Events"]
+    finally:
+        client.close()
+    started = {e["Message"]: e["Time"] for e in events if e["Type"] == "StepStarted"}
+    history = cw.describe_alarm_history(AlarmName=alarm, HistoryItemType="StateUpdate")
+    alarmed = min(
+        h["Timestamp"].timestamp()
+        for h in history["AlarmHistoryItems"]
+        if h["HistorySummary"].endswith("to ALARM")
+    )
+    failed = report.failed
+    if not failed or any(a.error_type != "ModelError" for a in failed):
+        raise RuntimeError(f"run {run}: unexpected failures {failed[:5]}")
+    cw.delete_alarms(AlarmNames=[alarm])
+    return Run(
+        first_failure=wall_zero + min(a.at for a in failed),
+        alarm=alarmed,
+        rollback_step=next(t for m, t in started.items() if m.startswith("Rolling back: Moving")),
+        traffic_back=next(t for m, t in started.items() if m.startswith("Rolling back: Termin")),
+        last_faulty_answer=wall_zero + max(a.at + a.latency for a in failed),
+        failed=len(failed),
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        settings = Settings(home=Path(home), api_port=free_port())
-        store = MetricStore(settings.registry_url)
-        api = CloudWatchApi(store, settings=settings)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                cloudwatch_app(api), host="127.0.0.1", port=settings.api_port, log_level="warning"
-            )
-        )
-        threading.Thread(target=server.run, daemon=True).start()
-        evaluator = subprocess.Popen(
-            [sys.executable, "-m", "greenshift.metrics"],
-            env={**os.environ, "GREENSHIFT_HOME": home},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while not server.started and time.monotonic() < deadline:
-                time.sleep(0.05)
-            source = CloudWatchAlarmSource(cloudwatch_client(settings))
-            times = []
-            for run in range(args.runs):
-                elapsed = one_run(store, api, source, run)
-                times.append(elapsed)
-                print(
-                    f"run {run + 1}: first failed request -> ALARM seen by the alarm source: "
-                    f"{elapsed:.2f} s",
-                    flush=True,
-                )
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory() as home, running_stack(Path(home)) as stack:
+        _prepare(stack)
+        for n in range(args.runs):
+            r = one_run(stack, n)
+            runs.append(r)
             print(
-                f"median {statistics.median(times):.2f} s, max {max(times):.2f} s over "
-                f"{len(times)} runs (period {PERIOD} s)"
+                f"run {n + 1}: total {r.total:.2f} s = first failure -> ALARM "
+                f"{r.alarm - r.first_failure:.2f} s, ALARM -> rollback traffic step "
+                f"{r.rollback_step - r.alarm:.2f} s, -> traffic confirmed back "
+                f"{r.traffic_back - r.rollback_step:.2f} s; client side (last faulty answer) "
+                f"{r.client_side:.2f} s; {r.failed} failed requests",
+                flush=True,
             )
-        finally:
-            evaluator.terminate()
-            evaluator.wait(timeout=10)
-            server.should_exit = True
-            store.close()
+    totals = [r.total for r in runs]
+    print(
+        f"first failed request -> all traffic back on the old fleet: median "
+        f"{statistics.median(totals):.2f} s, max {max(totals):.2f} s over {len(runs)} runs "
+        f"(period {PERIOD} s; target < {TARGET_SECONDS:.0f} s); client side median "
+        f"{statistics.median(r.client_side for r in runs):.2f} s"
+    )
+    for label, part in (
+        ("first failure -> ALARM", lambda r: r.alarm - r.first_failure),
+        ("ALARM -> rollback traffic step", lambda r: r.rollback_step - r.alarm),
+        ("rollback traffic step -> confirmed", lambda r: r.traffic_back - r.rollback_step),
+    ):
+        values = [part(r) for r in runs]
+        print(f"  {label}: median {statistics.median(values):.2f} s, max {max(values):.2f} s")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,8 @@ def _backend(b: Backend) -> str:
         f"backend {b.name}",
         f"  balance {b.balance}",
         f"  http-request set-var(txn.variant) str({b.variant})",
+        # A literal per backend: no per-response sample fetch (errors get theirs in `return`).
+        f"  http-response set-header {VARIANT_HEADER} {b.variant}",
     ]
     lines += [f"  server {server_line(s.name, s.host, s.port, s.enabled)}" for s in b.servers]
     return "\n".join(lines) + "\n"
@@ -204,7 +206,6 @@ frontend runtime
 {log_format}  acl invocation path_reg ^/endpoints/[^/]+/invocations$
   http-request {no_route} if !invocation || !METH_POST
   http-request set-var(txn.ep) path,field(3,/)
-  http-request set-var(txn.ostatus) int(0)
   http-request set-var(txn.eslot) var(txn.ep),lower,map_str_int({paths.slots_map},-1)
   http-request {not_found} if {{ var(txn.eslot) -m int lt 0 }}
   http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
@@ -222,7 +223,6 @@ frontend runtime
   http-response set-var(txn.ostatus) status if {{ status ge 400 }}
   http-response set-var(txn.obody) res.body,json(utf8s) if {{ status ge 400 }}
   http-response {model_error} if {{ status ge 400 }}
-  http-response set-header {VARIANT_HEADER} %[var(txn.variant)]
   use_backend %[var(txn.key),map_int({paths.picks_map},{UNAVAILABLE_BACKEND})]
   default_backend {UNAVAILABLE_BACKEND}
 

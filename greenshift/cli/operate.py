@@ -7,10 +7,10 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from greenshift.cli.options import api_options
 from greenshift.cli.watching import DeploymentView, render_view
@@ -20,25 +20,34 @@ from greenshift.settings import Settings
 SETTLED = {"InService", "Failed", "UpdateRollbackFailed"}
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
+def _boto_error(exc: ClientError | BotoCoreError) -> NoReturn:
+    """An error answer (or no answer) of the SageMaker API: exit 2 with its code and message."""
+    if isinstance(exc, ClientError):
+        error = exc.response["Error"]
+        _fail(f"{error.get('Code')}: {error.get('Message')}", code=2)
+    _fail(f"ConnectionError: cannot reach Greenshift: {exc}", code=2)
+
+
 def _load_json(value: str) -> Any:
-    """A JSON document given inline or as a file path."""
-    path = Path(value)
+    """A JSON document given inline (it starts with `{`) or as a file path."""
+    inline = value.lstrip().startswith("{")
     try:
-        text = path.read_text() if path.exists() else value
-        return json.loads(text)
-    except (OSError, json.JSONDecodeError) as exc:
-        _fail(f"{value!r} is neither a JSON file nor JSON: {exc}", code=2)
+        return json.loads(value if inline else Path(value).read_text())
+    except OSError as exc:
+        _fail(f"Cannot read {value}: {exc.strerror or exc}.", code=2)
+    except json.JSONDecodeError as exc:
+        _fail(f"{'The inline JSON' if inline else value} is not valid JSON: {exc}", code=2)
 
 
 @click.command("update-endpoint")
 @click.argument("endpoint")
 @click.option("--endpoint-config", "config", required=True, help="the new EndpointConfig")
-@click.option("--deployment-config", help="DeploymentConfig JSON, inline or a file")
+@click.option("--deployment-config", help="DeploymentConfig: a JSON file, or inline JSON")
 @click.option("--retain-all-variant-properties", is_flag=True)
 @click.option("--exclude-retained", multiple=True, help="DesiredInstanceCount / DesiredWeight")
 @click.option("--retain-deployment-config", is_flag=True)
@@ -69,9 +78,8 @@ def update_endpoint_command(
         request["RetainDeploymentConfig"] = True
     try:
         answer = client.boto("sagemaker").update_endpoint(**request)
-    except ClientError as exc:
-        error = exc.response["Error"]
-        _fail(f"{error.get('Code')}: {error.get('Message')}", code=2)
+    except (ClientError, BotoCoreError) as exc:
+        _boto_error(exc)
     click.echo(f"Updating {answer['EndpointArn']} to {config}.")
     if watch_it:
         sys.exit(_watch(client, endpoint, timeout=28_800 + 600, started_after=time.time() - 5))
@@ -123,9 +131,8 @@ def _watch(
 def _fetch_view(client: GreenshiftClient, endpoint: str) -> DeploymentView:
     try:
         described = client.boto("sagemaker").describe_endpoint(EndpointName=endpoint)
-    except ClientError as exc:
-        error = exc.response["Error"]
-        _fail(f"{error.get('Code')}: {error.get('Message')}", code=2)
+    except (ClientError, BotoCoreError) as exc:
+        _boto_error(exc)
     try:
         deployment = client.call("DescribeDeployment", {"EndpointName": endpoint})
     except GreenshiftApiError:
@@ -181,8 +188,13 @@ def history_command(
             client.call("DescribeDeployment", {"DeploymentId": d["DeploymentId"]})
             for d in listed.get("Deployments", [])
         ]
+        if not deployments:
+            # Deployments outlive their endpoint; only a name never seen is an error.
+            client.boto("sagemaker").describe_endpoint(EndpointName=endpoint)
     except GreenshiftApiError as exc:
         _fail(f"{exc.code}: {exc.message}", code=2)
+    except (ClientError, BotoCoreError) as exc:
+        _boto_error(exc)
     if as_json:
         click.echo(json.dumps(deployments, indent=2, default=str))
     else:

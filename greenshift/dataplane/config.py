@@ -185,10 +185,13 @@ defaults
   # that may be sending on them.
   option idle-close-on-response
   http-reuse always
-  # A refused connection (an instance that just died) is retried on another server. No L7
-  # `retry-on`: it makes HAProxy keep a copy of every request, +20 % CPU per request (measured).
+  # A refused connection (an instance that just died), or a connection closed with no answer
+  # (an instance killed while it handled the request), is retried on another server: no
+  # request is lost to a crashed instance. Only these two: a slow or failing model is not
+  # retried. L7 `retry-on` keeps a copy of each request (CPU cost: see docs/benchmarks.md).
   option redispatch 1
   retries 3
+  retry-on conn-failure empty-response
   http-error status 503 content-type application/json string '{{"message":"No healthy instance is available to serve the request."}}' hdr x-amzn-ErrorType ServiceUnavailable
   http-error status 502 content-type application/json string '{{"message":"The model closed the connection without an answer."}}' hdr x-amzn-ErrorType InternalFailure
   http-error status 504 content-type application/json string '{{"message":"The model did not answer in time."}}' hdr x-amzn-ErrorType ModelError

@@ -74,7 +74,8 @@ class SteadyLoad:
         self.body = json.dumps(payload if payload is not None else {"hello": "greenshift"})
         self.timeout = timeout
         # Like botocore, retry a request whose connection failed before any response (refused,
-        # reset, closed) up to this many times; an HTTP error answer is never retried.
+        # reset, closed) up to this many times, backing off exponentially from 0.1 s; an HTTP
+        # error answer is never retried.
         self.connect_retries = connect_retries
         self.report = LoadReport()
         self.started_at = 0.0
@@ -135,7 +136,7 @@ class SteadyLoad:
             except aiohttp.ClientConnectionError as exc:
                 if status == 0 and retries < self.connect_retries:
                     retries += 1
-                    await asyncio.sleep(0.05 * retries)
+                    await asyncio.sleep(0.1 * 2 ** (retries - 1))  # 0.1, 0.2, 0.4 s...
                     continue
                 error_type = f"ConnectionError:{type(exc).__name__}"
             except aiohttp.ClientError as exc:

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from greenshift.chaos.killers import cmdline
+from greenshift.chaos.killers import cmdline, haproxy_pids
 from greenshift.dataplane.desired import backend_name, haproxy_id
 from greenshift.dataplane.runtime import RuntimeApi
 from greenshift.fleet.processes import SERVER_MODULE
@@ -30,6 +30,7 @@ class Snapshot:
     instances: dict[str, tuple[str, str]]  # instance id -> (fleet id, state), every fleet
     processes: set[str]  # instance ids with a live model-server process for this home
     servers: dict[str, set[str]] = field(default_factory=dict)  # backend -> enabled servers
+    haproxy_groups: int = 1  # HAProxy process groups (master + workers) running this config
 
 
 def violations(s: Snapshot) -> list[str]:
@@ -64,6 +65,8 @@ def violations(s: Snapshot) -> list[str]:
         extra = sorted(routed - want)
         lacking = sorted(want - routed)
         found.append(f"HAProxy disagrees with the registry: extra {extra}, missing {lacking}")
+    if s.haproxy_groups != 1:
+        found.append(f"{s.haproxy_groups} HAProxy process groups serve this stack, expected 1")
     return found
 
 
@@ -118,4 +121,5 @@ def collect(
         instances={i.instance_id: (i.fleet_id, i.state) for i in instances},
         processes=model_server_instances(settings),
         servers=haproxy_servers(settings),
+        haproxy_groups=len({os.getpgid(pid) for pid in haproxy_pids(settings)}),
     )

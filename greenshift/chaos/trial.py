@@ -25,7 +25,7 @@ STRATEGIES = ("ALL_AT_ONCE", "CANARY", "LINEAR", "ROLLING", "FAULTY")
 VARIANT = "AllTraffic"
 BAKE = 3  # WaitIntervalInSeconds of every strategy: short, but long enough to kill mid-bake
 # Seconds after UpdateEndpoint within which a random kill lands: about a deployment's length.
-KILL_WINDOW = {"ALL_AT_ONCE": 7.0, "CANARY": 10.0, "LINEAR": 10.0, "ROLLING": 12.0, "FAULTY": 8.0}
+KILL_WINDOW = {"ALL_AT_ONCE": 7.0, "CANARY": 10.0, "LINEAR": 10.0, "ROLLING": 12.0, "FAULTY": 5.0}
 
 
 def deployment_config(strategy: str, alarm: str | None = None) -> dict[str, Any]:
@@ -187,7 +187,7 @@ class ChaosRig:
             self.endpoint,
             rate=self.rate,
             duration=settle_timeout + 120,
-            connect_retries=3,
+            connect_retries=4,  # 1.5 s of backoff: within botocore standard mode's 3 s
         ).start()
         try:
             self.sm.update_endpoint(

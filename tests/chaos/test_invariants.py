@@ -1,0 +1,83 @@
+"""The chaos suite's judgement, on hand-made snapshots: each invariant can fail."""
+
+from __future__ import annotations
+
+from greenshift.chaos.invariants import Snapshot, violations
+from greenshift.chaos.trial import deployment_config
+from greenshift.dataplane.desired import backend_name
+
+
+def healthy(**changes: object) -> Snapshot:
+    base = dict(
+        status="InService",
+        config_name="c2",
+        expected_config="c2",
+        expected_count=2,
+        fleets={"f2": ("c2", 2)},
+        instances={
+            "f1-0": ("f1", "Stopped"),
+            "f2-0": ("f2", "InService"),
+            "f2-1": ("f2", "InService"),
+        },
+        processes={"f2-0", "f2-1"},
+        servers={backend_name("f2"): {"f2-0", "f2-1"}},
+    )
+    base.update(changes)
+    return Snapshot(**base)  # type: ignore[arg-type]
+
+
+def test_a_settled_consistent_endpoint_has_no_violation() -> None:
+    assert violations(healthy()) == []
+
+
+def test_stuck_or_wrong_config() -> None:
+    assert "endpoint still Updating" in violations(healthy(status="Updating"))
+    assert violations(healthy(config_name="c1", fleets={"f2": ("c1", 2)})) == [
+        "endpoint on c1, expected c2"
+    ]
+
+
+def test_old_fleet_still_serving() -> None:
+    found = violations(healthy(fleets={"f1": ("c1", 0), "f2": ("c2", 2)}))
+    assert found == ["fleet f1 of c1 still serving"]
+
+
+def test_orphaned_and_missing_processes() -> None:
+    assert violations(healthy(processes={"f2-0", "f2-1", "f1-0"})) == [
+        "orphaned model-server processes: ['f1-0']"
+    ]
+    assert violations(healthy(processes={"f2-0"})) == [
+        "InService instances with no process: ['f2-1']"
+    ]
+
+
+def test_missing_instance() -> None:
+    found = violations(
+        healthy(
+            instances={"f2-0": ("f2", "InService"), "f2-1": ("f2", "Launching")},
+            processes={"f2-0"},
+            servers={backend_name("f2"): {"f2-0"}},
+        )
+    )
+    assert found == ["1 InService instances, expected 2"]
+
+
+def test_haproxy_disagrees() -> None:
+    found = violations(
+        healthy(servers={backend_name("f2"): {"f2-0"}, backend_name("f1"): {"f1-0"}})
+    )
+    assert found == ["HAProxy disagrees with the registry: extra ['f1-0'], missing ['f2-1']"]
+
+
+def test_faulty_is_a_linear_update_guarded_by_the_alarm() -> None:
+    config = deployment_config("FAULTY", alarm="a")
+    assert config["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "a"}]}
+    routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "LINEAR"
+    assert "RollingUpdatePolicy" in deployment_config("ROLLING")
+
+
+def test_a_second_haproxy_on_the_stack() -> None:
+    assert violations(healthy(haproxy_groups=2)) == [
+        "2 HAProxy process groups serve this stack, expected 1"
+    ]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from greenshift.client import GreenshiftClient
+from greenshift.loadgen import SteadyLoad
 from tests.cli.cli import finish, run, start, wait_for
 from tests.e2e.conftest import create_config, create_model
 from tests.e2e.stack import Stack
@@ -46,6 +47,8 @@ def live(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
     create_model(sm, "echo-v2", "echo-v2")
     create_config(sm, "op-v1", "echo-v1", count=2)
     create_config(sm, "op-v2", "echo-v2", count=2)
+    create_model(sm, "faulty", "faulty")
+    create_config(sm, "op-faulty", "faulty", count=2)
     files = tmp_path_factory.mktemp("deployment-configs")
     paths = {"short": files / "short.json", "long": files / "long.json"}
     paths["short"].write_text(json.dumps(canary(1)))
@@ -92,6 +95,37 @@ def test_update_endpoint_watch_exits_0_when_the_deployment_succeeds(
     # `watch` on the settled endpoint reports the same outcome at once.
     again = run(stack, "watch", endpoint, timeout=30)
     assert again.code == 0 and "Deployment succeeded" in again.out
+
+
+def test_update_endpoint_watch_exits_1_when_an_alarm_rolls_it_back(
+    stack: Stack, live: dict[str, Path], tmp_path: Path
+) -> None:
+    endpoint = new_endpoint(stack)
+    alarm = f"{endpoint}-5xx"
+    stack.client("cloudwatch").put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Dimensions=[
+            {"Name": "EndpointName", "Value": endpoint},
+            {"Name": "VariantName", "Value": "AllTraffic"},
+            {"Name": "EndpointConfigName", "Value": "op-faulty"},
+        ],
+        Statistic="Sum",
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Period=10,
+        EvaluationPeriods=1,
+    )
+    guarded = {**canary(LONG_BAKE), "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": alarm}]}}
+    args = ["--endpoint-config", "op-faulty", "--deployment-config", json.dumps(guarded)]
+    load = SteadyLoad(stack.settings.runtime_url, endpoint, rate=10, duration=150).start()
+    try:
+        result = run(stack, "update-endpoint", endpoint, *args, "--watch", timeout=150)
+    finally:
+        load.stop()
+    assert result.code == 1, result.out + result.err
+    assert f"{endpoint} is InService on op-v1" in result.out and alarm in result.out
 
 
 def test_pause_resume_promote_steer_a_live_canary(stack: Stack, live: dict[str, Path]) -> None:

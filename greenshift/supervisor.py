@@ -211,10 +211,18 @@ class Supervisor:
         self.check_ports_free()
         env = settings_env(self.settings)
         for component in self.stack:
+            if self._stopping:
+                return  # Ctrl-C during start-up: the caller stops what has started
             self._spawn(component, env)
             self._wait_ready(component)
+            if self._stopping:
+                return
             self.say(f"  {component.name:<10} ready (pid {component.pid})")
             self.write_state()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def run_forever(self, poll: float = 0.5) -> None:
         """Watch the children until `request_stop()`; restart any that dies."""
@@ -277,15 +285,26 @@ class Supervisor:
             start_new_session=True,
         )
 
-    def _wait_ready(self, component: Component) -> None:
-        deadline = time.monotonic() + component.ready_timeout
-        while time.monotonic() < deadline:
+    def _wait_ready(self, component: Component, every: float = 10.0) -> None:
+        """Until it answers; says so every `every` seconds, so a slow start is never silent."""
+        started = time.monotonic()
+        deadline = started + component.ready_timeout
+        next_note = started + every
+        while time.monotonic() < deadline and not self._stopping:
             if not component.alive():
                 log = self.log_dir / f"{component.name}.log"
                 raise RuntimeError(f"{component.name} exited during start-up; see {log}")
             if component.health():
                 return
+            if time.monotonic() >= next_note:
+                next_note += every
+                self.say(
+                    f"  {component.name:<10} starting… {time.monotonic() - started:.0f}s "
+                    f"(gives up after {component.ready_timeout:.0f}s)"
+                )
             time.sleep(0.2)
+        if self._stopping:
+            return
         raise RuntimeError(
             f"{component.name} did not become ready in {component.ready_timeout:.0f}s; "
             f"see {self.log_dir / (component.name + '.log')}"

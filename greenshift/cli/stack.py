@@ -39,7 +39,8 @@ def up_command(settings: Settings) -> None:
         click.echo(f"error: {exc}", err=True)
         supervisor.stop()
         sys.exit(1)
-    _print_banner(settings)
+    if not supervisor.stopping:
+        _print_banner(settings)
     try:
         supervisor.run_forever()
     finally:

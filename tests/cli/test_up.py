@@ -7,13 +7,15 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.cli.cli import run, wait_for
+from greenshift.settings import Settings
+from tests.cli.cli import command, run, wait_for
 from tests.e2e.conftest import create_config, create_model
-from tests.e2e.stack import Stack, processes_mentioning, running_stack
+from tests.e2e.stack import Stack, free_port, processes_mentioning, running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -95,3 +97,35 @@ def test_a_signal_stops_everything_model_instances_included(
         assert code == 0
         wait_for("'Stopped.'", lambda: "Stopped." in stack.output, 10)
         assert processes_mentioning(str(home)) == []
+
+
+def test_ctrl_c_during_start_up_stops_what_started(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ports = ("api", "runtime", "stats", "temporal", "ui")
+    settings = Settings(home=home, **{f"{name}_port": free_port() for name in ports})
+    env = Stack(settings=settings, process=None).env()  # type: ignore[arg-type]
+    process = subprocess.Popen(
+        command("up"), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    )
+    lines: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        with process.stdout:
+            for line in process.stdout:
+                lines.append(line.rstrip())
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        wait_for("the first ready line", lambda: any(" ready " in x for x in lines), 60)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    reader.join(timeout=10)
+    assert code == 0
+    assert "Greenshift is up." not in lines and lines[-1] == "Stopped."
+    assert processes_mentioning(str(home)) == []

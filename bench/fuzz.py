@@ -1,0 +1,149 @@
+"""Fuzz suite: random valid-ish and malformed requests against a real stack (127.0.0.1 only).
+
+    PYTHONPATH=. .venv/bin/python bench/fuzz.py [--cases 2000] [--seconds 300] [--seed 1] [--write]
+
+Three passes, each bounded by --cases and --seconds:
+1. the control API without access keys (every SageMaker, Greenshift.* and CloudWatch operation);
+2. the control API of a stack started with GREENSHIFT_ACCESS_KEYS (most cases signed, the rest
+   with a missing or broken SigV4 signature);
+3. the runtime: paths, methods, headers, bodies up to and past 6 MB, chunked bodies.
+Fails (exit 1) on any finding: a Greenshift 5xx, no answer, a rejected request that changed the
+registry, a runtime 5xx other than 503 ServiceUnavailable, or an endpoint that stopped serving.
+`--write` puts the figures under "## Fuzz" in docs/benchmarks.md (only that section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from greenshift.fuzzing import fixtures  # noqa: E402
+from greenshift.fuzzing.control import Keys  # noqa: E402
+from greenshift.fuzzing.runner import (  # noqa: E402
+    ControlApi,
+    Finding,
+    FuzzReport,
+    fuzz_control,
+    fuzz_runtime,
+    invoke_ok,
+)
+from tests.e2e.stack import Stack, running_stack  # noqa: E402
+
+KEYS = Keys("fuzzkey", "fuzzsecret")
+
+
+def _prepare(stack: Stack) -> None:
+    fixtures.create(
+        stack.client("sagemaker"),
+        stack.client("cloudwatch"),
+        ROOT / "examples" / "models" / "echo-v1",
+    )
+
+
+def control_pass(cases: int, seconds: float, seed: int, signed: bool) -> FuzzReport:
+    report = FuzzReport()
+    extra = {"GREENSHIFT_ACCESS_KEYS": f"test:test,{KEYS.access_key}:{KEYS.secret}"}
+    with tempfile.TemporaryDirectory(prefix="gs-fuzz-") as home:
+        with running_stack(Path(home), extra_env=extra if signed else None) as stack:
+            _prepare(stack)
+            s = stack.settings
+            api = ControlApi(s.host, s.api_port, KEYS if signed else None)
+            fuzz_control(
+                api, cases, seconds, seed, fixtures.NAMES, report, KEYS if signed else None
+            )
+            if not invoke_ok(s.host, s.runtime_port, fixtures.ENDPOINT):
+                report.findings.append(_gone("the fixture endpoint stopped serving"))
+    return report
+
+
+def runtime_pass(cases: int, seconds: float, seed: int) -> FuzzReport:
+    report = FuzzReport()
+    with tempfile.TemporaryDirectory(prefix="gs-fuzz-") as home:
+        with running_stack(Path(home)) as stack:
+            _prepare(stack)
+            s = stack.settings
+            fuzz_runtime(s.host, s.runtime_port, fixtures.ENDPOINT, cases, seconds, seed, report)
+            if not invoke_ok(s.host, s.runtime_port, fixtures.ENDPOINT):
+                report.findings.append(_gone("the endpoint stopped serving after the fuzz"))
+    return report
+
+
+def _gone(problem: str) -> Finding:
+    return Finding("runtime", "after", problem, "")
+
+
+def summary(name: str, report: FuzzReport, seconds: float) -> list[str]:
+    lines = [
+        f"### {name}: {report.total} cases in {seconds:.0f} s, {len(report.findings)} findings",
+        "",
+        f"Answers by status: {dict(sorted(report.statuses.items()))} (0 = no status line: the "
+        f"server closed on a request it could not parse). Control API requests accepted (2xx): "
+        f"{report.accepted}.",
+        "",
+        "| target | cases |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {t} | {n} |" for t, n in sorted(report.cases.items())]
+    for f in report.findings[:20]:
+        lines.append(f"\nFINDING {f.target} {f.label}: {f.problem}\n    {f.request[:400]!r}")
+    return lines
+
+
+def write_section(lines: list[str]) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text()
+    section = "## Fuzz\n\n" + "\n".join(lines).strip() + "\n"
+    pattern = re.compile(r"## Fuzz\n.*?(?=\n## |\Z)", re.S)
+    text = (
+        pattern.sub(lambda _: section, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + section
+    )
+    path.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1500, help="cases per pass")
+    parser.add_argument("--seconds", type=float, default=240, help="time bound per pass")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    out = [
+        f"`PYTHONPATH=. .venv/bin/python bench/fuzz.py --cases {args.cases} --seconds "
+        f"{args.seconds:.0f} --seed {args.seed}` on {datetime.now(UTC):%Y-%m-%d} (2 cores, shared "
+        "with the team's test runs). Raw HTTP to a real stack on 127.0.0.1; findings are "
+        "Greenshift 5xx, no answer, a rejected request that changed the registry, or a runtime "
+        "that stopped serving.",
+        "",
+    ]
+    failed = 0
+    for name, run in (
+        ("control API", lambda: control_pass(args.cases, args.seconds, args.seed, False)),
+        (
+            "control API with SigV4 keys",
+            lambda: control_pass(args.cases, args.seconds, args.seed + 1, True),
+        ),
+        ("runtime", lambda: runtime_pass(args.cases, args.seconds, args.seed + 2)),
+    ):
+        begun = time.monotonic()
+        report = run()
+        lines = summary(name, report, time.monotonic() - begun)
+        print("\n".join(lines), flush=True)
+        out += [*lines, ""]
+        failed += len(report.findings)
+    if args.write:
+        write_section(out)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

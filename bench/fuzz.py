@@ -61,6 +61,7 @@ def control_pass(cases: int, seconds: float, seed: int, signed: bool) -> FuzzRep
             )
             if not invoke_ok(s.host, s.runtime_port, fixtures.ENDPOINT):
                 report.findings.append(_gone("the fixture endpoint stopped serving"))
+            report.findings += _crashes(stack)
     return report
 
 
@@ -73,7 +74,13 @@ def runtime_pass(cases: int, seconds: float, seed: int) -> FuzzReport:
             fuzz_runtime(s.host, s.runtime_port, fixtures.ENDPOINT, cases, seconds, seed, report)
             if not invoke_ok(s.host, s.runtime_port, fixtures.ENDPOINT):
                 report.findings.append(_gone("the endpoint stopped serving after the fuzz"))
+            report.findings += _crashes(stack)
     return report
+
+
+def _crashes(stack: Stack) -> list[Finding]:
+    """A component the supervisor had to restart: a crash, even if the stack recovered."""
+    return [_gone(line.strip()) for line in stack.output if "exited (code" in line]
 
 
 def _gone(problem: str) -> Finding:

@@ -47,6 +47,12 @@ def test_control_api_survives_random_and_malformed_requests(stack: Stack) -> Non
     assert _findings(report) == []
     assert len(report.cases) >= 20, "cases should spread over the operations"
     assert invoke_ok(s.host, s.runtime_port, fixtures.ENDPOINT)
+    assert _restarts(stack) == []
+
+
+def _restarts(stack: Stack) -> list[str]:
+    """Components the supervisor restarted: a crash even when the stack recovered."""
+    return [line for line in stack.output if "exited (code" in line]
 
 
 def test_runtime_survives_paths_headers_and_bodies(stack: Stack) -> None:
@@ -55,6 +61,7 @@ def test_runtime_survives_paths_headers_and_bodies(stack: Stack) -> None:
     assert report.total >= 50
     assert _findings(report) == []
     assert invoke_ok(s.host, s.runtime_port, fixtures.ENDPOINT)
+    assert _restarts(stack) == []
 
 
 def test_signed_api_refuses_bad_signatures_without_a_5xx(
@@ -67,3 +74,4 @@ def test_signed_api_refuses_bad_signatures_without_a_5xx(
         report = fuzz_control(api, 120, 45, 13, fixtures.NAMES, FuzzReport(), KEYS)
         assert _findings(report) == []
         assert report.statuses[403] > 0, "some signatures were broken on purpose"
+        assert _restarts(running) == []

@@ -52,6 +52,8 @@ def report(result: LoadResult, args: argparse.Namespace, created_in: float) -> l
         f"- Traffic: {result.sent} requests in {result.traffic_seconds:.0f} s = "
         f"{result.throughput:.1f} req/s held (target {target:g}); **failed: {result.failed}**; "
         f"latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {p(1.0):.0f} ms.",
+        f"- Every endpoint answered from both fleets during its deployment: "
+        f"{all({'v1', 'v2'} <= set(r.by_version()) for r in result.traffic.values())}.",
         f"- Deployments: {sum(d.outcome == 'InService' for d in result.deployments)}/"
         f"{len(result.deployments)} ended InService on the new config.",
         "",
@@ -81,11 +83,16 @@ def report(result: LoadResult, args: argparse.Namespace, created_in: float) -> l
 
 
 def write_section(lines: list[str]) -> None:
+    """Replace the "## Load" section, keeping bench/run_all's marked block in it."""
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text()
-    section = "## Load\n\n" + "\n".join(lines).strip() + "\n"
     pattern = re.compile(r"## Load\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(text):
+    found = pattern.search(text)
+    marked = r"<!-- run_all:begin load -->.*?<!-- run_all:end load -->"
+    block = re.search(marked, found[0], re.S) if found else None
+    section = "## Load\n\n" + "\n".join(lines).strip() + "\n"
+    section += f"\n{block[0]}\n" if block else ""
+    if found:
         text = pattern.sub(lambda _: section, text)
     else:
         text = text.rstrip() + "\n\n" + section
@@ -122,6 +129,7 @@ def main() -> int:
     ok = (
         result.failed == 0
         and all(d.outcome == "InService" for d in result.deployments)
+        and all({"v1", "v2"} <= set(r.by_version()) for r in result.traffic.values())
         and result.race_winners == 1
         and set(result.race_errors) == {f"ValidationException: {result.race_expected_message}"}
         and not leftovers

@@ -245,28 +245,26 @@ def test_plan_live_prints_the_table(stack: Stack, live: dict[str, Path]) -> None
 def test_bad_input_exits_2_with_a_clear_message(
     stack: Stack, live: dict[str, Path], tmp_path: Path
 ) -> None:
-    for args in (
+    unknown = [
         ["watch", "nosuch"],
         ["plan", "nosuch", "--endpoint-config", "op-v2"],
         ["update-endpoint", "nosuch", "--endpoint-config", "op-v2"],
         ["pause", "nosuch"],
         ["history", "nosuch"],
-    ):
-        result = run(stack, *args)
-        assert result.code == 2, (args, result)
-        assert "Could not find endpoint" in result.err and "Traceback" not in result.err, args
-
+    ]
     missing = tmp_path / "missing.json"
-    for command in ("update-endpoint", "plan"):
-        for path in (missing, tmp_path):  # absent, and a directory: neither can be read
-            result = run(
-                stack,
-                command,
-                "op1",
-                "--endpoint-config",
-                "op-v2",
-                "--deployment-config",
-                str(path),
-            )
-            assert result.code == 2, (command, path, result)
-            assert str(path) in result.err and "Traceback" not in result.err, (command, result)
+    unreadable = [  # absent, and a directory: neither can be read
+        [command, "nosuch", "--endpoint-config", "op-v2", "--deployment-config", str(path)]
+        for command in ("update-endpoint", "plan")
+        for path in (missing, tmp_path)
+    ]
+    # Started together: each is a Python start-up, and they are independent.
+    running = [(args, start(stack, *args)) for args in unknown + unreadable]
+    results = [(args, finish(process, timeout=60)) for args, process in running]
+    for args, result in results:
+        assert result.code == 2, (args, result)
+        assert "Traceback" not in result.err, (args, result)
+        if args in unknown:
+            assert "Could not find endpoint" in result.err, (args, result)
+        else:
+            assert args[-1] in result.err, (args, result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -25,7 +26,14 @@ from greenshift.supervisor import (
 @stack_options
 def up_command(settings: Settings) -> None:
     """Start the whole stack on this machine and keep it running until Ctrl-C."""
-    supervisor = Supervisor(settings, say=click.echo)
+
+    def say(line: str) -> None:
+        # Whoever read our output may be gone (closed terminal, killed parent): a broken pipe
+        # must not stop the stop, or every component and model instance is left running.
+        with contextlib.suppress(OSError):
+            click.echo(line)
+
+    supervisor = Supervisor(settings, say=say)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     click.echo(f"Starting Greenshift in {settings.home_dir}")
@@ -44,9 +52,9 @@ def up_command(settings: Settings) -> None:
     try:
         supervisor.run_forever()
     finally:
-        click.echo("Stopping Greenshift")
+        say("Stopping Greenshift")
         supervisor.stop()
-        click.echo("Stopped.")
+        say("Stopped.")
 
 
 def _print_banner(settings: Settings) -> None:

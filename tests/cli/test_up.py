@@ -3,6 +3,7 @@ second copy, restarts what dies, and stops everything (model instances included)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -129,3 +130,33 @@ def test_ctrl_c_during_start_up_stops_what_started(tmp_path: Path) -> None:
     assert code == 0
     assert "Greenshift is up." not in lines and lines[-1] == "Stopped."
     assert processes_mentioning(str(home)) == []
+
+
+def test_a_stop_with_nobody_reading_stdout_still_stops_everything(tmp_path: Path) -> None:
+    """The terminal or parent process that read `up`'s output is gone (found when a killed bench
+    left a whole stack running): printing "Stopping" raised BrokenPipeError and skipped the stop."""
+    home = tmp_path / "home"
+    ports = ("api", "runtime", "stats", "temporal", "ui")
+    settings = Settings(home=home, **{f"{name}_port": free_port() for name in ports})
+    env = Stack(settings=settings, process=None).env()  # type: ignore[arg-type]
+    process = subprocess.Popen(
+        command("up"), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Greenshift is up."):
+                break
+        process.stdout.close()  # nobody reads any more: the next write is a broken pipe
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    try:
+        wait_for("every process stopped", lambda: processes_mentioning(str(home)) == [], 15)
+    finally:
+        for pid in processes_mentioning(str(home)):  # a failed stop must not leak the stack
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

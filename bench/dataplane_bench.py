@@ -103,6 +103,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     cpu_us_per_req: float = 0.0  # CPU time of the measured process(es) per request
+    requests: int = 0
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -118,6 +119,7 @@ def median_run(runs: list[Run]) -> Run:
         med([r.p50_ms for r in runs]),
         med([r.p99_ms for r in runs]),
         med([r.cpu_us_per_req for r in runs]),
+        sum(r.requests for r in runs),
     )
 
 
@@ -192,7 +194,7 @@ def wrk(
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     if "Non-2xx" in out or "Socket errors" in out:
         print(f"  warning: errors in run against {url}:\n{out}")
-    return Run(rps, p50, p99, cpu * 1e6 / max(1, done))
+    return Run(rps, p50, p99, cpu * 1e6 / max(1, done), done)
 
 
 class NullSink:
@@ -331,6 +333,7 @@ def main() -> None:
         )
 
         collector_tids: dict[bool, str] = {}
+        collectors: dict[bool, MetricsCollector] = {}
 
         def greenshift(access_log: bool) -> tuple[HAProxyProcess, threading.Event]:
             own = settings if access_log else nolog_settings
@@ -338,6 +341,7 @@ def main() -> None:
             sink = NullSink()
             collector = MetricsCollector(hp.paths.log_socket, sink, FleetConfigs(registry))
             collector.bind()
+            collectors[access_log] = collector
             local_stop = threading.Event()
             started = threading.Event()
 
@@ -405,6 +409,9 @@ def main() -> None:
                 half[name].append(wrk(url, s, half_c, delay, tmp, pids(), args.load_cpu))
         full.update(half)
         results.update({name: median_run(runs) for name, runs in half.items()})
+        time.sleep(1.5)  # the collector reads every 50 ms; let it catch up before counting
+        sent = sum(r.requests for name in ("Greenshift", "Greenshift @half") for r in full[name])
+        counted = collectors[True].received
         gs_log_stop.set()
         gs_nolog_stop.set()
         gs_nolog.stop()
@@ -432,6 +439,17 @@ def main() -> None:
         print(
             f"bare HAProxy / direct throughput:         "
             f"{bare.rps / results['direct (1 instance)'].rps:.1%}"
+        )
+        model = results["direct (1 instance)"].cpu_us_per_req
+        print(
+            "One core serving model + proxy, implied throughput ratio "
+            f"(model {model:.0f} + bare {bare.cpu_us_per_req:.0f}) / "
+            f"(model {model:.0f} + Greenshift {gs.cpu_us_per_req:.0f}) us/req: "
+            f"{(model + bare.cpu_us_per_req) / (model + gs.cpu_us_per_req):.1%}"
+        )
+        print(
+            f"Requests sent to Greenshift (access log on): {sent}; "
+            f"counted by the collector: {counted}"
         )
         hb, hg = results["bare HAProxy @half"], results["Greenshift @half"]
         print(

@@ -13,7 +13,11 @@ from pydantic_core import PydanticCustomError, core_schema
 def _parse_timestamp(value: Any) -> Any:
     # AWS JSON 1.1 carries timestamps as epoch seconds; naive datetimes are taken as UTC.
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=UTC)
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            # Out of datetime's range (or NaN): a validation error, not an internal failure.
+            raise PydanticCustomError("datetime_out_of_range", "Timestamp out of range") from None
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value

@@ -157,6 +157,14 @@ def test_wrong_json_types_are_serialization_errors(doc: Any, message: str) -> No
     assert (err.code, err.http_status, err.message) == ("SerializationException", 400, message)
 
 
+@pytest.mark.parametrize("epoch", [10**30, 2**63, 1e308, -1e20])
+def test_timestamps_out_of_range_are_serialization_errors(epoch: float) -> None:
+    # datetime.fromtimestamp raised OverflowError/OSError, which became a 500 (found by fuzzing).
+    err = refused(cloudwatch_shapes.DescribeAlarmHistoryInput, {"StartDate": epoch})
+    assert isinstance(err, SerializationError)
+    assert err.message == "NUMBER_VALUE can not be converted to a Timestamp at 'startDate'"
+
+
 def test_strings_are_not_coerced_to_numbers() -> None:
     doc = {
         "EndpointConfigName": "c",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -13,7 +14,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from greenshift.cli.options import api_options
-from greenshift.cli.watching import DeploymentView, render_view
+from greenshift.cli.watching import DeploymentView, render_view, summary_line
 from greenshift.client import GreenshiftApiError, GreenshiftClient
 from greenshift.settings import Settings
 
@@ -100,24 +101,37 @@ def watch_command(endpoint: str, timeout: float, settings: Settings) -> None:
 def _watch(
     client: GreenshiftClient, endpoint: str, timeout: float, started_after: float = 0.0
 ) -> int:
+    """Follow the deployment until it settles. On a terminal the view redraws in place; into a
+    pipe or a log, one line is printed each time the phase, step, traffic or an alarm changes, so
+    the progress is still there to read."""
     from rich.console import Console
     from rich.live import Live
 
     console = Console()
     deadline = time.monotonic() + timeout
     view: DeploymentView | None = None
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
+    live = Live(console=console, refresh_per_second=4) if console.is_terminal else None
+    printed: str | None = None
+    settled = False
+    with live or contextlib.nullcontext():
         while time.monotonic() < deadline:
             view = _fetch_view(client, endpoint)
-            live.update(render_view(view))
+            if live is not None:
+                live.update(render_view(view))
+            elif summary_line(view, countdown=False) != printed:
+                printed = summary_line(view, countdown=False)
+                console.print(summary_line(view), highlight=False, soft_wrap=True)
             running = view.status not in SETTLED or view.deployment_outcome == "Running"
             if not running and (view.deployment_start or 0) >= started_after:
+                settled = True
                 break
             time.sleep(0.5)
-        else:
-            console.print(f"[yellow]Still {view.status if view else '?'} after {timeout:.0f}s.")
-            return 2
+    if not settled:
+        console.print(f"[yellow]Still {view.status if view else '?'} after {timeout:.0f}s.")
+        return 2
     assert view is not None
+    if live is None:
+        console.print(render_view(view))
     if view.deployment_outcome == "Succeeded":
         console.print(f"[green]Deployment succeeded: {endpoint} is on {view.config}.")
         return 0

@@ -70,18 +70,25 @@ class DeploymentView:
                 )
             )
         if not lines:
-            lines = [
-                VariantLine(
-                    name=v["VariantName"],
-                    green_share=0.0,
-                    blue_instances=v.get("CurrentInstanceCount", 0),
-                    green_instances=0,
-                    green_desired=0,
-                    status=None,
-                    message=None,
+            # Settled: the serving fleet is the new one if the deployment succeeded, else the old.
+            landed = (
+                summary.get("Outcome") == "Succeeded"
+                and summary.get("ToEndpointConfigName") == described["EndpointConfigName"]
+            )
+            lines = []
+            for v in described.get("ProductionVariants", []):
+                count = v.get("CurrentInstanceCount", 0)
+                lines.append(
+                    VariantLine(
+                        name=v["VariantName"],
+                        green_share=1.0 if landed else 0.0,
+                        blue_instances=0 if landed else count,
+                        green_instances=count if landed else 0,
+                        green_desired=count if landed else 0,
+                        status=None,
+                        message=None,
+                    )
                 )
-                for v in described.get("ProductionVariants", [])
-            ]
         bake_left = None
         if progress.get("BakeEndsAt"):
             bake_left = max(0.0, progress["BakeEndsAt"] - now.timestamp())
@@ -106,6 +113,31 @@ class DeploymentView:
             failure_reason=described.get("FailureReason") or summary.get("FailureReason"),
             last_event=events[-1]["Message"] if events else None,
         )
+
+
+def summary_line(view: DeploymentView, countdown: bool = True) -> str:
+    """The view in one line, for output that is not a terminal. Without `countdown` it changes
+    only when the deployment does, which is when a new line is worth printing."""
+    parts = [view.status, view.config]
+    if view.target_config and view.status not in ("InService", "Failed"):
+        parts[-1] += f" -> {view.target_config}"
+    if view.paused:
+        parts.append("PAUSED")
+    if view.phase:
+        parts.append(f"phase {view.phase}")
+    if view.step:
+        parts.append(f"step {view.step}")
+    for line in view.variants:
+        parts.append(
+            f"{line.name} new {line.green_share:.0%} "
+            f"({line.blue_instances} old / {line.green_instances} of {line.green_desired} new)"
+        )
+    if countdown and view.bake_seconds_left is not None:
+        parts.append(f"bake {view.bake_seconds_left:.0f}s left")
+    parts += [f"{name} {state}" for name, state in view.alarms.items()]
+    if view.last_event:
+        parts.append(f"| {view.last_event}")
+    return "  ".join(parts)
 
 
 def share_bar(share: float, width: int = 30) -> Text:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import os
 import re
@@ -25,17 +26,28 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker.workflow_sandbox import (  # noqa: E402
+    SandboxedWorkflowRunner,
+    SandboxRestrictions,
+)
 
 from greenshift.binaries import temporal_cli  # noqa: E402
-from tests.workflow.harness import World, canary, variant, world  # noqa: E402
+from greenshift.registry.sql import SqlRegistry  # noqa: E402
+from greenshift.settings import Settings  # noqa: E402
+from tests.fakes import FakeAlarms, FakeFleet, FakeRouter  # noqa: E402
+from tests.workflow.harness import World, canary, variant  # noqa: E402
+from worker.build import Dependencies, build_worker  # noqa: E402
 
 WAIT, FINAL = 2, 1
 WAITS = WAIT + WAIT + FINAL  # canary bake, full bake, termination wait
@@ -79,6 +91,63 @@ class CallTimes:
             return {k: (int(v[0]), v[1]) for k, v in self.calls.items()}
 
 
+class TimedLock:
+    """Stands in for SqlRegistry's per-process write lock: how long writers queued for it and
+    how long they held it (the held time is the registry's serial part)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._acquired = 0.0
+        self.waited = self.held = 0.0
+        self.count = 0
+
+    def __enter__(self) -> None:
+        started = time.perf_counter()
+        self._lock.acquire()
+        self._acquired = time.perf_counter()
+        self.waited += self._acquired - started
+        self.count += 1
+
+    def __exit__(self, *_: object) -> None:
+        self.held += time.perf_counter() - self._acquired
+        self._lock.release()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.waited = self.held = 0.0
+            self.count = 0
+
+
+@contextlib.asynccontextmanager
+async def bench_world(client: Client, tmp: Path, passthrough: bool) -> AsyncIterator[World]:
+    """tests/workflow/harness.py's world, with the worker as `greenshift up` builds it; with
+    `passthrough` the sandbox shares the `workflows` package instead of importing it again for
+    every workflow run (an experiment: see the report)."""
+    settings = Settings(home=tmp, task_queue=f"bench-{uuid.uuid4().hex[:8]}")
+    registry = SqlRegistry(f"sqlite:///{tmp / 'registry.db'}", arn_for=settings.arn)
+    w = World(
+        client=client,
+        settings=settings,
+        registry=registry,
+        fleet=FakeFleet(),
+        router=FakeRouter(),
+        alarms=FakeAlarms(None),
+        task_queue=settings.task_queue,
+    )
+    deps = Dependencies(
+        settings=settings, registry=registry, fleet=w.fleet, router=w.router, alarms=w.alarms
+    )
+    options: dict[str, Any] = {}
+    if passthrough:
+        restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows")
+        options["workflow_runner"] = SandboxedWorkflowRunner(restrictions=restrictions)
+    try:
+        async with build_worker(client, deps, **options):
+            yield w
+    finally:
+        registry.close()
+
+
 async def one_deployment(w: World, endpoint: str) -> float:
     """Create `endpoint`, then time one CANARY UpdateEndpoint; returns its overhead in s."""
     config = f"{endpoint}-c1"
@@ -95,20 +164,23 @@ async def one_deployment(w: World, endpoint: str) -> float:
     return time.perf_counter() - started - WAITS
 
 
-async def bench(concurrent: int) -> dict[str, Any]:
+async def bench(concurrent: int, passthrough: bool = False) -> dict[str, Any]:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter, dev_server_existing_path=temporal_cli()
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            async with world(env.client, Path(tmp)) as w:
+            async with bench_world(env.client, Path(tmp), passthrough) as w:
                 w.add_model("m1")
                 w.add_model("m2")
                 times = CallTimes()
                 times.wrap(w.registry)
+                lock = TimedLock()
+                w.registry._local_writes = lock
                 await one_deployment(w, "warmup")
                 singles = [await one_deployment(w, f"single-{i}") for i in range(3)]
                 times.reset()
+                lock.reset()
                 cpu, load = os.times(), os.getloadavg()[0]
                 started = time.perf_counter()
                 many = await asyncio.gather(
@@ -125,6 +197,7 @@ async def bench(concurrent: int) -> dict[str, Any]:
         "total": total,
         "n": concurrent,
         "registry": times.snapshot(),
+        "write_lock": (lock.count, lock.waited, lock.held),
         "worker_cpu": worker_cpu,
         "load": (load, os.getloadavg()[0]),
     }
@@ -135,6 +208,9 @@ def profile(figures: dict[str, Any]) -> str:
     lines = [
         f"worker process CPU {figures['worker_cpu']:.1f} s over {figures['total']:.1f} s wall; "
         f"load average {figures['load'][0]:.1f} -> {figures['load'][1]:.1f}",
+        "SQLite write lock: {} writes, queued for {:.2f} s in all, held {:.2f} s in all".format(
+            *figures["write_lock"]
+        ),
         "registry call            count   total s   mean ms",
     ]
     calls = sorted(figures["registry"].items(), key=lambda kv: -kv[1][1])
@@ -203,8 +279,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--passthrough-workflows",
+        action="store_true",
+        help="experiment: let the sandbox share the workflows package between runs",
+    )
     args = parser.parse_args()
-    figures = asyncio.run(bench(args.concurrent))
+    figures = asyncio.run(bench(args.concurrent, args.passthrough_workflows))
     text = report(figures)
     print(text)
     print("singles:", ", ".join(f"{s:.3f}" for s in figures["singles"]))

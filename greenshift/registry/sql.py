@@ -99,6 +99,7 @@ class SqlRegistry:
         self._local_writes: AbstractContextManager[Any] = (
             threading.Lock() if is_sqlite(self._engine) else nullcontext()
         )
+        self._insert_event = self._build_insert_event()
         try:
             self.schema_version = migrate(self._engine)
         except OperationalError as exc:
@@ -348,7 +349,6 @@ class SqlRegistry:
         done before, without the lock (a retried or repeated step writes nothing)."""
         key = name.lower()
         doc = None if pending is None else pending.model_dump(mode="json")
-        e = t.endpoints
         with self._read() as conn:
             row = conn.execute(_HELD_PENDING, {"key": key}).first()
             stored = (
@@ -365,10 +365,7 @@ class SqlRegistry:
         with self._write() as conn:
             if write_pending:
                 changed = conn.execute(
-                    update(e)
-                    .where(e.c.name_lower == key)
-                    .where(e.c.current_deployment_id == deployment_id)
-                    .values(pending=doc, revision=e.c.revision + 1)
+                    _SET_PENDING, {"key": key, "holder": deployment_id, "doc": doc}
                 ).rowcount
                 if not changed:  # released or taken since the read: say by whom
                     held = conn.execute(_HELD_PENDING, {"key": key}).first()
@@ -377,22 +374,20 @@ class SqlRegistry:
                     raise self._not_held(held, deployment_id)
             if write_event:
                 assert event is not None
-                conn.execute(self._insert_event_once(event))
+                conn.execute(self._insert_event, _event_values(event))
 
-    def _insert_event_once(self, event: DeploymentEvent) -> Any:
-        """INSERT of `event` that does nothing when its key is already stored (no read first;
-        RETURNING then yields no row)."""
-        values = event.model_dump(mode="python", exclude={"seq"})
+    def _build_insert_event(self) -> Any:
+        """INSERT of an event that does nothing when its key is already stored (no read first;
+        RETURNING then yields no row). Built once: parameters come with each execute."""
         ev = t.deployment_events
+        stmt: Any
         if is_sqlite(self._engine):
-            return sqlite.insert(ev).values(**values).on_conflict_do_nothing(index_elements=["key"])
-        if self._engine.dialect.name == "postgresql":
-            return (
-                postgresql.insert(ev)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["key"])
-            )
-        return insert(ev).values(**values)
+            stmt = sqlite.insert(ev).on_conflict_do_nothing(index_elements=["key"])
+        elif self._engine.dialect.name == "postgresql":
+            stmt = postgresql.insert(ev).on_conflict_do_nothing(index_elements=["key"])
+        else:
+            stmt = insert(ev)
+        return stmt.returning(ev.c.seq)
 
     def _change_held(
         self, name: str, deployment_id: str, changes: dict[str, Any], *, touch: bool
@@ -478,9 +473,7 @@ class SqlRegistry:
         return True
 
     def _lock_endpoint(self, conn: Connection, key: str) -> EndpointRecord | None:
-        row = conn.execute(
-            select(t.endpoints).where(t.endpoints.c.name_lower == key).with_for_update()
-        ).first()
+        row = conn.execute(_LOCK_ENDPOINT, {"key": key}).first()
         return None if row is None else _endpoint_record(row)
 
     def _write_endpoint(self, conn: Connection, record: EndpointRecord) -> None:
@@ -575,9 +568,7 @@ class SqlRegistry:
         seq: int | None = None
         try:
             with self._write() as conn:
-                seq = conn.execute(
-                    self._insert_event_once(event).returning(t.deployment_events.c.seq)
-                ).scalar()
+                seq = conn.execute(self._insert_event, _event_values(event)).scalar()
         except IntegrityError:
             pass  # lost a race with a writer of the same key (other dialects)
         if seq is None:
@@ -591,8 +582,7 @@ class SqlRegistry:
 
     @staticmethod
     def _event_by_key(conn: Connection, key: str) -> DeploymentEvent | None:
-        ev = t.deployment_events
-        row = conn.execute(select(ev).where(ev.c.key == key)).first()
+        row = conn.execute(_EVENT_BY_KEY, {"key": key}).first()
         return None if row is None else DeploymentEvent.model_validate(row._asdict())
 
     def list_events(
@@ -684,10 +674,6 @@ class SqlRegistry:
         values: dict[str, Any],
         ignored: tuple[str, ...],
     ) -> None:
-        with self._read() as conn:
-            row = conn.execute(select(table).where(key_column == key)).first()
-        if row is not None and all(row._asdict().get(k) == v for k, v in values.items()):
-            return  # already stored as asked: no write lock, no generation bump
         with self._write() as conn:
             self._lock_generation(conn)
             row = conn.execute(select(table).where(key_column == key)).first()
@@ -780,13 +766,11 @@ class SqlRegistry:
 
     @staticmethod
     def _lock_generation(conn: Connection) -> None:
-        g = t.generation
-        conn.execute(select(g.c.value).where(g.c.id == 1).with_for_update()).first()
+        conn.execute(_LOCK_GENERATION).first()
 
     @staticmethod
     def _bump_generation(conn: Connection) -> None:
-        g = t.generation
-        conn.execute(update(g).where(g.c.id == 1).values(value=g.c.value + 1))
+        conn.execute(_BUMP_GENERATION)
 
     # --- paging ----------------------------------------------------------------------------
 
@@ -844,6 +828,22 @@ _BY_NAME = {
 _HELD_PENDING = select(
     t.endpoints.c.arn, t.endpoints.c.current_deployment_id, t.endpoints.c.pending
 ).where(t.endpoints.c.name_lower == bindparam("key"))
+# Progress of the deployment holding the endpoint (the holder check is the WHERE).
+_SET_PENDING = (
+    update(t.endpoints)
+    .where(t.endpoints.c.name_lower == bindparam("key"))
+    .where(t.endpoints.c.current_deployment_id == bindparam("holder"))
+    .values(
+        pending=bindparam("doc", type_=t.endpoints.c.pending.type),
+        revision=t.endpoints.c.revision + 1,
+    )
+)
+_LOCK_ENDPOINT = _BY_NAME[t.endpoints.name].with_for_update()
+_LOCK_GENERATION = select(t.generation.c.value).where(t.generation.c.id == 1).with_for_update()
+_BUMP_GENERATION = (
+    update(t.generation).where(t.generation.c.id == 1).values(value=t.generation.c.value + 1)
+)
+_EVENT_BY_KEY = select(t.deployment_events).where(t.deployment_events.c.key == bindparam("key"))
 
 
 # --- paging tokens ---------------------------------------------------------------------------
@@ -899,6 +899,10 @@ def _endpoint_values(record: EndpointRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "last_modified": record.last_modified,
     }
+
+
+def _event_values(event: DeploymentEvent) -> dict[str, Any]:
+    return event.model_dump(mode="python", exclude={"seq"})
 
 
 def _endpoint_record(row: Row[Any]) -> EndpointRecord:

@@ -45,8 +45,10 @@ class FuzzReport:
 
 
 def _describe(request: RawRequest) -> str:
-    head = request.head("127.0.0.1").decode("utf-8", "replace")[:600]
-    return head + request.body[:200].decode("utf-8", "replace")
+    head = request.head("127.0.0.1").decode("utf-8", "replace")
+    if len(head) > 400:  # keep the target and the body visible: a signature is just noise
+        head = head[:200] + " ... " + head[-150:]
+    return head + request.body[:300].decode("utf-8", "replace")
 
 
 class ControlApi:

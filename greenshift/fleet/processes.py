@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -74,6 +75,10 @@ class ProcessLauncher:
         log_path: Path,
     ) -> int:
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        # A launch means no recorded process of this instance runs; one that does was started by
+        # an agent killed before it recorded the pid. It holds a port and would run forever.
+        for stale in servers_started_in(log_path.parent, instance_id):
+            self.signal(stale, signal.SIGKILL)
         python_path = os.pathsep.join(p for p in (PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
@@ -121,6 +126,23 @@ def is_our_server(pid: int, instance_id: str) -> bool:
     if state in ("Z", "X"):
         return False
     return SERVER_MODULE.encode() in cmdline and instance_id.encode() in cmdline
+
+
+def servers_started_in(folder: Path, instance_id: str) -> list[int]:
+    """Live model servers of `instance_id` whose working directory is `folder` (the instance's
+    own folder under this home, so another home's instance of the same id is never matched)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) != folder.resolve():
+                continue
+        except OSError:
+            continue
+        if is_our_server(int(entry.name), instance_id):
+            found.append(int(entry.name))
+    return found
 
 
 def ping(host: str, port: int | None, timeout: float = 2.0) -> bool:

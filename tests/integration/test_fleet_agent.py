@@ -336,3 +336,22 @@ def test_stop_all_then_adopt_brings_the_fleet_back(host: Host) -> None:
     assert again.adopt()["relaunched"] == 2
     again.start()
     _wait(lambda: again.status(fleet.fleet_id).healthy == 2, 15.0, "fleet back after restart")
+
+
+def test_a_process_started_but_never_recorded_is_not_left_running(host: Host) -> None:
+    """The worker was SIGKILLed between starting an instance and recording its pid (found by
+    the chaos suite): the relaunch must not leave the unrecorded process running forever."""
+    first = host.agent()
+    fleet = host.fleet("echo-v1")
+    first.scale_up(fleet, 1, lambda _: None)
+    first.close()
+    record = host.instances(fleet.fleet_id)[0]
+    unrecorded = record.pid
+    assert unrecorded is not None
+    host.registry.upsert_instance(record.model_copy(update={"pid": None, "state": "Launching"}))
+
+    second = host.agent(SqlRegistry(host.url))
+    assert second.adopt()["relaunched"] == 1
+    _wait(lambda: _gone(unrecorded), 5.0, "the unrecorded process killed")
+    relaunched = host.instances(fleet.fleet_id)[0]
+    assert relaunched.pid not in (None, unrecorded)

@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{len(result.violations)} violations ({result.seconds}s)",
                     flush=True,
                 )
+                for line in result.failures + result.violations:
+                    print(f"  ! {line}", flush=True)
         leftovers = processes_mentioning(str(home))
     totals = summary(results)
     totals["leftover_processes_after_stop"] = len(leftovers)

@@ -7,6 +7,7 @@ is the pure judgement over them, so it is tested on hand-made snapshots.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Snapshot:
     instances: dict[str, tuple[str, str]]  # instance id -> (fleet id, state), every fleet
     processes: set[str]  # instance ids with a live model-server process for this home
     servers: dict[str, set[str]] = field(default_factory=dict)  # backend -> enabled servers
+    duplicates: tuple[str, ...] = ()  # instance ids with more than one live process
     haproxy_groups: int = 1  # HAProxy process groups (master + workers) running this config
 
 
@@ -65,16 +67,18 @@ def violations(s: Snapshot) -> list[str]:
         extra = sorted(routed - want)
         lacking = sorted(want - routed)
         found.append(f"HAProxy disagrees with the registry: extra {extra}, missing {lacking}")
+    if s.duplicates:
+        found.append(f"more than one process for instances {sorted(s.duplicates)}")
     if s.haproxy_groups != 1:
         found.append(f"{s.haproxy_groups} HAProxy process groups serve this stack, expected 1")
     return found
 
 
-def model_server_instances(settings: Settings) -> set[str]:
+def model_server_instances(settings: Settings) -> Counter[str]:
     """Instance ids of live model-server processes of this home (their working directory is the
     instance's folder under `<home>/instances/`)."""
     home = str(settings.home_dir)
-    found: set[str] = set()
+    found: Counter[str] = Counter()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -88,7 +92,7 @@ def model_server_instances(settings: Settings) -> set[str]:
         except OSError:
             continue
         if state not in ("Z", "X") and "--instance-id" in argv:
-            found.add(argv[argv.index("--instance-id") + 1])
+            found[argv[argv.index("--instance-id") + 1]] += 1
     return found
 
 
@@ -112,6 +116,7 @@ def collect(
     record = registry.get_endpoint(endpoint)
     fleets = registry.list_fleets(endpoint)
     instances = registry.list_instances(endpoint=endpoint)
+    processes = model_server_instances(settings)
     return Snapshot(
         status=str(getattr(record.status, "value", record.status)) if record else "missing",
         config_name=(record.config_name or "") if record else "",
@@ -119,7 +124,8 @@ def collect(
         expected_count=expected_count,
         fleets={f.fleet_id: (f.config_name, f.desired_count) for f in fleets if not f.retired},
         instances={i.instance_id: (i.fleet_id, i.state) for i in instances},
-        processes=model_server_instances(settings),
+        processes=set(processes),
+        duplicates=tuple(iid for iid, n in processes.items() if n > 1),
         servers=haproxy_servers(settings),
         haproxy_groups=len({os.getpgid(pid) for pid in haproxy_pids(settings)}),
     )

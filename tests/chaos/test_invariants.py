@@ -81,3 +81,9 @@ def test_a_second_haproxy_on_the_stack() -> None:
     assert violations(healthy(haproxy_groups=2)) == [
         "2 HAProxy process groups serve this stack, expected 1"
     ]
+
+
+def test_two_processes_of_one_instance() -> None:
+    assert violations(healthy(duplicates=("f2-1",))) == [
+        "more than one process for instances ['f2-1']"
+    ]

@@ -294,10 +294,12 @@ over {progress_count} calls. What is left is CPU: the worker process used {worke
 on 2 cores shared with other work. A py-spy profile of the worker during a run: ~28% registry
 (SQLAlchemy statement execution in activity threads), ~19% the workflow sandbox creating each new
 workflow instance (it imports the `workflows` package again for every run), ~10% workflow
-activations, the rest the SDK's activity and task plumbing. {n} deployments through one worker
-cannot finish much sooner than the worker's CPU for all of them (~{worker:.0f} s of one core), so
-< 1 s p50 at {n} at once needs more worker processes on the task queue (Temporal's way to scale:
-one per core) or less SDK CPU per workflow run, not a faster registry. Running activities in 8
+activations, the rest the SDK's activity and task plumbing. Together the worker and the dev server
+needed {worker + server:.0f} s of CPU, which is {(worker + server) / 2:.0f} s of wall time even with
+both cores to themselves: {n} deployments at once cannot be done sooner on this machine, so < 1 s
+p50 at {n} needs more cores (more worker processes on the task queue, Temporal's way to scale, and
+a server not sharing them) or less SDK and server CPU per workflow run, not a faster registry.
+Running activities in 8
 threads instead of 64 (`--activity-threads 8`) halves the time writers queue but not the overhead.
 
 What changed in the registry (before: 15.6 s p50 at load 4-5; ~870 writes for 30 deployments

@@ -8,6 +8,7 @@ import os
 import runpy
 import signal
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -36,7 +37,7 @@ def up_command(settings: Settings) -> None:
     supervisor = Supervisor(settings, say=say)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
-    click.echo(f"Starting Greenshift in {settings.home_dir}")
+    say(f"Starting Greenshift in {settings.home_dir}")
     try:
         supervisor.start()
     except AlreadyRunningError as exc:
@@ -47,9 +48,9 @@ def up_command(settings: Settings) -> None:
         click.echo(f"error: {exc}", err=True)
         supervisor.stop()
         sys.exit(1)
-    if not supervisor.stopping:
-        _print_banner(settings)
     try:
+        if not supervisor.stopping:
+            _print_banner(settings, say)
         supervisor.run_forever()
     finally:
         say("Stopping Greenshift")
@@ -57,21 +58,21 @@ def up_command(settings: Settings) -> None:
         say("Stopped.")
 
 
-def _print_banner(settings: Settings) -> None:
-    click.echo("")
-    click.echo("Greenshift is up.")
-    click.echo(f"  control API   {settings.api_url}   (SageMaker + CloudWatch)")
-    click.echo(f"  runtime       {settings.runtime_url}/endpoints/<name>/invocations")
-    click.echo(f"  Temporal      {settings.temporal_target}")
+def _print_banner(settings: Settings, say: Callable[[str], None]) -> None:
+    say("")
+    say("Greenshift is up.")
+    say(f"  control API   {settings.api_url}   (SageMaker + CloudWatch)")
+    say(f"  runtime       {settings.runtime_url}/endpoints/<name>/invocations")
+    say(f"  Temporal      {settings.temporal_target}")
     if settings.temporal_address is None:
-        click.echo(f"  Temporal UI   http://{settings.host}:{settings.ui_port}")
-    click.echo(f"  logs          {settings.home_dir / 'logs'}")
-    click.echo("")
-    click.echo("Point boto3 and the AWS CLI at it:")
+        say(f"  Temporal UI   http://{settings.host}:{settings.ui_port}")
+    say(f"  logs          {settings.home_dir / 'logs'}")
+    say("")
+    say("Point boto3 and the AWS CLI at it:")
     for key, value in client_environment(settings).items():
-        click.echo(f"  export {key}={value}")
-    click.echo("")
-    click.echo("Ctrl-C stops everything, model instances included.")
+        say(f"  export {key}={value}")
+    say("")
+    say("Ctrl-C stops everything, model instances included.")
 
 
 @click.command("status")

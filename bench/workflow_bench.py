@@ -299,8 +299,8 @@ needed {worker + server:.0f} s of CPU, which is {(worker + server) / 2:.0f} s of
 both cores to themselves: {n} deployments at once cannot be done sooner on this machine, so < 1 s
 p50 at {n} needs more cores (more worker processes on the task queue, Temporal's way to scale, and
 a server not sharing them) or less SDK and server CPU per workflow run, not a faster registry.
-Running activities in 8
-threads instead of 64 (`--activity-threads 8`) halves the time writers queue but not the overhead.
+Running activities in 8 threads instead of 64 (`--activity-threads 8`) halves the time writers
+queue but not the overhead.
 
 What changed in the registry (before: 15.6 s p50 at load 4-5; ~870 writes for 30 deployments
 summing ~13 s, set_progress 19 ms, append_event 8 ms): progress and its event are one transaction

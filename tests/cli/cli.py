@@ -7,9 +7,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.e2e.stack import Stack
+from greenshift.settings import Settings
+from tests.e2e.stack import Stack, free_port
 
 T = TypeVar("T")
 
@@ -19,6 +21,19 @@ class Result:
     code: int
     out: str
     err: str
+
+
+def unstarted(home: Path) -> Stack:
+    """A stack on free ports that nobody started yet: for tests that run `up` themselves."""
+    settings = Settings(
+        home=home,
+        api_port=free_port(),
+        runtime_port=free_port(),
+        stats_port=free_port(),
+        temporal_port=free_port(),
+        ui_port=free_port(),
+    )
+    return Stack(settings=settings, process=None)  # type: ignore[arg-type]
 
 
 def command(*args: str) -> list[str]:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from greenshift.settings import Settings
-from tests.cli.cli import command, run, wait_for
+from tests.cli.cli import command, run, unstarted, wait_for
 from tests.e2e.conftest import create_config, create_model
-from tests.e2e.stack import Stack, free_port, processes_mentioning, running_stack
+from tests.e2e.stack import Stack, processes_mentioning, running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -102,9 +101,7 @@ def test_a_signal_stops_everything_model_instances_included(
 
 def test_ctrl_c_during_start_up_stops_what_started(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    ports = ("api", "runtime", "stats", "temporal", "ui")
-    settings = Settings(home=home, **{f"{name}_port": free_port() for name in ports})
-    env = Stack(settings=settings, process=None).env()  # type: ignore[arg-type]
+    env = unstarted(home).env()
     process = subprocess.Popen(
         command("up"), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
     )
@@ -136,9 +133,7 @@ def test_a_stop_with_nobody_reading_stdout_still_stops_everything(tmp_path: Path
     """The terminal or parent process that read `up`'s output is gone (found when a killed bench
     left a whole stack running): printing "Stopping" raised BrokenPipeError and skipped the stop."""
     home = tmp_path / "home"
-    ports = ("api", "runtime", "stats", "temporal", "ui")
-    settings = Settings(home=home, **{f"{name}_port": free_port() for name in ports})
-    env = Stack(settings=settings, process=None).env()  # type: ignore[arg-type]
+    env = unstarted(home).env()
     process = subprocess.Popen(
         command("up"), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
     )

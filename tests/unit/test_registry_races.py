@@ -13,10 +13,15 @@ from typing import Any, TypeVar
 import pytest
 
 from greenshift.errors import GreenshiftError, ResourceInUse
-from greenshift.registry.records import EndpointRouting, FleetRoute, VariantRoute
+from greenshift.registry.records import (
+    EndpointRouting,
+    FleetRoute,
+    PendingDeployment,
+    VariantRoute,
+)
 from greenshift.registry.sql import SqlRegistry
 from greenshift.status import DeploymentOutcome, EndpointStatus
-from tests.registry_records import deployment, endpoint, event
+from tests.registry_records import T0, deployment, endpoint, event
 
 T = TypeVar("T")
 UPDATE_FROM = [EndpointStatus.IN_SERVICE]
@@ -168,3 +173,36 @@ def test_processes_racing_on_one_sqlite_file(tmp_path: Path) -> None:
     stored = registry.get_endpoint("ep")
     assert stored is not None and stored.status is EndpointStatus.UPDATING
     registry.close()
+
+
+def test_threads_of_one_registry_record_progress_once_each(registry_url: str) -> None:
+    """Many activity threads share one registry object (one per worker process): every step's
+    progress and event land exactly once, also when each step is recorded twice (a retry)."""
+    registry = SqlRegistry(registry_url)
+    try:
+        for i in range(8):
+            registry.create_endpoint(
+                endpoint(f"ep{i}"), deployment(f"d{i}", f"ep{i}", "CreateEndpoint")
+            )
+
+        def steps(i: int) -> int:
+            for n in range(10):
+                pending = PendingDeployment(
+                    config_name="c", start_time=T0, variants=[], phase=f"step {n}"
+                )
+                for _ in range(2):
+                    registry.record_progress(
+                        f"ep{i}", f"d{i}", pending, event(f"d{i}", key=f"d{i}:{n}", n=n)
+                    )
+            return i
+
+        assert sorted(r for r in race(16, lambda i: steps(i % 8)) if isinstance(r, int)) == sorted(
+            list(range(8)) * 2
+        )
+        for i in range(8):
+            assert [e.detail["n"] for e in registry.list_events(f"d{i}")] == list(range(10))
+            stored = registry.get_endpoint(f"ep{i}")
+            assert stored is not None and stored.pending is not None
+            assert stored.pending.phase == "step 9"
+    finally:
+        registry.close()

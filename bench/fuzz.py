@@ -49,6 +49,13 @@ FOUND = [
     "  knowing its size); the runtime now refuses a body without Content-Length with 411",
     "  ValidationError (greenshift/dataplane/config.py). boto3 and the AWS CLI always send",
     "  Content-Length. Exactly 6,291,456 bytes is served, one byte more is 413 ValidationError.",
+    "- an epoch timestamp outside datetime's range (`CreationTimeAfter: 1e30`,",
+    "  `EndTime: 1e308`) made ListModels, ListEndpoints, DescribeAlarmHistory and GetMetricData",
+    "  answer 500: datetime.fromtimestamp's OverflowError/OSError escaped validation; now",
+    "  SerializationException 400 (greenshift/contracts/base.py);",
+    "- along the way, not by a request: `greenshift up` whose stdout reader had gone (a killed",
+    '  bench, a closed terminal) raised BrokenPipeError printing "Stopping" and left every',
+    "  component and model instance running; it now stops them all (greenshift/cli/stack.py).",
 ]
 
 

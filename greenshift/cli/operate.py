@@ -93,7 +93,8 @@ def update_endpoint_command(
 def watch_command(endpoint: str, timeout: float, settings: Settings) -> None:
     """Watch ENDPOINT's deployment live: phase, traffic split, instances, bake countdown, alarms.
 
-    Exits 0 when the deployment succeeds, 1 when it rolled back or failed.
+    Exits 0 when the deployment succeeds, 1 when it rolled back or failed, 2 when the endpoint
+    is unknown or the deployment still runs after --timeout.
     """
     sys.exit(_watch(GreenshiftClient(settings), endpoint, timeout))
 

@@ -19,6 +19,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 
 def test_canary_update_under_traffic_loses_no_request(stack: Stack) -> None:
+    canary_lifecycle(stack)
+
+
+def canary_lifecycle(stack: Stack) -> None:
+    """Create, invoke, CANARY update under load (no request lost), delete: through boto3 only."""
     sm = stack.client("sagemaker")
     runtime = stack.client("sagemaker-runtime")
     create_model(sm, "echo-v1", "echo-v1")

@@ -12,7 +12,10 @@ import logging
 
 from starlette.responses import Response
 
+from greenshift.contracts.validation import SerializationError
 from greenshift.errors import GreenshiftError, ServiceUnavailable
+
+__all__ = ["SerializationError", "UnknownOperationError", "classify", "error_response"]
 
 log = logging.getLogger("greenshift.api")
 
@@ -23,13 +26,6 @@ class UnknownOperationError(GreenshiftError):
     """The X-Amz-Target names no operation this server serves."""
 
     code = "UnknownOperationException"
-    http_status = 400
-
-
-class SerializationError(GreenshiftError):
-    """The body is not a JSON object (botocore's `SerializationException`)."""
-
-    code = "SerializationException"
     http_status = 400
 
 

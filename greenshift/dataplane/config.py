@@ -80,11 +80,24 @@ def render_picks(state: DesiredState) -> str:
     return "".join(f"{lo}:{hi} {name}\n" for lo, hi, name in state.picks)
 
 
-def server_line(server_name: str, host: str, port: int, enabled: bool) -> str:
+# Health of a server as HAProxy sees it (the admin state, maint/ready, stays the controller's):
+# a refused or reset connection marks it down at once (`observe layer4`), so the retry of that
+# request is redispatched to another server, or to a backup of the variant when it was the
+# fleet's only one; `GET /ping` every CHECK_INTER brings it back by itself once it answers again
+# (every DOWN_INTER while down). `fall 3`: one slow check under load does not take it out.
+CHECK_OPTIONS = (
+    "check inter 2s downinter 500ms fastinter 500ms rise 1 fall 3 "
+    "observe layer4 error-limit 1 on-error mark-down"
+)
+
+
+def server_line(server_name: str, host: str, port: int, enabled: bool, backup: bool = False) -> str:
     """Options shared by config servers and `add server` (dynamic servers do not inherit
-    default-server, so everything is spelled out)."""
+    default-server, so everything is spelled out). A dynamic server's checks start only with
+    `enable health` (runtime.py's add_server does it)."""
     state = "" if enabled else " disabled"
-    return f"{server_name} {host}:{port} weight 1 pool-max-conn -1{state}"
+    role = " backup" if backup else ""
+    return f"{server_name} {host}:{port} weight 1 pool-max-conn -1{state}{role} {CHECK_OPTIONS}"
 
 
 def _json_error(status: int, code: str, message_fmt: str) -> str:
@@ -103,8 +116,14 @@ def _backend(b: Backend) -> str:
         f"  http-request set-var(txn.variant) str({b.variant})",
         # A literal per backend: no per-response sample fetch (errors get theirs in `return`).
         f"  http-response set-header {VARIANT_HEADER} {b.variant}",
+        # Backups (desired.py says why): all of them share the load once no own server is up.
+        "  option allbackups",
+        "  option httpchk GET /ping",
+        "  timeout check 2s",
     ]
-    lines += [f"  server {server_line(s.name, s.host, s.port, s.enabled)}" for s in b.servers]
+    lines += [
+        f"  server {server_line(s.name, s.host, s.port, s.enabled, s.backup)}" for s in b.servers
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -156,7 +156,8 @@ class RouterController:
                 current = live.get(key)
                 if current is None:
                     rt.add_server(
-                        backend.name, server_line(server.name, server.host, server.port, False)
+                        backend.name,
+                        server_line(server.name, server.host, server.port, False, server.backup),
                     )
                     if server.enabled:
                         rt.set_state(backend.name, server.name, True)

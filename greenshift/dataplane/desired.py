@@ -5,13 +5,21 @@ map `slots` from "<endpoint lower-cased>" and "<endpoint lower-cased>/<variant>"
 number; an integer map `picks` from `slot * RESOLUTION + rand(RESOLUTION)` ranges to the fleet
 backend. Backends and slots change only with a reload ("topology"); servers, their states and
 the picks change through the runtime API.
+
+Backups (why): the picks choose a fleet, and HAProxy retries a failed connection only within the
+chosen backend; a fleet of one instance that dies would answer 503 until the fleet agent and the
+controller notice (about a second). So each fleet backend also holds, as `backup` servers, the
+instances of the variant's other fleets that have a share: they take no traffic while one of the
+fleet's own servers is up (the shares stay exact), and the retry of a request whose server just
+died lands on them. A fleet with share 0 is nobody's backup (it must not receive traffic) and has
+none (no pick leads to it).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from greenshift.dataplane.routing import (
     RESOLUTION,
@@ -49,6 +57,7 @@ class Server:
     host: str
     port: int
     enabled: bool  # False: in maintenance (kept so in-flight requests finish)
+    backup: bool = False  # an instance of another fleet of the variant (see the docstring)
 
 
 @dataclass(frozen=True)
@@ -112,16 +121,26 @@ def compute(routings: Iterable[RoutingRecord], instances: Iterable[InstanceRecor
                 [(backend_name(f), s) for f, s in fleet_shares_in_variant(variant, healthy)]
             )
             picks.extend(ranges(vparts, slot * RESOLUTION))
-            for fleet in variant.fleets:
-                name = backend_name(fleet.fleet_id)
-                servers = tuple(
+            own = {
+                f.fleet_id: tuple(
                     Server(
                         name=haproxy_id(i.instance_id),
                         host=i.host,
                         port=int(i.port or 0),
                         enabled=i.state == SERVING_STATE,
                     )
-                    for i in sorted(by_fleet.get(fleet.fleet_id, []), key=lambda i: i.instance_id)
+                    for i in sorted(by_fleet.get(f.fleet_id, []), key=lambda i: i.instance_id)
+                )
+                for f in variant.fleets
+            }
+            for fleet in variant.fleets:
+                name = backend_name(fleet.fleet_id)
+                # A fleet with share 0 gets no picks: it needs no backups (nor is one).
+                backups = tuple(
+                    replace(s, backup=True)
+                    for other in variant.fleets
+                    if fleet.share > 0 and other.fleet_id != fleet.fleet_id and other.share > 0
+                    for s in own[other.fleet_id]
                 )
                 backends[name] = Backend(
                     name=name,
@@ -129,7 +148,7 @@ def compute(routings: Iterable[RoutingRecord], instances: Iterable[InstanceRecor
                     variant=variant.variant,
                     fleet_id=fleet.fleet_id,
                     balance=balance_for(variant.routing_strategy),
-                    servers=servers,
+                    servers=own[fleet.fleet_id] + backups,
                 )
     return DesiredState(
         backends=tuple(sorted(backends.values(), key=lambda b: b.name)),

@@ -99,8 +99,12 @@ class RuntimeApi:
         return result
 
     def add_server(self, backend: str, line: str) -> None:
-        """`add server backend/<line>` (line from config.server_line); enabled unless `disabled`."""
+        """`add server backend/<line>` (line from config.server_line); enabled unless `disabled`.
+
+        A dynamic server's health checks stay off until `enable health` (HAProxy's rule)."""
         self.checked(f"add server {backend}/{line}")
+        if " check" in line:
+            self.checked(f"enable health {backend}/{line.split()[0]}")
 
     def set_state(self, backend: str, server: str, enabled: bool) -> None:
         self.checked(f"set server {backend}/{server} state {'ready' if enabled else 'maint'}")

@@ -55,8 +55,8 @@ def _pings(port: int) -> bool:
 class ModelProcess:
     """One model server process (greenshift.fleet.model_server) on a free port."""
 
-    def __init__(self, model: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, model: str, env: dict[str, str] | None = None, port: int = 0) -> None:
+        self.port = port or free_port()  # a given port: a relaunch where the old one served
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -102,8 +102,8 @@ class Dataplane:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.runtime_port}"
 
-    def model(self, name: str, env: dict[str, str] | None = None) -> ModelProcess:
-        m = ModelProcess(name, env)
+    def model(self, name: str, env: dict[str, str] | None = None, port: int = 0) -> ModelProcess:
+        m = ModelProcess(name, env, port)
         self.models.append(m)
         return m
 

@@ -75,7 +75,11 @@ def test_desired_state_layout() -> None:
     assert dict(state.slots) == {"cart": 0, "cart/A": 1, "shop": 16, "shop/A": 17, "shop/B": 18}
     blue = state.backend("f.blue")
     assert blue is not None and blue.balance == "random" and blue.variant == "A"
-    assert [(s.name, s.enabled) for s in blue.servers] == [("blue.0", True), ("blue.1", False)]
+    assert [(s.name, s.enabled, s.backup) for s in blue.servers] == [
+        ("blue.0", True, False),
+        ("blue.1", False, False),
+        ("green.0", True, True),  # the variant's other fleet: a backup (desired.py says why)
+    ]
     bee = state.backend("f.bee")
     assert bee is not None and bee.balance == "leastconn"
     c = state.backend("f.c")
@@ -84,6 +88,33 @@ def test_desired_state_layout() -> None:
     shop = [(lo, hi, b) for lo, hi, b in state.picks if 160_000 <= lo < 170_000]
     assert shop == [(160_000, 168_999, "f.blue"), (169_000, 169_999, "f.green")]
     assert not [p for p in state.picks if 180_000 <= p[0] < 190_000]  # target B: no capacity
+
+
+def test_backups_are_the_variants_other_fleets_with_a_share() -> None:
+    routing = [
+        _record(
+            "Shop",
+            1,
+            VariantRoute(
+                variant="A",
+                weight=1,
+                fleets=[
+                    FleetRoute(fleet_id="blue", share=1.0),
+                    FleetRoute(fleet_id="green", share=0.0),
+                ],
+            ),
+            VariantRoute(variant="B", weight=1, fleets=[FleetRoute(fleet_id="bee", share=1.0)]),
+        )
+    ]
+    state = compute(routing, [_instance("blue", 0), _instance("green", 0), _instance("bee", 0)])
+    blue, green = state.backend("f.blue"), state.backend("f.green")
+    assert blue is not None and green is not None
+    assert [s.name for s in blue.servers] == ["blue.0"]  # a share of 0 is nobody's backup
+    assert [s.name for s in green.servers] == ["green.0"]  # and has none: no pick leads to it
+    bee = state.backend("f.bee")
+    assert bee is not None and [s.name for s in bee.servers] == ["bee.0"]  # other variant: not
+    # Backups change no pick: the shares stay exact.
+    assert state.picks == compute(routing[:1], [_instance("blue", 0), _instance("bee", 0)]).picks
 
 
 def test_removed_routing_disappears() -> None:
@@ -112,6 +143,8 @@ def test_rendered_config_is_accepted_by_haproxy(tmp_path: Path) -> None:
     text = render(state, paths, listen)
     assert "of account 123456789012 not found." in text
     assert "server blue.1 127.0.0.1:9001 weight 1 pool-max-conn -1 disabled" in text
+    assert "server green.0 127.0.0.1:9000 weight 1 pool-max-conn -1 backup check" in text
+    assert "observe layer4 error-limit 1 on-error mark-down" in text
     paths.config.write_text(text)
     checked = subprocess.run(
         [binaries.haproxy(), "-c", "-f", str(paths.config)], capture_output=True, timeout=30

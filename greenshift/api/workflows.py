@@ -42,9 +42,12 @@ class WorkflowStarter(Protocol):
 class TemporalStarter:
     """The real starter: one lazily connected Temporal client (greenshift.temporal.connect)."""
 
-    def __init__(self, settings: Settings, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self, settings: Settings, connect_timeout: float = 5.0, settle_seconds: float = 10.0
+    ) -> None:
         self.settings = settings
         self.connect_timeout = connect_timeout
+        self.settle_seconds = settle_seconds
         self._client: Any = None
         self._lock = asyncio.Lock()
 
@@ -71,7 +74,8 @@ class TemporalStarter:
         from temporalio.exceptions import WorkflowAlreadyStartedError
 
         client = await self._get()
-        try:
+
+        async def start() -> None:
             await client.start_workflow(
                 workflow,
                 request,
@@ -82,12 +86,35 @@ class TemporalStarter:
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 rpc_timeout=_rpc_timeout(),
             )
+
+        try:
+            try:
+                await start()
+            except WorkflowAlreadyStartedError:
+                # The caller already holds the endpoint in the registry, so the run still open
+                # under this id has released it and is only finishing (its last events, its
+                # handlers): a client that saw InService and updated at once meets it. Wait for
+                # that run to close, boundedly, then start.
+                if not await self._wait_closed(client, workflow_id):
+                    raise
+                await start()
         except WorkflowAlreadyStartedError as exc:
             raise ResourceInUse(
                 f"Another operation is still running on this endpoint (workflow {workflow_id})."
             ) from exc
         except Exception as exc:
             raise _unavailable(exc) from exc
+
+    async def _wait_closed(self, client: Any, workflow_id: str) -> bool:
+        """Whether the open run of `workflow_id` closed within `settle_seconds`."""
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            await asyncio.wait_for(handle.result(follow_runs=False), timeout=self.settle_seconds)
+        except TimeoutError:
+            return False
+        except Exception:  # a failed or rolled-back run is closed all the same
+            return True
+        return True
 
     async def update(self, workflow_id: str, update: str, arg: dict[str, Any]) -> Any:
         from temporalio.client import WorkflowUpdateFailedError

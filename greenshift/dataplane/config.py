@@ -209,6 +209,10 @@ defaults
   # request is lost to a crashed instance. Only these two: a slow or failing model is not
   # retried. L7 `retry-on` keeps a copy of each request (CPU cost: see docs/benchmarks.md).
   option redispatch 1
+  # Wait for the whole body (up to one buffer) before choosing a server: a request that was
+  # streamed (headers first, body after) cannot be retried, and clients often send the body in
+  # a second write. Bodies larger than a buffer still stream, and cannot be retried.
+  option http-buffer-request
   retries 3
   retry-on conn-failure empty-response
   http-error status 503 content-type application/json string '{{"message":"No healthy instance is available to serve the request."}}' hdr x-amzn-ErrorType ServiceUnavailable

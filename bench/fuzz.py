@@ -15,7 +15,6 @@ registry, a runtime 5xx other than 503 ServiceUnavailable, or an endpoint that s
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report_doc import replace_section  # noqa: E402
 from greenshift.fuzzing import fixtures  # noqa: E402
 from greenshift.fuzzing.control import Keys  # noqa: E402
 from greenshift.fuzzing.runner import (  # noqa: E402
@@ -123,23 +123,6 @@ def summary(name: str, report: FuzzReport, seconds: float) -> list[str]:
     return lines
 
 
-def write_section(lines: list[str]) -> None:
-    """Replace the "## Fuzz" section, keeping bench/run_all's marked block in it."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text()
-    pattern = re.compile(r"## Fuzz\n.*?(?=\n## |\Z)", re.S)
-    found = pattern.search(text)
-    marked = r"<!-- run_all:begin fuzz -->.*?<!-- run_all:end fuzz -->"
-    block = re.search(marked, found[0], re.S) if found else None
-    section = "## Fuzz\n\n" + "\n".join(lines).strip() + "\n"
-    section += f"\n{block[0]}\n" if block else ""
-    if found:
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1500, help="cases per pass")
@@ -174,7 +157,7 @@ def main() -> int:
         out += [*lines, ""]
         failed += len(report.findings)
     if args.write:
-        write_section([*out, *FOUND])
+        replace_section("Fuzz", "\n".join([*out, *FOUND]))
     return 1 if failed else 0
 
 

@@ -14,7 +14,6 @@ not end InService on the new config, or a race without exactly one winner.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report_doc import replace_section  # noqa: E402
 from tests.e2e.stack import processes_mentioning, running_stack  # noqa: E402
 from tests.load.scenario import LoadResult, prepare, race, update_concurrently  # noqa: E402
 
@@ -82,23 +82,6 @@ def report(result: LoadResult, args: argparse.Namespace, created_in: float) -> l
     return lines
 
 
-def write_section(lines: list[str]) -> None:
-    """Replace the "## Load" section, keeping bench/run_all's marked block in it."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text()
-    pattern = re.compile(r"## Load\n.*?(?=\n## |\Z)", re.S)
-    found = pattern.search(text)
-    marked = r"<!-- run_all:begin load -->.*?<!-- run_all:end load -->"
-    block = re.search(marked, found[0], re.S) if found else None
-    section = "## Load\n\n" + "\n".join(lines).strip() + "\n"
-    section += f"\n{block[0]}\n" if block else ""
-    if found:
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoints", type=int, default=10)
@@ -125,7 +108,7 @@ def main() -> int:
         lines.append(f"\nLEFTOVER PROCESSES after the stack stopped: {leftovers}")
     print("\n".join(lines))
     if args.write:
-        write_section(lines)
+        replace_section("Load", "\n".join(lines))
     ok = (
         result.failed == 0
         and all(d.outcome == "InService" for d in result.deployments)

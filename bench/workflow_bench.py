@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import functools
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from temporalio.worker.workflow_sandbox import (  # noqa: E402
     SandboxRestrictions,
 )
 
+from bench.report_doc import replace_section  # noqa: E402
 from greenshift.binaries import temporal_cli  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
@@ -315,17 +315,6 @@ deployment's plan once. Writes per deployment (create + CANARY update): ~31 befo
     return text
 
 
-def write_section(text: str, path: Path = ROOT / "docs" / "benchmarks.md") -> None:
-    """Replace (or append) only the "## Workflows" section."""
-    doc = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Workflows\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: text + "\n", doc, count=1)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    path.write_text(doc.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrent", type=int, default=50)
@@ -348,7 +337,7 @@ def main() -> None:
     print("singles:", ", ".join(f"{s:.3f}" for s in figures["singles"]))
     print(profile(figures))
     if args.write:
-        write_section(text)
+        replace_section("Workflows", text.removeprefix("## Workflows\n"))
 
 
 if __name__ == "__main__":

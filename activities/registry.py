@@ -34,7 +34,7 @@ from activities.models import (
 )
 from activities.planner import Planner
 from activities.progress import pending_at
-from greenshift import naming
+from greenshift import messages, naming
 from greenshift.contracts.sagemaker_shapes import (
     CreateEndpointInput,
     UpdateEndpointInput,
@@ -125,7 +125,7 @@ class RegistryActivities:
         if endpoint.current_deployment_id == deployment_id:
             return  # a retried prepare, or the API already took the endpoint for us
         if endpoint.status in IN_PROGRESS or endpoint.current_deployment_id:
-            raise ResourceInUse(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            raise ResourceInUse(messages.in_progress_endpoint(endpoint.arn))
 
     def _green_fleets(
         self,
@@ -211,16 +211,11 @@ class RegistryActivities:
         ref = DeploymentRef(endpoint=endpoint.name, deployment_id=data.deployment_id)
         if endpoint.current_deployment_id != data.deployment_id:
             if endpoint.status is EndpointStatus.FAILED:
-                raise ValidationError(
-                    f'Cannot update failed endpoint "{endpoint.arn}". '
-                    "Delete it and create it again."
-                )
+                raise ValidationError(messages.failed_endpoint(endpoint.arn))
             self._check_settled(endpoint, data.deployment_id)
             if endpoint.config_name.lower() == request.EndpointConfigName.lower():
                 raise ValidationError(
-                    f'Endpoint "{endpoint.name}" already runs endpoint configuration '
-                    f'"{endpoint.config_name}". To deploy a change, create a new '
-                    "EndpointConfig and update the endpoint to it."
+                    messages.config_already_deployed(endpoint.arn, endpoint.config_name)
                 )
         config = self._config(request.EndpointConfigName)
         models = self._models(config)

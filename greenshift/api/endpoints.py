@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from greenshift import naming
+from greenshift import messages, naming
 from greenshift.api import render
 from greenshift.api.context import ApiContext
 from greenshift.api.endpoint_configs import not_found as config_not_found
@@ -65,11 +65,9 @@ def check_status(record: EndpointRecord, allowed: frozenset[EndpointStatus]) -> 
     if record.status in allowed:
         return
     if record.status in IN_PROGRESS or record.current_deployment_id is not None:
-        raise ResourceInUse(f'Cannot update in-progress endpoint "{record.arn}".')
+        raise ResourceInUse(messages.in_progress_endpoint(record.arn))
     if record.status == EndpointStatus.FAILED:
-        raise ValidationError(
-            f'Cannot update failed endpoint "{record.arn}". Delete it and create it again.'
-        )
+        raise ValidationError(messages.failed_endpoint(record.arn))
     raise ValidationError(
         f'Cannot update endpoint "{record.arn}" in status {record.status.value}; '
         "only UpdateEndpoint or DeleteEndpoint can change it now."
@@ -262,11 +260,7 @@ async def validate_update(
             "RetainDeploymentConfig reuses the endpoint's LastDeploymentConfig."
         )
     if inp.EndpointConfigName.lower() == record.config_name.lower():
-        raise ValidationError(
-            f'Endpoint "{record.arn}" already runs endpoint configuration '
-            f'"{record.config_name}". To deploy a change, create a new EndpointConfig and '
-            "call UpdateEndpoint with it."
-        )
+        raise ValidationError(messages.config_already_deployed(record.arn, record.config_name))
     config, models = await _config_and_models(ctx, inp.EndpointConfigName)
     planned = plan_update(record, inp, config, models)
     names = list(planned.plan.alarms)

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
+from greenshift import messages
 from greenshift.errors import (
     ConflictError,
     ResourceInUse,
@@ -281,18 +282,16 @@ class SqlRegistry:
     def _check_can_begin(self, record: EndpointRecord, allowed: frozenset[EndpointStatus]) -> None:
         if record.status not in allowed:
             if record.status in IN_PROGRESS:
-                raise ResourceInUse(f'Cannot update in-progress endpoint "{record.arn}".')
+                raise ResourceInUse(messages.in_progress_endpoint(record.arn))
             if record.status is EndpointStatus.FAILED:
-                raise ResourceInUse(
-                    f'Cannot update failed endpoint "{record.arn}". Delete it and create it again.'
-                )
+                raise ResourceInUse(messages.failed_endpoint(record.arn))
             wanted = " or ".join(sorted(s.value for s in allowed)) or "nothing"
             raise ResourceInUse(
                 f'Endpoint "{record.arn}" is {record.status.value}; this operation needs it '
                 f"to be {wanted}."
             )
         if record.current_deployment_id is not None:
-            raise ResourceInUse(f'Cannot update in-progress endpoint "{record.arn}".')
+            raise ResourceInUse(messages.in_progress_endpoint(record.arn))
 
     def save_endpoint(self, record: EndpointRecord) -> EndpointRecord:
         saved = record.model_copy(

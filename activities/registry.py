@@ -41,6 +41,7 @@ from greenshift.contracts.sagemaker_shapes import (
     UpdateEndpointWeightsAndCapacitiesInput,
 )
 from greenshift.errors import ResourceInUse, ResourceNotFound, ValidationError
+from greenshift.fleet.modeldata import container_of
 from greenshift.planning.model import Plan, Role, VariantSpec
 from greenshift.ports import AlarmSource
 from greenshift.registry.api import Registry
@@ -64,11 +65,6 @@ DELETABLE = (
 )
 # Plans of deployments in flight kept by record_progress (a plan is a few kB).
 PLAN_CACHE_SIZE = 512
-
-
-def container_of(model: ModelRecord) -> dict[str, Any]:
-    """The container an instance runs: PrimaryContainer, or the first of Containers."""
-    return container_of_spec(model.spec)
 
 
 class RegistryActivities:
@@ -552,7 +548,7 @@ def final_variants(
 ) -> list[VariantState]:
     """The endpoint's variants once the deployment succeeded: the green side, settled."""
     images = {
-        name: container_of_spec(spec).get("Image")
+        name: container_of(spec).get("Image")
         for name, spec in (snapshot.get("Models") or {}).items()
     }
     return [
@@ -569,9 +565,3 @@ def final_variants(
         )
         for spec in green
     ]
-
-
-def container_of_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    if spec.get("PrimaryContainer"):
-        return dict(spec["PrimaryContainer"])
-    return dict((spec.get("Containers") or [{}])[0])

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import threading
 import time
@@ -29,9 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
-from greenshift.fleet.modeldata import ModelData, container_of, source_of
-from greenshift.fleet.processes import Launcher, ProcessLauncher, ping, port_is_free
+from greenshift.fleet.images import runtime_kind
+from greenshift.fleet.modeldata import ModelData, source_of
+from greenshift.fleet.processes import ProcessRuntime, ping, port_is_free
+from greenshift.fleet.runtime import InstanceRuntime, InstanceSpec, container_of
 from greenshift.naming import instance_id
 from greenshift.ports import FleetStatus, Progress, ProvisionFailed
 from greenshift.registry.api import Registry
@@ -75,6 +77,17 @@ class AgentTiming:
         return seconds_since_start >= wait
 
 
+class ContainerRuntime(InstanceRuntime, Protocol):
+    """The Docker Engine runtime: an InstanceRuntime that can also tell which images it holds."""
+
+    def has_image(self, image: str) -> bool:
+        """The engine holds an image of exactly this name."""
+
+
+def _no_container_runtime() -> ContainerRuntime:
+    raise ProvisionFailed("this image needs the Docker Engine, and no container runtime is set up")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -87,15 +100,19 @@ class FleetAgent:
         self,
         registry: Registry,
         settings: Settings,
-        launcher: Launcher | None = None,
+        launcher: InstanceRuntime | None = None,
         *,
+        containers: Callable[[], ContainerRuntime] | None = None,
         timing: AgentTiming | None = None,
         probe: Probe = ping,
         model_data: ModelData | None = None,
     ) -> None:
         self.registry = registry
         self.settings = settings
-        self.launcher: Launcher = launcher or ProcessLauncher()
+        self.launcher: InstanceRuntime = launcher or ProcessRuntime()  # the built-in runtime
+        self._containers_factory = containers or _no_container_runtime
+        self._containers: ContainerRuntime | None = None
+        self._runtime_kinds: dict[str, str] = {}  # fleet id -> "process" | "container"
         self.timing = timing or AgentTiming()
         self.probe = probe
         self.host = settings.host
@@ -128,6 +145,7 @@ class FleetAgent:
             if indices:
                 progress(f"Launching {len(indices)} instance(s).")
                 model_dir = self._model_dir(fleet)
+                self._runtime_for(fleet).prepare(fleet, model_dir, progress)
                 with self._lock:
                     for index in indices:
                         self._launch(fleet, index, model_dir, restarts=None)
@@ -206,7 +224,7 @@ class FleetAgent:
         records = [r for r in self._host_instances() if r.state in RUNNING]
         with self._lock:
             records = [r for r in records if r.instance_id not in self._busy]
-        alive = {r.instance_id: self.launcher.alive(r.pid, r.instance_id) for r in records}
+        alive = {r.instance_id: self._alive(r) for r in records}
         to_probe = [r for r in records if alive[r.instance_id]]
         results = list(
             self._pool.map(
@@ -258,7 +276,7 @@ class FleetAgent:
         unfinished: list[InstanceRecord] = []
         with self._lock:
             for record in self._host_instances():
-                alive = self.launcher.alive(record.pid, record.instance_id)
+                alive = self._alive(record)
                 if record.state in RUNNING:
                     if alive:
                         counts["adopted"] += 1
@@ -312,6 +330,34 @@ class FleetAgent:
             self.registry.upsert_fleet(updated)
         self._fleets[fleet.fleet_id] = updated
 
+    def _runtime_for(self, fleet: FleetRecord) -> InstanceRuntime:
+        """The runtime of a fleet's instances, by its image (greenshift.fleet.images), decided
+        once per fleet so every instance of a fleet runs the same way."""
+        kind = self._runtime_kinds.get(fleet.fleet_id)
+        if kind is None:
+            image = str(container_of(fleet.model_spec).get("Image") or "")
+            kind = runtime_kind(image, self._image_in_engine) if image else "process"
+            self._runtime_kinds[fleet.fleet_id] = kind
+        return self.launcher if kind == "process" else self._container_runtime()
+
+    def _runtime_of(self, record: InstanceRecord) -> InstanceRuntime:
+        fleet = self._fleet(record.fleet_id)
+        return self._runtime_for(fleet) if fleet is not None else self.launcher
+
+    def _alive(self, record: InstanceRecord) -> bool:
+        return self._runtime_of(record).alive(record.pid, record.instance_id)
+
+    def _container_runtime(self) -> ContainerRuntime:
+        if self._containers is None:
+            self._containers = self._containers_factory()
+        return self._containers
+
+    def _image_in_engine(self, image: str) -> bool:
+        try:
+            return self._container_runtime().has_image(image)
+        except ProvisionFailed:
+            return False  # no engine: the built-in runtime serves framework images
+
     def _model_dir(self, fleet: FleetRecord) -> Path:
         return self.model_data.prepare(source_of(container_of(fleet.model_spec)))
 
@@ -319,7 +365,6 @@ class FleetAgent:
         container = container_of(fleet.model_spec)
         model_env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
         return {
-            **os.environ,
             **model_env,
             "SAGEMAKER_BIND_TO_PORT": str(port),
             "SAGEMAKER_PROGRAM": model_env.get("SAGEMAKER_PROGRAM", "inference.py"),
@@ -370,14 +415,16 @@ class FleetAgent:
             updated_at=now,
         )
         self.registry.upsert_instance(record)
-        folder = self.instances_dir / iid
-        pid = self.launcher.start(
-            iid,
-            model_dir,
-            self.host,
-            port,
-            self._environment(fleet, port, model_dir),
-            folder / "server.log",
+        pid = self._runtime_for(fleet).start(
+            InstanceSpec(
+                instance_id=iid,
+                fleet=fleet,
+                model_dir=model_dir,
+                host=self.host,
+                port=port,
+                environment=self._environment(fleet, port, model_dir),
+                log_path=self.instances_dir / iid / "server.log",
+            )
         )
         record = record.model_copy(update={"pid": pid, "updated_at": _now()})
         self.registry.upsert_instance(record)
@@ -428,10 +475,12 @@ class FleetAgent:
                     record = self.registry.get_instance(iid)
                     if record is None or record.state not in RUNNING:
                         continue
-                    if record.state == IN_SERVICE and self.launcher.alive(record.pid, iid):
+                    if record.state == IN_SERVICE and self._runtime_of(record).alive(
+                        record.pid, iid
+                    ):
                         healthy += 1
                         continue
-                    if not self.launcher.alive(record.pid, iid):
+                    if not self._alive(record):
                         if self._relaunch_due(record):
                             self._relaunch(record, "process exited during startup")
                         continue
@@ -473,6 +522,7 @@ class FleetAgent:
             self._await_rotation(progress)
         self._terminate([r for r in victims if r.pid is not None], self.timing.stop_grace)
         for record in victims:
+            self._runtime_of(record).release(record.instance_id)
             self.registry.delete_instance(record.instance_id)  # "not found" is success
             self._unhealthy_since.pop(record.instance_id, None)
 
@@ -494,26 +544,28 @@ class FleetAgent:
 
     def _terminate(self, records: Iterable[InstanceRecord], grace: float) -> None:
         """SIGTERM all, wait for them together, SIGKILL whoever outlives the grace period."""
-        pending = [r for r in records if self.launcher.alive(r.pid, r.instance_id)]
+        pending = [r for r in records if self._alive(r)]
         for record in pending:
             assert record.pid is not None
-            self.launcher.signal(record.pid, signal.SIGTERM)
+            self._runtime_of(record).signal(record.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while pending and time.monotonic() < deadline:
             time.sleep(0.05)
-            pending = [r for r in pending if self.launcher.alive(r.pid, r.instance_id)]
+            pending = [r for r in pending if self._alive(r)]
         for record in pending:
             assert record.pid is not None
             log.warning(
                 "instance %s ignored SIGTERM for %.0f s: SIGKILL", record.instance_id, grace
             )
-            self.launcher.signal(record.pid, signal.SIGKILL)
+            self._runtime_of(record).signal(record.pid, signal.SIGKILL)
         deadline = time.monotonic() + 5.0
         while pending and time.monotonic() < deadline:  # let the kernel reap before we return
             time.sleep(0.02)
-            pending = [r for r in pending if self.launcher.alive(r.pid, r.instance_id)]
+            pending = [r for r in pending if self._alive(r)]
 
     def _kill(self, record: InstanceRecord) -> None:
-        if record.pid is not None and self.launcher.alive(record.pid, record.instance_id):
+        if record.pid is not None and self._runtime_of(record).alive(
+            record.pid, record.instance_id
+        ):
             with contextlib.suppress(Exception):
-                self.launcher.signal(record.pid, signal.SIGKILL)
+                self._runtime_of(record).signal(record.pid, signal.SIGKILL)

@@ -25,6 +25,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from greenshift.fleet.runtime import container_of
+
+__all__ = ["ModelData", "ModelDataError", "ModelSource", "container_of", "source_of"]
+
 
 class ModelDataError(Exception):
     """The model data cannot be fetched or is unsafe to unpack."""
@@ -40,16 +44,6 @@ class ModelSource:
     @property
     def key(self) -> str:
         return hashlib.sha256(f"{self.url}|{self.compressed}".encode()).hexdigest()[:16]
-
-
-def container_of(model_spec: dict[str, Any]) -> dict[str, Any]:
-    """The container an instance runs: PrimaryContainer, else Containers[0] (the CreateModel
-    request)."""
-    primary = model_spec.get("PrimaryContainer")
-    if primary:
-        return dict(primary)
-    containers = model_spec.get("Containers") or []
-    return dict(containers[0]) if containers else {}
 
 
 def source_of(container: dict[str, Any]) -> ModelSource:

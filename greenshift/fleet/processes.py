@@ -1,6 +1,6 @@
-"""Instance processes: start them detached, tell whether a pid is still our model server, signal
-them, probe `/ping`, find free ports. The fleet agent's side effects on the host, behind one small
-interface (`Launcher`) that tests may replace.
+"""The built-in runtime: instances as processes of the built-in model server, started detached;
+tell whether a pid is still our model server, signal them, probe `/ping`, find free ports. One of
+the instance runtimes (greenshift.fleet.runtime.InstanceRuntime).
 """
 
 from __future__ import annotations
@@ -12,33 +12,16 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Protocol
 
 import greenshift
+from greenshift.fleet.runtime import InstanceSpec
+from greenshift.ports import Progress
+from greenshift.registry.records import FleetRecord
 
 SERVER_MODULE = "greenshift.fleet.model_server"
 # The folder holding the `greenshift` package: instances import it from there even when the
 # project is not installed into the interpreter (a source checkout).
 PROJECT_ROOT = str(Path(greenshift.__file__).resolve().parent.parent)
-
-
-class Launcher(Protocol):
-    def start(
-        self,
-        instance_id: str,
-        model_dir: Path,
-        host: str,
-        port: int,
-        env: dict[str, str],
-        log_path: Path,
-    ) -> int:
-        """Start the instance's model server; returns its pid."""
-
-    def alive(self, pid: int | None, instance_id: str) -> bool:
-        """True while `pid` is a running model server of `instance_id` (not a recycled pid)."""
-
-    def signal(self, pid: int, sig: int) -> None:
-        """Send `sig` to the instance (its process group); a gone process is not an error."""
 
 
 def server_command(instance_id: str, model_dir: Path, host: str, port: int) -> list[str]:
@@ -57,7 +40,7 @@ def server_command(instance_id: str, model_dir: Path, host: str, port: int) -> l
     ]
 
 
-class ProcessLauncher:
+class ProcessRuntime:
     """Real processes. Each instance gets its own session (start_new_session): a worker that dies
     or is restarted does not take its instances with it, and a signal reaches the instance's
     whole process group."""
@@ -65,24 +48,21 @@ class ProcessLauncher:
     def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def start(
-        self,
-        instance_id: str,
-        model_dir: Path,
-        host: str,
-        port: int,
-        env: dict[str, str],
-        log_path: Path,
-    ) -> int:
+    def prepare(self, fleet: FleetRecord, model_dir: Path, progress: Progress) -> None:
+        """Nothing to prepare yet: instances run Greenshift's own interpreter."""
+
+    def start(self, spec: InstanceSpec) -> int:
+        log_path = spec.log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         # A launch means no recorded process of this instance runs; one that does was started by
         # an agent killed before it recorded the pid. It holds a port and would run forever.
-        for stale in servers_started_in(log_path.parent, instance_id):
+        for stale in servers_started_in(log_path.parent, spec.instance_id):
             self.signal(stale, signal.SIGKILL)
+        env = {**os.environ, **spec.environment}
         python_path = os.pathsep.join(p for p in (PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
-                server_command(instance_id, model_dir, host, port),
+                server_command(spec.instance_id, spec.model_dir, spec.host, spec.port),
                 env={**env, "PYTHONPATH": python_path},
                 cwd=str(log_path.parent),
                 stdin=subprocess.DEVNULL,
@@ -93,6 +73,9 @@ class ProcessLauncher:
             )
         self._children[proc.pid] = proc
         return proc.pid
+
+    def release(self, instance_id: str) -> None:
+        """A process holds nothing once it has exited."""
 
     def alive(self, pid: int | None, instance_id: str) -> bool:
         if pid is None:
@@ -174,3 +157,7 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+# The name the tests and older callers know.
+ProcessLauncher = ProcessRuntime

@@ -16,6 +16,7 @@ import pytest
 
 from greenshift.fleet.agent import AgentTiming, FleetAgent
 from greenshift.fleet.processes import ProcessLauncher
+from greenshift.fleet.runtime import InstanceSpec
 from greenshift.naming import fleet_id
 from greenshift.ports import Fleet, ProvisionFailed
 from greenshift.registry.records import FleetRecord, InstanceRecord
@@ -33,16 +34,8 @@ class RecordingLauncher(ProcessLauncher):
         super().__init__()
         self.started: list[int] = []
 
-    def start(
-        self,
-        instance_id: str,
-        model_dir: Path,
-        host: str,
-        port: int,
-        env: dict[str, str],
-        log_path: Path,
-    ) -> int:
-        pid = super().start(instance_id, model_dir, host, port, env, log_path)
+    def start(self, spec: InstanceSpec) -> int:
+        pid = super().start(spec)
         self.started.append(pid)
         return pid
 
@@ -98,7 +91,7 @@ class Host:
     ) -> FleetRecord:
         path = model if isinstance(model, Path) else MODELS / model
         container: dict[str, object] = {
-            "Image": "greenshift/builtin",
+            "Image": "greenshift/model-server",
             "ModelDataUrl": f"file://{path}",
         }
         if env:

@@ -79,6 +79,8 @@ class StepInput(_Message):
     step: Step
     fleets: dict[str, str]
     confirm_timeout_seconds: float = 60.0
+    # Fleet key -> RoutingStrategy of the config it runs (traffic steps; Plan.routing_strategies).
+    routing_strategies: dict[str, str] = {}
 
 
 class ProgressInput(_Message):

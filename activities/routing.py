@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from greenshift.planning.model import Role, TrafficStep
+from greenshift.planning.specs import DEFAULT_ROUTING
 from greenshift.registry.records import EndpointRouting, FleetRoute, VariantRoute
 
 
@@ -25,7 +26,9 @@ def routing_for(
     routing_strategies: Mapping[str, str] | None = None,
 ) -> EndpointRouting:
     """The absolute routing after `step`. Fleets with no share are left out (the router stops
-    sending them traffic); a share for a fleet that has no id is a bug in the caller."""
+    sending them traffic); a share for a fleet that has no id is a bug in the caller.
+    `routing_strategies` maps a fleet key (`FleetRef.key`) to the RoutingStrategy of the config
+    that fleet runs (`Plan.routing_strategies()`); a missing key is SageMaker's default."""
     variants: list[VariantRoute] = []
     for variant in sorted(step.variants):
         traffic = step.variants[variant]
@@ -36,11 +39,17 @@ def routing_for(
             key = fleet_key(role, variant)
             if key not in fleets:
                 raise KeyError(f"no fleet id for {key}")
-            routes.append(FleetRoute(fleet_id=fleets[key], share=share))
-        strategy = (routing_strategies or {}).get(variant, "LEAST_OUTSTANDING_REQUESTS")
+            strategy = (routing_strategies or {}).get(key, DEFAULT_ROUTING)
+            routes.append(FleetRoute(fleet_id=fleets[key], share=share, routing_strategy=strategy))
+        # The variant's own strategy: the one of the fleet that will keep it (green, when it has
+        # traffic), for readers that look at the variant only.
+        kept = routes[-1].routing_strategy if routes else None
         variants.append(
             VariantRoute(
-                variant=variant, weight=traffic.weight, routing_strategy=strategy, fleets=routes
+                variant=variant,
+                weight=traffic.weight,
+                routing_strategy=kept or DEFAULT_ROUTING,
+                fleets=routes,
             )
         )
     return EndpointRouting(endpoint=endpoint, variants=variants)

@@ -26,7 +26,7 @@ class TrafficActivities:
     def shift_traffic(self, data: StepInput) -> int:
         if not isinstance(data.step, TrafficStep):
             raise ValidationError(f"shift_traffic got a {data.step.kind} step")
-        routing = routing_for(data.ref.endpoint, data.step, data.fleets)
+        routing = routing_for(data.ref.endpoint, data.step, data.fleets, data.routing_strategies)
         version = self.router.apply(routing)
         self.router.confirm(
             data.ref.endpoint, version, data.confirm_timeout_seconds, heartbeat_progress()

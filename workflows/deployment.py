@@ -327,7 +327,12 @@ class DeploymentWorkflow:
     # --- activity calls --------------------------------------------------------------------
     async def _step_activity(self, step: Step, attempts: int | None = None) -> Any:
         prepared = self._require_prepared()
-        data = act.StepInput(ref=prepared.ref, step=step, fleets=prepared.fleets)
+        data = act.StepInput(
+            ref=prepared.ref,
+            step=step,
+            fleets=prepared.fleets,
+            routing_strategies=prepared.plan.routing_strategies(),
+        )
         if isinstance(step, ProvisionStep):
             spec = next((s for s in prepared.plan.green if s.variant == step.fleet.variant), None)
             opts = options.provision(spec.startup_timeout_seconds if spec else 600)

@@ -47,8 +47,10 @@ def backend_name(fleet_id: str) -> str:
 
 
 def balance_for(strategy: str) -> str:
-    """SageMaker RoutingStrategy -> HAProxy balance (both support dynamic servers)."""
-    return "random" if strategy.upper() == "RANDOM" else "leastconn"
+    """SageMaker RoutingStrategy -> HAProxy balance (both support dynamic servers). RANDOM is
+    `random(1)`: HAProxy's plain `random` is `random(2)`, two draws and the less loaded one, which
+    is a load-aware choice, not SageMaker's uniform one."""
+    return "random(1)" if strategy.upper() == "RANDOM" else "leastconn"
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def compute(routings: Iterable[RoutingRecord], instances: Iterable[InstanceRecor
                     endpoint=record.endpoint,
                     variant=variant.variant,
                     fleet_id=fleet.fleet_id,
-                    balance=balance_for(variant.routing_strategy),
+                    balance=balance_for(fleet.routing_strategy or variant.routing_strategy),
                     servers=own[fleet.fleet_id] + backups,
                 )
     return DesiredState(

@@ -146,3 +146,11 @@ class Plan(_Frozen):
     # Fleet sizes and traffic before the first step: where every rollback returns to.
     instances_before: dict[str, int] = Field(default_factory=dict)
     traffic_before: dict[str, VariantTraffic] = Field(default_factory=dict)
+
+    def routing_strategies(self) -> dict[str, str]:
+        """Fleet key (`FleetRef.key`) -> the RoutingStrategy of the config that fleet runs."""
+        return {
+            FleetRef(variant=spec.variant, role=role).key: spec.routing_strategy
+            for role, specs in ((Role.BLUE, self.blue), (Role.GREEN, self.green))
+            for spec in specs
+        }

@@ -138,6 +138,9 @@ class InstanceRecord(Record):
 class FleetRoute(Record):
     fleet_id: str
     share: float  # of the variant's traffic; the fleets of a variant sum to 1
+    # How this fleet balances among its instances: the RoutingConfig of the config the fleet was
+    # made from (blue and green may differ during a deployment). None: the variant's.
+    routing_strategy: str | None = None
 
 
 class VariantRoute(Record):

@@ -33,11 +33,15 @@ def test_services_of_the_production_stack(compose: dict) -> None:
 
 
 def test_third_party_images_are_pinned(compose: dict) -> None:
-    for name, service in compose["services"].items():
-        image = service.get("image")
-        if image and "build" not in service:
-            tag = image.rsplit(":", 1)[-1] if ":" in image else ""
-            assert tag and tag != "latest", f"{name} uses an unpinned image {image!r}"
+    third_party = {
+        name: service["image"]
+        for name, service in compose["services"].items()
+        if service.get("image") and "build" not in service
+    }
+    assert {"temporal", "temporal-db", "registry-db"} <= set(third_party)
+    for name, image in third_party.items():
+        tag = image.rsplit(":", 1)[-1] if ":" in image else ""
+        assert tag and tag != "latest", f"{name} uses an unpinned image {image!r}"
 
 
 def test_greenshift_commands_exist(compose: dict) -> None:
@@ -71,8 +75,13 @@ def test_api_beyond_loopback_requires_access_keys(compose: dict) -> None:
 
 
 def test_dockerfile_copies_what_exists() -> None:
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
-        if line.startswith("COPY "):
-            sources = line.split()[1:-1]
-            for source in sources:
-                assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+    copies = [
+        line.split()[1:-1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    ]
+    assert copies, "the Dockerfile copies nothing"
+    for sources in copies:
+        assert sources, "a COPY without sources"
+        for source in sources:
+            assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"

@@ -74,7 +74,7 @@ def test_desired_state_layout() -> None:
     assert state.versions == {"Shop": 4, "Cart": 1}
     assert dict(state.slots) == {"cart": 0, "cart/A": 1, "shop": 16, "shop/A": 17, "shop/B": 18}
     blue = state.backend("f.blue")
-    assert blue is not None and blue.balance == "random" and blue.variant == "A"
+    assert blue is not None and blue.balance == "random(1)" and blue.variant == "A"
     assert [(s.name, s.enabled, s.backup) for s in blue.servers] == [
         ("blue.0", True, False),
         ("blue.1", False, False),

@@ -33,15 +33,37 @@ def test_traffic_step_to_routing_uses_both_fleets_and_drops_empty_shares() -> No
         },
         message="canary",
     )
-    routing = routing_for("e1", step, FLEETS, {"B": "RANDOM"})
+    # Strategies are per fleet: blue keeps its config's, green gets the new config's.
+    routing = routing_for("e1", step, FLEETS, {"blue/A": "RANDOM", "green/B": "RANDOM"})
     assert routing.endpoint == "e1"
     a, b = routing.variants
     assert (a.variant, a.weight, a.routing_strategy) == ("A", 2.0, "LEAST_OUTSTANDING_REQUESTS")
     assert a.fleets == [
-        FleetRoute(fleet_id="e1.A.old", share=0.75),
-        FleetRoute(fleet_id="e1.A.new", share=0.25),
+        FleetRoute(fleet_id="e1.A.old", share=0.75, routing_strategy="RANDOM"),
+        FleetRoute(fleet_id="e1.A.new", share=0.25, routing_strategy="LEAST_OUTSTANDING_REQUESTS"),
     ]
-    assert (b.routing_strategy, b.fleets) == ("RANDOM", [FleetRoute(fleet_id="e1.B.new", share=1)])
+    assert (b.routing_strategy, b.fleets) == (
+        "RANDOM",
+        [FleetRoute(fleet_id="e1.B.new", share=1, routing_strategy="RANDOM")],
+    )
+
+
+def test_a_plan_names_each_fleets_routing_strategy() -> None:
+    from greenshift.planning.model import Plan, Strategy, VariantSpec
+
+    spec = {"model_name": "m", "instance_type": "ml.m5.large", "instance_count": 1, "weight": 1}
+    plan = Plan(
+        strategy=Strategy.ALL_AT_ONCE,
+        blue=(VariantSpec(variant="A", **spec),),
+        green=(VariantSpec(variant="A", routing_strategy="RANDOM", **spec),),
+        steps=(),
+        peak_instances=2,
+        min_duration_seconds=0,
+    )
+    assert plan.routing_strategies() == {
+        "blue/A": "LEAST_OUTSTANDING_REQUESTS",
+        "green/A": "RANDOM",
+    }
 
 
 def test_traffic_step_for_a_fleet_without_id_is_a_bug() -> None:

@@ -250,8 +250,7 @@ class LogsApi:
             "logStreamName": s.name,
             "creationTime": s.creation_time,
             "arn": (
-                f"arn:aws:logs:{self.region}:{self.account}:log-group:{s.group}"
-                f":log-stream:{s.name}"
+                f"arn:aws:logs:{self.region}:{self.account}:log-group:{s.group}:log-stream:{s.name}"
             ),
             "storedBytes": s.stored_bytes,
         }

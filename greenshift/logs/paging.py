@@ -1,11 +1,11 @@
 """Paging rules of CloudWatch Logs, as pure functions over what the store returns.
 
 GetLogEvents tokens point between events: `f/<seq>` reads the events after seq, `b/<seq>` the
-events before it. At the end of a stream the forward token comes back unchanged (boto3's
-paginator and `aws logs get-log-events` stop on that), and at its beginning the backward one
-does. FilterLogEvents tokens are the (timestamp, seq) position of the last event looked at.
-DescribeLogGroups / DescribeLogStreams tokens are the sort key of the last item returned, so a
-stream created between two pages neither repeats nor shifts the rest.
+events before it. At the end of a stream the forward token comes back unchanged (readers that
+follow a stream stop on that), and at its beginning the backward one does. FilterLogEvents
+tokens are the (timestamp, seq) position of the last event looked at. DescribeLogGroups and
+DescribeLogStreams tokens are the sort key of the last item returned, so a stream created
+between two pages neither repeats nor shifts the rest.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ class SqliteLogStore:
                         )
                     db.execute(
                         'INSERT INTO file_cursors (path, inode, "offset") VALUES (?, ?, ?)'
-                        ' ON CONFLICT (path) DO UPDATE SET inode = excluded.inode,'
+                        " ON CONFLICT (path) DO UPDATE SET inode = excluded.inode,"
                         ' "offset" = excluded."offset"',
                         (batch.path, batch.cursor.inode, batch.cursor.offset),
                     )

@@ -81,7 +81,12 @@ def test_follow_streams_a_line_appended_after_it_started(api: ApiProcess, tmp_pa
     ):
         out = proc.stdout
         assert out is not None
-        reader = threading.Thread(target=lambda: [lines.put(x) for x in out], daemon=True)
+
+        def read_lines() -> None:
+            for line in out:
+                lines.put(line)
+
+        reader = threading.Thread(target=read_lines, daemon=True)
         reader.start()
         try:
             assert next_line().rstrip().endswith("all traffic says hello")

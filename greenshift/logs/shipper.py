@@ -101,11 +101,18 @@ class LogShipper:
             batch = self._read(path, ref, st, cursors.get(path))
             if batch is not None:
                 batches.append(batch)
-        stored = sum(len(b.messages) for b in batches)
+        stored = 0
         if batches:
-            self.store.append(batches, self.clock_ms())
+            refused = set(self.store.append(batches, self.clock_ms()))
             for batch in batches:
-                cursors[batch.path] = batch.cursor
+                if batch.path not in refused:
+                    cursors[batch.path] = batch.cursor
+                    stored += len(batch.messages)
+            if refused:
+                # Another shipper moved these cursors: take its view on the next poll.
+                log.warning("log cursors moved by another shipper: %s", sorted(refused))
+                self._cursors = None
+                self._seen.clear()
         gone = [p for p in cursors if p not in present]
         if gone:
             self.store.forget_cursors(gone)
@@ -130,6 +137,7 @@ class LogShipper:
         """The new lines of one file (None: nothing to record). A replaced file's fresh cursor
         is recorded even with no lines, so its old offset is never applied to the new file."""
         now = self.monotonic()
+        previous = cursor
         reset = cursor is None or is_replaced(st.st_size, st.st_ino, cursor.offset, cursor.inode)
         if cursor is None or reset:
             cursor = Cursor(st.st_ino, 0)
@@ -140,7 +148,7 @@ class LogShipper:
         # Everything after the cursor was looked at already: it is one unfinished line.
         partial_only = seen.looked_to >= st.st_size
         if st.st_size <= cursor.offset or (partial_only and not quiet):
-            return Batch(path, ref, [], cursor) if reset else None
+            return Batch(path, ref, [], cursor, previous) if reset else None
         try:
             with open(path, "rb") as handle:
                 if os.fstat(handle.fileno()).st_ino != cursor.inode:
@@ -156,4 +164,4 @@ class LogShipper:
             used = len(data)
         if not used and not reset:
             return None
-        return Batch(path, ref, lines, Cursor(cursor.inode, cursor.offset + used))
+        return Batch(path, ref, lines, Cursor(cursor.inode, cursor.offset + used), previous)

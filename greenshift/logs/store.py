@@ -32,18 +32,22 @@ class Cursor:
 
 @dataclass(frozen=True)
 class Batch:
-    """Lines read from one file at one time, and the cursor to record with them."""
+    """Lines read from one file at one time, and the cursor to record with them. `previous` is
+    the cursor the lines were read from (None: the file was new to the shipper); the batch is
+    stored only if that is still the stored cursor, so two shippers over one home (an API
+    started twice) never store a line twice."""
 
     path: str
     ref: StreamRef
     messages: Sequence[str]
     cursor: Cursor
+    previous: Cursor | None = None
 
 
 class LogStore(Protocol):
     """What the shipper writes to and the CloudWatch Logs API reads from."""
 
-    def append(self, batches: Sequence[Batch], now_ms: int) -> None: ...
+    def append(self, batches: Sequence[Batch], now_ms: int) -> list[str]: ...
     def cursors(self) -> dict[str, Cursor]: ...
     def forget_cursors(self, paths: Sequence[str]) -> None: ...
     def groups(self) -> list[LogGroup]: ...
@@ -124,14 +128,22 @@ class SqliteLogStore:
 
     # --- writing (the shipper) ----------------------------------------------------------------
 
-    def append(self, batches: Sequence[Batch], now_ms: int) -> None:
+    def append(self, batches: Sequence[Batch], now_ms: int) -> list[str]:
         """Store every batch's lines with `now_ms` as timestamp and ingestion time, and its
-        cursor, in one transaction."""
+        cursor, in one transaction. Returns the paths of the batches refused because their
+        `previous` cursor is no longer the stored one (somebody else stored those lines)."""
+        refused: list[str] = []
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 for batch in batches:
+                    row = db.execute(
+                        'SELECT inode, "offset" FROM file_cursors WHERE path = ?', (batch.path,)
+                    ).fetchone()
+                    if (None if row is None else Cursor(*row)) != batch.previous:
+                        refused.append(batch.path)
+                        continue
                     if batch.messages:
                         stream_id = self._ensure_stream(batch.ref, now_ms)
                         rows = [
@@ -160,6 +172,7 @@ class SqliteLogStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return refused
 
     def _ensure_stream(self, ref: StreamRef, now_ms: int) -> int:
         self._db.execute(

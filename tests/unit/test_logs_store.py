@@ -33,9 +33,9 @@ class CountingStore(SqliteLogStore):
 
     appends = 0
 
-    def append(self, batches: Sequence[Batch], now_ms: int) -> None:
+    def append(self, batches: Sequence[Batch], now_ms: int) -> list[str]:
         self.appends += 1
-        super().append(batches, now_ms)
+        return super().append(batches, now_ms)
 
 
 @pytest.fixture
@@ -163,6 +163,21 @@ def test_a_restarted_shipper_resumes_at_the_stored_cursor(
     assert messages(store) == ["a", "b", "c"]
 
 
+def test_two_shippers_over_one_home_store_each_line_once(
+    store: CountingStore, tmp_path: Path, clock: Clock
+) -> None:
+    path = log_file(tmp_path)
+    first, second = make_shipper(store, tmp_path, clock), make_shipper(store, tmp_path, clock)
+    append(path, "a\n")
+    assert first.poll() == 1
+    assert second.poll() == 0, "the second shipper's batch was read from a stale cursor"
+    append(path, "b\n")
+    assert second.poll() + first.poll() == 1
+    append(path, "c\n")
+    assert first.poll() + second.poll() == 1
+    assert messages(store) == ["a", "b", "c"]
+
+
 def test_streams_follow_instance_ids_and_other_folders_are_ignored(
     store: CountingStore, tmp_path: Path, clock: Clock
 ) -> None:
@@ -197,8 +212,11 @@ def test_a_removed_instance_folder_drops_its_cursor_but_keeps_its_events(
 
 
 def put(store: SqliteLogStore, now_ms: int, *lines: str, stream: str = STREAM) -> None:
-    batch = Batch(f"/x/{stream}", StreamRef(GROUP, stream), list(lines), Cursor(1, 0))
-    store.append([batch], now_ms)
+    path = f"/x/{stream}"
+    previous = store.cursors().get(path)
+    offset = (previous.offset if previous else 0) + 1
+    batch = Batch(path, StreamRef(GROUP, stream), list(lines), Cursor(1, offset), previous)
+    assert store.append([batch], now_ms) == []
 
 
 def test_reads_forward_backward_and_in_a_time_window(store: CountingStore) -> None:

@@ -8,6 +8,7 @@ refused with InvalidParameterException naming them (SEMANTICS.md section 8).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,8 +43,18 @@ SCAN_BUDGET = 100_000
 class LogsApi:
     """The operations over one store. `region`/`account` make the ARNs."""
 
-    def __init__(self, store: LogStore, region: str, account: str, retention_days: int) -> None:
+    def __init__(
+        self,
+        store: LogStore,
+        region: str,
+        account: str,
+        retention_days: int,
+        scan_batch: int = SCAN_BATCH,
+        scan_budget: int = SCAN_BUDGET,
+    ) -> None:
         self.store = store
+        self.scan_batch = scan_batch
+        self.scan_budget = scan_budget
         self.region = region
         self.account = account
         self.retention_days = retention_days
@@ -60,6 +71,11 @@ class LogsApi:
         fn = self.operations.get(operation)
         if fn is None:
             return None
+        unknown = sorted(set(doc) - input_members(operation))
+        if unknown:
+            raise InvalidParameterException(
+                f"{operation} has no member {unknown[0]!r} (botocore's logs model)."
+            )
         return await anyio.to_thread.run_sync(fn, doc)
 
     # --- operations ---------------------------------------------------------------------------
@@ -177,16 +193,16 @@ class LogsApi:
         scanned = 0
         more = False
         while True:
-            batch = self.store.scan(group, searched, position, start, end, SCAN_BATCH)
+            batch = self.store.scan(group, searched, position, start, end, self.scan_batch)
             matched, last, stopped = select_matches(
                 batch, matches, limit - len(found), MAX_RESPONSE_BYTES - sum(e.size for e in found)
             )
             found += matched
             position = last or position
             scanned += len(batch)
-            if len(batch) < SCAN_BATCH and not stopped:
+            if len(batch) < self.scan_batch and not stopped:
                 break  # everything in range was looked at
-            if stopped or len(found) >= limit or scanned >= SCAN_BUDGET:
+            if stopped or len(found) >= limit or scanned >= self.scan_budget:
                 more = True
                 break
         out: dict[str, Any] = {
@@ -261,6 +277,16 @@ class LogsApi:
         if s.last_ingestion_time is not None:
             out["lastIngestionTime"] = s.last_ingestion_time
         return out
+
+
+@functools.cache
+def input_members(operation: str) -> frozenset[str]:
+    """The members botocore's `logs` model gives the operation's input: anything else is
+    refused, never ignored."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("logs")
+    return frozenset(model.operation_model(operation).input_shape.members)
 
 
 def _str(doc: dict[str, Any], name: str) -> str | None:

@@ -185,6 +185,12 @@ def test_filter_log_events_errors_are_aws_errors(api: ApiProcess) -> None:
         logs.filter_log_events(logGroupName=GROUP, logStreamNames=[S0], logStreamNamePrefix="A")
 
 
+def test_members_greenshift_cannot_honour_are_refused(api: ApiProcess) -> None:
+    logs = api.logs()
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="accountIdentifiers"):
+        logs.describe_log_groups(accountIdentifiers=["123456789012"])
+
+
 def test_a_request_signed_with_a_wrong_secret_is_refused(api: ApiProcess) -> None:
     import boto3
 

@@ -118,6 +118,9 @@ class SqliteLogStore:
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        # Set before the tables exist (a new file): pruned pages go back to the file system
+        # (`incremental_vacuum` after each prune), so retention bounds the disk used too.
+        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -248,6 +251,9 @@ class SqliteLogStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            if dropped:
+                # executescript steps the pragma to completion (execute frees one page).
+                db.executescript("PRAGMA incremental_vacuum;")
         return int(dropped)
 
     # --- reading (the API) --------------------------------------------------------------------

@@ -253,3 +253,17 @@ def test_retention_by_age_and_by_size_per_stream(store: CountingStore) -> None:
     assert [s.name for s in streams] == [STREAM], "an expired, empty stream goes too"
     assert streams[0].stored_bytes == 400
     assert streams[0].first_event_timestamp == now - 1000 + 6
+
+
+def test_pruned_space_goes_back_to_the_file_system(tmp_path: Path) -> None:
+    store = SqliteLogStore(tmp_path / "vacuum.db")
+    try:
+        for i in range(200):
+            put(store, 1000 + i, "y" * 4000)
+        store.prune(DAY_MS, max_age_ms=DAY_MS, max_bytes_per_stream=1_000_000)
+        full = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store.prune(1000 + 150 + DAY_MS, max_age_ms=DAY_MS, max_bytes_per_stream=1_000_000)
+        assert len(messages(store)) == 50
+        assert store._db.execute("PRAGMA page_count").fetchone()[0] < full / 2
+    finally:
+        store.close()

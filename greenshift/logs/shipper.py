@@ -24,7 +24,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from greenshift.logs.model import StreamRef, stream_for_instance
+from greenshift.logs.model import MAX_EVENT_BYTES, StreamRef, stream_for_instance
 from greenshift.logs.store import Batch, Cursor, LogStore
 from greenshift.logs.tailing import flush_partial, is_replaced, split_lines
 
@@ -159,7 +159,11 @@ class LogShipper:
             return None
         lines, used = split_lines(data)
         seen.looked_to = cursor.offset + len(data)
-        if used < len(data) and quiet and seen.looked_to >= st.st_size:
+        rest = len(data) - used
+        # A partial line is stored as it is once its writer went quiet, or once it is longer
+        # than an event can be (it would be split anyway, and a line longer than one read
+        # would otherwise never move the cursor).
+        if rest and ((quiet and seen.looked_to >= st.st_size) or rest >= MAX_EVENT_BYTES):
             lines += flush_partial(data[used:])
             used = len(data)
         if not used and not reset:

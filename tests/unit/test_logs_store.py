@@ -126,6 +126,19 @@ def test_a_partial_line_is_stored_once_the_file_is_quiet(
     assert shipper.poll() == 0
 
 
+def test_a_line_longer_than_an_event_is_stored_without_waiting_for_its_end(
+    store: CountingStore, tmp_path: Path, clock: Clock
+) -> None:
+    path = log_file(tmp_path)
+    append(path, "z" * (300 * 1024))  # no newline: a progress bar, a binary dump
+    shipper = make_shipper(store, tmp_path, clock)
+    assert shipper.poll() == 2
+    assert "".join(messages(store)) == "z" * (300 * 1024)
+    append(path, " end\n")
+    assert shipper.poll() == 1
+    assert messages(store)[-1] == " end"
+
+
 def test_a_truncated_file_is_read_again_from_its_start(
     store: CountingStore, tmp_path: Path, clock: Clock
 ) -> None:

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     # Where deployments read alarm states: Greenshift's own API unless set (e.g. real CloudWatch).
     cloudwatch_endpoint_url: str | None = None
     webhook_urls: str | None = None
+    # Instance logs (greenshift/logs, README "Logs"): each stream keeps events for at most
+    # `log_retention_days` and its newest `log_retention_bytes_per_stream` bytes; the shipper
+    # reads the instances' server.log every `log_ship_interval_seconds`.
+    log_retention_days: int = Field(default=30, ge=1)
+    log_retention_bytes_per_stream: int = Field(default=64 * 1024 * 1024, ge=1024)
+    log_ship_interval_seconds: float = Field(default=1.0, gt=0)
 
     @cached_property
     def home_dir(self) -> Path:

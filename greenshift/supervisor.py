@@ -396,6 +396,7 @@ def client_environment(settings: Settings) -> dict[str, str]:
         "AWS_ENDPOINT_URL_SAGEMAKER": settings.api_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": settings.runtime_url,
         "AWS_ENDPOINT_URL_CLOUDWATCH": settings.api_url,
+        "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": settings.api_url,
         "AWS_DEFAULT_REGION": settings.region,
         "AWS_ACCESS_KEY_ID": "greenshift",
         "AWS_SECRET_ACCESS_KEY": "greenshift",

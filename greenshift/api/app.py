@@ -60,7 +60,9 @@ GREENSHIFT: Mapping[str, Handler] = {
 SERVICES: Mapping[str, Mapping[str, Handler]] = {"SageMaker": SAGEMAKER, "Greenshift": GREENSHIFT}
 CLOUDWATCH_TARGET = "GraniteServiceVersion20100801"
 # SigV4 signing names accepted on this port: SageMaker, CloudWatch ("monitoring"), extensions.
-SIGNING_SERVICES = frozenset({"sagemaker", "monitoring", "greenshift"})
+SIGNING_SERVICES = frozenset({"sagemaker", "monitoring", "greenshift", "logs"})
+# CloudWatch Logs (botocore's `logs`: JSON 1.1), served by greenshift.logs.api.
+LOGS_TARGET = "Logs_20140328"
 # A request body larger than this is refused before it is parsed.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -133,6 +135,8 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
                 service, _, operation = target.partition(".")
                 if service == CLOUDWATCH_TARGET:
                     return await _cloudwatch(ctx, request, body, request_id)
+                if service == LOGS_TARGET:
+                    return await _logs(ctx, operation, body, request_id)
                 handler = SERVICES.get(service, {}).get(operation)
                 if handler is None:
                     raise UnknownOperationError(
@@ -204,3 +208,13 @@ async def _cloudwatch(ctx: ApiContext, request: Request, body: bytes, request_id
     status, headers, payload = answer
     headers = {**headers, "x-amzn-RequestId": request_id}
     return Response(payload, status_code=status, headers=headers)
+
+
+async def _logs(ctx: ApiContext, operation: str, body: bytes, request_id: str) -> Response:
+    """Hand a CloudWatch Logs request to the logs package."""
+    result = None if ctx.logs is None else await ctx.logs.handle(operation, decode_json(body))
+    if result is None:
+        raise UnknownOperationError(f"Operation '{LOGS_TARGET}.{operation}' is not supported.")
+    return Response(
+        json.dumps(result), media_type=JSON_11, headers={"x-amzn-RequestId": request_id}
+    )

@@ -40,6 +40,8 @@ class ApiContext:
     alarms: AlarmSource | None = None
     # The CloudWatch handler (greenshift.metrics.cloudwatch_api), mounted on the same port.
     cloudwatch: Any = None
+    # The CloudWatch Logs reader (greenshift.logs.api.LogsApi), mounted on the same port.
+    logs: Any = None
     clock: Callable[[], datetime] = field(default=utcnow)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -61,6 +62,7 @@ def security_notice(settings: Settings) -> str:
 def make_context(settings: Settings) -> ApiContext:
     """The real dependencies: SqlRegistry, Temporal, the CloudWatch handler and an alarm lookup
     (this process's alarms, or real CloudWatch when an endpoint URL is configured)."""
+    from greenshift.logs.service import logs_api, open_store
     from greenshift.metrics.alarm_source import CloudWatchAlarmSource
     from greenshift.metrics.cloudwatch_api import CloudWatchApi
     from greenshift.metrics.store import MetricStore
@@ -79,6 +81,7 @@ def make_context(settings: Settings) -> ApiContext:
         starter=TemporalStarter(settings),
         alarms=alarms,
         cloudwatch=cloudwatch,
+        logs=logs_api(settings, open_store(settings)),
     )
 
 
@@ -93,10 +96,14 @@ def serve_api(settings: Settings) -> None:
     print(f"greenshift api: {notice}", file=sys.stderr)
     ctx = make_context(settings)
     publisher = WebhookPublisher(parse_urls(settings.webhook_urls))
-    tasks = []
+    tasks: list[Any] = []
     if publisher.enabled:
         source = RegistryEventSource(ctx.registry, settings, publisher.publish)
         tasks.append(source.run)
+    # Instance logs: one host's shipper runs here, beside the API that serves what it ships.
+    from greenshift.logs.service import shipper
+
+    tasks.append(shipper(settings, ctx.logs.store).run)
     app = build_app(ctx, lifespan_tasks=tasks)
     print(
         f"greenshift api: SageMaker control plane on http://{settings.host}:{settings.api_port}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from greenshift.cli.logs import logs_command
 from greenshift.cli.operate import (
     abort_command,
     history_command,
@@ -41,6 +42,7 @@ for command in (
     promote_command,
     abort_command,
     history_command,
+    logs_command,
     api_command,
     worker_command,
     dataplane_command,

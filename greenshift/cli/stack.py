@@ -61,7 +61,7 @@ def up_command(settings: Settings) -> None:
 def _print_banner(settings: Settings, say: Callable[[str], None]) -> None:
     say("")
     say("Greenshift is up.")
-    say(f"  control API   {settings.api_url}   (SageMaker + CloudWatch)")
+    say(f"  control API   {settings.api_url}   (SageMaker + CloudWatch + CloudWatch Logs)")
     say(f"  runtime       {settings.runtime_url}/endpoints/<name>/invocations")
     say(f"  Temporal      {settings.temporal_target}")
     if settings.temporal_address is None:

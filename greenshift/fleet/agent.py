@@ -30,7 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from greenshift.fleet import gpus as gpu_assignment
 from greenshift.fleet.images import runtime_kind
+from greenshift.fleet.instance_types import gpus_of
 from greenshift.fleet.modeldata import ModelData, source_of
 from greenshift.fleet.processes import ProcessRuntime, ping, port_is_free
 from greenshift.fleet.runtime import InstanceRuntime, InstanceSpec, container_of
@@ -83,9 +85,11 @@ class ContainerRuntime(InstanceRuntime, Protocol):
     def has_image(self, image: str) -> bool:
         """The engine holds an image of exactly this name."""
 
+    def sweep(self, keep: Iterable[str]) -> list[str]:
+        """Remove this home's containers but the running ones of `keep`; returns their ids."""
 
-def _no_container_runtime() -> ContainerRuntime:
-    raise ProvisionFailed("this image needs the Docker Engine, and no container runtime is set up")
+    def follow_logs(self, instance_ids: Iterable[str], instances_dir: Path) -> None:
+        """Resume appending adopted containers' output to their logs."""
 
 
 def _now() -> datetime:
@@ -110,7 +114,8 @@ class FleetAgent:
         self.registry = registry
         self.settings = settings
         self.launcher: InstanceRuntime = launcher or ProcessRuntime()  # the built-in runtime
-        self._containers_factory = containers or _no_container_runtime
+        self._containers_factory = containers or self._docker_runtime
+        self._gpus: tuple[str, ...] | None = None  # this host's GPUs, read on first need
         self._containers: ContainerRuntime | None = None
         self._runtime_kinds: dict[str, str] = {}  # fleet id -> "process" | "container"
         self.timing = timing or AgentTiming()
@@ -144,6 +149,7 @@ class FleetAgent:
         try:
             if indices:
                 progress(f"Launching {len(indices)} instance(s).")
+                self._check_gpus(fleet, len(indices))
                 model_dir = self._model_dir(fleet)
                 self._runtime_for(fleet).prepare(fleet, model_dir, progress)
                 with self._lock:
@@ -289,6 +295,7 @@ class FleetAgent:
         if unfinished:
             self._stop_instances(unfinished, lambda _: None, confirm=False)
             counts["stopped"] = len(unfinished)
+        counts["containers_removed"] = self._adopt_containers()
         log.info("adopted instances: %s", counts)
         return counts
 
@@ -305,6 +312,9 @@ class FleetAgent:
             [r for r in records if r.pid is not None],
             grace if grace is not None else self.timing.stop_grace,
         )
+        # No container outlives the host's stop; the records stay, so `adopt()` makes new ones.
+        with contextlib.suppress(ProvisionFailed):
+            self._container_runtime().sweep(keep=())
 
     def close(self) -> None:
         self.stop()
@@ -351,6 +361,68 @@ class FleetAgent:
         if self._containers is None:
             self._containers = self._containers_factory()
         return self._containers
+
+    def _docker_runtime(self) -> ContainerRuntime:
+        from greenshift.fleet.containers import DockerRuntime  # the docker client, on need only
+
+        return DockerRuntime(self.settings.home_dir)
+
+    def _adopt_containers(self) -> int:
+        """Containers no running record of this host wants are removed (stale: the agent died
+        between a record's change and the container's); the adopted ones' logs are followed
+        again. No engine: nothing to adopt."""
+        keep = [r.instance_id for r in self._host_instances() if r.state in RUNNING]
+        try:
+            runtime = self._container_runtime()
+            removed = runtime.sweep(keep)
+            runtime.follow_logs(keep, self.instances_dir)
+        except ProvisionFailed:
+            return 0
+        if removed:
+            log.warning("removed stale containers of instances %s", ", ".join(removed))
+        return len(removed)
+
+    def _host_gpus(self) -> tuple[str, ...]:
+        if self._gpus is None:
+            self._gpus = gpu_assignment.host_gpus(self.settings.gpus)
+        return self._gpus
+
+    def _gpus_used(self, besides: str) -> set[str]:
+        """GPUs held by this host's live instances other than `besides`."""
+        used: set[str] = set()
+        for record in self._host_instances():
+            if record.instance_id != besides and record.state in (*RUNNING, STOPPING):
+                used.update(gpu_assignment.recorded(self.instances_dir / record.instance_id))
+        return used
+
+    def _check_gpus(self, fleet: FleetRecord, launches: int) -> None:
+        """A fleet whose new instances do not all find free GPUs fails before any launches."""
+        per_instance = gpus_of(fleet.instance_type)
+        if per_instance == 0 or launches == 0:
+            return
+        host = self._host_gpus()
+        with self._lock:
+            free = gpu_assignment.free_count(host, self._gpus_used(besides=""))
+        gpu_assignment.check_fits(
+            fleet.variant, fleet.instance_type, per_instance, launches, free, len(host)
+        )
+
+    def _assign_gpus(self, fleet: FleetRecord, iid: str) -> tuple[str, ...]:
+        """The instance's GPUs (caller holds the lock), recorded beside the instance."""
+        folder = self.instances_dir / iid
+        per_instance = gpus_of(fleet.instance_type)
+        chosen: tuple[str, ...] = ()
+        if per_instance:
+            chosen = gpu_assignment.assign(
+                self._host_gpus(),
+                self._gpus_used(besides=iid),
+                gpu_assignment.recorded(folder),
+                per_instance,
+                fleet.variant,
+                fleet.instance_type,
+            )
+        gpu_assignment.record(folder, chosen)
+        return chosen
 
     def _image_in_engine(self, image: str) -> bool:
         try:
@@ -415,17 +487,24 @@ class FleetAgent:
             updated_at=now,
         )
         self.registry.upsert_instance(record)
-        pid = self._runtime_for(fleet).start(
-            InstanceSpec(
-                instance_id=iid,
-                fleet=fleet,
-                model_dir=model_dir,
-                host=self.host,
-                port=port,
-                environment=self._environment(fleet, port, model_dir),
-                log_path=self.instances_dir / iid / "server.log",
+        gpus = self._assign_gpus(fleet, iid)
+        gpu_env = gpu_assignment.cuda_environment(gpus) if self._host_gpus() else {}
+        try:
+            pid = self._runtime_for(fleet).start(
+                InstanceSpec(
+                    instance_id=iid,
+                    fleet=fleet,
+                    model_dir=model_dir,
+                    host=self.host,
+                    port=port,
+                    environment={**self._environment(fleet, port, model_dir), **gpu_env},
+                    log_path=self.instances_dir / iid / "server.log",
+                    gpus=gpus,
+                )
             )
-        )
+        except ProvisionFailed as exc:  # e.g. a container that exits at start: not relaunched
+            self._save(record, FAILED, exc.message)
+            raise
         record = record.model_copy(update={"pid": pid, "updated_at": _now()})
         self.registry.upsert_instance(record)
         log.info("launched %s pid %d port %d", iid, pid, port)

@@ -319,6 +319,9 @@ class FleetAgent:
     def close(self) -> None:
         self.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        close_containers = getattr(self._containers, "close", None)
+        if close_containers is not None:
+            close_containers()  # the engine connection
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -25,9 +25,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,21 @@ MODEL_MOUNT = "/opt/ml/model"
 # once with its exit code and last lines instead of being relaunched until the startup timeout.
 START_SETTLE_SECONDS = 0.5
 
-ClientFactory = Callable[[], docker.DockerClient]
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+def engine_url(base_url: str | None = None) -> str:
+    return base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+
+
+def _reachable(url: str) -> None:
+    """Raise OSError when a unix-socket engine cannot be connected to. Checked before the client
+    is made: the client leaks the socket of a failed connection attempt."""
+    if not url.startswith("unix://"):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(url.removeprefix("unix://"))
 
 
 def container_name(home: Path, instance_id: str) -> str:
@@ -116,13 +132,10 @@ class DockerRuntime:
     engine runs built-in instances untroubled, and only a container fleet fails, saying why."""
 
     def __init__(
-        self,
-        home: Path,
-        client_factory: ClientFactory | None = None,
-        settle: float = START_SETTLE_SECONDS,
+        self, home: Path, base_url: str | None = None, settle: float = START_SETTLE_SECONDS
     ) -> None:
         self.home = home
-        self._factory = client_factory or (lambda: docker.from_env(timeout=30))
+        self.url = engine_url(base_url)
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self._followers: dict[str, threading.Thread] = {}  # container id -> log follower
@@ -136,14 +149,23 @@ class DockerRuntime:
         with self._lock:
             if self._client is None:
                 try:
-                    client = self._factory()
-                    client.ping()
+                    client = self._new_client()
                 except Exception as exc:
                     raise ProvisionFailed(
-                        f"no Docker Engine answers at DOCKER_HOST or the default socket ({exc})"
+                        f"no Docker Engine answers at {self.url} ({exc})"
                     ) from exc
                 self._client = client
             return self._client
+
+    def _new_client(self) -> docker.DockerClient:
+        _reachable(self.url)
+        client = docker.DockerClient(base_url=self.url, timeout=30)
+        try:
+            client.ping()
+        except Exception:
+            client.close()
+            raise
+        return client
 
     def close(self) -> None:
         with self._lock:
@@ -361,7 +383,7 @@ class DockerRuntime:
 
     def _pump(self, container_id: str, image: str, log_path: Path, since: datetime | None) -> None:
         try:
-            client = self._factory()
+            client = self._new_client()
         except Exception:
             log.exception("cannot follow the logs of container %s", container_id[:12])
             return

@@ -72,8 +72,10 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             payload = data.decode(errors="replace")
         names = [n for n in os.environ.get("ECHO_ENV", "").split(",") if n]
+        model = self.model if isinstance(self.model, dict) else {}
         answer = {
             "server": "example-container",
+            "version": model.get("version"),
             "model": self.model,
             "input": payload,
             "env": {name: os.environ.get(name) for name in names},

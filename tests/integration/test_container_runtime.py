@@ -79,7 +79,7 @@ def runtime(home: Path) -> Iterator[DockerRuntime]:
 def model_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / "model.json").write_text(json.dumps({"weights": [1, 2, 3]}))
+    (folder / "model.json").write_text(json.dumps({"version": "t", "weights": [1, 2, 3]}))
     return folder
 
 
@@ -119,7 +119,7 @@ def test_the_container_contract(runtime: DockerRuntime, home: Path, model_dir: P
         headers={"X-Amzn-SageMaker-Custom-Attributes": "trace=7"},
         timeout=10,
     ).json()
-    assert answer["model"] == {"weights": [1, 2, 3]}  # the model data, at /opt/ml/model
+    assert answer["model"] == {"version": "t", "weights": [1, 2, 3]}  # from /opt/ml/model
     assert answer["model_dir_writable"] is False  # mounted read-only
     assert answer["env"] == {"GREETING": "hello", "SM_MODEL_DIR": "/opt/ml/model"}
     assert answer["custom_attributes"] == "trace=7"

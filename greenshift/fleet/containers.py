@@ -39,6 +39,7 @@ import docker.errors
 import docker.types
 
 from greenshift.fleet.instance_types import container_limits
+from greenshift.fleet.processes import ping
 from greenshift.fleet.runtime import InstanceSpec
 from greenshift.ports import Progress, ProvisionFailed
 from greenshift.registry.records import FleetRecord
@@ -51,9 +52,10 @@ LABEL_ENDPOINT = "greenshift.endpoint"
 LABEL_HOME = "greenshift.home"
 CONTAINER_PORT = 8080
 MODEL_MOUNT = "/opt/ml/model"
-# A container that is gone this soon after `serve` is broken, not crashed: the launch fails at
-# once with its exit code and last lines instead of being relaunched until the startup timeout.
-START_SETTLE_SECONDS = 0.5
+# A container that is gone before it first answers /ping, or within this many seconds of
+# `serve`, is broken, not crashed: the launch fails at once with its exit code and last lines
+# instead of being relaunched until the startup timeout. A healthy one ends the wait by answering.
+START_SETTLE_SECONDS = 5.0
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
@@ -323,7 +325,7 @@ class DockerRuntime:
             container.reload()
             state = container.attrs["State"]
             if not state.get("Running"):
-                line = exit_line(spec.image, state)
+                code = state.get("ExitCode")
                 with contextlib.suppress(Exception):
                     container.wait(timeout=5)
                 time.sleep(0.2)  # the follower writes the last lines
@@ -331,12 +333,13 @@ class DockerRuntime:
                 self._remove(container.name)
                 raise ProvisionFailed(
                     f"The container of image {spec.image} for production variant "
-                    f"{spec.fleet.variant} exited at start: {line.removeprefix('[greenshift] ')}."
+                    f"{spec.fleet.variant} exited at start with code {code}"
+                    + (" (killed: out of memory)." if state.get("OOMKilled") else ".")
                     + (f" Its last output:\n{tail}" if tail else "")
                 )
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or ping(spec.host, spec.port, 0.5):
                 return int(state["Pid"])
-            time.sleep(0.05)
+            time.sleep(0.1)
 
     def _state(self, name: str) -> dict[str, Any] | None:
         try:

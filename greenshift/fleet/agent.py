@@ -295,8 +295,8 @@ class FleetAgent:
         if unfinished:
             self._stop_instances(unfinished, lambda _: None, confirm=False)
             counts["stopped"] = len(unfinished)
-        counts["containers_removed"] = self._adopt_containers()
-        log.info("adopted instances: %s", counts)
+        removed = self._adopt_containers()
+        log.info("adopted instances: %s; stale containers removed: %d", counts, removed)
         return counts
 
     def stop_all(self, grace: float | None = None) -> None:

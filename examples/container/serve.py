@@ -39,6 +39,9 @@ def _model_dir_writable() -> bool:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK of the headers (about 40 ms per keep-alive request).
+    disable_nagle_algorithm = True
     mode = "serve"
     model: object = None
 

@@ -206,7 +206,8 @@ def main() -> None:
             "with what it measures, so the figures compare the two instance kinds, not the "
             "machine's ceiling) through the data plane. The two differ in more than the runtime: "
             "the container path adds docker-proxy, and the example container's server is the "
-            "standard library's threaded http.server where the built-in one is a raw asyncio protocol on httptools and uvloop.\n\n"
+            "standard library's threaded http.server where the built-in one is a raw asyncio "
+            "protocol on httptools and uvloop.\n\n"
             f"Run at {datetime.now(UTC):%H:%M on %Y-%m-%d} (code as of {commit}), load average "
             f"{load_avg}:\n\n{table}\n"
         )

@@ -253,6 +253,8 @@ class DockerRuntime:
             raise ProvisionFailed(
                 f"The container of image {spec.image} could not start: {_explain(exc)}"
             ) from exc
+        with spec.log_path.open("ab") as out:  # the failure reasons quote the log's tail
+            out.write(f"[greenshift] started image {spec.image} as container {name}\n".encode())
         self._follow(container.id, spec.image, spec.log_path, since=None)
         pid = self._settled_pid(container, spec)
         self._pids[pid] = name

@@ -97,18 +97,19 @@ def invoke(stack: Stack, endpoint: str, **extra: Any) -> dict[str, Any]:
 
 
 def containers_of(stack: Stack, endpoint: str) -> dict[str, str]:
-    """Running containers of the endpoint: instance id -> container id."""
+    """Containers of the endpoint, running or not: instance id -> container id."""
     client = docker.from_env()
     try:
         return {
             c.labels[LABEL_INSTANCE]: c.id
             for c in client.containers.list(
+                all=True,
                 filters={
                     "label": [
                         f"greenshift.endpoint={endpoint}",
                         f"greenshift.home={stack.settings.home_dir}",
                     ]
-                }
+                },
             )
         }
     finally:

@@ -197,3 +197,29 @@ def test_no_engine_is_a_clear_failure(tmp_path: Path, model_dir: Path) -> None:
     assert "no Docker Engine answers" in failed.value.message
     with pytest.raises(ProvisionFailed):  # the agent reads this as "not in an engine"
         rt.has_image(IMAGE)
+
+
+def test_a_container_that_never_pings_fails_the_launch(tmp_path: Path) -> None:
+    from greenshift.fleet.agent import FleetAgent
+    from tests.docker_support import SILENT_IMAGE
+    from tests.integration.test_fleet_agent import FAST, Host
+
+    host = Host(tmp_path)
+    agent = FleetAgent(host.registry, host.settings, timing=FAST)
+    host.agents.append(agent)
+    try:
+        plain = host.fleet("echo-v1", timeout=3)
+        container = {**plain.model_spec["PrimaryContainer"], "Image": SILENT_IMAGE}
+        fleet = plain.model_copy(update={"model_spec": {"PrimaryContainer": container}})
+        with pytest.raises(ProvisionFailed) as failed:
+            agent.scale_up(fleet, 1, lambda _: None)
+        assert "did not pass the ping health check" in failed.value.message
+        (record,) = host.instances(fleet.fleet_id)
+        log = host.settings.home_dir / "instances" / record.instance_id / "server.log"
+        assert f"started image {SILENT_IMAGE}" in log.read_text()  # the tail names the image
+        # The deployment's rollback scales the failed fleet down: that removes the container.
+        agent.scale_down(fleet.fleet_id, 0, lambda _: None)
+        assert our_containers(host.settings.home_dir) == []
+    finally:
+        remove_containers(host.settings.home_dir)
+        host.cleanup()

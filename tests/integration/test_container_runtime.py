@@ -223,3 +223,31 @@ def test_a_container_that_never_pings_fails_the_launch(tmp_path: Path) -> None:
     finally:
         remove_containers(host.settings.home_dir)
         host.cleanup()
+
+
+def test_gpus_go_to_the_engine_as_a_device_request(
+    runtime: DockerRuntime, home: Path, model_dir: Path
+) -> None:
+    """With an NVIDIA runtime the container gets exactly its GPUs; without one (this machine,
+    CI) the engine refuses the device request, and the failure says so and names the image."""
+    from dataclasses import replace
+
+    spec = replace(
+        _spec(home, _fleet(IMAGE, instance_type="ml.g5.2xlarge"), model_dir), gpus=("0",)
+    )
+    client = docker.from_env()
+    try:
+        nvidia = "nvidia" in (client.info().get("Runtimes") or {})
+        if nvidia:
+            runtime.start(spec)
+            attrs = client.api.inspect_container(container_name(home, spec.instance_id))
+            (request,) = attrs["HostConfig"]["DeviceRequests"]
+            assert request["DeviceIDs"] == ["0"] and request["Capabilities"] == [["gpu"]]
+        else:
+            with pytest.raises(ProvisionFailed) as failed:
+                runtime.start(spec)
+            assert IMAGE in failed.value.message
+            assert "[[gpu]]" in failed.value.message  # the engine's words about the request
+            assert our_containers(home) == []
+    finally:
+        client.close()

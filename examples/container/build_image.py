@@ -2,7 +2,7 @@
 
 No registry is needed: the rootfs is this interpreter, the shared libraries it and its extension
 modules link (as `ldd` lists them), the standard library (without tests, IDLE, Tk) and serve.py,
-at the same paths as on this host so the interpreter finds its prefix unaided. About 30 MB.
+at the same paths as on this host so the interpreter finds its prefix unaided. About 100 MB.
 
     python examples/container/build_image.py [--tag greenshift-example/echo:latest]
 

@@ -505,9 +505,12 @@ class FleetAgent:
                     gpus=gpus,
                 )
             )
-        except ProvisionFailed as exc:  # e.g. a container that exits at start: not relaunched
-            self._save(record, FAILED, exc.message)
-            raise
+        except ProvisionFailed as exc:  # e.g. a container that exits at start
+            if restarts is None:  # the fleet's own launch: the step fails now, naming the cause
+                self._save(record, FAILED, exc.message)
+                raise
+            # A relaunch: retried with the backoff, like a process that keeps crashing.
+            return self._save(record, LAUNCHING, exc.message)
         record = record.model_copy(update={"pid": pid, "updated_at": _now()})
         self.registry.upsert_instance(record)
         log.info("launched %s pid %d port %d", iid, pid, port)

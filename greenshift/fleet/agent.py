@@ -30,9 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from greenshift.fleet import gpus as gpu_assignment
+from greenshift.fleet.gpus import GpuLedger
 from greenshift.fleet.images import runtime_kind
-from greenshift.fleet.instance_types import gpus_of
 from greenshift.fleet.modeldata import ModelData, source_of
 from greenshift.fleet.processes import ProcessRuntime, ping, port_is_free
 from greenshift.fleet.runtime import InstanceRuntime, InstanceSpec, container_of
@@ -115,7 +114,6 @@ class FleetAgent:
         self.settings = settings
         self.launcher: InstanceRuntime = launcher or ProcessRuntime()  # the built-in runtime
         self._containers_factory = containers or self._docker_runtime
-        self._gpus: tuple[str, ...] | None = None  # this host's GPUs, read on first need
         self._containers: ContainerRuntime | None = None
         self._runtime_kinds: dict[str, str] = {}  # fleet id -> "process" | "container"
         self.timing = timing or AgentTiming()
@@ -123,6 +121,7 @@ class FleetAgent:
         self.host = settings.host
         self.instances_dir = settings.home_dir / "instances"
         self.model_data = model_data or ModelData(settings.home_dir / "models")
+        self.gpus = GpuLedger(settings.gpus, self.instances_dir)
         self._lock = threading.RLock()
         self._busy: set[str] = set()  # instance ids a foreground call is handling
         self._fleets: dict[str, FleetRecord] = {}
@@ -149,7 +148,7 @@ class FleetAgent:
         try:
             if indices:
                 progress(f"Launching {len(indices)} instance(s).")
-                self._check_gpus(fleet, len(indices))
+                self.gpus.check(fleet.variant, fleet.instance_type, len(indices), self._holders())
                 model_dir = self._model_dir(fleet)
                 self._runtime_for(fleet).prepare(fleet, model_dir, progress)
                 with self._lock:
@@ -385,47 +384,9 @@ class FleetAgent:
             log.warning("removed stale containers of instances %s", ", ".join(removed))
         return len(removed)
 
-    def _host_gpus(self) -> tuple[str, ...]:
-        if self._gpus is None:
-            self._gpus = gpu_assignment.host_gpus(self.settings.gpus)
-        return self._gpus
-
-    def _gpus_used(self, besides: str) -> set[str]:
-        """GPUs held by this host's live instances other than `besides`."""
-        used: set[str] = set()
-        for record in self._host_instances():
-            if record.instance_id != besides and record.state in (*RUNNING, STOPPING):
-                used.update(gpu_assignment.recorded(self.instances_dir / record.instance_id))
-        return used
-
-    def _check_gpus(self, fleet: FleetRecord, launches: int) -> None:
-        """A fleet whose new instances do not all find free GPUs fails before any launches."""
-        per_instance = gpus_of(fleet.instance_type)
-        if per_instance == 0 or launches == 0:
-            return
-        host = self._host_gpus()
-        with self._lock:
-            free = gpu_assignment.free_count(host, self._gpus_used(besides=""))
-        gpu_assignment.check_fits(
-            fleet.variant, fleet.instance_type, per_instance, launches, free, len(host)
-        )
-
-    def _assign_gpus(self, fleet: FleetRecord, iid: str) -> tuple[str, ...]:
-        """The instance's GPUs (caller holds the lock), recorded beside the instance."""
-        folder = self.instances_dir / iid
-        per_instance = gpus_of(fleet.instance_type)
-        chosen: tuple[str, ...] = ()
-        if per_instance:
-            chosen = gpu_assignment.assign(
-                self._host_gpus(),
-                self._gpus_used(besides=iid),
-                gpu_assignment.recorded(folder),
-                per_instance,
-                fleet.variant,
-                fleet.instance_type,
-            )
-        gpu_assignment.record(folder, chosen)
-        return chosen
+    def _holders(self) -> list[str]:
+        """This host's instances that hold their GPUs (every one not yet stopped)."""
+        return [r.instance_id for r in self._host_instances() if r.state in (*RUNNING, STOPPING)]
 
     def _image_in_engine(self, image: str) -> bool:
         try:
@@ -490,8 +451,7 @@ class FleetAgent:
             updated_at=now,
         )
         self.registry.upsert_instance(record)
-        gpus = self._assign_gpus(fleet, iid)
-        gpu_env = gpu_assignment.cuda_environment(gpus) if self._host_gpus() else {}
+        gpus = self.gpus.assign(iid, fleet.variant, fleet.instance_type, self._holders())
         try:
             pid = self._runtime_for(fleet).start(
                 InstanceSpec(
@@ -500,7 +460,10 @@ class FleetAgent:
                     model_dir=model_dir,
                     host=self.host,
                     port=port,
-                    environment={**self._environment(fleet, port, model_dir), **gpu_env},
+                    environment={
+                        **self._environment(fleet, port, model_dir),
+                        **self.gpus.environment(gpus),
+                    },
                     log_path=self.instances_dir / iid / "server.log",
                     gpus=gpus,
                 )

@@ -16,9 +16,11 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 from greenshift.errors import ResourceLimitExceeded
+from greenshift.fleet.instance_types import gpus_of
 
 GPU_FILE = "gpus"
 _NVIDIA_SMI_LINE = re.compile(r"^GPU (\d+):", re.MULTILINE)
@@ -112,3 +114,49 @@ def recorded(instance_dir: Path) -> tuple[str, ...]:
         return parse_configured((instance_dir / GPU_FILE).read_text())
     except OSError:
         return ()
+
+
+class GpuLedger:
+    """This host's GPUs and which instance holds which: what the fleet agent asks before a
+    fleet launches (`check`) and at each launch (`assign`). `holders` are the ids of the host's
+    instances that still hold their devices (running or stopping)."""
+
+    def __init__(self, configured: str | None, instances_dir: Path) -> None:
+        self.configured = configured
+        self.instances_dir = instances_dir
+
+    @cached_property
+    def host(self) -> tuple[str, ...]:
+        return host_gpus(self.configured)
+
+    def used(self, holders: Iterable[str]) -> set[str]:
+        taken: set[str] = set()
+        for iid in holders:
+            taken.update(recorded(self.instances_dir / iid))
+        return taken
+
+    def check(
+        self, variant: str, instance_type: str, launches: int, holders: Iterable[str]
+    ) -> None:
+        per_instance = gpus_of(instance_type)
+        if per_instance and launches:
+            free = free_count(self.host, self.used(holders))
+            check_fits(variant, instance_type, per_instance, launches, free, len(self.host))
+
+    def assign(
+        self, iid: str, variant: str, instance_type: str, holders: Iterable[str]
+    ) -> tuple[str, ...]:
+        folder = self.instances_dir / iid
+        per_instance = gpus_of(instance_type)
+        chosen: tuple[str, ...] = ()
+        if per_instance:
+            others = self.used(h for h in holders if h != iid)
+            chosen = assign(
+                self.host, others, recorded(folder), per_instance, variant, instance_type
+            )
+        record(folder, chosen)
+        return chosen
+
+    def environment(self, gpus: Sequence[str]) -> dict[str, str]:
+        """CUDA_VISIBLE_DEVICES for a process, on a host that has GPUs at all."""
+        return cuda_environment(gpus) if self.host else {}

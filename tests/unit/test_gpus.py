@@ -97,3 +97,16 @@ def test_assignment_is_recorded_beside_the_instance(tmp_path: Path) -> None:
     assert gpus.recorded(tmp_path / "i") == ("1", "3")
     assert gpus.recorded(tmp_path / "missing") == ()
     assert gpus.cuda_environment(("1", "3")) == {"CUDA_VISIBLE_DEVICES": "1,3"}
+
+
+def test_the_ledger_reads_holders_from_their_records(tmp_path: Path) -> None:
+    ledger = gpus.GpuLedger("0,1,2,3", tmp_path)
+    first = ledger.assign("a.0", "v", "ml.g5.2xlarge", holders=[])
+    second = ledger.assign("b.0", "v", "ml.g5.2xlarge", holders=["a.0"])
+    assert (first, second) == (("0",), ("1",))
+    assert ledger.assign("a.0", "v", "ml.g5.2xlarge", holders=["a.0", "b.0"]) == ("0",)  # kept
+    assert ledger.assign("c.0", "v", "ml.m5.large", holders=["a.0", "b.0"]) == ()
+    assert ledger.environment(()) == {"CUDA_VISIBLE_DEVICES": ""}  # hides the host's GPUs
+    with pytest.raises(ResourceLimitExceeded, match="2 of its 4 GPU"):
+        ledger.check("Big", "ml.g5.12xlarge", launches=1, holders=["a.0", "b.0"])
+    ledger.check("v", "ml.g5.2xlarge", launches=2, holders=["a.0", "b.0"])  # fits

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     max_instances_per_endpoint: int = 32
     # First port handed to model instances; each instance gets the next free one.
     instance_port_base: int = 19000
+    # This host's GPUs for instances ("0,1,2,3"); unset: what `nvidia-smi -L` lists, if anything.
+    gpus: str | None = None
     # Where deployments read alarm states: Greenshift's own API unless set (e.g. real CloudWatch).
     cloudwatch_endpoint_url: str | None = None
     webhook_urls: str | None = None

@@ -15,6 +15,7 @@ from greenshift.chaos.killers import cmdline, haproxy_pids
 from greenshift.dataplane.desired import backend_name, haproxy_id
 from greenshift.dataplane.runtime import RuntimeApi
 from greenshift.fleet.processes import SERVER_MODULE
+from greenshift.ports import ProvisionFailed
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
 
@@ -29,7 +30,7 @@ class Snapshot:
     expected_count: int  # instances the config asks for
     fleets: dict[str, tuple[str, int]]  # serving (non-retired) fleet id -> (config, desired count)
     instances: dict[str, tuple[str, str]]  # instance id -> (fleet id, state), every fleet
-    processes: set[str]  # instance ids with a live model-server process for this home
+    processes: set[str]  # instance ids with a live model-server process or container (this home)
     servers: dict[str, set[str]] = field(default_factory=dict)  # backend -> enabled servers
     duplicates: tuple[str, ...] = ()  # instance ids with more than one live process
     haproxy_groups: int = 1  # HAProxy process groups (master + workers) running this config
@@ -96,6 +97,24 @@ def model_server_instances(settings: Settings) -> Counter[str]:
     return found
 
 
+def container_instances(settings: Settings) -> Counter[str]:
+    """Instance ids of running containers of this home (by their labels); none without an
+    engine."""
+    from greenshift.fleet.containers import LABEL_INSTANCE, DockerRuntime
+
+    runtime = DockerRuntime(settings.home_dir)
+    found: Counter[str] = Counter()
+    try:
+        for container in runtime.ours():
+            if container.status == "running":
+                found[container.labels.get(LABEL_INSTANCE, "")] += 1
+    except ProvisionFailed:
+        return found
+    finally:
+        runtime.close()
+    return found
+
+
 def haproxy_servers(settings: Settings) -> dict[str, set[str]]:
     """Enabled (not in maintenance) servers of each backend, from HAProxy's runtime API."""
     runtime = RuntimeApi(settings.home_dir / "dataplane" / "admin.sock")
@@ -116,7 +135,7 @@ def collect(
     record = registry.get_endpoint(endpoint)
     fleets = registry.list_fleets(endpoint)
     instances = registry.list_instances(endpoint=endpoint)
-    processes = model_server_instances(settings)
+    processes = model_server_instances(settings) + container_instances(settings)
     return Snapshot(
         status=str(getattr(record.status, "value", record.status)) if record else "missing",
         config_name=(record.config_name or "") if record else "",

@@ -97,6 +97,7 @@ class ChaosRig:
         count: int = 2,
         rate: float = 20.0,
         say: Any = print,
+        containers: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.settings = settings
         self.sm, self.cw, self.registry = sm, cw, registry
@@ -106,6 +107,8 @@ class ChaosRig:
         self.rate = rate
         self.say = say
         self.model = "echo-v1"
+        # Models served by a container instead: model -> (image, model data folder).
+        self.containers = dict(containers or {})
 
     # --- set-up ---------------------------------------------------------------------------------
     def setup(self, timeout: float = 120.0) -> None:
@@ -113,8 +116,9 @@ class ChaosRig:
             self.sm.create_model(
                 ModelName=f"chaos-{model}",
                 PrimaryContainer={
-                    "Image": "greenshift/model-server",
-                    "ModelDataUrl": f"file://{self.models}/{model}",
+                    "Image": self.containers.get(model, ("greenshift/model-server", ""))[0],
+                    "ModelDataUrl": "file://"
+                    + (self.containers.get(model, ("", ""))[1] or f"{self.models}/{model}"),
                 },
             )
         self._create_config("chaos-start", "echo-v1")

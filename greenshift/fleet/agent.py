@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from greenshift.fleet.gpus import GpuLedger
 from greenshift.fleet.images import runtime_kind
 from greenshift.fleet.modeldata import ModelData, source_of
 from greenshift.fleet.processes import ProcessRuntime, ping, port_is_free
@@ -83,9 +84,11 @@ class ContainerRuntime(InstanceRuntime, Protocol):
     def has_image(self, image: str) -> bool:
         """The engine holds an image of exactly this name."""
 
+    def sweep(self, keep: Iterable[str]) -> list[str]:
+        """Remove this home's containers but the running ones of `keep`; returns their ids."""
 
-def _no_container_runtime() -> ContainerRuntime:
-    raise ProvisionFailed("this image needs the Docker Engine, and no container runtime is set up")
+    def follow_logs(self, instance_ids: Iterable[str], instances_dir: Path) -> None:
+        """Resume appending adopted containers' output to their logs."""
 
 
 def _now() -> datetime:
@@ -110,7 +113,7 @@ class FleetAgent:
         self.registry = registry
         self.settings = settings
         self.launcher: InstanceRuntime = launcher or ProcessRuntime()  # the built-in runtime
-        self._containers_factory = containers or _no_container_runtime
+        self._containers_factory = containers or self._docker_runtime
         self._containers: ContainerRuntime | None = None
         self._runtime_kinds: dict[str, str] = {}  # fleet id -> "process" | "container"
         self.timing = timing or AgentTiming()
@@ -118,6 +121,7 @@ class FleetAgent:
         self.host = settings.host
         self.instances_dir = settings.home_dir / "instances"
         self.model_data = model_data or ModelData(settings.home_dir / "models")
+        self.gpus = GpuLedger(settings.gpus, self.instances_dir)
         self._lock = threading.RLock()
         self._busy: set[str] = set()  # instance ids a foreground call is handling
         self._fleets: dict[str, FleetRecord] = {}
@@ -144,6 +148,7 @@ class FleetAgent:
         try:
             if indices:
                 progress(f"Launching {len(indices)} instance(s).")
+                self.gpus.check(fleet.variant, fleet.instance_type, len(indices), self._holders())
                 model_dir = self._model_dir(fleet)
                 self._runtime_for(fleet).prepare(fleet, model_dir, progress)
                 with self._lock:
@@ -289,7 +294,8 @@ class FleetAgent:
         if unfinished:
             self._stop_instances(unfinished, lambda _: None, confirm=False)
             counts["stopped"] = len(unfinished)
-        log.info("adopted instances: %s", counts)
+        removed = self._adopt_containers()
+        log.info("adopted instances: %s; stale containers removed: %d", counts, removed)
         return counts
 
     def stop_all(self, grace: float | None = None) -> None:
@@ -305,10 +311,16 @@ class FleetAgent:
             [r for r in records if r.pid is not None],
             grace if grace is not None else self.timing.stop_grace,
         )
+        # No container outlives the host's stop; the records stay, so `adopt()` makes new ones.
+        with contextlib.suppress(ProvisionFailed):
+            self._container_runtime().sweep(keep=())
 
     def close(self) -> None:
         self.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        close_containers = getattr(self._containers, "close", None)
+        if close_containers is not None:
+            close_containers()  # the engine connection
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -351,6 +363,30 @@ class FleetAgent:
         if self._containers is None:
             self._containers = self._containers_factory()
         return self._containers
+
+    def _docker_runtime(self) -> ContainerRuntime:
+        from greenshift.fleet.containers import DockerRuntime  # the docker client, on need only
+
+        return DockerRuntime(self.settings.home_dir)
+
+    def _adopt_containers(self) -> int:
+        """Containers no running record of this host wants are removed (stale: the agent died
+        between a record's change and the container's); the adopted ones' logs are followed
+        again. No engine: nothing to adopt."""
+        keep = [r.instance_id for r in self._host_instances() if r.state in RUNNING]
+        try:
+            runtime = self._container_runtime()
+            removed = runtime.sweep(keep)
+            runtime.follow_logs(keep, self.instances_dir)
+        except ProvisionFailed:
+            return 0
+        if removed:
+            log.warning("removed stale containers of instances %s", ", ".join(removed))
+        return len(removed)
+
+    def _holders(self) -> list[str]:
+        """This host's instances that hold their GPUs (every one not yet stopped)."""
+        return [r.instance_id for r in self._host_instances() if r.state in (*RUNNING, STOPPING)]
 
     def _image_in_engine(self, image: str) -> bool:
         try:
@@ -415,17 +451,29 @@ class FleetAgent:
             updated_at=now,
         )
         self.registry.upsert_instance(record)
-        pid = self._runtime_for(fleet).start(
-            InstanceSpec(
-                instance_id=iid,
-                fleet=fleet,
-                model_dir=model_dir,
-                host=self.host,
-                port=port,
-                environment=self._environment(fleet, port, model_dir),
-                log_path=self.instances_dir / iid / "server.log",
+        gpus = self.gpus.assign(iid, fleet.variant, fleet.instance_type, self._holders())
+        try:
+            pid = self._runtime_for(fleet).start(
+                InstanceSpec(
+                    instance_id=iid,
+                    fleet=fleet,
+                    model_dir=model_dir,
+                    host=self.host,
+                    port=port,
+                    environment={
+                        **self._environment(fleet, port, model_dir),
+                        **self.gpus.environment(gpus),
+                    },
+                    log_path=self.instances_dir / iid / "server.log",
+                    gpus=gpus,
+                )
             )
-        )
+        except ProvisionFailed as exc:  # e.g. a container that exits at start
+            if restarts is None:  # the fleet's own launch: the step fails now, naming the cause
+                self._save(record, FAILED, exc.message)
+                raise
+            # A relaunch: retried with the backoff, like a process that keeps crashing.
+            return self._save(record, LAUNCHING, exc.message)
         record = record.model_copy(update={"pid": pid, "updated_at": _now()})
         self.registry.upsert_instance(record)
         log.info("launched %s pid %d port %d", iid, pid, port)

@@ -14,6 +14,7 @@ from greenshift.cli.operate import (
     watch_command,
 )
 from greenshift.cli.plan import plan_command
+from greenshift.cli.simulate import simulate_command
 from greenshift.cli.stack import (
     api_command,
     dataplane_command,
@@ -34,6 +35,7 @@ for command in (
     up_command,
     status_command,
     plan_command,
+    simulate_command,
     update_endpoint_command,
     watch_command,
     pause_command,

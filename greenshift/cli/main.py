@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from greenshift.cli.groups import rollout_group_command
 from greenshift.cli.operate import (
     abort_command,
     history_command,
@@ -36,6 +37,7 @@ for command in (
     status_command,
     plan_command,
     simulate_command,
+    rollout_group_command,
     update_endpoint_command,
     watch_command,
     pause_command,

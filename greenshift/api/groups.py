@@ -14,7 +14,7 @@ from greenshift.api.endpoints import UPDATABLE, check_status, get_endpoint, vali
 from greenshift.api.parsing import parse
 from greenshift.contracts import sagemaker_shapes as sm
 from greenshift.contracts.base import AwsShape
-from greenshift.errors import ValidationError
+from greenshift.errors import GreenshiftError, ResourceInUse, ValidationError
 from greenshift.groups.model import GroupName, RolloutGroupInput, group_workflow_id
 
 GROUP_QUERY = "group"
@@ -45,12 +45,24 @@ async def start_rollout_group(ctx: ApiContext, doc: dict[str, Any]) -> dict[str,
             check_status(record, UPDATABLE)
             await validate_update(ctx, inp, record)
     workflow_id = group_workflow_id(group.RolloutGroupName)
-    await ctx.starter.start(
-        "RolloutGroup",
-        group.model_dump(mode="json"),
-        workflow_id=workflow_id,
-        deployment_id=group.RolloutGroupName,
+    # Held before the answer, so a direct UpdateEndpoint right after it is refused; the
+    # workflow's own hold is then a no-op.
+    running = await ctx.run(ctx.registry.endpoint_holder, group.endpoints()[0])
+    if running == group.RolloutGroupName:
+        raise ResourceInUse(f"Rollout group {group.RolloutGroupName} is already running.")
+    await ctx.run(
+        ctx.registry.hold_endpoints, group.RolloutGroupName, group.endpoints(), ctx.clock()
     )
+    try:
+        await ctx.starter.start(
+            "RolloutGroup",
+            group.model_dump(mode="json"),
+            workflow_id=workflow_id,
+            deployment_id=group.RolloutGroupName,
+        )
+    except GreenshiftError:
+        await ctx.run(ctx.registry.release_endpoints, group.RolloutGroupName)
+        raise
     return {"RolloutGroupName": group.RolloutGroupName, "WorkflowId": workflow_id}
 
 

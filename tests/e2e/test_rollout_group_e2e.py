@@ -5,6 +5,7 @@ model trips the group's alarm and moves all three back, newest first."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -49,6 +50,14 @@ def group(name: str, to: dict[str, str], alarm: str, wait: dict[str, int]) -> di
         ],
         "Alarms": [{"AlarmName": alarm}],
     }
+
+
+def _t(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(str(event["Time"])).timestamp()
+
+
+def span(view: dict[str, Any]) -> float:
+    return _t(view["Events"][-1]) - _t(view["Events"][0])
 
 
 def wait_group(client: GreenshiftClient, name: str, limit: float = 150) -> dict[str, Any]:
@@ -100,6 +109,10 @@ def test_a_group_moves_three_endpoints_then_a_second_rolls_all_back(stack: Stack
     assert first["Status"] == "Succeeded", first
     for endpoint in ENDPOINTS:
         assert sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == f"{endpoint}-v2"
+    print(
+        f"group 1: {span(first):.1f} s, requests {[r.sent for r in reports]}, "
+        f"failed {[len(r.failed) for r in reports]}"
+    )
     for report in reports:
         assert report.sent > 50 and report.failed == [], report.failed[:5]
     assert {v for r in reports for v in r.by_version()} >= {"v1", "v2"}
@@ -114,6 +127,11 @@ def test_a_group_moves_three_endpoints_then_a_second_rolls_all_back(stack: Stack
         second = wait_group(client, "rg-two")
     finally:
         load.stop()
+    rollback = [e for e in second["Events"] if e["Type"] in ("RollbackStarted", "GroupRolledBack")]
+    print(
+        f"group 2: {span(second):.1f} s, rollback of the first wave "
+        f"{_t(rollback[-1]) - _t(rollback[0]):.1f} s; reason: {second['Reason']}"
+    )
     assert second["Status"] == "RolledBack", second
     assert "rg-5xx" in second["Reason"], second
     succeeded = [e["EndpointName"] for e in second["Events"] if e["Type"] == "EndpointSucceeded"]

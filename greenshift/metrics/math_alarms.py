@@ -8,8 +8,15 @@ from typing import Any
 
 from greenshift.metrics import stats
 from greenshift.metrics.alarms import AlarmSpec, PeriodValue
-from greenshift.metrics.metric_math import MetricMathError, Query, evaluate_alarm, parse
-from greenshift.metrics.stats import bucketize, period_start
+from greenshift.metrics.judge import Counts, error_z, latency_z
+from greenshift.metrics.metric_math import (
+    MetricMathError,
+    Query,
+    evaluate_alarm,
+    judge_of,
+    parse,
+)
+from greenshift.metrics.stats import Aggregate, bucketize, period_start
 from greenshift.metrics.store import MetricStore
 
 MATH_STATISTIC = "Average"  # what StateReasonData names for an expression's value
@@ -49,10 +56,26 @@ def check_metrics(metrics: list[dict[str, Any]]) -> str | None:
     if len(periods) != 1:
         return "Every MetricStat of a metric-math alarm must have the same Period."
     try:
+        judged = _judge(metrics)
+    except MetricMathError as error:
+        return str(error)
+    if judged is not None:
+        stats_ids = {q["Id"] for q in metrics if q.get("MetricStat") is not None}
+        if not {judged[1], judged[2]} <= stats_ids:
+            return f"{judged[0]} compares two MetricStat ids of the alarm."
+        return None
+    try:
         evaluate_alarm(queries_of({"Metrics": metrics}), _zeros(metrics), 1)
     except MetricMathError as error:
         return str(error)
     return None
+
+
+def _judge(metrics: list[dict[str, Any]]) -> tuple[str, str, str] | None:
+    returned = next(q for q in metrics if q.get("ReturnData", True))
+    if returned.get("Expression") is None:
+        return None
+    return judge_of(parse(returned["Expression"]))
 
 
 def _zeros(metrics: list[dict[str, Any]]) -> dict[str, list[float | None]]:
@@ -87,6 +110,7 @@ def math_windows(
     first = closed_end - n * p
     starts = [first + i * p for i in range(n + 1)]
     series: dict[str, list[float | None]] = {}
+    raw: dict[str, dict[int, Aggregate]] = {}
     counts = [0.0] * len(starts)
     for q in definition["Metrics"]:
         ms = q.get("MetricStat")
@@ -98,12 +122,41 @@ def math_windows(
             metric["Namespace"], metric["MetricName"], dims, first, int(now) + 1
         )
         buckets = bucketize(seconds, first, closed_end + p, p)
+        raw[q["Id"]] = buckets
         values: list[float | None] = []
         for i, start in enumerate(starts):
             agg = buckets.get(start)
             values.append(None if agg is None or agg.empty else agg.statistic(ms["Stat"]))
             counts[i] += 0.0 if agg is None else agg.count
         series[q["Id"]] = values
+    judged = _judge(definition["Metrics"])
+    if judged is not None:
+        points = _judge_points(judged, raw, starts)
+        return points[:n], points[1:]
     result = evaluate_alarm(queries_of(definition), series, len(starts))
     points = [PeriodValue(s, v, c) for s, v, c in zip(starts, result, counts, strict=True)]
     return points[:n], points[1:]
+
+
+def _judge_points(
+    judged: tuple[str, str, str], raw: dict[str, dict[int, Aggregate]], starts: list[int]
+) -> list[PeriodValue]:
+    """Sequential: each period's value is the judge's z over everything from the first period
+    of the range up to and including it."""
+    kind, new_id, old_id = judged
+    new, old = Aggregate(), Aggregate()
+    points = []
+    for start in starts:
+        for acc, source in ((new, raw[new_id]), (old, raw[old_id])):
+            agg = source.get(start)
+            if agg is not None and not agg.empty:
+                acc.count += agg.count
+                acc.sum += agg.sum
+                acc.sample.extend(agg.sample)
+        if kind == "ERROR_JUDGE":
+            z = error_z(Counts(new.count, new.sum), Counts(old.count, old.sum))
+        else:
+            z = latency_z(new.sample, old.sample)
+        points.append(PeriodValue(start, z, new.count))
+    return points
+

@@ -32,6 +32,9 @@ _TOKEN = re.compile(
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>>=|<=|==|!=|&&|\|\||[-+*/(),<>]))"
 )
 FUNCTIONS = ("FILL", "IF", "METRICS", "SUM", "AVG", "MIN", "MAX", "ABS")
+# The built-in baseline judge (greenshift.metrics.judge): the whole expression of an alarm's
+# returned query, over two MetricStat ids (new fleet, old fleet).
+JUDGES = ("ERROR_JUDGE", "LATENCY_JUDGE")
 
 
 class MetricMathError(ValueError):
@@ -132,10 +135,10 @@ def _parse_unary(tokens: list[str], pos: int, src: str) -> tuple[Node, int]:
     if token[0].isalpha() or token[0] == "_":
         if pos + 1 < len(tokens) and tokens[pos + 1] == "(":
             name = token.upper()
-            if name not in FUNCTIONS:
+            if name not in FUNCTIONS + JUDGES:
                 raise MetricMathError(
                     f"The function {token} is not supported; Greenshift has "
-                    + ", ".join(FUNCTIONS)
+                    + ", ".join(FUNCTIONS + JUDGES)
                     + "."
                 )
             args: list[Node] = []
@@ -266,8 +269,21 @@ _REDUCERS: dict[str, Callable[[Sequence[float]], float]] = {
 }
 
 
+def judge_of(node: Node) -> tuple[str, str, str] | None:
+    """(judge, new id, old id) when the expression is a judge call over two ids."""
+    if isinstance(node, Call) and node.name in JUDGES:
+        if len(node.args) != 2 or not all(isinstance(a, Ref) for a in node.args):
+            raise MetricMathError(f"{node.name} takes two metric ids: {node.name}(new, old).")
+        new, old = node.args
+        assert isinstance(new, Ref) and isinstance(old, Ref)
+        return node.name, new.id, old.id
+    return None
+
+
 def _call(node: Call, env: Env) -> Value:
     name, args, length = node.name, node.args, env.length
+    if name in JUDGES:
+        raise MetricMathError(f"{name} must be the whole expression of the returned metric.")
     if name == "METRICS":
         prefix = ""
         if args:

@@ -140,6 +140,8 @@ class RolloutGroup:
                 retry_policy=options.REGISTRY.retry(),
             )
         except ActivityError as error:
+            # The API may have held some of them under this name before starting the group.
+            await self._shielded(self._release())
             raise business_failure(error) from None
         return result
 

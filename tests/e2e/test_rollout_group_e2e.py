@@ -34,7 +34,7 @@ def all_at_once(wait: int, alarm: str | None = None) -> dict[str, Any]:
     return config
 
 
-def group(name: str, to: dict[str, str], alarm: str, wait: dict[str, int]) -> dict[str, Any]:
+def group(name: str, to: dict[str, str], alarm: str | None, wait: dict[str, int]) -> dict[str, Any]:
     def update(endpoint: str) -> dict[str, Any]:
         return {
             "EndpointName": endpoint,
@@ -48,7 +48,7 @@ def group(name: str, to: dict[str, str], alarm: str, wait: dict[str, int]) -> di
             {"Updates": [update(ENDPOINTS[0]), update(ENDPOINTS[1])]},
             {"Updates": [update(ENDPOINTS[2])]},
         ],
-        "Alarms": [{"AlarmName": alarm}],
+        "Alarms": [{"AlarmName": alarm}] if alarm else [],
     }
 
 
@@ -141,4 +141,26 @@ def test_a_group_moves_three_endpoints_then_a_second_rolls_all_back(stack: Stack
         d = sm.describe_endpoint(EndpointName=endpoint)
         assert d["EndpointStatus"] == "InService"
         assert d["EndpointConfigName"] == f"{endpoint}-v2", d
+
+    # 3. StopRolloutGroup mid-wave: the moving updates roll themselves back, the group says who.
+    # (No group alarm: rg-5xx may still be in ALARM from the faulty fleet of group 2.)
+    to = {e: f"{e}-v3" for e in ENDPOINTS}
+    client.call("StartRolloutGroup", group("rg-three", to, None, dict.fromkeys(ENDPOINTS, 60)))
+    deadline = time.monotonic() + 60
+    while True:
+        view = client.call("DescribeRolloutGroup", {"RolloutGroupName": "rg-three"})
+        if view["Wave"] == 1 and all(
+            sm.describe_endpoint(EndpointName=e)["EndpointStatus"] == "Updating"
+            for e in ENDPOINTS[:2]
+        ):
+            break
+        assert time.monotonic() < deadline, view
+        time.sleep(0.3)
+    stopped = client.call("StopRolloutGroup", {"RolloutGroupName": "rg-three", "Reason": "drill"})
+    assert stopped["Result"]["accepted"] is True
+    third = wait_group(client, "rg-three")
+    assert third["Status"] == "RolledBack", third
+    assert third["Reason"].endswith(": drill"), third
+    for endpoint in ENDPOINTS:
+        assert sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == f"{endpoint}-v2"
     client.close()

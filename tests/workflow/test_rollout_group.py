@@ -170,3 +170,21 @@ async def test_endpoints_are_held_for_the_group_and_abort_rolls_it_back(
         for name in names:
             assert w.endpoint(name).config_name == f"{name}-v1"
             assert w.registry.endpoint_holder(name) is None
+
+
+async def test_a_group_that_cannot_hold_all_its_endpoints_changes_nothing(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    async with world(env.client, tmp_path, alarms=[ALARM]) as w:
+        names = await three_endpoints(w)
+        doc = group_input(names)
+        doc["Waves"][1]["Updates"].append(
+            {"EndpointName": "ghost", "EndpointConfigName": "ghost-v2"}
+        )
+        handle = await start_group(w, doc)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        assert 'Could not find endpoint "' in str(failed.value.cause)
+        for name in names:
+            assert w.registry.endpoint_holder(name) is None
+            assert w.endpoint(name).config_name == f"{name}-v1"

@@ -146,3 +146,61 @@ def test_an_error_judge_alarm_trips_on_a_worse_canary(store: MetricStore) -> Non
         [("judge", "INSUFFICIENT_DATA", "OK")],
     )
     assert evaluate_all(store, now=T0 + 40 + SETTLE_SECONDS)[-1][2] == "ALARM"
+
+
+def latency(store: MetricStore, config: str, ts: int, values: list[float]) -> None:
+    dims = {"EndpointName": "ep", "VariantName": "AllTraffic", "EndpointConfigName": config}
+    store.put(
+        [
+            Datapoint(
+                metric_name="ModelLatency",
+                dimensions=dims,
+                timestamp=ts,
+                count=len(values),
+                sum=sum(values),
+                minimum=min(values),
+                maximum=max(values),
+                values=values,
+            )
+        ]
+    )
+
+
+def latency_fleet(config: str) -> dict[str, Any]:
+    query = fleet(config)
+    query["Metric"]["MetricName"] = "ModelLatency"
+    return query
+
+
+@pytest.mark.parametrize(("slowdown", "tripped"), [(1.0, False), (1.5, True)])
+def test_a_latency_judge_alarm_trips_on_a_slower_canary_only(
+    store: MetricStore, slowdown: float, tripped: bool
+) -> None:
+    CloudWatchApi(store).handle_sync(
+        "PutMetricAlarm",
+        {
+            "AlarmName": "judge",
+            "Metrics": [
+                {"Id": "new", "MetricStat": latency_fleet("green"), "ReturnData": False},
+                {"Id": "old", "MetricStat": latency_fleet("blue"), "ReturnData": False},
+                {"Id": "verdict", "Expression": "LATENCY_JUDGE(new, old)", "ReturnData": True},
+            ],
+            "EvaluationPeriods": 6,
+            "DatapointsToAlarm": 1,
+            "Threshold": Z_BOUNDARY,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+        },
+    )
+    rng = random.Random(3)
+    for second in range(40):
+        latency(store, "blue", T0 + second, [rng.lognormvariate(9, 0.3) for _ in range(33)])
+        latency(
+            store,
+            "green",
+            T0 + second,
+            [rng.lognormvariate(9, 0.3) * slowdown for _ in range(17)],
+        )
+    evaluate_all(store, now=T0 + 40 + SETTLE_SECONDS)
+    row = store.alarms.get("judge")
+    assert row is not None and (row.state_value == "ALARM") is tripped, row.state_reason

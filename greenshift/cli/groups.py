@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -23,6 +25,15 @@ SETTLED = {GroupStatus.SUCCEEDED.value, GroupStatus.ROLLED_BACK.value}
 def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+@contextmanager
+def _client(settings: Settings) -> Iterator[GreenshiftClient]:
+    client = GreenshiftClient(settings)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _call(client: GreenshiftClient, operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -93,11 +104,11 @@ def start_command(group_file: Path, watch_it: bool, settings: Settings) -> None:
         doc = json.loads(group_file.read_text())
     except ValueError as exc:
         _fail(f"{group_file} is not valid JSON: {exc}", code=2)
-    client = GreenshiftClient(settings)
-    answer = _call(client, "StartRolloutGroup", doc)
-    click.echo(f"Started rollout group {answer['RolloutGroupName']} ({answer['WorkflowId']}).")
-    if watch_it:
-        sys.exit(_watch(client, answer["RolloutGroupName"], timeout=20 * 28_800))
+    with _client(settings) as client:
+        answer = _call(client, "StartRolloutGroup", doc)
+        click.echo(f"Started rollout group {answer['RolloutGroupName']} ({answer['WorkflowId']}).")
+        code = _watch(client, answer["RolloutGroupName"], timeout=20 * 28_800) if watch_it else 0
+    sys.exit(code)
 
 
 @rollout_group_command.command("watch")
@@ -106,7 +117,9 @@ def start_command(group_file: Path, watch_it: bool, settings: Settings) -> None:
 @api_options
 def watch_command(name: str, timeout: float, settings: Settings) -> None:
     """Follow group NAME; exit 0 when it succeeds, 1 when it rolled back, 2 on timeout."""
-    sys.exit(_watch(GreenshiftClient(settings), name, timeout))
+    with _client(settings) as client:
+        code = _watch(client, name, timeout)
+    sys.exit(code)
 
 
 @rollout_group_command.command("abort")
@@ -115,9 +128,8 @@ def watch_command(name: str, timeout: float, settings: Settings) -> None:
 @api_options
 def abort_command(name: str, reason: str, settings: Settings) -> None:
     """Abort group NAME: every endpoint it changed is moved back, newest first."""
-    answer = _call(
-        GreenshiftClient(settings), "StopRolloutGroup", {"RolloutGroupName": name, "Reason": reason}
-    )
+    with _client(settings) as client:
+        answer = _call(client, "StopRolloutGroup", {"RolloutGroupName": name, "Reason": reason})
     click.echo(answer["Result"].get("message", "Aborted."))
 
 
@@ -127,5 +139,6 @@ def abort_command(name: str, reason: str, settings: Settings) -> None:
 @api_options
 def history_command(name: str, as_json: bool, settings: Settings) -> None:
     """Group NAME's events, each endpoint's outcome, and why it ended as it did."""
-    view = _call(GreenshiftClient(settings), "DescribeRolloutGroup", {"RolloutGroupName": name})
+    with _client(settings) as client:
+        view = _call(client, "DescribeRolloutGroup", {"RolloutGroupName": name})
     click.echo(json.dumps(view, indent=2) if as_json else render_history(view))

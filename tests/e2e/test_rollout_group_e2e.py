@@ -4,12 +4,15 @@ model trips the group's alarm and moves all three back, newest first."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from greenshift.cli.main import cli
 from greenshift.client import GreenshiftClient
 from greenshift.loadgen import SteadyLoad
 from tests.e2e.conftest import create_config, create_model
@@ -89,6 +92,16 @@ def test_a_group_moves_three_endpoints_then_a_second_rolls_all_back(stack: Stack
     # The group's alarm: 5XX on the faulty fleet of the second wave's endpoint.
     alarm_on_fleet(cw, "rg-5xx", "rg-ranker", "rg-ranker-bad")
 
+    # The group's plan, wave by wave, from `greenshift plan --rollout-group`.
+    to = {e: f"{e}-v2" for e in ENDPOINTS}
+    where = ["--api-port", str(stack.settings.api_port), "--home", str(stack.settings.home_dir)]
+    plan_file = stack.settings.home_dir / "rg-one.json"
+    plan_file.write_text(json.dumps(group("rg-one", to, "rg-5xx", dict.fromkeys(ENDPOINTS, 2))))
+    planned = CliRunner().invoke(cli, ["plan", "--rollout-group", str(plan_file), *where])
+    assert planned.exit_code == 0, planned.output
+    assert "=== wave 2 of 2 ===" in planned.output and "--- rg-ranker" in planned.output
+    assert "alarms rg-5xx watched throughout" in planned.output
+
     # 1. Three endpoints, two waves, steady traffic on each: all move, nothing fails.
     loads = [
         SteadyLoad(stack.settings.runtime_url, e, rate=RATE, duration=120).start()
@@ -137,6 +150,9 @@ def test_a_group_moves_three_endpoints_then_a_second_rolls_all_back(stack: Stack
     succeeded = [e["EndpointName"] for e in second["Events"] if e["Type"] == "EndpointSucceeded"]
     reverted = [e["EndpointName"] for e in second["Events"] if e["Type"] == "EndpointReverting"]
     assert sorted(succeeded) == sorted(ENDPOINTS[:2]) and reverted == succeeded[::-1], second
+    history = CliRunner().invoke(cli, ["rollout-group", "history", "rg-two", *where])
+    assert history.exit_code == 0, history.output
+    assert "rg-two: RolledBack" in history.output and "EndpointReverted" in history.output
     for endpoint in ENDPOINTS:
         d = sm.describe_endpoint(EndpointName=endpoint)
         assert d["EndpointStatus"] == "InService"

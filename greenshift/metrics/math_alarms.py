@@ -159,4 +159,3 @@ def _judge_points(
             z = latency_z(new.sample, old.sample)
         points.append(PeriodValue(start, z, new.count))
     return points
-

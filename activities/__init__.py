@@ -8,6 +8,7 @@ from typing import Any
 
 from activities.alarms import AlarmActivities
 from activities.fleet import FleetActivities
+from activities.groups import GroupActivities
 from activities.registry import RegistryActivities
 from activities.traffic import TrafficActivities
 
@@ -17,6 +18,7 @@ def all_activities(
     fleet: FleetActivities,
     traffic: TrafficActivities,
     alarms: AlarmActivities,
+    groups: GroupActivities | None = None,
 ) -> list[Any]:
     """The bound activity methods a worker registers."""
     return [
@@ -37,4 +39,5 @@ def all_activities(
         traffic.shift_traffic,
         traffic.clear_routing,
         alarms.check_alarms,
+        *([groups.hold, groups.release] if groups is not None else []),
     ]

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from activities import all_activities
 from activities.alarms import AlarmActivities
 from activities.fleet import FleetActivities
+from activities.groups import GroupActivities
 from activities.planner import Planner, SagemakerPlanner
 from activities.registry import RegistryActivities
 from activities.traffic import TrafficActivities
@@ -51,6 +52,7 @@ def build_worker(
         FleetActivities(deps.fleet, deps.registry),
         TrafficActivities(deps.router),
         AlarmActivities(deps.alarms),
+        GroupActivities(deps.registry),
     )
     return Worker(
         client,

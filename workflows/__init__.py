@@ -5,15 +5,23 @@ from __future__ import annotations
 
 from workflows.create_endpoint import CreateEndpoint
 from workflows.delete_endpoint import DeleteEndpoint
+from workflows.rollout_group import RolloutGroup
 from workflows.update_endpoint import UpdateEndpoint
 from workflows.update_weights import UpdateEndpointWeightsAndCapacities
 
-ALL_WORKFLOWS = [CreateEndpoint, UpdateEndpoint, DeleteEndpoint, UpdateEndpointWeightsAndCapacities]
+ALL_WORKFLOWS = [
+    CreateEndpoint,
+    UpdateEndpoint,
+    DeleteEndpoint,
+    UpdateEndpointWeightsAndCapacities,
+    RolloutGroup,
+]
 
 __all__ = [
     "ALL_WORKFLOWS",
     "CreateEndpoint",
     "DeleteEndpoint",
+    "RolloutGroup",
     "UpdateEndpoint",
     "UpdateEndpointWeightsAndCapacities",
 ]

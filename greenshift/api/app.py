@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from greenshift.api import deployments, endpoint_configs, endpoints, models
+from greenshift.api import deployments, endpoint_configs, endpoints, groups, models
 from greenshift.api.context import ApiContext, principal
 from greenshift.api.errors import JSON_11, SerializationError, UnknownOperationError, error_response
 
@@ -55,6 +55,9 @@ GREENSHIFT: Mapping[str, Handler] = {
     "AbortDeployment": deployments.abort_deployment,
     "DescribeDeployment": deployments.describe_deployment,
     "ListDeployments": deployments.list_deployments,
+    "StartRolloutGroup": groups.start_rollout_group,
+    "DescribeRolloutGroup": groups.describe_rollout_group,
+    "StopRolloutGroup": groups.stop_rollout_group,
 }
 
 SERVICES: Mapping[str, Mapping[str, Handler]] = {"SageMaker": SAGEMAKER, "Greenshift": GREENSHIFT}

@@ -16,7 +16,13 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from greenshift.errors import GreenshiftError, ResourceInUse, ServiceUnavailable, ValidationError
+from greenshift.errors import (
+    GreenshiftError,
+    ResourceInUse,
+    ResourceNotFound,
+    ServiceUnavailable,
+    ValidationError,
+)
 from greenshift.settings import Settings
 
 log = logging.getLogger("greenshift.api")
@@ -138,11 +144,17 @@ class TemporalStarter:
             raise _unavailable(exc) from exc
 
     async def query(self, workflow_id: str, query: str) -> Any:
+        from temporalio.service import RPCError, RPCStatusCode
+
         client = await self._get()
         try:
             return await client.get_workflow_handle(workflow_id).query(
                 query, rpc_timeout=_rpc_timeout()
             )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ResourceNotFound(f'Could not find workflow "{workflow_id}".') from exc
+            raise _unavailable(exc) from exc
         except Exception as exc:
             raise _unavailable(exc) from exc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from greenshift.cli.groups import rollout_group_command
 from greenshift.cli.logs import logs_command
 from greenshift.cli.operate import (
     abort_command,
@@ -15,6 +16,7 @@ from greenshift.cli.operate import (
     watch_command,
 )
 from greenshift.cli.plan import plan_command
+from greenshift.cli.simulate import simulate_command
 from greenshift.cli.stack import (
     api_command,
     dataplane_command,
@@ -35,6 +37,8 @@ for command in (
     up_command,
     status_command,
     plan_command,
+    simulate_command,
+    rollout_group_command,
     update_endpoint_command,
     watch_command,
     pause_command,

@@ -217,6 +217,12 @@ def live_answer_text(answer: dict[str, Any]) -> str:
     type=click.Path(path_type=Path, dir_okay=False),
     help="a whole UpdateEndpoint request (JSON), for the Retain* flags",
 )
+@click.option(
+    "--rollout-group",
+    "rollout_group",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="live: plan every update of a RolloutGroup input (JSON), wave by wave",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
 @api_options
 def plan_command(
@@ -225,6 +231,7 @@ def plan_command(
     endpoint_config: str | None,
     deployment_config: Path | None,
     update_request: Path | None,
+    rollout_group: Path | None,
     as_json: bool,
     settings: Settings,
 ) -> None:
@@ -235,7 +242,13 @@ def plan_command(
     Live:    greenshift plan ENDPOINT --endpoint-config NAME [--deployment-config dc.json]
     Offline: greenshift plan --current current.json --endpoint-config new-config.json
              [--deployment-config dc.json | --update-request req.json]
+    Group:   greenshift plan --rollout-group group.json
     """
+    if rollout_group is not None:
+        from greenshift.cli.group_plan import plan_group
+
+        plan_group(rollout_group, as_json, settings)
+        return
     if endpoint is not None:
         if current is not None:
             fail("Give ENDPOINT (live) or --current FILE (offline), not both.")

@@ -37,6 +37,7 @@ from greenshift.contracts.validation import parse_request
 from greenshift.errors import GreenshiftError, ServiceUnavailable, ValidationError
 from greenshift.metrics import stats
 from greenshift.metrics.alarms import ANOMALY_COMPARISONS, COMPARISONS, TREAT_MISSING
+from greenshift.metrics.math_alarms import check_metrics
 from greenshift.metrics.store import AlarmRow, AlarmStore, HistoryRow, MetricStore
 from greenshift.settings import Settings
 
@@ -388,8 +389,13 @@ class CloudWatchApi:
 
 def _check_alarm(req: cw.PutMetricAlarmInput) -> None:
     """CloudWatch's checks beyond the shape (which `parse_request` already enforced)."""
-    if req.Metrics is not None or req.ThresholdMetricId is not None:
-        raise InvalidParameterValueError("Metric math alarms are not supported by Greenshift.")
+    if req.ThresholdMetricId is not None:
+        raise InvalidParameterValueError(
+            "Anomaly detection alarms are not supported by Greenshift."
+        )
+    if req.Metrics is not None:
+        _check_math_alarm(req)
+        return
     if req.EvaluationCriteria is not None or req.EvaluationInterval is not None:
         raise InvalidParameterValueError("PromQL alarms are not supported by Greenshift.")
     for member in (
@@ -435,6 +441,25 @@ def _check_alarm(req: cw.PutMetricAlarmInput) -> None:
             f"Option {req.TreatMissingData} is not supported. Supported options for parameter "
             "TreatMissingData are: " + ", ".join(TREAT_MISSING) + "."
         )
+
+
+def _check_math_alarm(req: cw.PutMetricAlarmInput) -> None:
+    """A metric-math alarm (greenshift.metrics.metric_math): Metrics instead of one metric."""
+    for member in ("Namespace", "MetricName", "Statistic", "ExtendedStatistic", "Dimensions"):
+        if getattr(req, member) is not None:
+            raise InvalidParameterCombinationError(
+                f"{member} cannot be specified together with Metrics."
+            )
+    for member in ("EvaluationPeriods", "Threshold", "ComparisonOperator"):
+        if getattr(req, member) is None:
+            raise MissingParameterError(f"The request must contain the parameter {member}.")
+    if req.ComparisonOperator not in COMPARISONS:
+        raise InvalidParameterValueError(
+            f"ComparisonOperator {req.ComparisonOperator} is not supported for metric math."
+        )
+    problem = check_metrics(req.to_wire()["Metrics"])
+    if problem is not None:
+        raise CloudWatchValidationError(problem)
 
 
 def _time_range(start_time: datetime, end_time: datetime, period: int) -> tuple[int, int]:

@@ -32,6 +32,7 @@ from greenshift.metrics.alarms import (
     decide,
     evaluate,
 )
+from greenshift.metrics.math_alarms import math_alarm_spec, math_windows
 from greenshift.metrics.stats import bucketize, period_start
 from greenshift.metrics.store import AlarmRow, MetricStore
 from greenshift.settings import Settings
@@ -45,6 +46,8 @@ PRUNE_EVERY_SECONDS = 60.0
 def alarm_spec(row: AlarmRow) -> AlarmSpec:
     """The evaluation view of a stored PutMetricAlarm request (validated when it was put)."""
     d = row.definition
+    if d.get("Metrics"):
+        return math_alarm_spec(row.name, d)
     evaluation_periods = int(d["EvaluationPeriods"])
     return AlarmSpec(
         name=row.name,
@@ -93,7 +96,10 @@ def windows(store: MetricStore, spec: AlarmSpec, now: float) -> Windows:
 def evaluate_row(store: MetricStore, row: AlarmRow, now: float) -> Evaluation:
     """What the alarm's data calls for now (module docstring for the windows)."""
     spec = alarm_spec(row)
-    w = windows(store, spec, now)
+    if row.definition.get("Metrics"):
+        w = Windows(*math_windows(store, row.definition, spec, now, SETTLE_SECONDS))
+    else:
+        w = windows(store, spec, now)
     partial = w.early[-1]
     if (
         partial.value is not None

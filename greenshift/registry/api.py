@@ -133,6 +133,17 @@ class Registry(Protocol):
         """Remove an endpoint (held by deployment_id) with its routing; fleets and instances
         must already be gone."""
 
+    # --- rollout groups' holds (issue 18) --------------------------------------------------
+    def hold_endpoints(self, group: str, names: Sequence[str], at: datetime) -> dict[str, str]:
+        """Hold every named endpoint for `group`, all or none: each must be InService with
+        nothing running, and not held by another group. Holding again for the same group is a
+        no-op. Returns each endpoint's current EndpointConfigName (what a rollback restores)."""
+
+    def release_endpoints(self, group: str) -> None:
+        """Release everything `group` holds. Idempotent."""
+
+    def endpoint_holder(self, name: str) -> str | None: ...
+
     # --- deployments and events ------------------------------------------------------------
     def get_deployment(self, deployment_id: str) -> DeploymentRecord | None: ...
     def list_deployments(

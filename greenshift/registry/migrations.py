@@ -199,6 +199,21 @@ def _step_2_router_handshake(conn: Connection) -> None:
         conn.execute(generation.insert().values(id=1, value=0, applied=0))
 
 
+def _step_3_endpoint_holds(conn: Connection) -> None:
+    """Rollout groups hold their endpoints (issue 18)."""
+    md = MetaData()
+    Table(
+        "endpoint_holds",
+        md,
+        Column("endpoint_lower", String(64), primary_key=True),
+        Column("endpoint", String(64), nullable=False),
+        Column("group_name", String(64), nullable=False),
+        Column("held_at", UtcDateTime, nullable=False),
+        Index("ix_endpoint_holds_group", "group_name"),
+    )
+    md.create_all(conn, checkfirst=True)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "initial schema", _step_1_initial),
     Step(
@@ -206,6 +221,7 @@ STEPS: tuple[Step, ...] = (
         "router controller handshake: applied versions, generation counter, event actor",
         _step_2_router_handshake,
     ),
+    Step(3, "endpoint holds of rollout groups", _step_3_endpoint_holds),
 )
 LATEST = STEPS[-1].version
 

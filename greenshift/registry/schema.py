@@ -204,3 +204,14 @@ generation = Table(
     Column("value", BigInteger, nullable=False),
     Column("applied", BigInteger, nullable=False),
 )
+
+# Endpoints a rollout group holds while it runs: only that group's deployments may take them.
+endpoint_holds = Table(
+    "endpoint_holds",
+    metadata,
+    Column("endpoint_lower", String(NAME), primary_key=True),
+    Column("endpoint", String(NAME), nullable=False),
+    Column("group_name", String(NAME), nullable=False),
+    Column("held_at", UtcDateTime, nullable=False),
+    Index("ix_endpoint_holds_group", "group_name"),
+)

@@ -34,6 +34,7 @@ from greenshift.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from greenshift.groups.model import group_of
 from greenshift.registry import schema as t
 from greenshift.registry.api import ListQuery, Registry
 from greenshift.registry.database import create_registry_engine, is_sqlite, reader, writer
@@ -260,6 +261,7 @@ class SqlRegistry:
             if record.current_deployment_id == deployment.deployment_id:
                 return record  # a retried activity: it already holds the endpoint
             self._check_can_begin(record, allowed_set)
+            self._check_group_hold(conn, key, record.arn, deployment.deployment_id)
             if self._deployment_exists(conn, deployment.deployment_id):
                 raise ConflictError(
                     f"Deployment {deployment.deployment_id} already ran on endpoint "
@@ -292,6 +294,55 @@ class SqlRegistry:
             )
         if record.current_deployment_id is not None:
             raise ResourceInUse(messages.in_progress_endpoint(record.arn))
+
+    def _check_group_hold(self, conn: Connection, key: str, arn: str, deployment_id: str) -> None:
+        """An endpoint a rollout group holds is taken only by that group's deployments."""
+        holds = t.endpoint_holds
+        holder = conn.execute(
+            select(holds.c.group_name).where(holds.c.endpoint_lower == key)
+        ).scalar()
+        if holder is not None and holder != group_of(deployment_id):
+            raise ResourceInUse(
+                f'Cannot update endpoint "{arn}": rollout group {holder} holds it until the '
+                "group ends."
+            )
+
+    def hold_endpoints(self, group: str, names: Sequence[str], at: datetime) -> dict[str, str]:
+        holds = t.endpoint_holds
+        configs: dict[str, str] = {}
+        with self._write() as conn:
+            for name in names:
+                key = name.lower()
+                record = self._lock_endpoint(conn, key)
+                if record is None:
+                    raise self._missing("endpoint", name)
+                holder = conn.execute(
+                    select(holds.c.group_name).where(holds.c.endpoint_lower == key)
+                ).scalar()
+                if holder is None:
+                    self._check_can_begin(record, frozenset({EndpointStatus.IN_SERVICE}))
+                    conn.execute(
+                        insert(holds).values(
+                            endpoint_lower=key, endpoint=record.name, group_name=group, held_at=at
+                        )
+                    )
+                elif holder != group:
+                    raise ResourceInUse(
+                        f'Endpoint "{record.arn}" is held by rollout group {holder}.'
+                    )
+                configs[record.name] = record.config_name
+        return configs
+
+    def release_endpoints(self, group: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(t.endpoint_holds).where(t.endpoint_holds.c.group_name == group))
+
+    def endpoint_holder(self, name: str) -> str | None:
+        holds = t.endpoint_holds
+        with self._read() as conn:
+            return conn.execute(
+                select(holds.c.group_name).where(holds.c.endpoint_lower == name.lower())
+            ).scalar()
 
     def save_endpoint(self, record: EndpointRecord) -> EndpointRecord:
         saved = record.model_copy(

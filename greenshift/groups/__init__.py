@@ -1,0 +1,1 @@
+"""Rollout groups: one deployment over several endpoints, in waves (issue 18)."""

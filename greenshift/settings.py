@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     # Where deployments read alarm states: Greenshift's own API unless set (e.g. real CloudWatch).
     cloudwatch_endpoint_url: str | None = None
     webhook_urls: str | None = None
+    # Model environments (greenshift.fleet.modelenv), shared by every home on the machine.
+    env_cache: Path = Field(
+        default=Path("~/.cache/greenshift/envs"), description="built model environments"
+    )
+    # The most an extracted model archive may hold (greenshift.fleet.modeldata), in bytes.
+    model_data_max_bytes: int = 20 * 1024**3
 
     @cached_property
     def home_dir(self) -> Path:

@@ -32,8 +32,9 @@ from typing import Protocol
 
 from greenshift.fleet.images import runtime_kind
 from greenshift.fleet.modeldata import ModelData, source_of
-from greenshift.fleet.processes import ProcessRuntime, ping, port_is_free
-from greenshift.fleet.runtime import InstanceRuntime, InstanceSpec, container_of
+from greenshift.fleet.modelenv import ModelEnvironments
+from greenshift.fleet.processes import LOOPBACK, ProcessRuntime, ping, port_is_free
+from greenshift.fleet.runtime import InstanceRuntime, InstanceSpec, container_of, log_tail
 from greenshift.naming import instance_id
 from greenshift.ports import FleetStatus, Progress, ProvisionFailed
 from greenshift.registry.api import Registry
@@ -52,7 +53,10 @@ RUNNING = (LAUNCHING, IN_SERVICE, UNHEALTHY)  # states that should have a live p
 
 PING_FAILED = (
     "The primary container for production variant {variant} did not pass the ping health check."
+    " Please check CloudWatch logs for this endpoint."
 )
+LOG_TAIL_LINES = 15
+HEARTBEAT_SECONDS = 5.0  # every long wait reports progress at least this often
 
 Probe = Callable[[str, int | None, float], bool]
 
@@ -109,13 +113,17 @@ class FleetAgent:
     ) -> None:
         self.registry = registry
         self.settings = settings
-        self.launcher: InstanceRuntime = launcher or ProcessRuntime()  # the built-in runtime
+        self.launcher: InstanceRuntime = launcher or ProcessRuntime(  # the built-in runtime
+            ModelEnvironments(settings.env_cache)
+        )
         self._containers_factory = containers or _no_container_runtime
         self._containers: ContainerRuntime | None = None
         self._runtime_kinds: dict[str, str] = {}  # fleet id -> "process" | "container"
         self.timing = timing or AgentTiming()
         self.probe = probe
-        self.host = settings.host
+        # Instances answer on loopback only, whatever GREENSHIFT_HOST says: HAProxy is the one
+        # door to them (issue 14). This is also the host name of their records.
+        self.host = LOOPBACK
         self.instances_dir = settings.home_dir / "instances"
         self.model_data = model_data or ModelData(settings.home_dir / "models")
         self._lock = threading.RLock()
@@ -146,6 +154,9 @@ class FleetAgent:
                 progress(f"Launching {len(indices)} instance(s).")
                 model_dir = self._model_dir(fleet)
                 self._runtime_for(fleet).prepare(fleet, model_dir, progress)
+                # SageMaker's health-check clock starts with the container, not with the
+                # download or the environment build (each bounded on its own).
+                deadline = time.monotonic() + fleet.startup_timeout_seconds
                 with self._lock:
                     for index in indices:
                         self._launch(fleet, index, model_dir, restarts=None)
@@ -362,13 +373,15 @@ class FleetAgent:
         return self.model_data.prepare(source_of(container_of(fleet.model_spec)))
 
     def _environment(self, fleet: FleetRecord, port: int, model_dir: Path) -> dict[str, str]:
+        """The container's Environment plus SageMaker's runtime-independent variables. The
+        runtime adds what depends on it (port, model folder, a base PATH/HOME/LANG); nothing of
+        the worker's own environment is passed (SEMANTICS.md 9)."""
         container = container_of(fleet.model_spec)
         model_env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
         return {
             **model_env,
-            "SAGEMAKER_BIND_TO_PORT": str(port),
             "SAGEMAKER_PROGRAM": model_env.get("SAGEMAKER_PROGRAM", "inference.py"),
-            "SM_MODEL_DIR": str(model_dir),
+            "SAGEMAKER_REGION": self.settings.region,
         }
 
     def _pick_port(self, preferred: int | None = None) -> int:
@@ -467,7 +480,11 @@ class FleetAgent:
     def _await_healthy(
         self, fleet: FleetRecord, ids: list[str], count: int, deadline: float, progress: Progress
     ) -> None:
+        """Until `count` of `ids` answer /ping. Progress is reported when the count changes and
+        on a timer (a 150 s model_fn is alive, not stuck). An instance that exits before it
+        was ever healthy fails the step at once, with its log's last lines."""
         last = ""
+        beat = time.monotonic()
         while True:
             healthy = 0
             for iid in ids:
@@ -481,6 +498,8 @@ class FleetAgent:
                         healthy += 1
                         continue
                     if not self._alive(record):
+                        if record.state == LAUNCHING:
+                            self._fail_launch(fleet, ids, exited=record)
                         if self._relaunch_due(record):
                             self._relaunch(record, "process exited during startup")
                         continue
@@ -489,22 +508,33 @@ class FleetAgent:
                         self._save(record, IN_SERVICE, None)
                     healthy += 1
             message = f"{healthy}/{count} instances healthy"
-            if message != last:
+            if message != last or time.monotonic() - beat >= HEARTBEAT_SECONDS:
                 progress(message)
                 last = message
+                beat = time.monotonic()
             if healthy >= count:
                 return
             if time.monotonic() >= deadline:
                 self._fail_launch(fleet, ids)
             time.sleep(self.timing.startup_poll)
 
-    def _fail_launch(self, fleet: FleetRecord, ids: list[str]) -> None:
+    def _fail_launch(
+        self, fleet: FleetRecord, ids: list[str], exited: InstanceRecord | None = None
+    ) -> None:
+        """Fail the step: SageMaker's words, then the last lines of the log of the instance that
+        exited (or of the first one that never became healthy)."""
         failed = [
             r
             for r in (self.registry.get_instance(i) for i in ids)
             if r is not None and r.state != IN_SERVICE
         ]
+        culprit = exited or (failed[0] if failed else None)
         reason = PING_FAILED.format(variant=fleet.variant)
+        if culprit is not None:
+            what = "exited during startup" if exited is not None else "never passed /ping"
+            tail = log_tail(self.instances_dir / culprit.instance_id / "server.log", LOG_TAIL_LINES)
+            if tail:
+                reason = f"{reason} Instance {culprit.instance_id} {what}; its log ends:\n{tail}"
         with self._lock:
             for record in failed:
                 self._save(record, FAILED, reason)

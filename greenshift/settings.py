@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     )
     # The most an extracted model archive may hold (greenshift.fleet.modeldata), in bytes.
     model_data_max_bytes: int = 20 * 1024**3
+    # Extracted model data no fleet uses is removed once unused this long (seconds).
+    model_data_unused_seconds: int = 24 * 3600
 
     @cached_property
     def home_dir(self) -> Path:

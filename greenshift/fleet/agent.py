@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from greenshift.fleet.images import runtime_kind
-from greenshift.fleet.modeldata import ModelData, source_of
+from greenshift.fleet.modeldata import ModelData, ModelDataError, source_of
 from greenshift.fleet.modelenv import ModelEnvironments
 from greenshift.fleet.processes import LOOPBACK, ProcessRuntime, ping, port_is_free
 from greenshift.fleet.runtime import InstanceRuntime, InstanceSpec, container_of, log_tail
@@ -125,7 +125,10 @@ class FleetAgent:
         # door to them (issue 14). This is also the host name of their records.
         self.host = LOOPBACK
         self.instances_dir = settings.home_dir / "instances"
-        self.model_data = model_data or ModelData(settings.home_dir / "models")
+        self.model_data = model_data or ModelData(
+            settings.home_dir / "models", max_bytes=settings.model_data_max_bytes
+        )
+        self._model_dirs: dict[str, Path] = {}  # fleet id -> its prepared model data
         self._lock = threading.RLock()
         self._busy: set[str] = set()  # instance ids a foreground call is handling
         self._fleets: dict[str, FleetRecord] = {}
@@ -154,6 +157,7 @@ class FleetAgent:
                 progress(f"Launching {len(indices)} instance(s).")
                 model_dir = self._model_dir(fleet)
                 self._runtime_for(fleet).prepare(fleet, model_dir, progress)
+                self._collect_model_data()
                 # SageMaker's health-check clock starts with the container, not with the
                 # download or the environment build (each bounded on its own).
                 deadline = time.monotonic() + fleet.startup_timeout_seconds
@@ -370,7 +374,24 @@ class FleetAgent:
             return False  # no engine: the built-in runtime serves framework images
 
     def _model_dir(self, fleet: FleetRecord) -> Path:
-        return self.model_data.prepare(source_of(container_of(fleet.model_spec)))
+        try:
+            path = self.model_data.prepare(source_of(container_of(fleet.model_spec)))
+        except ModelDataError as exc:
+            raise ProvisionFailed(f"model data: {exc}") from exc
+        self._model_dirs[fleet.fleet_id] = path
+        return path
+
+    def _collect_model_data(self) -> None:
+        """Remove extracted model data no fleet of this host uses. Only when the agent knows
+        the data of every fleet with instances here (after a restart it may not yet)."""
+        fleets = {r.fleet_id for r in self._host_instances()}
+        if not fleets <= set(self._model_dirs):
+            return
+        in_use = [self._model_dirs[f] for f in fleets]
+        try:
+            self.model_data.collect(in_use, self.settings.model_data_unused_seconds)
+        except OSError:
+            log.exception("model data collection failed")
 
     def _environment(self, fleet: FleetRecord, port: int, model_dir: Path) -> dict[str, str]:
         """The container's Environment plus SageMaker's runtime-independent variables. The

@@ -56,6 +56,7 @@ PING_FAILED = (
     " Please check CloudWatch logs for this endpoint."
 )
 LOG_TAIL_LINES = 15
+FAILURE_REASON_CHARS = 1024  # DescribeEndpoint's FailureReason is at most this long
 HEARTBEAT_SECONDS = 5.0  # every long wait reports progress at least this often
 
 Probe = Callable[[str, int | None, float], bool]
@@ -554,8 +555,13 @@ class FleetAgent:
         if culprit is not None:
             what = "exited during startup" if exited is not None else "never passed /ping"
             tail = log_tail(self.instances_dir / culprit.instance_id / "server.log", LOG_TAIL_LINES)
-            if tail:
-                reason = f"{reason} Instance {culprit.instance_id} {what}; its log ends:\n{tail}"
+            head = f"{reason} Instance {culprit.instance_id} {what}; its log ends:\n"
+            # FailureReason holds 1024 characters: keep the log's end, where the error is.
+            room = FAILURE_REASON_CHARS - len(head)
+            if tail and room > 80:
+                if len(tail) > room:
+                    tail = tail[-room:].split("\n", 1)[-1]
+                reason = head + tail
         with self._lock:
             for record in failed:
                 self._save(record, FAILED, reason)

@@ -49,7 +49,7 @@ SERVER_ENV_VERSION = "1"
 COMPLETE = ".complete"
 HEARTBEAT_SECONDS = 5.0
 FAILURE_LINES = 12
-FAILURE_CHARS = 1500
+FAILURE_CHARS = 900  # FailureReason holds 1024 characters
 
 
 def normalise(lines: Iterable[str]) -> tuple[str, ...]:
@@ -111,7 +111,7 @@ def shorten(output: str) -> str:
     """The installer's last lines, bounded (they go into FailureReason)."""
     lines = [line for line in output.strip().splitlines() if line.strip()]
     tail = "\n".join(lines[-FAILURE_LINES:])
-    return tail[-FAILURE_CHARS:]
+    return tail if len(tail) <= FAILURE_CHARS else tail[-FAILURE_CHARS:].split("\n", 1)[-1]
 
 
 class ModelEnvironments:

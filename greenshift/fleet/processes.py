@@ -186,9 +186,13 @@ class ProcessRuntime:
         if pid is None:
             return False
         child = self._children.get(pid)
-        if child is not None and child.poll() is not None:  # reaps our own dead children
-            del self._children[pid]
-            return False
+        if child is not None:
+            if child.poll() is not None:  # reaps our own dead children
+                del self._children[pid]
+                return False
+            # Our own unreaped child cannot be a recycled pid; and just after the fork its
+            # cmdline is still ours, not the server's, so /proc would wrongly say "gone".
+            return True
         return is_our_server(pid, instance_id)
 
     def signal(self, pid: int, sig: int) -> None:

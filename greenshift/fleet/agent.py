@@ -57,7 +57,6 @@ PING_FAILED = (
 )
 LOG_TAIL_LINES = 15
 FAILURE_REASON_CHARS = 1024  # DescribeEndpoint's FailureReason is at most this long
-HEARTBEAT_SECONDS = 5.0  # every long wait reports progress at least this often
 
 Probe = Callable[[str, int | None, float], bool]
 
@@ -76,6 +75,7 @@ class AgentTiming:
     # seconds after its last start; the first crash of a long-lived instance is relaunched at once.
     restart_backoff: float = 0.5
     restart_backoff_max: float = 30.0
+    heartbeat: float = 5.0  # every long wait reports progress at least this often
 
     def relaunch_due(self, restarts: int, seconds_since_start: float) -> bool:
         wait = min(self.restart_backoff * 2 ** min(restarts, 16), self.restart_backoff_max)
@@ -530,7 +530,7 @@ class FleetAgent:
                         self._save(record, IN_SERVICE, None)
                     healthy += 1
             message = f"{healthy}/{count} instances healthy"
-            if message != last or time.monotonic() - beat >= HEARTBEAT_SECONDS:
+            if message != last or time.monotonic() - beat >= self.timing.heartbeat:
                 progress(message)
                 last = message
                 beat = time.monotonic()

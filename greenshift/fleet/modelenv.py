@@ -117,9 +117,12 @@ def shorten(output: str) -> str:
 class ModelEnvironments:
     """The cache of built environments under `cache_dir` (shared by homes)."""
 
-    def __init__(self, cache_dir: Path, uv: str | None = None) -> None:
+    def __init__(
+        self, cache_dir: Path, uv: str | None = None, heartbeat: float = HEARTBEAT_SECONDS
+    ) -> None:
         self.cache_dir = cache_dir.expanduser()
         self._uv = uv
+        self.heartbeat = heartbeat
 
     def path(self, requirements: RequirementSet) -> Path:
         return self.cache_dir / requirements.key
@@ -160,7 +163,7 @@ class ModelEnvironments:
         uv = self._uv or uv_binary()
         # `--clear`: the folder is our own fresh temporary one (mkdtemp made it, empty).
         venv = [uv, "venv", "--quiet", "--clear", "--relocatable", "--python", interpreter()]
-        _run([*venv, str(folder)], deadline, progress)
+        _run([*venv, str(folder)], deadline, progress, self.heartbeat)
         (folder / "requirements.txt").write_text(requirements.text())
         steps = [
             [
@@ -175,7 +178,7 @@ class ModelEnvironments:
             ],
         ]
         for command in steps:
-            _run(command, deadline, progress)
+            _run(command, deadline, progress, self.heartbeat)
 
     def collect(self, unused_for_seconds: float) -> list[Path]:
         """Remove environments not used for that long, and leftovers of failed builds."""
@@ -197,8 +200,8 @@ class ModelEnvironments:
         return removed
 
 
-def _run(command: list[str], deadline: float, progress: Progress) -> None:
-    """Run one installer step, heartbeating every HEARTBEAT_SECONDS, killed at the deadline."""
+def _run(command: list[str], deadline: float, progress: Progress, heartbeat: float) -> None:
+    """Run one installer step, heartbeating every `heartbeat` seconds, killed at the deadline."""
     began = time.monotonic()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENSHIFT_", "VIRTUAL_ENV"))}
     with tempfile.TemporaryFile() as output:
@@ -216,7 +219,7 @@ def _run(command: list[str], deadline: float, progress: Progress) -> None:
                         f"limit ({time.monotonic() - began:.0f} s)."
                     )
                 try:
-                    code = proc.wait(timeout=min(HEARTBEAT_SECONDS, remaining))
+                    code = proc.wait(timeout=min(heartbeat, remaining))
                     break
                 except subprocess.TimeoutExpired:
                     progress(f"Building the model environment ({time.monotonic() - began:.0f} s).")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -355,3 +357,25 @@ def test_a_process_started_but_never_recorded_is_not_left_running(host: Host) ->
     _wait(lambda: _gone(unrecorded), 5.0, "the unrecorded process killed")
     relaunched = host.instances(fleet.fleet_id)[0]
     assert relaunched.pid not in (None, unrecorded)
+
+
+def test_a_slow_model_fn_heartbeats_on_a_timer_while_nothing_changes(
+    host: Host, tmp_path: Path
+) -> None:
+    """The health wait reports on a timer, not only when the count changes: a model_fn that
+    takes long is alive, and the activity's heartbeat timeout must never fire on it."""
+    model = tmp_path / "slowload"
+    (model / "code").mkdir(parents=True)
+    (model / "code" / "inference.py").write_text(
+        "import time\n\ndef model_fn(model_dir):\n    time.sleep(2.5)\n    return 1\n"
+    )
+    launcher = RecordingLauncher()
+    host.launchers.append(launcher)
+    agent = FleetAgent(host.registry, host.settings, launcher, timing=replace(FAST, heartbeat=0.3))
+    host.agents.append(agent)
+    beats: list[tuple[float, str]] = []
+    agent.scale_up(host.fleet(model), 1, lambda m: beats.append((time.monotonic(), m)))
+    waiting = [t for t, m in beats if m == "0/1 instances healthy"]
+    assert len(waiting) >= 5, beats
+    assert max(b - a for a, b in itertools.pairwise(waiting)) < 1.0
+    assert beats[-1][1] == "1/1 instances healthy"

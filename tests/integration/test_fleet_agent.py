@@ -379,3 +379,32 @@ def test_a_slow_model_fn_heartbeats_on_a_timer_while_nothing_changes(
     assert len(waiting) >= 5, beats
     assert max(b - a for a, b in itertools.pairwise(waiting)) < 1.0
     assert beats[-1][1] == "1/1 instances healthy"
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local IPv4 addresses with a socket listening on `port` (from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+def test_instances_listen_on_loopback_only_whatever_the_host_setting(
+    host: Host, tmp_path: Path
+) -> None:
+    """GREENSHIFT_HOST=0.0.0.0 opens the API and the data plane wider, never a model instance:
+    HAProxy stays the only way to a model (issue 14)."""
+    wide = Settings(home=tmp_path / "wide", host="0.0.0.0", instance_port_base=_free_port())
+    launcher = RecordingLauncher()
+    host.launchers.append(launcher)
+    agent = FleetAgent(host.registry, wide, launcher, timing=FAST)
+    host.agents.append(agent)
+    fleet = host.fleet("echo-v1")
+    agent.scale_up(fleet, 1, lambda _: None)
+    [record] = host.instances(fleet.fleet_id)
+    assert record.host == "127.0.0.1" and record.port is not None
+    assert _listening_addresses(record.port) == {"127.0.0.1"}
+    assert _invoke(record).json()["version"] == "v1"

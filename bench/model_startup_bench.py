@@ -35,8 +35,6 @@ def main() -> None:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="model-startup-bench-"))
-    if args.fresh_downloads:
-        os.environ["UV_CACHE_DIR"] = str(scratch / "uv-cache")
     # Train with an environment cache of its own, so the stack's starts cold.
     os.environ["GREENSHIFT_ENV_CACHE"] = str(scratch / "train-envs")
     from tests.e2e import test_real_models as models
@@ -44,6 +42,8 @@ def main() -> None:
 
     archive = models.sklearn_model(scratch / "model", (1, 2, 0))
     os.environ["GREENSHIFT_ENV_CACHE"] = str(scratch / "serve-envs")
+    if args.fresh_downloads:  # the stack's builds start from an empty uv cache: the first downloads
+        os.environ["UV_CACHE_DIR"] = str(scratch / "uv-cache")
     models.ACCESS_KEY, models.SECRET_KEY = "bench", "bench"
     cold: list[float] = []
     warm: list[float] = []
@@ -95,7 +95,7 @@ def main() -> None:
         "",
         "Cold builds from uv's package cache"
         + (
-            " emptied first (every wheel downloaded from PyPI)."
+            " emptied first: the first cold run downloads every wheel from PyPI."
             if args.fresh_downloads
             else " (the wheels were downloaded once before; a first-ever build adds the download of"
             " scikit-learn, scipy and numpy, about 45 MB)."

@@ -277,6 +277,21 @@ def test_missing_dependency_fails_fast_with_the_module_error(stack: Stack, tmp_p
     assert took < 90, f"failed after {took:.0f} s of a 600 s limit"
 
 
+def test_a_failed_environment_build_fails_with_the_installers_words(
+    stack: Stack, tmp_path: Path
+) -> None:
+    sm = client(stack, "sagemaker")
+    code = "def model_fn(model_dir):\n    return 1\n"
+    archive = generic_model(tmp_path / "badreq", code, "joblib\nthis is not a requirement !!\n")
+    create(sm, "badreq", archive)
+    sm.create_endpoint(EndpointName="badreq", EndpointConfigName="badreq")
+    described = settle(sm, "badreq", timeout=120)
+    assert described["EndpointStatus"] == "Failed"
+    reason = described["FailureReason"]
+    assert reason.startswith("Building the model environment failed: "), reason
+    assert "this is not a requirement" in reason and len(reason) <= 1024
+
+
 ISOLATION = """
 import importlib.util
 import json

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from greenshift.fleet.images import runtime_kind
 from greenshift.fleet.modeldata import ModelData, ModelDataError, source_of
@@ -59,6 +59,7 @@ LOG_TAIL_LINES = 15
 FAILURE_REASON_CHARS = 1024  # DescribeEndpoint's FailureReason is at most this long
 
 Probe = Callable[[str, int | None, float], bool]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,9 @@ class FleetAgent:
         try:
             if indices:
                 progress(f"Launching {len(indices)} instance(s).")
-                model_dir = self._model_dir(fleet)
+                model_dir = self._heartbeating(
+                    "Preparing the model data", progress, lambda: self._model_dir(fleet)
+                )
                 self._runtime_for(fleet).prepare(fleet, model_dir, progress)
                 self._collect_model_data()
                 # SageMaker's health-check clock starts with the container, not with the
@@ -381,6 +384,29 @@ class FleetAgent:
             raise ProvisionFailed(f"model data: {exc}") from exc
         self._model_dirs[fleet.fleet_id] = path
         return path
+
+    def _heartbeating(self, what: str, progress: Progress, work: Callable[[], T]) -> T:
+        """Run `work` (a download, an extraction) in a thread, reporting progress on a timer
+        meanwhile, so a large archive never looks like a dead worker."""
+        outcome: dict[str, object] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome["value"] = work()
+            except BaseException as exc:
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="fleet-prepare", daemon=True).start()
+        began = time.monotonic()
+        while not done.wait(self.timing.heartbeat):
+            progress(f"{what} ({time.monotonic() - began:.0f} s).")
+        error = outcome.get("error")
+        if isinstance(error, BaseException):
+            raise error
+        return outcome["value"]  # type: ignore[return-value]
 
     def _collect_model_data(self) -> None:
         """Remove extracted model data no fleet of this host uses. Only when the agent knows

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from greenshift.fleet.agent import AgentTiming, FleetAgent
+from greenshift.fleet.modeldata import ModelData, ModelSource
 from greenshift.fleet.processes import ProcessLauncher
 from greenshift.fleet.runtime import InstanceSpec
 from greenshift.naming import fleet_id
@@ -408,3 +409,27 @@ def test_instances_listen_on_loopback_only_whatever_the_host_setting(
     assert record.host == "127.0.0.1" and record.port is not None
     assert _listening_addresses(record.port) == {"127.0.0.1"}
     assert _invoke(record).json()["version"] == "v1"
+
+
+class SlowModelData(ModelData):
+    """Real model data preparation that first takes its time, like a large download."""
+
+    def prepare(self, source: ModelSource) -> Path:
+        time.sleep(1.5)
+        return super().prepare(source)
+
+
+def test_preparing_the_model_data_heartbeats_on_a_timer(host: Host, tmp_path: Path) -> None:
+    launcher = RecordingLauncher()
+    host.launchers.append(launcher)
+    agent = FleetAgent(
+        host.registry,
+        host.settings,
+        launcher,
+        timing=replace(FAST, heartbeat=0.3),
+        model_data=SlowModelData(tmp_path / "models"),
+    )
+    host.agents.append(agent)
+    beats: list[str] = []
+    agent.scale_up(host.fleet("echo-v1"), 1, beats.append)
+    assert len([b for b in beats if b.startswith("Preparing the model data (")]) >= 3, beats

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     log_retention_days: int = Field(default=30, ge=1)
     log_retention_bytes_per_stream: int = Field(default=64 * 1024 * 1024, ge=1024)
     log_ship_interval_seconds: float = Field(default=1.0, gt=0)
+    # Model environments (greenshift.fleet.modelenv), shared by every home on the machine.
+    env_cache: Path = Field(
+        default=Path("~/.cache/greenshift/envs"), description="built model environments"
+    )
+    # The most an extracted model archive may hold (greenshift.fleet.modeldata), in bytes.
+    model_data_max_bytes: int = 20 * 1024**3
+    # Extracted model data no fleet uses is removed once unused this long (seconds).
+    model_data_unused_seconds: int = 24 * 3600
 
     @cached_property
     def home_dir(self) -> Path:

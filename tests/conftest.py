@@ -59,3 +59,24 @@ def registry(registry_url: str) -> Iterator[SqlRegistry]:
         yield reg
     finally:
         reg.close()
+
+
+# --- model environments: one cache for the whole session ---------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_env_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every agent and stack of the session shares one model-environment cache (set through
+    GREENSHIFT_ENV_CACHE, which stacks inherit), so each distinct requirement set is built once
+    per session, cold the first time: the build itself is under test, not a leftover of an
+    earlier run."""
+    previous = os.environ.get("GREENSHIFT_ENV_CACHE")
+    path = tmp_path_factory.mktemp("model-envs")
+    os.environ["GREENSHIFT_ENV_CACHE"] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop("GREENSHIFT_ENV_CACHE", None)
+        else:
+            os.environ["GREENSHIFT_ENV_CACHE"] = previous

@@ -42,11 +42,19 @@ TERMINATE = ActivityOptions(
 ROLLBACK_ATTEMPTS = 10
 
 
+# ModelDataDownloadTimeoutInSeconds when absent (AWS's default, also its maximum).
+MODEL_DATA_DOWNLOAD_SECONDS = 3600
+
+
 def provision(startup_timeout_seconds: int) -> ActivityOptions:
-    """Launching may take the whole ContainerStartupHealthCheckTimeoutInSeconds, plus room to
-    unpack model data; heartbeats tell a dead worker from a slow container."""
+    """Launching may take: the model data (within the download limit), the model's environment
+    build (bounded by the startup limit, greenshift.fleet.modelenv), then the whole
+    ContainerStartupHealthCheckTimeoutInSeconds, plus slack. The agent heartbeats on a timer
+    (every 5 s) through all of them, so the 30 s heartbeat timeout tells a dead worker from a
+    slow model, never a slow model from a dead one."""
+    budget = MODEL_DATA_DOWNLOAD_SECONDS + 2 * startup_timeout_seconds + 300
     return ActivityOptions(
-        start_to_close=timedelta(seconds=startup_timeout_seconds + 300),
+        start_to_close=timedelta(seconds=budget),
         attempts=3,
         heartbeat=timedelta(seconds=30),
     )

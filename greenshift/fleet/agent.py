@@ -28,13 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from greenshift.fleet.gpus import GpuLedger
 from greenshift.fleet.images import runtime_kind
-from greenshift.fleet.modeldata import ModelData, source_of
-from greenshift.fleet.processes import ProcessRuntime, ping, port_is_free
-from greenshift.fleet.runtime import InstanceRuntime, InstanceSpec, container_of
+from greenshift.fleet.modeldata import ModelData, ModelDataError, source_of
+from greenshift.fleet.modelenv import ModelEnvironments
+from greenshift.fleet.processes import LOOPBACK, ProcessRuntime, ping, port_is_free
+from greenshift.fleet.runtime import InstanceRuntime, InstanceSpec, container_of, log_tail
 from greenshift.naming import instance_id
 from greenshift.ports import FleetStatus, Progress, ProvisionFailed
 from greenshift.registry.api import Registry
@@ -53,9 +54,13 @@ RUNNING = (LAUNCHING, IN_SERVICE, UNHEALTHY)  # states that should have a live p
 
 PING_FAILED = (
     "The primary container for production variant {variant} did not pass the ping health check."
+    " Please check CloudWatch logs for this endpoint."
 )
+LOG_TAIL_LINES = 15
+FAILURE_REASON_CHARS = 1024  # DescribeEndpoint's FailureReason is at most this long
 
 Probe = Callable[[str, int | None, float], bool]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class AgentTiming:
     # seconds after its last start; the first crash of a long-lived instance is relaunched at once.
     restart_backoff: float = 0.5
     restart_backoff_max: float = 30.0
+    heartbeat: float = 5.0  # every long wait reports progress at least this often
 
     def relaunch_due(self, restarts: int, seconds_since_start: float) -> bool:
         wait = min(self.restart_backoff * 2 ** min(restarts, 16), self.restart_backoff_max)
@@ -112,15 +118,22 @@ class FleetAgent:
     ) -> None:
         self.registry = registry
         self.settings = settings
-        self.launcher: InstanceRuntime = launcher or ProcessRuntime()  # the built-in runtime
+        self.launcher: InstanceRuntime = launcher or ProcessRuntime(  # the built-in runtime
+            ModelEnvironments(settings.env_cache)
+        )
         self._containers_factory = containers or self._docker_runtime
         self._containers: ContainerRuntime | None = None
         self._runtime_kinds: dict[str, str] = {}  # fleet id -> "process" | "container"
         self.timing = timing or AgentTiming()
         self.probe = probe
-        self.host = settings.host
+        # Instances answer on loopback only, whatever GREENSHIFT_HOST says: HAProxy is the one
+        # door to them (issue 14). This is also the host name of their records.
+        self.host = LOOPBACK
         self.instances_dir = settings.home_dir / "instances"
-        self.model_data = model_data or ModelData(settings.home_dir / "models")
+        self.model_data = model_data or ModelData(
+            settings.home_dir / "models", max_bytes=settings.model_data_max_bytes
+        )
+        self._model_dirs: dict[str, Path] = {}  # fleet id -> its prepared model data
         self.gpus = GpuLedger(settings.gpus, self.instances_dir)
         self._lock = threading.RLock()
         self._busy: set[str] = set()  # instance ids a foreground call is handling
@@ -149,8 +162,14 @@ class FleetAgent:
             if indices:
                 progress(f"Launching {len(indices)} instance(s).")
                 self.gpus.check(fleet.variant, fleet.instance_type, len(indices), self._holders())
-                model_dir = self._model_dir(fleet)
+                model_dir = self._heartbeating(
+                    "Preparing the model data", progress, lambda: self._model_dir(fleet)
+                )
                 self._runtime_for(fleet).prepare(fleet, model_dir, progress)
+                self._collect_model_data()
+                # SageMaker's health-check clock starts with the container, not with the
+                # download or the environment build (each bounded on its own).
+                deadline = time.monotonic() + fleet.startup_timeout_seconds
                 with self._lock:
                     for index in indices:
                         self._launch(fleet, index, model_dir, restarts=None)
@@ -395,16 +414,58 @@ class FleetAgent:
             return False  # no engine: the built-in runtime serves framework images
 
     def _model_dir(self, fleet: FleetRecord) -> Path:
-        return self.model_data.prepare(source_of(container_of(fleet.model_spec)))
+        try:
+            path = self.model_data.prepare(source_of(container_of(fleet.model_spec)))
+        except ModelDataError as exc:
+            raise ProvisionFailed(f"model data: {exc}") from exc
+        self._model_dirs[fleet.fleet_id] = path
+        return path
+
+    def _heartbeating(self, what: str, progress: Progress, work: Callable[[], T]) -> T:
+        """Run `work` (a download, an extraction) in a thread, reporting progress on a timer
+        meanwhile, so a large archive never looks like a dead worker."""
+        outcome: dict[str, object] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome["value"] = work()
+            except BaseException as exc:
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="fleet-prepare", daemon=True).start()
+        began = time.monotonic()
+        while not done.wait(self.timing.heartbeat):
+            progress(f"{what} ({time.monotonic() - began:.0f} s).")
+        error = outcome.get("error")
+        if isinstance(error, BaseException):
+            raise error
+        return outcome["value"]  # type: ignore[return-value]
+
+    def _collect_model_data(self) -> None:
+        """Remove extracted model data no fleet of this host uses. Only when the agent knows
+        the data of every fleet with instances here (after a restart it may not yet)."""
+        fleets = {r.fleet_id for r in self._host_instances()}
+        if not fleets <= set(self._model_dirs):
+            return
+        in_use = [self._model_dirs[f] for f in fleets]
+        try:
+            self.model_data.collect(in_use, self.settings.model_data_unused_seconds)
+        except OSError:
+            log.exception("model data collection failed")
 
     def _environment(self, fleet: FleetRecord, port: int, model_dir: Path) -> dict[str, str]:
+        """The container's Environment plus SageMaker's runtime-independent variables. The
+        runtime adds what depends on it (port, model folder, a base PATH/HOME/LANG); nothing of
+        the worker's own environment is passed (SEMANTICS.md 9)."""
         container = container_of(fleet.model_spec)
         model_env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
         return {
             **model_env,
-            "SAGEMAKER_BIND_TO_PORT": str(port),
             "SAGEMAKER_PROGRAM": model_env.get("SAGEMAKER_PROGRAM", "inference.py"),
-            "SM_MODEL_DIR": str(model_dir),
+            "SAGEMAKER_REGION": self.settings.region,
         }
 
     def _pick_port(self, preferred: int | None = None) -> int:
@@ -515,7 +576,11 @@ class FleetAgent:
     def _await_healthy(
         self, fleet: FleetRecord, ids: list[str], count: int, deadline: float, progress: Progress
     ) -> None:
+        """Until `count` of `ids` answer /ping. Progress is reported when the count changes and
+        on a timer (a 150 s model_fn is alive, not stuck). An instance that exits before it
+        was ever healthy fails the step at once, with its log's last lines."""
         last = ""
+        beat = time.monotonic()
         while True:
             healthy = 0
             for iid in ids:
@@ -529,6 +594,8 @@ class FleetAgent:
                         healthy += 1
                         continue
                     if not self._alive(record):
+                        if record.state == LAUNCHING:
+                            self._fail_launch(fleet, ids, exited=record)
                         if self._relaunch_due(record):
                             self._relaunch(record, "process exited during startup")
                         continue
@@ -537,22 +604,38 @@ class FleetAgent:
                         self._save(record, IN_SERVICE, None)
                     healthy += 1
             message = f"{healthy}/{count} instances healthy"
-            if message != last:
+            if message != last or time.monotonic() - beat >= self.timing.heartbeat:
                 progress(message)
                 last = message
+                beat = time.monotonic()
             if healthy >= count:
                 return
             if time.monotonic() >= deadline:
                 self._fail_launch(fleet, ids)
             time.sleep(self.timing.startup_poll)
 
-    def _fail_launch(self, fleet: FleetRecord, ids: list[str]) -> None:
+    def _fail_launch(
+        self, fleet: FleetRecord, ids: list[str], exited: InstanceRecord | None = None
+    ) -> None:
+        """Fail the step: SageMaker's words, then the last lines of the log of the instance that
+        exited (or of the first one that never became healthy)."""
         failed = [
             r
             for r in (self.registry.get_instance(i) for i in ids)
             if r is not None and r.state != IN_SERVICE
         ]
+        culprit = exited or (failed[0] if failed else None)
         reason = PING_FAILED.format(variant=fleet.variant)
+        if culprit is not None:
+            what = "exited during startup" if exited is not None else "never passed /ping"
+            tail = log_tail(self.instances_dir / culprit.instance_id / "server.log", LOG_TAIL_LINES)
+            head = f"{reason} Instance {culprit.instance_id} {what}; its log ends:\n"
+            # FailureReason holds 1024 characters: keep the log's end, where the error is.
+            room = FAILURE_REASON_CHARS - len(head)
+            if tail and room > 80:
+                if len(tail) > room:
+                    tail = tail[-room:].split("\n", 1)[-1]
+                reason = head + tail
         with self._lock:
             for record in failed:
                 self._save(record, FAILED, reason)

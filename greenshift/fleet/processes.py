@@ -1,43 +1,105 @@
-"""The built-in runtime: instances as processes of the built-in model server, started detached;
-tell whether a pid is still our model server, signal them, probe `/ping`, find free ports. One of
-the instance runtimes (greenshift.fleet.runtime.InstanceRuntime).
+"""The built-in runtime: instances as processes of the built-in model server, each in its model's
+own environment (greenshift.fleet.modelenv), started detached and isolated; tell whether a pid is
+still our model server, signal them, probe `/ping`, find free ports. One of the instance runtimes
+(greenshift.fleet.runtime.InstanceRuntime).
+
+Isolation (SEMANTICS.md 9, README "Your own model"): the server is a copy of the
+self-contained package greenshift.fleet.serving, placed in the environment cache, run as a file
+by the environment's interpreter with `-I` (no PYTHONPATH, no user site-packages, no working
+directory on sys.path). Its environment is only what `model_environment` lists: the container's
+`Environment`, SageMaker's standard variables and a minimal base. Never a `GREENSHIFT_*` value,
+never the worker's credentials (HOME is the instance's own folder, so no `~/.aws` either).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
-import sys
+import tempfile
+import time
 from pathlib import Path
 
-import greenshift
-from greenshift.fleet.runtime import InstanceSpec
-from greenshift.ports import Progress
+from greenshift.fleet import serving
+from greenshift.fleet.frameworks import UnknownFrameworkVersionError, framework_requirements
+from greenshift.fleet.images import BuiltinImage, builtin_image
+from greenshift.fleet.modelenv import ModelEnvironments, RequirementSet
+from greenshift.fleet.runtime import InstanceSpec, container_of
+from greenshift.ports import Progress, ProvisionFailed
 from greenshift.registry.records import FleetRecord
+from greenshift.settings import Settings
 
+# What /proc/<pid>/cmdline holds for every instance (chaos invariants and adoption look for it).
 SERVER_MODULE = "greenshift.fleet.model_server"
-# The folder holding the `greenshift` package: instances import it from there even when the
-# project is not installed into the interpreter (a source checkout).
-PROJECT_ROOT = str(Path(greenshift.__file__).resolve().parent.parent)
+SERVER_PACKAGE = "gs_model_server"  # the copy's folder name (greenshift.fleet.serving)
+LOOPBACK = "127.0.0.1"  # instances never answer beyond loopback, whatever GREENSHIFT_HOST says
+BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def server_command(instance_id: str, model_dir: Path, host: str, port: int) -> list[str]:
+def server_command(
+    python: Path, server: Path, instance_id: str, model_dir: Path, port: int, flavour: str
+) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        SERVER_MODULE,
+        str(python),
+        "-I",
+        str(server / SERVER_PACKAGE / "__main__.py"),
         "--model-dir",
         str(model_dir),
         "--host",
-        host,
+        LOOPBACK,
         "--port",
         str(port),
+        "--flavour",
+        flavour,
         "--instance-id",
         instance_id,
+        "--role",
+        SERVER_MODULE,
     ]
+
+
+def model_environment(spec: InstanceSpec, env_dir: Path) -> dict[str, str]:
+    """All the model's process sees: a minimal base, then the agent's (the container's
+    Environment and SageMaker's runtime-independent variables), then what this runtime decides
+    (port, model folder, code folder)."""
+    code = spec.model_dir / "code"
+    return {
+        "PATH": f"{env_dir / 'bin'}:{BASE_PATH}",
+        "HOME": str(spec.log_path.parent),
+        "LANG": "C.UTF-8",
+        "VIRTUAL_ENV": str(env_dir),
+        **spec.environment,
+        "SAGEMAKER_BIND_TO_PORT": str(spec.port),
+        "SM_MODEL_DIR": str(spec.model_dir),
+        "SAGEMAKER_SUBMIT_DIRECTORY": str(code if code.is_dir() else spec.model_dir),
+    }
+
+
+def image_of(fleet: FleetRecord) -> BuiltinImage:
+    image = str(container_of(fleet.model_spec).get("Image") or "")
+    return builtin_image(image) or BuiltinImage("generic")
+
+
+def requirements_of(fleet: FleetRecord, model_dir: Path) -> RequirementSet:
+    """The fleet's requirement set: server + framework of the image + code/requirements.txt."""
+    try:
+        framework = framework_requirements(image_of(fleet))
+    except UnknownFrameworkVersionError as exc:
+        raise ProvisionFailed(str(exc)) from exc
+    path = model_dir / "code" / "requirements.txt"
+    return RequirementSet.of(framework, path.read_text() if path.is_file() else None)
+
+
+def _server_digest() -> str:
+    folder = Path(serving.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 class ProcessRuntime:
@@ -45,11 +107,47 @@ class ProcessRuntime:
     or is restarted does not take its instances with it, and a signal reaches the instance's
     whole process group."""
 
-    def __init__(self) -> None:
+    def __init__(self, environments: ModelEnvironments | None = None) -> None:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self.environments = environments or ModelEnvironments(Settings().env_cache)
+        self._envs: dict[str, Path] = {}  # fleet id -> its environment
 
     def prepare(self, fleet: FleetRecord, model_dir: Path, progress: Progress) -> None:
-        """Nothing to prepare yet: instances run Greenshift's own interpreter."""
+        """Build (or reuse) the fleet's environment and the server's copy, within the fleet's
+        startup limit."""
+        deadline = time.monotonic() + fleet.startup_timeout_seconds
+        requirements = requirements_of(fleet, model_dir)
+        self._envs[fleet.fleet_id] = self.environments.ensure(requirements, deadline, progress)
+        self.server_copy()
+
+    def server_copy(self) -> Path:
+        """The serving package, copied once per version of its code into the cache (atomic)."""
+        final = self.environments.cache_dir / f"server-{_server_digest()}"
+        if (final / SERVER_PACKAGE / "__main__.py").is_file():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".server-", dir=final.parent))
+        try:
+            shutil.copytree(
+                Path(serving.__file__).parent,
+                tmp / SERVER_PACKAGE,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+            with contextlib.suppress(OSError):  # lost a race: the other copy is the same
+                os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    def _env_dir(self, spec: InstanceSpec) -> Path:
+        env = self._envs.get(spec.fleet.fleet_id)
+        if env is None:  # a relaunch by an agent that did not prepare this fleet (restarted)
+            requirements = requirements_of(spec.fleet, spec.model_dir)
+            if not self.environments.ready(requirements):
+                raise ProvisionFailed("the model environment of this fleet is not built")
+            env = self.environments.path(requirements)
+            self._envs[spec.fleet.fleet_id] = env
+        return env
 
     def start(self, spec: InstanceSpec) -> int:
         log_path = spec.log_path
@@ -58,12 +156,19 @@ class ProcessRuntime:
         # an agent killed before it recorded the pid. It holds a port and would run forever.
         for stale in servers_started_in(log_path.parent, spec.instance_id):
             self.signal(stale, signal.SIGKILL)
-        env = {**os.environ, **spec.environment}
-        python_path = os.pathsep.join(p for p in (PROJECT_ROOT, env.get("PYTHONPATH")) if p)
+        env_dir = self._env_dir(spec)
+        command = server_command(
+            env_dir / "bin" / "python",
+            self.server_copy(),
+            spec.instance_id,
+            spec.model_dir,
+            spec.port,
+            image_of(spec.fleet).flavour,
+        )
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
-                server_command(spec.instance_id, spec.model_dir, spec.host, spec.port),
-                env={**env, "PYTHONPATH": python_path},
+                command,
+                env=model_environment(spec, env_dir),
                 cwd=str(log_path.parent),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -81,9 +186,13 @@ class ProcessRuntime:
         if pid is None:
             return False
         child = self._children.get(pid)
-        if child is not None and child.poll() is not None:  # reaps our own dead children
-            del self._children[pid]
-            return False
+        if child is not None:
+            if child.poll() is not None:  # reaps our own dead children
+                del self._children[pid]
+                return False
+            # Our own unreaped child cannot be a recycled pid; and just after the fork its
+            # cmdline is still ours, not the server's, so /proc would wrongly say "gone".
+            return True
         return is_our_server(pid, instance_id)
 
     def signal(self, pid: int, sig: int) -> None:

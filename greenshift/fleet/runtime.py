@@ -77,3 +77,18 @@ class InstanceRuntime(Protocol):
 
     def release(self, instance_id: str) -> None:
         """The instance has stopped: free what it held. Idempotent."""
+
+
+def log_tail(path: Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str:
+    """The last `lines` lines of an instance's log (read from its last `max_bytes` only), for
+    failure reasons; empty when there is no log."""
+    try:
+        with path.open("rb") as log:
+            log.seek(0, 2)
+            size = log.tell()
+            log.seek(max(0, size - max_bytes))
+            text = log.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    kept = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])

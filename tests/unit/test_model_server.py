@@ -117,6 +117,7 @@ def test_custom_attributes_pass_both_ways(start: Start, tmp_path: Path) -> None:
     model = tmp_path / "attrs"
     (model / "code").mkdir(parents=True)
     (model / "code" / "inference.py").write_text(
+        "def model_fn(model_dir):\n    return None\n"
         "def predict_fn(data, model, context):\n"
         "    context.response_custom_attributes = 'echo=' + context.custom_attributes\n"
         "    return data\n"

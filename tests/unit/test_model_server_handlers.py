@@ -37,18 +37,22 @@ def test_code_folder_wins_over_model_root(tmp_path: Path) -> None:
 
 
 def test_sagemaker_program_renames_the_module(tmp_path: Path) -> None:
-    _write(tmp_path / "code" / "serve.py", "def predict_fn(data, model):\n    return {'s': data}\n")
+    _write(
+        tmp_path / "code" / "serve.py",
+        "def model_fn(model_dir):\n    return 1\n"
+        "def predict_fn(data, model):\n    return {'s': data.tolist()}\n",
+    )
     handlers = Handlers.from_model_dir(tmp_path, "serve.py")
-    out = handlers.invoke(handlers.load_model(tmp_path), b'{"a": 1}', _ctx())
-    assert out.body == b'{"s":{"a":1}}'
+    out = handlers.invoke(handlers.load_model(tmp_path), b"[1, 2]", _ctx())
+    assert (out.body, out.content_type) == (b'{"s": [1, 2]}', "application/json")
     with pytest.raises(HandlerNotFoundError):
         Handlers.from_model_dir(tmp_path, "missing.py")
 
 
-def test_no_program_means_json_echo(tmp_path: Path) -> None:
+def test_no_program_fails_to_load_as_the_toolkit_never_echoes(tmp_path: Path) -> None:
     handlers = Handlers.from_model_dir(tmp_path)
-    out = handlers.invoke(handlers.load_model(tmp_path), b"[1, 2]", _ctx())
-    assert (out.body, out.content_type) == (b"[1,2]", "application/json")
+    with pytest.raises(NotImplementedError, match="Please provide a model_fn implementation"):
+        handlers.load_model(tmp_path)
 
 
 def test_four_handlers_in_order(tmp_path: Path) -> None:

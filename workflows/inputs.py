@@ -20,8 +20,11 @@ ShapeT = TypeVar("ShapeT", bound=BaseModel)
 
 
 def parse_input(shape_cls: type[ShapeT], document: Any) -> ShapeT:
+    """The request as the API would take it, and stricter: unknown members at any depth are
+    refused (nobody validated a request started from the temporal CLI, and a typo such as
+    `DeploymentConifg` would deploy with no guardrail), as are non-finite numbers."""
     try:
-        return parse_request(shape_cls, document)
+        return parse_request(shape_cls, document, forbid_unknown=True)
     except GreenshiftError as error:
         raise ApplicationError(error.message, type=error.code, non_retryable=True) from None
 

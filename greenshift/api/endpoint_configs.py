@@ -68,15 +68,10 @@ async def describe_endpoint_config(ctx: ApiContext, doc: dict[str, Any]) -> dict
 async def delete_endpoint_config(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
     inp = parse(sm.DeleteEndpointConfigInput, doc)
     name = inp.EndpointConfigName
-    # Our rule (SEMANTICS.md 2): AWS allows this and breaks the endpoint's next update.
-    users = await ctx.run(ctx.registry.endpoints_using_config, name)
-    if users:
-        arn = ctx.settings.arn("endpoint-config", name)
-        endpoints = ", ".join(f'"{ctx.settings.arn("endpoint", e)}"' for e in users)
-        raise ValidationError(
-            f'Cannot delete endpoint configuration "{arn}": it is in use by endpoint '
-            f"{endpoints}. Update or delete the endpoint first."
-        )
+    # Accepted even while an endpoint uses the config, as AWS accepts it (SEMANTICS.md 2; the
+    # SageMaker SDK's Predictor.delete_endpoint() deletes the config first). Nothing is lost: an
+    # endpoint keeps its deployed snapshot, its fleets keep their model specs, and rollbacks
+    # return to those fleets, never to the config by name.
     if not await ctx.run(ctx.registry.delete_endpoint_config, name):
         raise not_found(ctx, name)
     return {}

@@ -11,6 +11,7 @@ from greenshift.api.listing import list_query, page_doc
 from greenshift.api.models import not_found as model_not_found
 from greenshift.api.parsing import parse
 from greenshift.contracts import sagemaker_shapes as sm
+from greenshift.contracts.tagging import tag_pairs
 from greenshift.errors import ResourceNotFound, ValidationError
 from greenshift.registry.records import EndpointConfigRecord
 
@@ -45,6 +46,7 @@ def check_variants(variants: list[sm.ProductionVariant]) -> None:
 async def create_endpoint_config(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
     inp = parse(sm.CreateEndpointConfigInput, doc)
     check_variants(inp.ProductionVariants)
+    tags = tag_pairs(inp.Tags)
     for v in inp.ProductionVariants:
         assert v.ModelName is not None  # check_variants
         if await ctx.run(ctx.registry.get_model, v.ModelName) is None:
@@ -54,6 +56,7 @@ async def create_endpoint_config(ctx: ApiContext, doc: dict[str, Any]) -> dict[s
         name=inp.EndpointConfigName, arn=arn, created_at=ctx.clock(), spec=inp.to_wire()
     )
     await ctx.run(ctx.registry.create_endpoint_config, record)
+    await ctx.run(ctx.registry.replace_tags, arn, tags)
     return {"EndpointConfigArn": arn}
 
 

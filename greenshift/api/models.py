@@ -9,6 +9,7 @@ from greenshift.api.context import ApiContext
 from greenshift.api.listing import list_query, page_doc
 from greenshift.api.parsing import parse
 from greenshift.contracts import sagemaker_shapes as sm
+from greenshift.contracts.tagging import tag_pairs
 from greenshift.errors import ResourceNotFound, ValidationError
 from greenshift.registry.records import ModelRecord
 
@@ -35,9 +36,11 @@ async def create_model(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
     if inp.PrimaryContainer is None and not inp.Containers:
         raise ValidationError("Either PrimaryContainer or Containers must be specified.")
     check_environment(inp)
+    tags = tag_pairs(inp.Tags)
     arn = ctx.settings.arn("model", inp.ModelName)
     record = ModelRecord(name=inp.ModelName, arn=arn, created_at=ctx.clock(), spec=inp.to_wire())
     await ctx.run(ctx.registry.create_model, record)
+    await ctx.run(ctx.registry.replace_tags, arn, tags)
     return {"ModelArn": arn}
 
 

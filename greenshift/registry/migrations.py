@@ -199,6 +199,19 @@ def _step_2_router_handshake(conn: Connection) -> None:
         conn.execute(generation.insert().values(id=1, value=0, applied=0))
 
 
+def _step_3_tags(conn: Connection) -> None:
+    """Tags by resource ARN (AddTags, ListTags, DeleteTags; Tags of the create requests)."""
+    md = MetaData()
+    Table(
+        "tags",
+        md,
+        Column("resource_arn", String(256), primary_key=True),
+        Column("key", String(128), primary_key=True),
+        Column("value", String(256), nullable=False),
+        Column("seq", Integer, nullable=False),
+    ).create(conn, checkfirst=True)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "initial schema", _step_1_initial),
     Step(
@@ -206,6 +219,7 @@ STEPS: tuple[Step, ...] = (
         "router controller handshake: applied versions, generation counter, event actor",
         _step_2_router_handshake,
     ),
+    Step(3, "tags of models, endpoint configs and endpoints", _step_3_tags),
 )
 LATEST = STEPS[-1].version
 

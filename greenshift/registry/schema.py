@@ -204,3 +204,14 @@ generation = Table(
     Column("value", BigInteger, nullable=False),
     Column("applied", BigInteger, nullable=False),
 )
+
+# Tags of models, endpoint configs and endpoints (AddTags / ListTags / DeleteTags), by ARN; `seq`
+# keeps the order keys were first added.
+tags = Table(
+    "tags",
+    metadata,
+    Column("resource_arn", String(ARN), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("seq", Integer, nullable=False),
+)

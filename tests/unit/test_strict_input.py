@@ -83,3 +83,17 @@ def test_map_keys_are_not_members() -> None:
         "PrimaryContainer": {"Image": "greenshift/model-server", "Environment": {"ANY_KEY": "v"}},
     }
     assert parse_request(sm.CreateModelInput, doc, forbid_unknown=True).ModelName == "m1"
+
+
+def test_cloudwatch_requests_refuse_non_finite_numbers_too() -> None:
+    from greenshift.contracts import cloudwatch_shapes as cw
+
+    alarm = {
+        "AlarmName": "a",
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": json.loads("Infinity"),
+    }
+    with pytest.raises(SerializationError) as exc:
+        parse_request(cw.PutMetricAlarmInput, alarm)
+    assert "'threshold'" in exc.value.message

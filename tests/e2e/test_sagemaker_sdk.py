@@ -248,6 +248,29 @@ def test_deleting_the_live_config_loses_nothing(stack: Stack) -> None:
     )
 
 
+def _execute(stack: Stack, workflow: str, workflow_id: str, input_json: str) -> Any:
+    return subprocess.run(
+        [
+            temporal_cli(),
+            "workflow",
+            "execute",
+            "--address",
+            stack.settings.temporal_target,
+            "--task-queue",
+            stack.settings.task_queue,
+            "--type",
+            workflow,
+            "--workflow-id",
+            workflow_id,
+            "--input",
+            input_json,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_a_typo_through_the_temporal_cli_fails_at_once_and_changes_nothing(stack: Stack) -> None:
     sm = stack.client("sagemaker")
     create_model(sm, "ty-v1", "echo-v1")
@@ -266,30 +289,19 @@ def test_a_typo_through_the_temporal_cli_fails_at_once_and_changes_nothing(stack
         },
     }
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            temporal_cli(),
-            "workflow",
-            "execute",
-            "--address",
-            stack.settings.temporal_target,
-            "--task-queue",
-            stack.settings.task_queue,
-            "--type",
-            "UpdateEndpoint",
-            "--workflow-id",
-            "typo-ty",
-            "--input",
-            json.dumps(request),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _execute(stack, "UpdateEndpoint", "typo-ty", json.dumps(request))
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert '"DeploymentConifg"' in output and "Unknown parameter" in output, output
     assert time.monotonic() - started < 30
+    # A number out of range (valid JSON, +inf once decoded) is refused the same way.
+    weights = (
+        '{"EndpointName": "ty", "DesiredWeightsAndCapacities": '
+        '[{"VariantName": "AllTraffic", "DesiredWeight": 1e999}]}'
+    )
+    result = _execute(stack, "UpdateEndpointWeightsAndCapacities", "inf-ty", weights)
+    assert result.returncode != 0
+    assert "Non-finite number" in result.stdout, result.stdout
     after = sm.describe_endpoint(EndpointName="ty")
     for key in ("EndpointStatus", "EndpointConfigName", "ProductionVariants"):
         assert after[key] == before[key]

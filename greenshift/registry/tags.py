@@ -1,11 +1,11 @@
 """Tags of models, endpoint configs and endpoints, keyed by the resource's ARN.
 
 A mixin of `SqlRegistry` (it uses the registry's `_read` / `_write` transactions). The rules
-that need the stored tags are checked inside the write transaction, so two concurrent AddTags
-cannot together pass the limit: at most `MAX_TAGS` per resource (AWS's 50), a key added again
-replaces its value and keeps its place. A resource created again under an old name starts with
-the tags of its create request only (`replace_tags`), so a deleted resource's tags never
-reappear.
+that need the stored tags are checked inside the write transaction (on PostgreSQL under a lock
+per resource), so two concurrent AddTags cannot together pass the limit: at most `MAX_TAGS` per
+resource (AWS's 50); a key added again replaces its value and keeps its place. A resource
+created again under an old name starts with the tags of its create request only
+(`replace_tags`), so a deleted resource's tags never reappear.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from greenshift.errors import ValidationError
 from greenshift.registry import schema as t
@@ -69,6 +69,10 @@ class SqlTags:
     @staticmethod
     def _merge(conn: Connection, arn: str, pairs: Sequence[tuple[str, str]]) -> None:
         tags = t.tags
+        if conn.dialect.name == "postgresql":
+            # SQLite's write transaction already holds the database's lock; PostgreSQL locks rows,
+            # and the rows to lock may not exist yet: serialize the writers of one resource.
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:arn))"), {"arn": arn})
         wanted = dict(pairs)  # the last value given for a key wins
         rows = conn.execute(select(tags.c.key, tags.c.seq).where(tags.c.resource_arn == arn)).all()
         existing = {row[0]: row[1] for row in rows}

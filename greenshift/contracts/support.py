@@ -88,17 +88,14 @@ CREATE = f"{SAGEMAKER_IT}::test_create_starts_the_workflow_and_returns_at_once"
 UPDATE = f"{SAGEMAKER_IT}::test_update_starts_the_workflow"
 DELETE = f"{SAGEMAKER_IT}::test_delete_and_the_endpoint_deleted_waiter"
 DELETE_CONFIG = f"{SAGEMAKER_IT}::test_delete_config_in_use_is_accepted_and_loses_nothing"
-LIST_PAGING = f"{SAGEMAKER_IT}::test_list_models_and_configs_paging"
 LIST_ENDPOINTS = f"{SAGEMAKER_IT}::test_list_endpoints_paging_and_filters"
-LIST_TIMES = "tests/unit/test_registry_specs.py::test_list_filters_and_sorts"
-LIST_MODIFIED = (
-    "tests/unit/test_registry_specs.py::test_list_endpoints_filters_on_status_and_last_modified"
-)
 MEMBERS_IT = "tests/integration/test_api_members.py"
 ROLE = f"{MEMBERS_IT}::test_execution_role_is_kept_and_described"
 ONE_CONTAINER = f"{MEMBERS_IT}::test_one_container_in_containers_is_the_primary"
 SERIAL = f"{MEMBERS_IT}::test_serial_inference_execution_of_one_container_is_accepted"
 ISOLATION_OFF = f"{MEMBERS_IT}::test_network_isolation_false_is_the_default"
+LISTS = f"{MEMBERS_IT}::test_list_members_of_models_and_configs"
+LIST_ENDPOINT_TIMES = f"{MEMBERS_IT}::test_list_endpoints_time_filters"
 TAGS_CREATE = (
     "tests/integration/test_api_tags.py::test_create_time_tags_are_stored_and_listed_for_each_kind"
 )
@@ -221,9 +218,9 @@ RULES: Mapping[str, Rule] = {
     # DescribeModel, DeleteModel, ListModels
     "DescribeModelInput.ModelName": honoured(MODEL_CRUD),
     "DeleteModelInput.ModelName": honoured(MODEL_CRUD),
-    **{f"ListModelsInput.{m}": honoured(LIST_PAGING) for m in _LIST_MEMBERS},
-    "ListModelsInput.CreationTimeBefore": honoured(LIST_TIMES),
-    "ListModelsInput.CreationTimeAfter": honoured(LIST_TIMES),
+    **{f"ListModelsInput.{m}": honoured(LISTS) for m in _LIST_MEMBERS},
+    "ListModelsInput.CreationTimeBefore": honoured(LISTS),
+    "ListModelsInput.CreationTimeAfter": honoured(LISTS),
     # CreateEndpointConfig
     "CreateEndpointConfigInput.EndpointConfigName": honoured(CONFIG_CRUD),
     "CreateEndpointConfigInput.ProductionVariants": honoured(TRAFFIC),
@@ -283,9 +280,9 @@ RULES: Mapping[str, Rule] = {
     # DescribeEndpointConfig, DeleteEndpointConfig, ListEndpointConfigs
     "DescribeEndpointConfigInput.EndpointConfigName": honoured(DELETE_CONFIG),
     "DeleteEndpointConfigInput.EndpointConfigName": honoured(DELETE_CONFIG),
-    **{f"ListEndpointConfigsInput.{m}": honoured(LIST_PAGING) for m in _LIST_MEMBERS},
-    "ListEndpointConfigsInput.CreationTimeBefore": honoured(LIST_TIMES),
-    "ListEndpointConfigsInput.CreationTimeAfter": honoured(LIST_TIMES),
+    **{f"ListEndpointConfigsInput.{m}": honoured(LISTS) for m in _LIST_MEMBERS},
+    "ListEndpointConfigsInput.CreationTimeBefore": honoured(LISTS),
+    "ListEndpointConfigsInput.CreationTimeAfter": honoured(LISTS),
     # CreateEndpoint, DescribeEndpoint, UpdateEndpoint, DeleteEndpoint, ListEndpoints
     "CreateEndpointInput.EndpointName": honoured(CREATE),
     "CreateEndpointInput.EndpointConfigName": honoured(CREATE),
@@ -309,10 +306,10 @@ RULES: Mapping[str, Rule] = {
     "DeleteEndpointInput.EndpointName": honoured(DELETE),
     **{f"ListEndpointsInput.{m}": honoured(LIST_ENDPOINTS) for m in _LIST_MEMBERS},
     "ListEndpointsInput.StatusEquals": honoured(LIST_ENDPOINTS),
-    "ListEndpointsInput.CreationTimeBefore": honoured(LIST_TIMES),
-    "ListEndpointsInput.CreationTimeAfter": honoured(LIST_TIMES),
-    "ListEndpointsInput.LastModifiedTimeBefore": honoured(LIST_MODIFIED),
-    "ListEndpointsInput.LastModifiedTimeAfter": honoured(LIST_MODIFIED),
+    "ListEndpointsInput.CreationTimeBefore": honoured(LIST_ENDPOINT_TIMES),
+    "ListEndpointsInput.CreationTimeAfter": honoured(LIST_ENDPOINT_TIMES),
+    "ListEndpointsInput.LastModifiedTimeBefore": honoured(LIST_ENDPOINT_TIMES),
+    "ListEndpointsInput.LastModifiedTimeAfter": honoured(LIST_ENDPOINT_TIMES),
     # UpdateEndpointWeightsAndCapacities
     "UpdateEndpointWeightsAndCapacitiesInput.EndpointName": honoured(WEIGHTS),
     "UpdateEndpointWeightsAndCapacitiesInput.DesiredWeightsAndCapacities": honoured(WEIGHTS),

@@ -127,3 +127,54 @@ def test_network_isolation_false_is_the_default(sm: Any) -> None:
         EndpointConfigName="c1", ProductionVariants=[VARIANT], EnableNetworkIsolation=False
     )
     assert sm.describe_model(ModelName="m1")["EnableNetworkIsolation"] is False
+
+
+@pytest.mark.parametrize("kind", ["models", "endpoint_configs"])
+def test_list_members_of_models_and_configs(api: Api, sm: Any, kind: str) -> None:
+    """Every List* member of ListModels / ListEndpointConfigs changes the answer."""
+    from datetime import timedelta
+
+    make_model(sm, "m1")
+    for i in range(5):
+        if kind == "models":
+            make_model(sm, f"keep-{i}")
+        else:
+            sm.create_endpoint_config(EndpointConfigName=f"keep-{i}", ProductionVariants=[VARIANT])
+    call = getattr(sm, f"list_{kind}")
+    key = "Models" if kind == "models" else "EndpointConfigs"
+    name = "ModelName" if kind == "models" else "EndpointConfigName"
+
+    def names(**kwargs: Any) -> tuple[list[str], str | None]:
+        page = call(**kwargs)
+        return [item[name] for item in page[key]], page.get("NextToken")
+
+    first, token = names(NameContains="KEEP", SortBy="Name", SortOrder="Descending", MaxResults=2)
+    assert first == ["keep-4", "keep-3"] and token
+    rest, token = names(NameContains="keep", SortBy="Name", SortOrder="Descending", NextToken=token)
+    assert rest == ["keep-2", "keep-1", "keep-0"] and token is None
+    created = next(item["CreationTime"] for item in call(NameContains="keep-2")[key])
+    # botocore sends whole epoch seconds: bounds a few seconds around the creation time.
+    after, _ = names(NameContains="keep", CreationTimeAfter=created - timedelta(seconds=5))
+    before, _ = names(NameContains="keep", CreationTimeBefore=created + timedelta(seconds=5))
+    assert "keep-2" in after and "keep-2" in before
+    assert names(NameContains="keep", CreationTimeAfter=created + timedelta(hours=1))[0] == []
+    assert names(NameContains="keep", CreationTimeBefore=created - timedelta(hours=1))[0] == []
+
+
+def test_list_endpoints_time_filters(api: Api, sm: Any) -> None:
+    from datetime import timedelta
+
+    in_service(api, sm, name="e1")
+    described = sm.describe_endpoint(EndpointName="e1")
+    created, modified = described["CreationTime"], described["LastModifiedTime"]
+
+    def names(**kwargs: Any) -> list[str]:
+        return [e["EndpointName"] for e in sm.list_endpoints(**kwargs)["Endpoints"]]
+
+    hour, margin = timedelta(hours=1), timedelta(seconds=5)  # botocore sends whole seconds
+    assert names(CreationTimeAfter=created - margin, CreationTimeBefore=created + margin) == ["e1"]
+    assert names(CreationTimeAfter=created + hour) == []
+    assert names(CreationTimeBefore=created - hour) == []
+    assert names(LastModifiedTimeAfter=modified - margin) == ["e1"]
+    assert names(LastModifiedTimeAfter=modified + hour) == []
+    assert names(LastModifiedTimeBefore=modified - hour) == []

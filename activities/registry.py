@@ -40,6 +40,7 @@ from greenshift.contracts.sagemaker_shapes import (
     UpdateEndpointInput,
     UpdateEndpointWeightsAndCapacitiesInput,
 )
+from greenshift.contracts.tagging import tag_pairs
 from greenshift.errors import ResourceInUse, ResourceNotFound, ValidationError
 from greenshift.fleet.modeldata import container_of
 from greenshift.planning.model import Plan, Role, VariantSpec
@@ -256,6 +257,7 @@ class RegistryActivities:
         existing = self.registry.get_endpoint(request.EndpointName)
         if existing is not None and existing.current_deployment_id != data.deployment_id:
             raise ResourceInUse(f'Cannot create already existing endpoint "{existing.arn}".')
+        tag_pairs(request.Tags)  # refuse reserved keys before anything is written
         config = self._config(request.EndpointConfigName)
         models = self._models(config)
         deployment_config = request.DeploymentConfig.to_wire() if request.DeploymentConfig else None
@@ -277,6 +279,8 @@ class RegistryActivities:
             )
             deployment = self._deployment(data, "CreateEndpoint", name, plan, None, config.name, [])
             self.registry.create_endpoint(record, deployment)
+            # Started from Temporal directly: the API did not store the request's Tags.
+            self.registry.replace_tags(arn, tag_pairs(request.Tags))
         else:
             self._record_plan(data.deployment_id, plan)
         fleets = self._green_fleets(ref, plan, config.name, models, data.started_at)

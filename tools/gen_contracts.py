@@ -34,6 +34,9 @@ OPERATIONS: dict[str, list[str]] = {
         "DeleteEndpoint",
         "ListEndpoints",
         "UpdateEndpointWeightsAndCapacities",
+        "AddTags",
+        "ListTags",
+        "DeleteTags",
     ],
     "cloudwatch": [
         "PutMetricAlarm",

@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import RELEASE_ENDPOINT, ReleaseInput
+    from greenshift.contracts.support import check_supported
     from greenshift.contracts.validation import parse_request
     from greenshift.errors import GreenshiftError
     from workflows import options
@@ -20,8 +21,13 @@ ShapeT = TypeVar("ShapeT", bound=BaseModel)
 
 
 def parse_input(shape_cls: type[ShapeT], document: Any) -> ShapeT:
+    """The request as the API would take it, and stricter: unknown members at any depth are
+    refused (nobody validated a request started from the temporal CLI, and a typo such as
+    `DeploymentConifg` would deploy with no guardrail), as are non-finite numbers."""
     try:
-        return parse_request(shape_cls, document)
+        parsed = parse_request(shape_cls, document, forbid_unknown=True)
+        check_supported(shape_cls, document)
+        return parsed
     except GreenshiftError as error:
         raise ApplicationError(error.message, type=error.code, non_retryable=True) from None
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from greenshift.api import deployments, endpoint_configs, endpoints, groups, models
+from greenshift.api import deployments, endpoint_configs, endpoints, groups, models, tags
 from greenshift.api.context import ApiContext, principal
 from greenshift.api.errors import JSON_11, SerializationError, UnknownOperationError, error_response
 
@@ -45,6 +45,9 @@ SAGEMAKER: Mapping[str, Handler] = {
     "DeleteEndpoint": endpoints.delete_endpoint,
     "ListEndpoints": endpoints.list_endpoints,
     "UpdateEndpointWeightsAndCapacities": endpoints.update_endpoint_weights_and_capacities,
+    "AddTags": tags.add_tags,
+    "ListTags": tags.list_tags,
+    "DeleteTags": tags.delete_tags,
 }
 
 GREENSHIFT: Mapping[str, Handler] = {

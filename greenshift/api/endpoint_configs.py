@@ -11,6 +11,7 @@ from greenshift.api.listing import list_query, page_doc
 from greenshift.api.models import not_found as model_not_found
 from greenshift.api.parsing import parse
 from greenshift.contracts import sagemaker_shapes as sm
+from greenshift.contracts.tagging import tag_pairs
 from greenshift.errors import ResourceNotFound, ValidationError
 from greenshift.registry.records import EndpointConfigRecord
 
@@ -28,12 +29,9 @@ def check_variants(variants: list[sm.ProductionVariant]) -> None:
             f"The variant name(s) {', '.join(dupes)} appear more than once; variant names "
             "must be unique within an endpoint configuration."
         )
+    # ServerlessConfig and the other members Greenshift does not build were refused by name when
+    # the request was parsed (greenshift.contracts.support).
     for v in variants:
-        if v.ServerlessConfig is not None:
-            raise ValidationError(
-                f"Variant {v.VariantName}: serverless variants are not supported by Greenshift; "
-                "give InstanceType and InitialInstanceCount."
-            )
         if v.InstanceType is None or v.InitialInstanceCount is None:
             raise ValidationError(
                 f"Variant {v.VariantName}: InstanceType and InitialInstanceCount are required."
@@ -45,6 +43,7 @@ def check_variants(variants: list[sm.ProductionVariant]) -> None:
 async def create_endpoint_config(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
     inp = parse(sm.CreateEndpointConfigInput, doc)
     check_variants(inp.ProductionVariants)
+    tags = tag_pairs(inp.Tags)
     for v in inp.ProductionVariants:
         assert v.ModelName is not None  # check_variants
         if await ctx.run(ctx.registry.get_model, v.ModelName) is None:
@@ -54,6 +53,7 @@ async def create_endpoint_config(ctx: ApiContext, doc: dict[str, Any]) -> dict[s
         name=inp.EndpointConfigName, arn=arn, created_at=ctx.clock(), spec=inp.to_wire()
     )
     await ctx.run(ctx.registry.create_endpoint_config, record)
+    await ctx.run(ctx.registry.replace_tags, arn, tags)
     return {"EndpointConfigArn": arn}
 
 
@@ -68,15 +68,10 @@ async def describe_endpoint_config(ctx: ApiContext, doc: dict[str, Any]) -> dict
 async def delete_endpoint_config(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
     inp = parse(sm.DeleteEndpointConfigInput, doc)
     name = inp.EndpointConfigName
-    # Our rule (SEMANTICS.md 2): AWS allows this and breaks the endpoint's next update.
-    users = await ctx.run(ctx.registry.endpoints_using_config, name)
-    if users:
-        arn = ctx.settings.arn("endpoint-config", name)
-        endpoints = ", ".join(f'"{ctx.settings.arn("endpoint", e)}"' for e in users)
-        raise ValidationError(
-            f'Cannot delete endpoint configuration "{arn}": it is in use by endpoint '
-            f"{endpoints}. Update or delete the endpoint first."
-        )
+    # Accepted even while an endpoint uses the config, as AWS accepts it (SEMANTICS.md 2; the
+    # SageMaker SDK's Predictor.delete_endpoint() deletes the config first). Nothing is lost: an
+    # endpoint keeps its deployed snapshot, its fleets keep their model specs, and rollbacks
+    # return to those fleets, never to the config by name.
     if not await ctx.run(ctx.registry.delete_endpoint_config, name):
         raise not_found(ctx, name)
     return {}

@@ -38,6 +38,7 @@ from greenshift.api.plans import (
     plan_weights,
 )
 from greenshift.contracts import sagemaker_shapes as sm
+from greenshift.contracts.tagging import tag_pairs
 from greenshift.errors import GreenshiftError, ResourceInUse, ResourceNotFound, ValidationError
 from greenshift.registry.records import (
     DeploymentRecord,
@@ -192,6 +193,7 @@ async def create_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
     inp = parse(sm.CreateEndpointInput, doc)
     name = inp.EndpointName
     arn = ctx.settings.arn("endpoint", name)
+    tags = tag_pairs(inp.Tags)
     existing = await ctx.run(ctx.registry.get_endpoint, name)
     if existing is not None:
         raise ResourceInUse(f'Cannot create already existing endpoint "{arn}".')
@@ -219,6 +221,7 @@ async def create_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
         last_modified=now,
     )
     await ctx.run(ctx.registry.create_endpoint, record, deployment)
+    await ctx.run(ctx.registry.replace_tags, arn, tags)
     try:
         await ctx.starter.start(
             "CreateEndpoint",

@@ -12,10 +12,10 @@ from pydantic import Field, StringConstraints
 
 from greenshift.contracts.base import AwsPattern, AwsShape, Timestamp
 
-OPERATIONS = ['CreateModel', 'DescribeModel', 'DeleteModel', 'ListModels', 'CreateEndpointConfig', 'DescribeEndpointConfig', 'DeleteEndpointConfig', 'ListEndpointConfigs', 'CreateEndpoint', 'DescribeEndpoint', 'UpdateEndpoint', 'DeleteEndpoint', 'ListEndpoints', 'UpdateEndpointWeightsAndCapacities']
+OPERATIONS = ['CreateModel', 'DescribeModel', 'DeleteModel', 'ListModels', 'CreateEndpointConfig', 'DescribeEndpointConfig', 'DeleteEndpointConfig', 'ListEndpointConfigs', 'CreateEndpoint', 'DescribeEndpoint', 'UpdateEndpoint', 'DeleteEndpoint', 'ListEndpoints', 'UpdateEndpointWeightsAndCapacities', 'AddTags', 'ListTags', 'DeleteTags']
 
 # Operation -> (input shape, output shape or None), from the model.
-OPERATION_SHAPES: dict[str, tuple[str, str | None]] = {'CreateModel': ('CreateModelInput', 'CreateModelOutput'), 'DescribeModel': ('DescribeModelInput', 'DescribeModelOutput'), 'DeleteModel': ('DeleteModelInput', None), 'ListModels': ('ListModelsInput', 'ListModelsOutput'), 'CreateEndpointConfig': ('CreateEndpointConfigInput', 'CreateEndpointConfigOutput'), 'DescribeEndpointConfig': ('DescribeEndpointConfigInput', 'DescribeEndpointConfigOutput'), 'DeleteEndpointConfig': ('DeleteEndpointConfigInput', None), 'ListEndpointConfigs': ('ListEndpointConfigsInput', 'ListEndpointConfigsOutput'), 'CreateEndpoint': ('CreateEndpointInput', 'CreateEndpointOutput'), 'DescribeEndpoint': ('DescribeEndpointInput', 'DescribeEndpointOutput'), 'UpdateEndpoint': ('UpdateEndpointInput', 'UpdateEndpointOutput'), 'DeleteEndpoint': ('DeleteEndpointInput', None), 'ListEndpoints': ('ListEndpointsInput', 'ListEndpointsOutput'), 'UpdateEndpointWeightsAndCapacities': ('UpdateEndpointWeightsAndCapacitiesInput', 'UpdateEndpointWeightsAndCapacitiesOutput')}
+OPERATION_SHAPES: dict[str, tuple[str, str | None]] = {'CreateModel': ('CreateModelInput', 'CreateModelOutput'), 'DescribeModel': ('DescribeModelInput', 'DescribeModelOutput'), 'DeleteModel': ('DeleteModelInput', None), 'ListModels': ('ListModelsInput', 'ListModelsOutput'), 'CreateEndpointConfig': ('CreateEndpointConfigInput', 'CreateEndpointConfigOutput'), 'DescribeEndpointConfig': ('DescribeEndpointConfigInput', 'DescribeEndpointConfigOutput'), 'DeleteEndpointConfig': ('DeleteEndpointConfigInput', None), 'ListEndpointConfigs': ('ListEndpointConfigsInput', 'ListEndpointConfigsOutput'), 'CreateEndpoint': ('CreateEndpointInput', 'CreateEndpointOutput'), 'DescribeEndpoint': ('DescribeEndpointInput', 'DescribeEndpointOutput'), 'UpdateEndpoint': ('UpdateEndpointInput', 'UpdateEndpointOutput'), 'DeleteEndpoint': ('DeleteEndpointInput', None), 'ListEndpoints': ('ListEndpointsInput', 'ListEndpointsOutput'), 'UpdateEndpointWeightsAndCapacities': ('UpdateEndpointWeightsAndCapacitiesInput', 'UpdateEndpointWeightsAndCapacitiesOutput'), 'AddTags': ('AddTagsInput', 'AddTagsOutput'), 'ListTags': ('ListTagsInput', 'ListTagsOutput'), 'DeleteTags': ('DeleteTagsInput', 'DeleteTagsOutput')}
 
 ModelName = Annotated[str, StringConstraints(min_length=0, max_length=63), AwsPattern('[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?')]
 ContainerHostname = Annotated[str, StringConstraints(min_length=0, max_length=63), AwsPattern('[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}')]
@@ -897,3 +897,48 @@ class UpdateEndpointWeightsAndCapacitiesOutput(AwsShape):
     """botocore shape `UpdateEndpointWeightsAndCapacitiesOutput`."""
 
     EndpointArn: EndpointArn
+
+ResourceArn = Annotated[str, StringConstraints(min_length=0, max_length=256), AwsPattern('arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+')]
+
+class AddTagsInput(AwsShape):
+    """botocore shape `AddTagsInput`."""
+
+    ResourceArn: ResourceArn
+    Tags: TagList
+
+
+class AddTagsOutput(AwsShape):
+    """botocore shape `AddTagsOutput`."""
+
+    Tags: Annotated[TagList | None, Field(default=None)]
+
+NextToken = Annotated[str, StringConstraints(min_length=0, max_length=8192), AwsPattern('.*')]
+ListTagsMaxResults = Annotated[int, Field(ge=50)]
+
+class ListTagsInput(AwsShape):
+    """botocore shape `ListTagsInput`."""
+
+    ResourceArn: ResourceArn
+    NextToken: Annotated[NextToken | None, Field(default=None)]
+    MaxResults: Annotated[ListTagsMaxResults | None, Field(default=None)]
+
+
+class ListTagsOutput(AwsShape):
+    """botocore shape `ListTagsOutput`."""
+
+    Tags: Annotated[TagList | None, Field(default=None)]
+    NextToken: Annotated[NextToken | None, Field(default=None)]
+
+TagKeyList = Annotated[list[TagKey], Field(min_length=1, max_length=50)]
+
+class DeleteTagsInput(AwsShape):
+    """botocore shape `DeleteTagsInput`."""
+
+    ResourceArn: ResourceArn
+    TagKeys: TagKeyList
+
+
+class DeleteTagsOutput(AwsShape):
+    """botocore shape `DeleteTagsOutput`."""
+
+    pass

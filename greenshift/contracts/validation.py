@@ -20,11 +20,21 @@ constraint violations: AWS's deserializer rejects them first with `Serialization
 botocore callers see), adding the member path, which AWS omits, because it costs nothing and
 saves the user a search: `SerializationError` below, a subclass of our ValidationError so callers
 that catch "bad request" catch both. Validation is strict: no "5" -> 5 coercion, as AWS.
+
+Numbers are finite. Python's JSON decoder reads `Infinity`, `NaN` and `1e999` (as inf), which
+JSON does not allow and AWS's deserializer refuses; stored, such a number wedged an endpoint (its
+workflow could not decode its own arguments). `parse_request` refuses them first, as a
+`SerializationException`, so every entry point that parses (API, CloudWatch, workflows) does.
+
+`forbid_unknown=True` refuses members the contract does not have, at any depth, in botocore's
+words (`Unknown parameter in DeploymentConfig: "Foo", must be one of: ...`): the workflows use it,
+since nobody validated a request started from the temporal CLI. The API keeps AWS's leniency.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -45,18 +55,84 @@ class SerializationError(ValidationError):
     http_status = 400
 
 
-def parse_request(shape_cls: type[ShapeT], document: Any) -> ShapeT:
+def parse_request(
+    shape_cls: type[ShapeT], document: Any, *, forbid_unknown: bool = False
+) -> ShapeT:
     """Validate a decoded JSON document against a contract, strictly, as AWS does.
 
-    Raises SerializationError for wrong JSON types and ValidationError (`ValidationException`)
-    with AWS's message for constraint violations.
+    Raises SerializationError for wrong JSON types and non-finite numbers, and ValidationError
+    (`ValidationException`) with AWS's message for constraint violations and, with
+    `forbid_unknown`, for members the contract does not have.
     """
     if not isinstance(document, Mapping):
         raise SerializationError(_unexpected_token(document) or "Unexpected document type.")
+    where = non_finite_path(document)
+    if where is not None:
+        raise SerializationError(
+            f"Non-finite number (Infinity, NaN or out of range) at '{where}': numbers must be "
+            "finite."
+        )
+    if forbid_unknown:
+        unknown = unknown_members(shape_cls, document)
+        if unknown:
+            raise ValidationError("; ".join(unknown))
     try:
         return shape_cls.model_validate(document, strict=True)
     except pydantic.ValidationError as exc:
         raise _to_error(shape_cls, exc, document) from None
+
+
+def non_finite_path(document: Any, path: str = "") -> str | None:
+    """The AWS-style path of the first non-finite number in `document`, or None."""
+    if isinstance(document, float) and not math.isfinite(document):
+        return path or "."
+    if isinstance(document, Mapping):
+        for key, value in document.items():
+            found = non_finite_path(
+                value, f"{path}.{_camel(str(key))}" if path else _camel(str(key))
+            )
+            if found is not None:
+                return found
+    elif isinstance(document, list | tuple):
+        for i, value in enumerate(document):
+            found = non_finite_path(value, f"{path}.{i + 1}.member")
+            if found is not None:
+                return found
+    return None
+
+
+def unknown_members(shape_cls: type[BaseModel], document: Any, path: str = "") -> list[str]:
+    """Every member of `document` that `shape_cls` does not have, at any depth, in botocore's
+    ParamValidationError words (the form a botocore user knows for this mistake)."""
+    problems: list[str] = []
+    if not isinstance(document, Mapping):
+        return problems
+    fields = shape_cls.model_fields
+    where = path or "input"
+    for key, value in document.items():
+        if key not in fields:
+            problems.append(
+                f'Unknown parameter in {where}: "{key}", must be one of: {", ".join(fields)}'
+            )
+            continue
+        problems.extend(
+            _unknown_in(fields[key].annotation, value, f"{path}.{key}" if path else key)
+        )
+    return problems
+
+
+def _unknown_in(tp: Any, value: Any, path: str) -> list[str]:
+    tp = _unwrap(tp)
+    if _is_model(tp):
+        return unknown_members(tp, value, path)
+    origin = typing.get_origin(tp)
+    if origin is list and isinstance(value, list):
+        item = typing.get_args(tp)[0]
+        return [p for i, v in enumerate(value) for p in _unknown_in(item, v, f"{path}[{i}]")]
+    if origin is dict and isinstance(value, Mapping):
+        item = typing.get_args(tp)[1]
+        return [p for k, v in value.items() for p in _unknown_in(item, v, f"{path}.{k}")]
+    return []
 
 
 def parse_body(shape_cls: type[ShapeT], body: bytes | str) -> ShapeT:

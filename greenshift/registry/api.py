@@ -192,3 +192,11 @@ class Registry(Protocol):
 
     def applied_generation(self) -> int:
         """The last generation the router controller reported (0 if none)."""
+
+    # --- tags (greenshift.registry.tags) ------------------------------------------------------
+    def list_tags(self, arn: str) -> list[tuple[str, str]]: ...
+    def add_tags(self, arn: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Add or overwrite; ValidationError past 50 tags on the resource."""
+
+    def replace_tags(self, arn: str, pairs: Sequence[tuple[str, str]]) -> None: ...
+    def delete_tags(self, arn: str, keys: Sequence[str]) -> None: ...

@@ -214,6 +214,19 @@ def _step_3_endpoint_holds(conn: Connection) -> None:
     md.create_all(conn, checkfirst=True)
 
 
+def _step_4_tags(conn: Connection) -> None:
+    """Tags by resource ARN (AddTags, ListTags, DeleteTags; Tags of the create requests)."""
+    md = MetaData()
+    Table(
+        "tags",
+        md,
+        Column("resource_arn", String(256), primary_key=True),
+        Column("key", String(128), primary_key=True),
+        Column("value", String(256), nullable=False),
+        Column("seq", Integer, nullable=False),
+    ).create(conn, checkfirst=True)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "initial schema", _step_1_initial),
     Step(
@@ -222,6 +235,7 @@ STEPS: tuple[Step, ...] = (
         _step_2_router_handshake,
     ),
     Step(3, "endpoint holds of rollout groups", _step_3_endpoint_holds),
+    Step(4, "tags of models, endpoint configs and endpoints", _step_4_tags),
 )
 LATEST = STEPS[-1].version
 

@@ -215,3 +215,14 @@ endpoint_holds = Table(
     Column("held_at", UtcDateTime, nullable=False),
     Index("ix_endpoint_holds_group", "group_name"),
 )
+
+# Tags of models, endpoint configs and endpoints (AddTags / ListTags / DeleteTags), by ARN; `seq`
+# keeps the order keys were first added.
+tags = Table(
+    "tags",
+    metadata,
+    Column("resource_arn", String(ARN), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("seq", Integer, nullable=False),
+)

@@ -53,6 +53,7 @@ from greenshift.registry.records import (
     RoutingRecord,
     VariantState,
 )
+from greenshift.registry.tags import SqlTags
 from greenshift.status import IN_PROGRESS, DeploymentOutcome, EndpointStatus
 
 R = TypeVar("R")
@@ -74,7 +75,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlRegistry:
+class SqlRegistry(SqlTags):
     """The registry on the database at `url` (SQLAlchemy URL: `sqlite:////abs/path.db`,
     `postgresql+psycopg://user@host:port/db`). Build one per process and share it: it owns the
     connection pool. Thread-safe. `arn_for(kind, name)` names resources in error messages

@@ -131,19 +131,30 @@ def test_names_are_validated_server_side(api: Api) -> None:
     assert "endpointName" in body["message"]
 
 
-def test_delete_config_in_use_names_the_endpoint(api: Api, sm: Any) -> None:
+def test_delete_config_in_use_is_accepted_and_loses_nothing(api: Api, sm: Any) -> None:
+    """SEMANTICS.md 2: accepted as AWS accepts it (the SageMaker SDK's delete_endpoint() relies
+    on it); the endpoint keeps its snapshot and can still be updated, rolled back and deleted."""
     in_service(api, sm)
+    sm.delete_endpoint_config(EndpointConfigName="c1")
     with pytest.raises(ClientError) as exc:
-        sm.delete_endpoint_config(EndpointConfigName="c1")
-    code, message = error(exc)
-    assert code == "ValidationException"
-    assert f'"{ARN}:endpoint/e1"' in message and "in use" in message
-    # A config that a deployment in flight is moving to is in use too.
+        sm.describe_endpoint_config(EndpointConfigName="c1")
+    assert error(exc) == (
+        "ValidationException",
+        f'Could not find endpoint configuration "{ARN}:endpoint-config/c1".',
+    )
+    described = sm.describe_endpoint(EndpointName="e1")
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == "c1"
+    assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+    # An update to a new config is accepted; a rollback returns to the deleted config's fleet.
     make_config(sm, "c2")
     sm.update_endpoint(EndpointName="e1", EndpointConfigName="c2")
-    with pytest.raises(ClientError) as exc:
-        sm.delete_endpoint_config(EndpointConfigName="c2")
-    assert f'"{ARN}:endpoint/e1"' in error(exc)[1]
+    assert api.starter.starts[-1].workflow == "UpdateEndpoint"
+    # The config a deployment in flight moves to may be deleted too, as on AWS.
+    sm.delete_endpoint_config(EndpointConfigName="c2")
+    record = api.registry.get_endpoint("e1")
+    assert record is not None and record.config_name == "c1"
+    assert record.config_snapshot["EndpointConfig"]["EndpointConfigName"] == "c1"
 
 
 # --- endpoint lifecycle ------------------------------------------------------------------------

@@ -61,6 +61,13 @@ SERVICES: Mapping[str, Mapping[str, Handler]] = {"SageMaker": SAGEMAKER, "Greens
 CLOUDWATCH_TARGET = "GraniteServiceVersion20100801"
 # SigV4 signing names accepted on this port: SageMaker, CloudWatch ("monitoring"), extensions.
 SIGNING_SERVICES = frozenset({"sagemaker", "monitoring", "greenshift"})
+# The signing name each target must be scoped to: a CloudWatch-scoped signature is no
+# SageMaker authorisation. The extensions accept both the CLI's `sagemaker` and their own.
+_SCOPE = {
+    "SageMaker": ("sagemaker",),
+    "Greenshift": ("sagemaker", "greenshift"),
+    CLOUDWATCH_TARGET: ("monitoring",),
+}
 # A request body larger than this is refused before it is parsed.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -96,7 +103,7 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
     (e.g. the event source), cancelled at shutdown."""
     keys = parse_access_keys(ctx.settings.access_keys)
 
-    def authenticate(request: Request, body: bytes) -> str | None:
+    def authenticate(request: Request, body: bytes, services: Any = SIGNING_SERVICES) -> str | None:
         if not keys:
             return None
         from greenshift.api import sigv4
@@ -110,7 +117,7 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
             keys,
             ctx.clock(),
             ctx.settings.region,
-            SIGNING_SERVICES,
+            services,
         )
         return access_key
 
@@ -127,10 +134,12 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
         request_id = str(uuid.uuid4())
         try:
             body = await read_body(request)
-            token = principal.set(authenticate(request, body))
+            target = request.headers.get("x-amz-target", "")
+            service, _, operation = target.partition(".")
+            token = principal.set(
+                authenticate(request, body, _SCOPE.get(service, SIGNING_SERVICES))
+            )
             try:
-                target = request.headers.get("x-amz-target", "")
-                service, _, operation = target.partition(".")
                 if service == CLOUDWATCH_TARGET:
                     return await _cloudwatch(ctx, request, body, request_id)
                 handler = SERVICES.get(service, {}).get(operation)
@@ -153,7 +162,7 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
         request_id = str(uuid.uuid4())
         try:
             body = await read_body(request)
-            token = principal.set(authenticate(request, body))
+            token = principal.set(authenticate(request, body, _SCOPE[CLOUDWATCH_TARGET]))
             try:
                 if request.path_params["service"] != CLOUDWATCH_TARGET:
                     raise UnknownOperationError(

@@ -121,24 +121,42 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
         )
         return access_key
 
+    async def read_authenticated(request: Request, services: Any = SIGNING_SERVICES) -> bytes:
+        """The body of a request whose headers passed SigV4, read up to MAX_BODY_BYTES.
+
+        Headers are checked before a byte of the body is read, and the size while reading (a
+        chunked body has no Content-Length to check first), so an anonymous client cannot make
+        the API buffer more than the limit (issue 14 item 4)."""
+        if keys:
+            from greenshift.api import sigv4
+
+            sigv4.check_headers(
+                request.headers.items(), keys, ctx.clock(), ctx.settings.region, services
+            )
+        return await read_body(request)
+
     async def read_body(request: Request) -> bytes:
+        too_big = SerializationError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
         size = int(request.headers.get("content-length") or 0)
         if size > MAX_BODY_BYTES:
-            raise SerializationError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise SerializationError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-        return body
+            raise too_big
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_BODY_BYTES:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def dispatch(request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            body = await read_body(request)
             target = request.headers.get("x-amz-target", "")
             service, _, operation = target.partition(".")
-            token = principal.set(
-                authenticate(request, body, _SCOPE.get(service, SIGNING_SERVICES))
-            )
+            scope = _SCOPE.get(service, SIGNING_SERVICES)
+            body = await read_authenticated(request, scope)
+            token = principal.set(authenticate(request, body, scope))
             try:
                 if service == CLOUDWATCH_TARGET:
                     return await _cloudwatch(ctx, request, body, request_id)
@@ -161,7 +179,7 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
     async def cloudwatch_rpc(request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            body = await read_body(request)
+            body = await read_authenticated(request, _SCOPE[CLOUDWATCH_TARGET])
             token = principal.set(authenticate(request, body, _SCOPE[CLOUDWATCH_TARGET]))
             try:
                 if request.path_params["service"] != CLOUDWATCH_TARGET:

@@ -9,6 +9,7 @@ from typing import Any
 from activities.alarms import AlarmActivities
 from activities.fleet import FleetActivities
 from activities.registry import RegistryActivities
+from activities.settle import SettleActivities
 from activities.traffic import TrafficActivities
 
 
@@ -17,6 +18,7 @@ def all_activities(
     fleet: FleetActivities,
     traffic: TrafficActivities,
     alarms: AlarmActivities,
+    settle: SettleActivities | None = None,
 ) -> list[Any]:
     """The bound activity methods a worker registers."""
     return [
@@ -37,4 +39,5 @@ def all_activities(
         traffic.shift_traffic,
         traffic.clear_routing,
         alarms.check_alarms,
+        *([settle.prepare_settle] if settle is not None else []),
     ]

@@ -163,3 +163,28 @@ class ReleaseInput(_Message):
     deployment_id: str
     reason: str
     at: datetime
+
+
+# --- settling an endpoint whose workflow is gone (worker/reconciler.py) -----------------------
+PREPARE_SETTLE = "prepare_settle"
+
+
+class SettleInput(_Message):
+    """The reconciler found `endpoint` held by `deployment_id`, whose workflow is closed."""
+
+    endpoint: str
+    deployment_id: str
+    reason: str  # why the endpoint is settled: what FailureReason will say
+    at: datetime
+
+
+class SettlePlan(_Message):
+    """What settling needs. `action`: `nothing` (no longer held: settled meanwhile), `release`
+    (nothing was planned, or a delete: give the endpoint up, as release_endpoint does),
+    `rollback` (an update: traffic back to the serving fleet, the new fleet removed) or
+    `clean_up` (a create: no old fleet, the new one removed, Failed)."""
+
+    action: str
+    prepared: Prepared | None = None
+    started_steps: int = 0
+    step_index: int = -1

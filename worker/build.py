@@ -15,6 +15,7 @@ from activities.alarms import AlarmActivities
 from activities.fleet import FleetActivities
 from activities.planner import Planner, SagemakerPlanner
 from activities.registry import RegistryActivities
+from activities.settle import SettleActivities
 from activities.traffic import TrafficActivities
 from greenshift.ports import AlarmSource, Fleet, TrafficRouter
 from greenshift.registry.api import Registry
@@ -51,6 +52,7 @@ def build_worker(
         FleetActivities(deps.fleet, deps.registry),
         TrafficActivities(deps.router),
         AlarmActivities(deps.alarms),
+        SettleActivities(deps.registry),
     )
     return Worker(
         client,

@@ -17,6 +17,7 @@ from greenshift.settings import Settings
 from greenshift.temporal import connect
 from worker.alarm_watcher import AlarmWatcher
 from worker.build import Dependencies, build_worker
+from worker.reconciler import Reconciler
 
 log = logging.getLogger("greenshift.worker")
 
@@ -54,6 +55,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         async with build_worker(client, deps):
             background = [
                 asyncio.create_task(watcher.run(stop)),
+                asyncio.create_task(
+                    Reconciler(client, deps.registry, settings.task_queue).run(stop)
+                ),
                 asyncio.create_task(_alive(settings, stop)),
             ]
             log.info("worker running on task queue %s", settings.task_queue)

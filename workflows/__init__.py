@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from workflows.create_endpoint import CreateEndpoint
 from workflows.delete_endpoint import DeleteEndpoint
+from workflows.settle_endpoint import SettleEndpoint
 from workflows.update_endpoint import UpdateEndpoint
 from workflows.update_weights import UpdateEndpointWeightsAndCapacities
 
 ALL_WORKFLOWS = [CreateEndpoint, UpdateEndpoint, DeleteEndpoint, UpdateEndpointWeightsAndCapacities]
+ALL_WORKFLOWS.append(SettleEndpoint)  # started by worker/reconciler.py, never by a client
 
 __all__ = [
     "ALL_WORKFLOWS",
     "CreateEndpoint",
     "DeleteEndpoint",
+    "SettleEndpoint",
     "UpdateEndpoint",
     "UpdateEndpointWeightsAndCapacities",
 ]

@@ -142,6 +142,10 @@ class AlarmCheckResult(_Message):
 
     tripped: AlarmState | None = None
     states: dict[str, str] = Field(default_factory=dict)
+    # Alarms whose state was last evaluated too long ago to be trusted (a hung evaluator), and
+    # how old the oldest evaluation is, in seconds.
+    stale: list[str] = Field(default_factory=list)
+    stale_seconds: float = 0.0
 
 
 class PreparedDelete(_Message):

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # Where deployments read alarm states: Greenshift's own API unless set (e.g. real CloudWatch).
     cloudwatch_endpoint_url: str | None = None
     webhook_urls: str | None = None
+    # A deployment does not move traffic forward on alarm states older than this (a hung
+    # evaluator is not "all OK"): it waits, then pauses and says why.
+    alarm_stale_seconds: float = 10.0
 
     @cached_property
     def home_dir(self) -> Path:

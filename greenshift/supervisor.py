@@ -44,6 +44,11 @@ class Component:
     restarts: int = 0
     next_restart_at: float = 0.0
     log: IO[bytes] | None = field(default=None, repr=False)
+    # Since when a running process has failed its health check (None: it answers).
+    unhealthy_since: float | None = None
+    last_check: float = 0.0
+    started_at: float = 0.0
+    answered: bool = False  # since its last start: until then it has ready_timeout to answer
 
     @property
     def pid(self) -> int | None:
@@ -161,9 +166,20 @@ def touch_heartbeat(settings: Settings, name: str) -> None:
 class Supervisor:
     """Runs the stack until asked to stop. `say` receives one line per event worth telling."""
 
-    def __init__(self, settings: Settings, say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        say: Callable[[str], None] = print,
+        health_every: float = 5.0,
+        unhealthy_after: float = 20.0,
+    ) -> None:
         self.settings = settings
         self.say = say
+        # A process that is alive but stops answering (hung, SIGSTOPped, deadlocked) is as gone
+        # as a dead one: after `unhealthy_after` seconds of failed checks it is killed and
+        # restarted like one that died (issue 14 item 11: a hung evaluator failed open).
+        self.health_every = health_every
+        self.unhealthy_after = unhealthy_after
         self.stack = components(settings)
         self.run_dir = settings.home_dir / "run"
         self.log_dir = settings.home_dir / "logs"
@@ -230,7 +246,10 @@ class Supervisor:
         while not self._stopping:
             now = time.monotonic()
             for component in self.stack:
-                if component.alive() or self._stopping:
+                if self._stopping:
+                    continue
+                if component.alive():
+                    self._check_health(component, now)
                     continue
                 if component.next_restart_at == 0.0:
                     code = component.process.returncode if component.process else None
@@ -246,6 +265,30 @@ class Supervisor:
                     self._spawn(component, env)
                     self.write_state()
             time.sleep(poll)
+
+    def _check_health(self, component: Component, now: float) -> None:
+        """Kill a running component that has not answered for `unhealthy_after` seconds; the
+        loop then restarts it as it restarts one that died."""
+        if now - component.last_check < self.health_every:
+            return
+        component.last_check = now
+        if component.health():
+            component.unhealthy_since = None
+            component.answered = True
+            return
+        if not component.answered and now - component.started_at < component.ready_timeout:
+            return  # still starting (a restart is not waited for as `start` waits)
+        if component.unhealthy_since is None:
+            component.unhealthy_since = now
+            return
+        if now - component.unhealthy_since < self.unhealthy_after:
+            return
+        self.say(
+            f"  {component.name} (pid {component.pid}) has not answered its health check for "
+            f"{now - component.unhealthy_since:.0f}s; killing it to restart it"
+        )
+        component.unhealthy_since = None
+        _kill(component.process)
 
     def request_stop(self, *_: object) -> None:
         self._stopping = True
@@ -284,6 +327,9 @@ class Supervisor:
             # stops the children in order.
             start_new_session=True,
         )
+        component.started_at = time.monotonic()
+        component.answered = False
+        component.unhealthy_since = None
 
     def _wait_ready(self, component: Component, every: float = 10.0) -> None:
         """Until it answers; says so every `every` seconds, so a slow start is never silent."""
@@ -350,6 +396,16 @@ def _terminate(process: subprocess.Popen[bytes] | None, grace: float = 15.0) -> 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+def _kill(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL the process group: a stopped (SIGSTOP) or hung process cannot act on SIGTERM."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
 
 
 def read_state(settings: Settings) -> dict[str, Any] | None:

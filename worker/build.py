@@ -51,7 +51,7 @@ def build_worker(
         RegistryActivities(deps.registry, deps.settings, deps.alarms, deps.planner),
         FleetActivities(deps.fleet, deps.registry),
         TrafficActivities(deps.router),
-        AlarmActivities(deps.alarms),
+        AlarmActivities(deps.alarms, deps.settings.alarm_stale_seconds),
         SettleActivities(deps.registry),
     )
     return Worker(

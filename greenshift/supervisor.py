@@ -185,6 +185,7 @@ class Supervisor:
         self.log_dir = settings.home_dir / "logs"
         self._lock_file: IO[str] | None = None
         self._stopping = False
+        self._spawned = False  # a start refused before spawning anything stops nothing
 
     # --- lifecycle -----------------------------------------------------------------------------
     def acquire_lock(self) -> None:
@@ -205,25 +206,51 @@ class Supervisor:
         self._lock_file = lock
 
     def check_ports_free(self) -> None:
-        wanted = {
-            "api": self.settings.api_port,
-            "runtime": self.settings.runtime_port,
-            "stats": self.settings.stats_port,
-        }
-        if self.settings.temporal_address is None:
-            wanted["temporal"] = self.settings.temporal_port
-            wanted["ui"] = self.settings.ui_port
+        wanted = stack_ports(self.settings)
         busy = [
-            f"{name} port {port}" for name, port in wanted.items() if port_open("127.0.0.1", port)
+            f"{name} port {port}"
+            for name, (port, _) in wanted.items()
+            if port_open("127.0.0.1", port)
         ]
         if busy:
+            flags = ", ".join(flag for _, flag in wanted.values())
             raise AlreadyRunningError(
                 "In use by another program: " + ", ".join(busy) + ". Free them or pick other ports "
-                "(--api-port, --runtime-port, --temporal-port, --ui-port)."
+                f"({flags}; or the GREENSHIFT_*_PORT environment variables)."
             )
+
+    def take_over_orphans(self) -> list[str]:
+        """Stop, cleanly, the components a supervisor that died (kill -9) left running.
+
+        Called with the home's lock held, so the `up` that wrote `up.json` is gone whatever its
+        pid now is. Its components run on in their own sessions holding the ports; each one still
+        running the command recorded for it is stopped, last started first. Model instances are
+        left alone: the new worker adopts them (FleetAgent.adopt), so endpoints keep serving.
+        Nothing is touched before the lock is ours. Returns the names stopped."""
+        state = read_state(self.settings)
+        if not state or state.get("pid") == os.getpid():
+            return []
+        left: list[tuple[str, int]] = []
+        for name, info in (state.get("components") or {}).items():
+            pid = info.get("pid")
+            if pid and _runs(pid, info.get("argv") or []):
+                left.append((name, int(pid)))
+        if left:
+            self.say(
+                f"  the previous supervisor (pid {state.get('pid')}) died and left "
+                + ", ".join(f"{n} (pid {p})" for n, p in left)
+                + " running; stopping them, model instances stay and are adopted"
+            )
+        for name, pid in reversed(left):
+            _stop_group(pid)
+            self.say(f"  stopped {name} (pid {pid}) left by the previous supervisor")
+        with contextlib.suppress(FileNotFoundError):
+            (self.run_dir / "up.json").unlink()
+        return [name for name, _ in left]
 
     def start(self) -> None:
         self.acquire_lock()
+        self.take_over_orphans()
         self.check_ports_free()
         env = settings_env(self.settings)
         for component in self.stack:
@@ -301,6 +328,12 @@ class Supervisor:
         self._stopping = True
         if self._lock_file is None:
             return
+        if not self._spawned:
+            # Refused before starting anything (busy ports): the instances are not ours to stop
+            # (they may serve another stack), nor is the state file.
+            self._lock_file.close()
+            self._lock_file = None
+            return
         for component in reversed(self.stack):
             if component.alive():
                 self.say(f"  stopping {component.name}")
@@ -315,6 +348,7 @@ class Supervisor:
 
     # --- internals -----------------------------------------------------------------------------
     def _spawn(self, component: Component, env: dict[str, str]) -> None:
+        self._spawned = True
         if component.log is None:
             component.log = open(self.log_dir / f"{component.name}.log", "ab")
         component.process = subprocess.Popen(
@@ -408,6 +442,67 @@ def _kill(process: subprocess.Popen[bytes] | None) -> None:
         process.wait(timeout=10)
 
 
+def stack_ports(settings: Settings) -> dict[str, tuple[int, str]]:
+    """Every port `up` opens, with the flag that moves it (each also GREENSHIFT_<NAME>_PORT)."""
+    ports = {
+        "api": (settings.api_port, "--api-port"),
+        "runtime": (settings.runtime_port, "--runtime-port"),
+        "stats": (settings.stats_port, "--stats-port"),
+    }
+    if settings.temporal_address is None:
+        ports["temporal"] = (settings.temporal_port, "--temporal-port")
+        ports["ui"] = (settings.ui_port, "--ui-port")
+    return ports
+
+
+def _runs(pid: int, argv: list[str]) -> bool:
+    """Whether `pid` is alive and still runs `argv` (a pid reused by another program is not)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(argv) and [c.decode(errors="replace") for c in cmdline if c] == argv
+
+
+def _stop_group(pid: int, grace: float = 15.0) -> None:
+    """SIGTERM the process group `pid` leads (components run in their own sessions), SIGKILL
+    after `grace` seconds. Not our child: poll until it is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGCONT)  # a stopped process must run to act on SIGTERM
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _running(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a process that exited but was not reaped yet is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def supervisor_alive(settings: Settings) -> bool:
+    """Whether the `up` recorded in the home's state still runs (its pid runs `greenshift up`)."""
+    state = read_state(settings)
+    pid = state.get("pid") if state else None
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"up" in cmdline
+
+
 def read_state(settings: Settings) -> dict[str, Any] | None:
     path = settings.home_dir / "run" / "up.json"
     try:
@@ -433,6 +528,8 @@ def component_health(settings: Settings) -> dict[str, dict[str, Any]]:
     """What `greenshift status` reports: each component, its pid and whether it answers."""
     state = read_state(settings) or {"components": {}}
     checks = {c.name: c.health for c in components(settings)}
+    # Without its supervisor nothing is healthy: no one restarts what dies or stops it all.
+    supervised = supervisor_alive(settings)
     report: dict[str, dict[str, Any]] = {}
     for name, check in checks.items():
         info = state["components"].get(name, {})
@@ -440,7 +537,8 @@ def component_health(settings: Settings) -> dict[str, dict[str, Any]]:
         report[name] = {
             "pid": pid,
             "running": pid_alive(pid),
-            "healthy": bool(pid_alive(pid) and check()),
+            "healthy": bool(supervised and pid_alive(pid) and check()),
+            "supervised": supervised,
             "restarts": info.get("restarts", 0),
         }
     return report

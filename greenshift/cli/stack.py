@@ -84,6 +84,17 @@ def status_command(settings: Settings, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
+        if not all(info["supervised"] for info in report.values()):
+            left = [n for n, info in report.items() if info["running"]]
+            click.echo(
+                "supervisor down: no `greenshift up` holds this home"
+                + (
+                    f" ({', '.join(left)} left running: the next `greenshift up` stops them"
+                    " and starts afresh; model instances are adopted)"
+                    if left
+                    else ""
+                )
+            )
         for name, info in report.items():
             health = "healthy" if info["healthy"] else ("running" if info["running"] else "down")
             click.echo(

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     @cached_property
     def home_dir(self) -> Path:
         path = self.home.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: it holds the registry
         return path
 
     @property

@@ -249,6 +249,7 @@ class Supervisor:
         return [name for name, _ in left]
 
     def start(self) -> None:
+        prepare_home(self.settings)
         self.acquire_lock()
         self.take_over_orphans()
         self.check_ports_free()
@@ -360,6 +361,9 @@ class Supervisor:
             # Own process group: Ctrl-C in the terminal reaches only the supervisor, which then
             # stops the children in order.
             start_new_session=True,
+            # Whatever a component creates in the home (registry.db, temporal.db, logs of
+            # instances) is the user's alone (issue 14 item 8).
+            umask=0o077,
         )
         component.started_at = time.monotonic()
         component.answered = False
@@ -545,8 +549,12 @@ def component_health(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def client_environment(settings: Settings) -> dict[str, str]:
-    """The environment to paste so boto3 and the AWS CLI talk to this Greenshift."""
-    return {
+    """The environment to paste so boto3 and the AWS CLI talk to this Greenshift.
+
+    Without access keys any key is accepted, so a placeholder pair does. With keys configured the
+    first key's real id is shown; its secret is not printed (banners end up in logs and
+    scrollback): the line names where it is configured instead."""
+    env = {
         "AWS_ENDPOINT_URL_SAGEMAKER": settings.api_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": settings.runtime_url,
         "AWS_ENDPOINT_URL_CLOUDWATCH": settings.api_url,
@@ -554,6 +562,50 @@ def client_environment(settings: Settings) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "greenshift",
         "AWS_SECRET_ACCESS_KEY": "greenshift",
     }
+    first = (settings.access_keys or "").split(",")[0].strip()
+    if first:
+        key = first.partition(":")[0].strip()
+        env["AWS_ACCESS_KEY_ID"] = key
+        env["AWS_SECRET_ACCESS_KEY"] = f"<the secret of {key} in GREENSHIFT_ACCESS_KEYS>"
+    return env
+
+
+class HomeError(RuntimeError):
+    """The home cannot be created or written (read-only, not a directory, no permission)."""
+
+
+# Files in the home that hold everything (models' specs, endpoints, workflow histories).
+PRIVATE_FILES = ("registry.db", "temporal.db")
+
+
+def prepare_home(settings: Settings) -> Path:
+    """Make sure the home is usable and private before anything is written to it: 0700, its
+    databases (and their -wal/-shm files) 0600, a write that works. Raises HomeError with a
+    sentence, never a traceback, when the home is read-only or otherwise unusable."""
+    path = settings.home.expanduser()
+    try:
+        home = settings.home_dir
+        info = home.stat()
+        # Tighten a home of ours that others can read; never a shared directory (sticky, /tmp).
+        if info.st_uid == os.getuid() and info.st_mode & 0o077 and not info.st_mode & 0o1000:
+            home.chmod(0o700)
+        for name in PRIVATE_FILES:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                private = home / f"{name}{suffix}"
+                if private.exists() and private.stat().st_mode & 0o077:
+                    private.chmod(0o600)
+        run = home / "run"
+        run.mkdir(mode=0o700, exist_ok=True)
+        probe = run / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise HomeError(
+            f"Greenshift cannot use {path} as its home ({reason}). Choose a writable directory "
+            "with --home or GREENSHIFT_HOME."
+        ) from None
+    return home
 
 
 def home_path(settings: Settings) -> Path:

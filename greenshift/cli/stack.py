@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import runpy
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -16,9 +17,11 @@ from greenshift.cli.options import stack_options
 from greenshift.settings import Settings
 from greenshift.supervisor import (
     AlreadyRunningError,
+    HomeError,
     Supervisor,
     client_environment,
     component_health,
+    prepare_home,
     settings_env,
 )
 
@@ -34,6 +37,11 @@ def up_command(settings: Settings) -> None:
         with contextlib.suppress(OSError):
             click.echo(line)
 
+    try:
+        prepare_home(settings)
+    except HomeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     supervisor = Supervisor(settings, say=say)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
@@ -70,7 +78,7 @@ def _print_banner(settings: Settings, say: Callable[[str], None]) -> None:
     say("")
     say("Point boto3 and the AWS CLI at it:")
     for key, value in client_environment(settings).items():
-        say(f"  export {key}={value}")
+        say(f"  export {key}={shlex.quote(value)}")
     say("")
     say("Ctrl-C stops everything, model instances included.")
 

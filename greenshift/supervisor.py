@@ -27,6 +27,9 @@ from greenshift.settings import Settings
 
 HealthCheck = Callable[[], bool]
 
+# The embedded Temporal dev server (and its UI) listen here only.
+TEMPORAL_HOST = "127.0.0.1"
+
 
 class AlreadyRunningError(RuntimeError):
     """Another `greenshift up` holds this home."""
@@ -100,8 +103,11 @@ def components(settings: Settings) -> list[Component]:
                     "start-dev",
                     "--db-filename",
                     str(settings.home_dir / "temporal.db"),
+                    # Loopback whatever --host says: Temporal has no authentication here, and
+                    # a workflow started on it is a deployment (issue 14 item 1). Production
+                    # Temporal with mTLS: docs/security.md.
                     "--ip",
-                    host,
+                    TEMPORAL_HOST,
                     "--port",
                     str(settings.temporal_port),
                     "--ui-port",
@@ -110,7 +116,7 @@ def components(settings: Settings) -> list[Component]:
                     "--log-level",
                     "warn",
                 ],
-                health=lambda: port_open(host, settings.temporal_port),
+                health=lambda: port_open(TEMPORAL_HOST, settings.temporal_port),
                 ready_timeout=60,
             )
         )
@@ -413,7 +419,7 @@ class Supervisor:
             "api_url": self.settings.api_url,
             "runtime_url": self.settings.runtime_url,
             "temporal": self.settings.temporal_target,
-            "ui_url": f"http://{self.settings.host}:{self.settings.ui_port}"
+            "ui_url": f"http://{TEMPORAL_HOST}:{self.settings.ui_port}"
             if self.settings.temporal_address is None
             else None,
             "components": {

@@ -73,7 +73,7 @@ def _print_banner(settings: Settings, say: Callable[[str], None]) -> None:
     say(f"  runtime       {settings.runtime_url}/endpoints/<name>/invocations")
     say(f"  Temporal      {settings.temporal_target}")
     if settings.temporal_address is None:
-        say(f"  Temporal UI   http://{settings.host}:{settings.ui_port}")
+        say(f"  Temporal UI   http://127.0.0.1:{settings.ui_port}   (loopback only)")
     say(f"  logs          {settings.home_dir / 'logs'}")
     say("")
     say("Point boto3 and the AWS CLI at it:")

@@ -20,6 +20,10 @@ from greenshift.dataplane.desired import Backend, DesiredState
 from greenshift.dataplane.routing import RESOLUTION, STRIDE
 
 MAX_BODY_BYTES = 6_291_456  # SEMANTICS.md 1: 6 MB
+# The stats page and the Prometheus exporter name every endpoint, variant and fleet and carry no
+# authentication: loopback only, whatever --host says (issue 14 item 2). The metrics process
+# reaches them there (same host, or the data plane's network namespace in docker-compose.yml).
+STATS_HOST = "127.0.0.1"
 UNAVAILABLE_BACKEND = "gs_unavailable"
 COUNTER_TABLE = "gs_counter"
 VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
@@ -220,7 +224,7 @@ defaults
   http-error status 504 content-type application/json string '{{"message":"The model did not answer in time."}}' hdr x-amzn-ErrorType ModelError
 
 frontend stats
-  bind {listen.host}:{listen.stats_port}
+  bind {STATS_HOST}:{listen.stats_port}
   no log
   http-request use-service prometheus-exporter if {{ path /metrics }}
   stats enable

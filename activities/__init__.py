@@ -10,6 +10,7 @@ from activities.alarms import AlarmActivities
 from activities.fleet import FleetActivities
 from activities.groups import GroupActivities
 from activities.registry import RegistryActivities
+from activities.settle import SettleActivities
 from activities.traffic import TrafficActivities
 
 
@@ -19,6 +20,7 @@ def all_activities(
     traffic: TrafficActivities,
     alarms: AlarmActivities,
     groups: GroupActivities | None = None,
+    settle: SettleActivities | None = None,
 ) -> list[Any]:
     """The bound activity methods a worker registers."""
     return [
@@ -40,4 +42,5 @@ def all_activities(
         traffic.clear_routing,
         alarms.check_alarms,
         *([groups.hold, groups.release] if groups is not None else []),
+        *([settle.prepare_settle] if settle is not None else []),
     ]

@@ -3,18 +3,24 @@ of every bake, so an alarm in ALARM can never pass even if the watcher's signal 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from temporalio import activity
 
 from activities.errors import business_errors
 from activities.models import CHECK_ALARMS, AlarmCheckInput, AlarmCheckResult
-from greenshift.ports import AlarmSource
+from greenshift.ports import AlarmSource, AlarmState
 
 ALARM = "ALARM"
 
 
 class AlarmActivities:
-    def __init__(self, alarms: AlarmSource) -> None:
+    """`stale_after_seconds`: an alarm whose evaluation is older than this is reported stale
+    (None: never); states that carry no evaluation time (real CloudWatch) are never stale."""
+
+    def __init__(self, alarms: AlarmSource, stale_after_seconds: float | None = None) -> None:
         self.alarms = alarms
+        self.stale_after = stale_after_seconds
 
     @activity.defn(name=CHECK_ALARMS)
     @business_errors
@@ -30,6 +36,24 @@ class AlarmActivities:
             ),
             None,
         )
+        ages = stale_ages(states, datetime.now(UTC), self.stale_after)
         return AlarmCheckResult(
-            tripped=tripped, states={name: s.state for name, s in states.items()}
+            tripped=tripped,
+            states={name: s.state for name, s in states.items()},
+            stale=sorted(ages),
+            stale_seconds=max(ages.values(), default=0.0),
         )
+
+
+def stale_ages(
+    states: dict[str, AlarmState], now: datetime, stale_after: float | None
+) -> dict[str, float]:
+    """Alarm name -> seconds since its last evaluation, for those older than `stale_after`."""
+    if stale_after is None:
+        return {}
+    ages = {
+        name: (now - s.evaluated_at).total_seconds()
+        for name, s in states.items()
+        if s.evaluated_at is not None
+    }
+    return {name: age for name, age in ages.items() if age > stale_after}

@@ -144,6 +144,10 @@ class AlarmCheckResult(_Message):
 
     tripped: AlarmState | None = None
     states: dict[str, str] = Field(default_factory=dict)
+    # Alarms whose state was last evaluated too long ago to be trusted (a hung evaluator), and
+    # how old the oldest evaluation is, in seconds.
+    stale: list[str] = Field(default_factory=list)
+    stale_seconds: float = 0.0
 
 
 class PreparedDelete(_Message):
@@ -165,3 +169,28 @@ class ReleaseInput(_Message):
     deployment_id: str
     reason: str
     at: datetime
+
+
+# --- settling an endpoint whose workflow is gone (worker/reconciler.py) -----------------------
+PREPARE_SETTLE = "prepare_settle"
+
+
+class SettleInput(_Message):
+    """The reconciler found `endpoint` held by `deployment_id`, whose workflow is closed."""
+
+    endpoint: str
+    deployment_id: str
+    reason: str  # why the endpoint is settled: what FailureReason will say
+    at: datetime
+
+
+class SettlePlan(_Message):
+    """What settling needs. `action`: `nothing` (no longer held: settled meanwhile), `release`
+    (nothing was planned, or a delete: give the endpoint up, as release_endpoint does),
+    `rollback` (an update: traffic back to the serving fleet, the new fleet removed) or
+    `clean_up` (a create: no old fleet, the new one removed, Failed)."""
+
+    action: str
+    prepared: Prepared | None = None
+    started_steps: int = 0
+    step_index: int = -1

@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities import quotas
 from activities.errors import business_errors
 from activities.models import (
     PREPARE_CREATE,
@@ -218,6 +219,7 @@ class RegistryActivities:
         models = self._models(config)
         plan = self.planner.plan_update(endpoint, request, config, models)
         self._check_alarms_exist(list(plan.alarms))
+        quotas.check_update(self.registry, self.settings, endpoint, request, config, models)
         deployment_config = (
             endpoint.last_deployment_config
             if request.RetainDeploymentConfig
@@ -262,6 +264,7 @@ class RegistryActivities:
         models = self._models(config)
         deployment_config = request.DeploymentConfig.to_wire() if request.DeploymentConfig else None
         plan = self.planner.plan_create(request, config, models)
+        quotas.check_create(self.registry, self.settings, request, config, models, existing)
         name = existing.name if existing else request.EndpointName
         ref = DeploymentRef(endpoint=name, deployment_id=data.deployment_id)
         arn = self.settings.arn("endpoint", name)
@@ -302,6 +305,7 @@ class RegistryActivities:
         endpoint = self._endpoint(request.EndpointName)
         self._check_settled(endpoint, data.deployment_id)
         plan = self.planner.plan_weights(endpoint, request)
+        quotas.check_weights(self.registry, self.settings, endpoint, request)
         deployment = self._deployment(
             data,
             "UpdateEndpointWeightsAndCapacities",

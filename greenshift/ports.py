@@ -8,6 +8,7 @@ methods are blocking and idempotent: activities run them in threads and may retr
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -64,6 +65,9 @@ class AlarmState(BaseModel):
     name: str
     state: str  # OK | ALARM | INSUFFICIENT_DATA
     reason: str = ""
+    # When the evaluator last judged this alarm (None: not known, e.g. real CloudWatch). A state
+    # that is not re-evaluated is a stale state: a hung evaluator must not pass for "all OK".
+    evaluated_at: datetime | None = None
 
 
 class AlarmSource(Protocol):

@@ -64,11 +64,14 @@ class Settings(BaseSettings):
     model_data_max_bytes: int = 20 * 1024**3
     # Extracted model data no fleet uses is removed once unused this long (seconds).
     model_data_unused_seconds: int = 24 * 3600
+    # A deployment does not move traffic forward on alarm states older than this (a hung
+    # evaluator is not "all OK"): it waits, then pauses and says why.
+    alarm_stale_seconds: float = 10.0
 
     @cached_property
     def home_dir(self) -> Path:
         path = self.home.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: it holds the registry
         return path
 
     @property

@@ -27,6 +27,9 @@ from greenshift.settings import Settings
 
 HealthCheck = Callable[[], bool]
 
+# The embedded Temporal dev server (and its UI) listen here only.
+TEMPORAL_HOST = "127.0.0.1"
+
 
 class AlreadyRunningError(RuntimeError):
     """Another `greenshift up` holds this home."""
@@ -44,6 +47,11 @@ class Component:
     restarts: int = 0
     next_restart_at: float = 0.0
     log: IO[bytes] | None = field(default=None, repr=False)
+    # Since when a running process has failed its health check (None: it answers).
+    unhealthy_since: float | None = None
+    last_check: float = 0.0
+    started_at: float = 0.0
+    answered: bool = False  # since its last start: until then it has ready_timeout to answer
 
     @property
     def pid(self) -> int | None:
@@ -95,8 +103,11 @@ def components(settings: Settings) -> list[Component]:
                     "start-dev",
                     "--db-filename",
                     str(settings.home_dir / "temporal.db"),
+                    # Loopback whatever --host says: Temporal has no authentication here, and
+                    # a workflow started on it is a deployment (issue 14 item 1). Production
+                    # Temporal with mTLS: docs/security.md.
                     "--ip",
-                    host,
+                    TEMPORAL_HOST,
                     "--port",
                     str(settings.temporal_port),
                     "--ui-port",
@@ -105,7 +116,7 @@ def components(settings: Settings) -> list[Component]:
                     "--log-level",
                     "warn",
                 ],
-                health=lambda: port_open(host, settings.temporal_port),
+                health=lambda: port_open(TEMPORAL_HOST, settings.temporal_port),
                 ready_timeout=60,
             )
         )
@@ -161,14 +172,26 @@ def touch_heartbeat(settings: Settings, name: str) -> None:
 class Supervisor:
     """Runs the stack until asked to stop. `say` receives one line per event worth telling."""
 
-    def __init__(self, settings: Settings, say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        say: Callable[[str], None] = print,
+        health_every: float = 5.0,
+        unhealthy_after: float = 20.0,
+    ) -> None:
         self.settings = settings
         self.say = say
+        # A process that is alive but stops answering (hung, SIGSTOPped, deadlocked) is as gone
+        # as a dead one: after `unhealthy_after` seconds of failed checks it is killed and
+        # restarted like one that died (issue 14 item 11: a hung evaluator failed open).
+        self.health_every = health_every
+        self.unhealthy_after = unhealthy_after
         self.stack = components(settings)
         self.run_dir = settings.home_dir / "run"
         self.log_dir = settings.home_dir / "logs"
         self._lock_file: IO[str] | None = None
         self._stopping = False
+        self._spawned = False  # a start refused before spawning anything stops nothing
 
     # --- lifecycle -----------------------------------------------------------------------------
     def acquire_lock(self) -> None:
@@ -189,25 +212,52 @@ class Supervisor:
         self._lock_file = lock
 
     def check_ports_free(self) -> None:
-        wanted = {
-            "api": self.settings.api_port,
-            "runtime": self.settings.runtime_port,
-            "stats": self.settings.stats_port,
-        }
-        if self.settings.temporal_address is None:
-            wanted["temporal"] = self.settings.temporal_port
-            wanted["ui"] = self.settings.ui_port
+        wanted = stack_ports(self.settings)
         busy = [
-            f"{name} port {port}" for name, port in wanted.items() if port_open("127.0.0.1", port)
+            f"{name} port {port}"
+            for name, (port, _) in wanted.items()
+            if port_open("127.0.0.1", port)
         ]
         if busy:
+            flags = ", ".join(flag for _, flag in wanted.values())
             raise AlreadyRunningError(
                 "In use by another program: " + ", ".join(busy) + ". Free them or pick other ports "
-                "(--api-port, --runtime-port, --temporal-port, --ui-port)."
+                f"({flags}; or the GREENSHIFT_*_PORT environment variables)."
             )
 
+    def take_over_orphans(self) -> list[str]:
+        """Stop, cleanly, the components a supervisor that died (kill -9) left running.
+
+        Called with the home's lock held, so the `up` that wrote `up.json` is gone whatever its
+        pid now is. Its components run on in their own sessions holding the ports; each one still
+        running the command recorded for it is stopped, last started first. Model instances are
+        left alone: the new worker adopts them (FleetAgent.adopt), so endpoints keep serving.
+        Nothing is touched before the lock is ours. Returns the names stopped."""
+        state = read_state(self.settings)
+        if not state or state.get("pid") == os.getpid():
+            return []
+        left: list[tuple[str, int]] = []
+        for name, info in (state.get("components") or {}).items():
+            pid = info.get("pid")
+            if pid and _runs(pid, info.get("argv") or []):
+                left.append((name, int(pid)))
+        if left:
+            self.say(
+                f"  the previous supervisor (pid {state.get('pid')}) died and left "
+                + ", ".join(f"{n} (pid {p})" for n, p in left)
+                + " running; stopping them, model instances stay and are adopted"
+            )
+        for name, pid in reversed(left):
+            _stop_group(pid)
+            self.say(f"  stopped {name} (pid {pid}) left by the previous supervisor")
+        with contextlib.suppress(FileNotFoundError):
+            (self.run_dir / "up.json").unlink()
+        return [name for name, _ in left]
+
     def start(self) -> None:
+        prepare_home(self.settings)
         self.acquire_lock()
+        self.take_over_orphans()
         self.check_ports_free()
         env = settings_env(self.settings)
         for component in self.stack:
@@ -230,7 +280,10 @@ class Supervisor:
         while not self._stopping:
             now = time.monotonic()
             for component in self.stack:
-                if component.alive() or self._stopping:
+                if self._stopping:
+                    continue
+                if component.alive():
+                    self._check_health(component, now)
                     continue
                 if component.next_restart_at == 0.0:
                     code = component.process.returncode if component.process else None
@@ -247,6 +300,30 @@ class Supervisor:
                     self.write_state()
             time.sleep(poll)
 
+    def _check_health(self, component: Component, now: float) -> None:
+        """Kill a running component that has not answered for `unhealthy_after` seconds; the
+        loop then restarts it as it restarts one that died."""
+        if now - component.last_check < self.health_every:
+            return
+        component.last_check = now
+        if component.health():
+            component.unhealthy_since = None
+            component.answered = True
+            return
+        if not component.answered and now - component.started_at < component.ready_timeout:
+            return  # still starting (a restart is not waited for as `start` waits)
+        if component.unhealthy_since is None:
+            component.unhealthy_since = now
+            return
+        if now - component.unhealthy_since < self.unhealthy_after:
+            return
+        self.say(
+            f"  {component.name} (pid {component.pid}) has not answered its health check for "
+            f"{now - component.unhealthy_since:.0f}s; killing it to restart it"
+        )
+        component.unhealthy_since = None
+        _kill(component.process)
+
     def request_stop(self, *_: object) -> None:
         self._stopping = True
 
@@ -257,6 +334,12 @@ class Supervisor:
         instances or delete the state of the one that runs."""
         self._stopping = True
         if self._lock_file is None:
+            return
+        if not self._spawned:
+            # Refused before starting anything (busy ports): the instances are not ours to stop
+            # (they may serve another stack), nor is the state file.
+            self._lock_file.close()
+            self._lock_file = None
             return
         for component in reversed(self.stack):
             if component.alive():
@@ -272,6 +355,7 @@ class Supervisor:
 
     # --- internals -----------------------------------------------------------------------------
     def _spawn(self, component: Component, env: dict[str, str]) -> None:
+        self._spawned = True
         if component.log is None:
             component.log = open(self.log_dir / f"{component.name}.log", "ab")
         component.process = subprocess.Popen(
@@ -283,7 +367,13 @@ class Supervisor:
             # Own process group: Ctrl-C in the terminal reaches only the supervisor, which then
             # stops the children in order.
             start_new_session=True,
+            # Whatever a component creates in the home (registry.db, temporal.db, logs of
+            # instances) is the user's alone (issue 14 item 8).
+            umask=0o077,
         )
+        component.started_at = time.monotonic()
+        component.answered = False
+        component.unhealthy_since = None
 
     def _wait_ready(self, component: Component, every: float = 10.0) -> None:
         """Until it answers; says so every `every` seconds, so a slow start is never silent."""
@@ -329,7 +419,7 @@ class Supervisor:
             "api_url": self.settings.api_url,
             "runtime_url": self.settings.runtime_url,
             "temporal": self.settings.temporal_target,
-            "ui_url": f"http://{self.settings.host}:{self.settings.ui_port}"
+            "ui_url": f"http://{TEMPORAL_HOST}:{self.settings.ui_port}"
             if self.settings.temporal_address is None
             else None,
             "components": {
@@ -350,6 +440,77 @@ def _terminate(process: subprocess.Popen[bytes] | None, grace: float = 15.0) -> 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+def _kill(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL the process group: a stopped (SIGSTOP) or hung process cannot act on SIGTERM."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+
+
+def stack_ports(settings: Settings) -> dict[str, tuple[int, str]]:
+    """Every port `up` opens, with the flag that moves it (each also GREENSHIFT_<NAME>_PORT)."""
+    ports = {
+        "api": (settings.api_port, "--api-port"),
+        "runtime": (settings.runtime_port, "--runtime-port"),
+        "stats": (settings.stats_port, "--stats-port"),
+    }
+    if settings.temporal_address is None:
+        ports["temporal"] = (settings.temporal_port, "--temporal-port")
+        ports["ui"] = (settings.ui_port, "--ui-port")
+    return ports
+
+
+def _runs(pid: int, argv: list[str]) -> bool:
+    """Whether `pid` is alive and still runs `argv` (a pid reused by another program is not)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(argv) and [c.decode(errors="replace") for c in cmdline if c] == argv
+
+
+def _stop_group(pid: int, grace: float = 15.0) -> None:
+    """SIGTERM the process group `pid` leads (components run in their own sessions), SIGKILL
+    after `grace` seconds. Not our child: poll until it is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGCONT)  # a stopped process must run to act on SIGTERM
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _running(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a process that exited but was not reaped yet is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def supervisor_alive(settings: Settings) -> bool:
+    """Whether the `up` recorded in the home's state still runs (its pid runs `greenshift up`)."""
+    state = read_state(settings)
+    pid = state.get("pid") if state else None
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"up" in cmdline
 
 
 def read_state(settings: Settings) -> dict[str, Any] | None:
@@ -377,6 +538,8 @@ def component_health(settings: Settings) -> dict[str, dict[str, Any]]:
     """What `greenshift status` reports: each component, its pid and whether it answers."""
     state = read_state(settings) or {"components": {}}
     checks = {c.name: c.health for c in components(settings)}
+    # Without its supervisor nothing is healthy: no one restarts what dies or stops it all.
+    supervised = supervisor_alive(settings)
     report: dict[str, dict[str, Any]] = {}
     for name, check in checks.items():
         info = state["components"].get(name, {})
@@ -384,15 +547,20 @@ def component_health(settings: Settings) -> dict[str, dict[str, Any]]:
         report[name] = {
             "pid": pid,
             "running": pid_alive(pid),
-            "healthy": bool(pid_alive(pid) and check()),
+            "healthy": bool(supervised and pid_alive(pid) and check()),
+            "supervised": supervised,
             "restarts": info.get("restarts", 0),
         }
     return report
 
 
 def client_environment(settings: Settings) -> dict[str, str]:
-    """The environment to paste so boto3 and the AWS CLI talk to this Greenshift."""
-    return {
+    """The environment to paste so boto3 and the AWS CLI talk to this Greenshift.
+
+    Without access keys any key is accepted, so a placeholder pair does. With keys configured the
+    first key's real id is shown; its secret is not printed (banners end up in logs and
+    scrollback): the line names where it is configured instead."""
+    env = {
         "AWS_ENDPOINT_URL_SAGEMAKER": settings.api_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": settings.runtime_url,
         "AWS_ENDPOINT_URL_CLOUDWATCH": settings.api_url,
@@ -401,6 +569,50 @@ def client_environment(settings: Settings) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "greenshift",
         "AWS_SECRET_ACCESS_KEY": "greenshift",
     }
+    first = (settings.access_keys or "").split(",")[0].strip()
+    if first:
+        key = first.partition(":")[0].strip()
+        env["AWS_ACCESS_KEY_ID"] = key
+        env["AWS_SECRET_ACCESS_KEY"] = f"<the secret of {key} in GREENSHIFT_ACCESS_KEYS>"
+    return env
+
+
+class HomeError(RuntimeError):
+    """The home cannot be created or written (read-only, not a directory, no permission)."""
+
+
+# Files in the home that hold everything (models' specs, endpoints, workflow histories).
+PRIVATE_FILES = ("registry.db", "temporal.db")
+
+
+def prepare_home(settings: Settings) -> Path:
+    """Make sure the home is usable and private before anything is written to it: 0700, its
+    databases (and their -wal/-shm files) 0600, a write that works. Raises HomeError with a
+    sentence, never a traceback, when the home is read-only or otherwise unusable."""
+    path = settings.home.expanduser()
+    try:
+        home = settings.home_dir
+        info = home.stat()
+        # Tighten a home of ours that others can read; never a shared directory (sticky, /tmp).
+        if info.st_uid == os.getuid() and info.st_mode & 0o077 and not info.st_mode & 0o1000:
+            home.chmod(0o700)
+        for name in PRIVATE_FILES:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                private = home / f"{name}{suffix}"
+                if private.exists() and private.stat().st_mode & 0o077:
+                    private.chmod(0o600)
+        run = home / "run"
+        run.mkdir(mode=0o700, exist_ok=True)
+        probe = run / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise HomeError(
+            f"Greenshift cannot use {path} as its home ({reason}). Choose a writable directory "
+            "with --home or GREENSHIFT_HOME."
+        ) from None
+    return home
 
 
 def home_path(settings: Settings) -> Path:

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,8 @@ class FakeAlarms:
         self._states = {n: AlarmState(name=n, state="OK") for n in names or []}
         self.fail_reads = fail_reads
         self.reads = 0
+        # When set, every state says it was last evaluated then (a hung evaluator).
+        self.evaluated_at: datetime | None = None
 
     def set_state(self, name: str, state: str, reason: str = "") -> None:
         with self._lock:
@@ -182,4 +185,8 @@ class FakeAlarms:
             if self.fail_reads > 0:
                 self.fail_reads -= 1
                 raise ServiceUnavailable("injected: alarms unavailable")
-            return {n: self._states[n] for n in names if n in self._states}
+            found = {n: self._states[n] for n in names if n in self._states}
+            if self.evaluated_at is not None:
+                stamp = {"evaluated_at": self.evaluated_at}
+                found = {n: s.model_copy(update=stamp) for n, s in found.items()}
+            return found

@@ -16,6 +16,7 @@ from activities.fleet import FleetActivities
 from activities.groups import GroupActivities
 from activities.planner import Planner, SagemakerPlanner
 from activities.registry import RegistryActivities
+from activities.settle import SettleActivities
 from activities.traffic import TrafficActivities
 from greenshift.ports import AlarmSource, Fleet, TrafficRouter
 from greenshift.registry.api import Registry
@@ -51,8 +52,9 @@ def build_worker(
         RegistryActivities(deps.registry, deps.settings, deps.alarms, deps.planner),
         FleetActivities(deps.fleet, deps.registry),
         TrafficActivities(deps.router),
-        AlarmActivities(deps.alarms),
+        AlarmActivities(deps.alarms, deps.settings.alarm_stale_seconds),
         GroupActivities(deps.registry),
+        SettleActivities(deps.registry),
     )
     return Worker(
         client,

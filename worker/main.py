@@ -17,6 +17,7 @@ from greenshift.settings import Settings
 from greenshift.temporal import connect
 from worker.alarm_watcher import AlarmWatcher
 from worker.build import Dependencies, build_worker
+from worker.reconciler import Reconciler
 
 log = logging.getLogger("greenshift.worker")
 
@@ -26,7 +27,6 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, Any]:
     here so that tests, which pass fakes, never load them."""
     from greenshift.dataplane.router import RegistryTrafficRouter
     from greenshift.fleet.agent import FleetAgent
-    from greenshift.metrics.alarm_source import CloudWatchAlarmSource
     from greenshift.registry.sql import SqlRegistry
 
     registry = SqlRegistry(settings.registry_url, arn_for=settings.arn)
@@ -36,9 +36,22 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, Any]:
         registry=registry,
         fleet=agent,
         router=RegistryTrafficRouter(registry),
-        alarms=CloudWatchAlarmSource.from_settings(settings),
+        alarms=alarm_source(settings),
     )
     return deps, agent
+
+
+def alarm_source(settings: Settings) -> Any:
+    """Alarm states for deployments. Greenshift's own alarms also carry when the local evaluator
+    last judged them, so a hung evaluator reads as stale, not as "all OK"; real CloudWatch's
+    evaluation is AWS's to keep running."""
+    from greenshift.metrics.alarm_source import CloudWatchAlarmSource, EvaluatedAlarmSource
+    from greenshift.metrics.store import MetricStore
+
+    source = CloudWatchAlarmSource.from_settings(settings)
+    if settings.cloudwatch_endpoint_url:
+        return source
+    return EvaluatedAlarmSource(source, MetricStore(settings.registry_url))
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -54,6 +67,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         async with build_worker(client, deps):
             background = [
                 asyncio.create_task(watcher.run(stop)),
+                asyncio.create_task(
+                    Reconciler(client, deps.registry, settings.task_queue).run(stop)
+                ),
                 asyncio.create_task(_alive(settings, stop)),
             ]
             log.info("worker running on task queue %s", settings.task_queue)

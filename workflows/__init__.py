@@ -6,6 +6,7 @@ from __future__ import annotations
 from workflows.create_endpoint import CreateEndpoint
 from workflows.delete_endpoint import DeleteEndpoint
 from workflows.rollout_group import RolloutGroup
+from workflows.settle_endpoint import SettleEndpoint
 from workflows.update_endpoint import UpdateEndpoint
 from workflows.update_weights import UpdateEndpointWeightsAndCapacities
 
@@ -15,6 +16,7 @@ ALL_WORKFLOWS = [
     DeleteEndpoint,
     UpdateEndpointWeightsAndCapacities,
     RolloutGroup,
+    SettleEndpoint,  # started by worker/reconciler.py, never by a client
 ]
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "CreateEndpoint",
     "DeleteEndpoint",
     "RolloutGroup",
+    "SettleEndpoint",
     "UpdateEndpoint",
     "UpdateEndpointWeightsAndCapacities",
 ]

@@ -53,6 +53,12 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
+# Stale alarms (a hung evaluator): look again every STALE_RECHECK_SECONDS, STALE_RECHECKS
+# times, before pausing. Guarded by this patch so recorded histories still replay.
+STALE_ALARMS_PATCH = "hold-on-stale-alarms"
+STALE_RECHECK_SECONDS = 5
+STALE_RECHECKS = 6
+
 PHASES = {
     "provision": "Provisioning",
     "traffic": "ShiftingTraffic",
@@ -98,6 +104,7 @@ class DeploymentWorkflow:
         self._undo: list[Step] = []
         self._started_steps = 0
         self._events = 0
+        self._pause_message: str | None = None
 
     # --- the checklist ---------------------------------------------------------------------
     async def _prepare(
@@ -211,15 +218,58 @@ class DeploymentWorkflow:
             await self._check_alarms(list(step.alarms), "at the end of the bake")
 
     async def _check_alarms(self, alarms: list[str], when: str) -> None:
-        """The pull check: a lost signal can never let an ALARM pass."""
-        result = await self._call(
+        """The pull check: a lost signal can never let an ALARM pass, and stale states (a hung
+        evaluator) never pass for OK: the deployment holds until they are fresh again."""
+        result = await self._alarm_states(alarms)
+        if result.tripped is not None:
+            self._alarm(result.tripped.name, result.tripped.reason, when)
+        elif result.stale and workflow.patched(STALE_ALARMS_PATCH):
+            await self._hold_while_stale(alarms, when, result)
+
+    async def _alarm_states(self, alarms: list[str]) -> act.AlarmCheckResult:
+        return await self._call(
             act.CHECK_ALARMS,
             act.AlarmCheckInput(alarms=alarms),
             options.ALARMS,
             act.AlarmCheckResult,
         )
-        if result.tripped is not None:
-            self._alarm(result.tripped.name, result.tripped.reason, when)
+
+    async def _hold_while_stale(
+        self, alarms: list[str], when: str, result: act.AlarmCheckResult
+    ) -> None:
+        """Wait for the alarms to be evaluated again; if they are not, pause and say why. Traffic
+        stays where it is; a resume checks again, an abort or the deadline rolls back."""
+        while result.stale and self._abort is None:
+            for _ in range(STALE_RECHECKS):
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._abort is not None, timeout=STALE_RECHECK_SECONDS
+                    )
+                except TimeoutError:
+                    pass
+                if self._abort is not None:
+                    return
+                result = await self._alarm_states(alarms)
+                if result.tripped is not None:
+                    self._alarm(result.tripped.name, result.tripped.reason, when)
+                    return
+                if not result.stale:
+                    return
+            self._pause_message = (
+                f"Paused {when}: alarm(s) {', '.join(result.stale)} were last evaluated "
+                f"{result.stale_seconds:.0f} s ago (is the alarm evaluator running?); traffic "
+                "is held where it is. Resume once they are evaluated again, or abort."
+            )
+            if not self._paused:
+                self._paused = True
+                await self._event("Paused", self._pause_message, None)
+            await self._hold_while_paused()
+            self._pause_message = None
+            if self._abort is None:
+                result = await self._alarm_states(alarms)
+                if result.tripped is not None:
+                    self._alarm(result.tripped.name, result.tripped.reason, when)
+                    return
 
     async def _deadline(self, seconds: int) -> None:
         """MaximumExecutionTimeoutInSeconds as a timer in the workflow (execution_timeout would
@@ -240,7 +290,7 @@ class DeploymentWorkflow:
         self._phase = "Paused"
         await self._progress(
             self._index if self._index is not None else -1,
-            "Paused before the next step; resume or abort it.",
+            self._pause_message or "Paused before the next step; resume or abort it.",
             True,
         )
         # A paused deployment still rolls back on an alarm, an abort or the deadline.

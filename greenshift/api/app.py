@@ -69,6 +69,14 @@ CLOUDWATCH_TARGET = "GraniteServiceVersion20100801"
 SIGNING_SERVICES = frozenset({"sagemaker", "monitoring", "greenshift", "logs"})
 # CloudWatch Logs (botocore's `logs`: JSON 1.1), served by greenshift.logs.api.
 LOGS_TARGET = "Logs_20140328"
+# The signing name each target must be scoped to: a CloudWatch-scoped signature is no
+# SageMaker authorisation. The extensions accept both the CLI's `sagemaker` and their own.
+_SCOPE = {
+    "SageMaker": ("sagemaker",),
+    "Greenshift": ("sagemaker", "greenshift"),
+    CLOUDWATCH_TARGET: ("monitoring",),
+    LOGS_TARGET: ("logs",),
+}
 # A request body larger than this is refused before it is parsed.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -104,7 +112,7 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
     (e.g. the event source), cancelled at shutdown."""
     keys = parse_access_keys(ctx.settings.access_keys)
 
-    def authenticate(request: Request, body: bytes) -> str | None:
+    def authenticate(request: Request, body: bytes, services: Any = SIGNING_SERVICES) -> str | None:
         if not keys:
             return None
         from greenshift.api import sigv4
@@ -118,27 +126,47 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
             keys,
             ctx.clock(),
             ctx.settings.region,
-            SIGNING_SERVICES,
+            services,
         )
         return access_key
 
+    async def read_authenticated(request: Request, services: Any = SIGNING_SERVICES) -> bytes:
+        """The body of a request whose headers passed SigV4, read up to MAX_BODY_BYTES.
+
+        Headers are checked before a byte of the body is read, and the size while reading (a
+        chunked body has no Content-Length to check first), so an anonymous client cannot make
+        the API buffer more than the limit (issue 14 item 4)."""
+        if keys:
+            from greenshift.api import sigv4
+
+            sigv4.check_headers(
+                request.headers.items(), keys, ctx.clock(), ctx.settings.region, services
+            )
+        return await read_body(request)
+
     async def read_body(request: Request) -> bytes:
+        too_big = SerializationError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
         size = int(request.headers.get("content-length") or 0)
         if size > MAX_BODY_BYTES:
-            raise SerializationError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise SerializationError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-        return body
+            raise too_big
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_BODY_BYTES:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def dispatch(request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            body = await read_body(request)
-            token = principal.set(authenticate(request, body))
+            target = request.headers.get("x-amz-target", "")
+            service, _, operation = target.partition(".")
+            scope = _SCOPE.get(service, SIGNING_SERVICES)
+            body = await read_authenticated(request, scope)
+            token = principal.set(authenticate(request, body, scope))
             try:
-                target = request.headers.get("x-amz-target", "")
-                service, _, operation = target.partition(".")
                 if service == CLOUDWATCH_TARGET:
                     return await _cloudwatch(ctx, request, body, request_id)
                 if service == LOGS_TARGET:
@@ -162,8 +190,8 @@ def build_app(ctx: ApiContext, lifespan_tasks: list[Any] | None = None) -> Starl
     async def cloudwatch_rpc(request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            body = await read_body(request)
-            token = principal.set(authenticate(request, body))
+            body = await read_authenticated(request, _SCOPE[CLOUDWATCH_TARGET])
+            token = principal.set(authenticate(request, body, _SCOPE[CLOUDWATCH_TARGET]))
             try:
                 if request.path_params["service"] != CLOUDWATCH_TARGET:
                     raise UnknownOperationError(

@@ -12,7 +12,15 @@ with the error codes and messages AWS uses (so botocore maps them to the same ex
 
 Only the Authorization-header form is supported (what botocore sends); presigned URLs are not.
 `x-amz-security-token` is ignored (no session credentials here); when `x-amz-content-sha256` is
-present it stands for the payload, as in botocore's signer, and must match the body.
+present it stands for the payload, as in botocore's signer, and must match the body:
+`UNSIGNED-PAYLOAD` (and the streaming forms) are S3's and refused here, since none of the services
+on these ports lets a signature leave the body out.
+
+What a signature must cover, because a signature over less can be replayed as another request:
+`host`, the header carrying the signing time (`x-amz-date`, or `date` without it), and every
+header that selects the operation or the payload when present (`x-amz-target`,
+`x-amz-content-sha256`). A signature over `host;x-amz-date` alone would let a signed
+DescribeEndpoint be replayed, within its five minutes, as DeleteEndpoint with the same body.
 
 The canonical request is built exactly as botocore's `SigV4Auth` builds it, from the request as
 received: `path` is the raw, still percent-encoded path of the request line (ASGI `raw_path`),
@@ -24,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
@@ -92,10 +101,58 @@ def verify(
     `services` are the signing names accepted (e.g. `sagemaker`, `monitoring`).
     """
     header_map = _lower_headers(headers)
+    auth = _check_header_part(header_map, keys, now, region, services)
+    payload_hash = _payload_hash(header_map, body)
+    canonical = canonical_request(method, path, query, header_map, auth.signed, payload_hash)
+    string_to_sign = "\n".join([ALGORITHM, auth.amz_date, "/".join(auth.scope), _sha256(canonical)])
+    key = signing_key(auth.secret, *auth.scope[:3])
+    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, auth.signature):
+        raise InvalidSignatureException(MISMATCH)
+    return auth.access_key
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Authorization:
+    """An Authorization header that passed every check but the signature itself."""
+
+    access_key: str
+    scope: tuple[str, str, str, str]
+    signed: list[str]
+    signature: str
+    secret: str
+    amz_date: str
+
+
+def check_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    keys: Mapping[str, str],
+    now: datetime,
+    region: str,
+    services: Iterable[str],
+) -> None:
+    """Every check `verify` makes that does not need the body: run it before reading the body, so
+    an unsigned or wrongly signed request is refused before the server buffers a byte of it
+    (issue 14 item 4: authenticate before reading, not after). Same errors as `verify`."""
+    _check_header_part(_lower_headers(headers), keys, now, region, services)
+
+
+def _check_header_part(
+    header_map: dict[str, list[str]],
+    keys: Mapping[str, str],
+    now: datetime,
+    region: str,
+    services: Iterable[str],
+) -> _Authorization:
     authorization = header_map.get("authorization")
     if not authorization:
         raise MissingAuthenticationTokenException("Missing Authentication Token")
     access_key, scope, signed_headers, signature = _parse_authorization(authorization[0])
+    _check_signed_headers(header_map, signed_headers)
     secret = keys.get(access_key)
     if secret is None:
         raise UnrecognizedClientException(UNRECOGNIZED)
@@ -116,18 +173,7 @@ def verify(
             f"Credential should be scoped to correct service: '{allowed[0] if allowed else ''}'. "
         )
     _check_time(amz_date, when, now)
-
-    payload_hash = _payload_hash(header_map, body)
-    canonical = canonical_request(method, path, query, header_map, signed_headers, payload_hash)
-    credential_scope = "/".join(scope)
-    string_to_sign = "\n".join(
-        [ALGORITHM, amz_date, credential_scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
-    key = signing_key(secret, scope_date, scope_region, scope_service)
-    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
-        raise InvalidSignatureException(MISMATCH)
-    return access_key
+    return _Authorization(access_key, scope, signed_headers, signature, secret, amz_date)
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -199,6 +245,33 @@ def _parse_authorization(
     return access_key, (date, region, service, terminator), signed, fields["Signature"].lower()
 
 
+# Headers that, when present, must be signed: each selects what the request does.
+MUST_SIGN_WHEN_PRESENT = ("x-amz-target", "x-amz-content-sha256")
+
+
+def _check_signed_headers(headers: Mapping[str, list[str]], signed: list[str]) -> None:
+    """Refuse a signature that leaves out what makes the request this request (see above).
+
+    AWS answers these with IncompleteSignatureException naming the header; so do we, before the
+    key lookup, as AWS does for a malformed Authorization.
+    """
+    if "host" not in signed:
+        raise IncompleteSignatureException(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+        )
+    time_header = "x-amz-date" if "x-amz-date" in headers else "date"
+    if time_header in headers and time_header not in signed:
+        name = "X-Amz-Date" if time_header == "x-amz-date" else "Date"
+        raise IncompleteSignatureException(
+            f"'{name}' must be a 'SignedHeader' in the AWS Authorization."
+        )
+    for name in MUST_SIGN_WHEN_PRESENT:
+        if name in headers and name not in signed:
+            raise IncompleteSignatureException(
+                f"'{name}' must be a 'SignedHeader' in the AWS Authorization."
+            )
+
+
 def _request_time(headers: Mapping[str, list[str]]) -> tuple[str, datetime]:
     """The signing time: X-Amz-Date, else Date; as the string signed and as a datetime."""
     amz = headers.get("x-amz-date")
@@ -238,7 +311,12 @@ def _payload_hash(headers: Mapping[str, list[str]], body: bytes) -> str:
     if not declared:
         return actual
     value = declared[0].strip()
-    if value != "UNSIGNED-PAYLOAD" and value.lower() != actual:
+    if value == "UNSIGNED-PAYLOAD" or value.startswith("STREAMING-"):
+        raise InvalidSignatureException(
+            f"x-amz-content-sha256 '{value}' is not accepted by this service: "
+            "sign the SHA-256 of the payload."
+        )
+    if value.lower() != actual:
         raise InvalidSignatureException(
             "The provided 'x-amz-content-sha256' header does not match what was computed."
         )

@@ -20,6 +20,12 @@ _STACK_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--runtime-port", "GREENSHIFT_RUNTIME_PORT", {"type": int, "help": "runtime port (8080)"}),
     ("--temporal-port", "GREENSHIFT_TEMPORAL_PORT", {"type": int, "help": "Temporal port (7233)"}),
     ("--ui-port", "GREENSHIFT_UI_PORT", {"type": int, "help": "Temporal UI port (8233)"}),
+    ("--stats-port", "GREENSHIFT_STATS_PORT", {"type": int, "help": "HAProxy stats port (8405)"}),
+    (
+        "--instance-port-base",
+        "GREENSHIFT_INSTANCE_PORT_BASE",
+        {"type": int, "help": "first port for model instances (19000)"},
+    ),
     (
         "--temporal-address",
         "GREENSHIFT_TEMPORAL_ADDRESS",

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import runpy
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -16,9 +17,11 @@ from greenshift.cli.options import stack_options
 from greenshift.settings import Settings
 from greenshift.supervisor import (
     AlreadyRunningError,
+    HomeError,
     Supervisor,
     client_environment,
     component_health,
+    prepare_home,
     settings_env,
 )
 
@@ -34,6 +37,11 @@ def up_command(settings: Settings) -> None:
         with contextlib.suppress(OSError):
             click.echo(line)
 
+    try:
+        prepare_home(settings)
+    except HomeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     supervisor = Supervisor(settings, say=say)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
@@ -65,12 +73,12 @@ def _print_banner(settings: Settings, say: Callable[[str], None]) -> None:
     say(f"  runtime       {settings.runtime_url}/endpoints/<name>/invocations")
     say(f"  Temporal      {settings.temporal_target}")
     if settings.temporal_address is None:
-        say(f"  Temporal UI   http://{settings.host}:{settings.ui_port}")
+        say(f"  Temporal UI   http://127.0.0.1:{settings.ui_port}   (loopback only)")
     say(f"  logs          {settings.home_dir / 'logs'}")
     say("")
     say("Point boto3 and the AWS CLI at it:")
     for key, value in client_environment(settings).items():
-        say(f"  export {key}={value}")
+        say(f"  export {key}={shlex.quote(value)}")
     say("")
     say("Ctrl-C stops everything, model instances included.")
 
@@ -84,6 +92,17 @@ def status_command(settings: Settings, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
+        if not all(info["supervised"] for info in report.values()):
+            left = [n for n, info in report.items() if info["running"]]
+            click.echo(
+                "supervisor down: no `greenshift up` holds this home"
+                + (
+                    f" ({', '.join(left)} left running: the next `greenshift up` stops them"
+                    " and starts afresh; model instances are adopted)"
+                    if left
+                    else ""
+                )
+            )
         for name, info in report.items():
             health = "healthy" if info["healthy"] else ("running" if info["running"] else "down")
             click.echo(

@@ -21,10 +21,18 @@ from greenshift.dataplane.config import Listen, render, render_picks, render_slo
 from greenshift.dataplane.desired import DesiredState, compute
 from greenshift.dataplane.haproxy import HAProxyProcess
 from greenshift.dataplane.runtime import RuntimeApiError
+from greenshift.dataplane.sigv4 import write_lua
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _access_keys(settings: Settings) -> dict[str, str]:
+    """`settings.access_keys` ("AKID:SECRET,..."), as the control API reads it."""
+    from greenshift.api.app import parse_access_keys
+
+    return parse_access_keys(settings.access_keys)
 
 
 class RouterController:
@@ -39,12 +47,17 @@ class RouterController:
     ) -> None:
         self.registry = registry
         self.haproxy = haproxy
+        keys = _access_keys(settings)
+        if keys:
+            # InvokeEndpoint needs SigV4 as soon as keys are configured (issue 14 item 2).
+            write_lua(haproxy.paths.sigv4_lua, keys, settings.region)
         self.listen = Listen(
             host=settings.host,
             runtime_port=settings.runtime_port,
             stats_port=settings.stats_port,
             account_id=settings.account_id,
             access_log=access_log,
+            sigv4=bool(keys),
         )
         self.interval = interval
         self.resync_seconds = resync_seconds

@@ -9,6 +9,7 @@ Set `GREENSHIFT_CLOUDWATCH_ENDPOINT_URL=aws` to read real CloudWatch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from greenshift.ports import AlarmState
@@ -89,3 +90,24 @@ class CloudWatchAlarmSource:
                 if not token:
                     break
         return found
+
+
+class EvaluatedAlarmSource:
+    """Greenshift's own alarms: states as `inner` reads them (DescribeAlarms, exactly what a
+    client sees), each stamped with when the local evaluator last judged it (from the metric
+    store, which shares the registry's database). An alarm the evaluator never judged carries
+    the epoch: as stale as can be, never "unknown"."""
+
+    def __init__(self, inner: Any, store: Any) -> None:
+        self.inner = inner  # ports.AlarmSource
+        self.store = store  # greenshift.metrics.store.MetricStore
+
+    def states(self, names: list[str]) -> dict[str, AlarmState]:
+        states: dict[str, AlarmState] = self.inner.states(names)
+        times = self.store.alarms.evaluated_at(list(states))
+        return {
+            name: state.model_copy(
+                update={"evaluated_at": datetime.fromtimestamp(times.get(name, 0.0), UTC)}
+            )
+            for name, state in states.items()
+        }

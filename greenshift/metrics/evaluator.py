@@ -114,12 +114,14 @@ def evaluate_all(store: MetricStore, now: float | None = None) -> list[tuple[str
     """Evaluate every alarm once; returns the transitions made as (name, old, new)."""
     now = time.time() if now is None else now
     changes = []
+    evaluated: list[str] = []
     for row in store.alarms.all():
         try:
             result = evaluate_row(store, row, now)
         except Exception:  # one broken alarm must not stop the others
             log.exception("evaluating alarm %s", row.name)
             continue
+        evaluated.append(row.name)
         if result.state == row.state_value:
             continue
         if store.alarms.set_state(
@@ -134,6 +136,8 @@ def evaluate_all(store: MetricStore, now: float | None = None) -> list[tuple[str
                 "alarm %s: %s -> %s: %s", row.name, row.state_value, result.state, result.reason
             )
             changes.append((row.name, row.state_value, result.state))
+    # Every round, changed or not: a deployment tells a hung evaluator from a quiet one by this.
+    store.alarms.mark_evaluated(evaluated, now)
     return changes
 
 

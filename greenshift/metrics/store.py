@@ -93,6 +93,15 @@ alarms_table = Table(
     Column("config_updated", Float, nullable=False),
 )
 
+# When the evaluator last judged each alarm (every round, not only on a change of state): its own
+# table, so stores made before it gain it from create_all without a migration.
+evaluations_table = Table(
+    "cw_alarm_evaluations",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("evaluated_at", Float, nullable=False),
+)
+
 history_table = Table(
     "cw_alarm_history",
     metadata,
@@ -486,6 +495,40 @@ class AlarmStore:
                 )
             )
         return True
+
+    def mark_evaluated(self, names: Sequence[str], now: float) -> None:
+        """Record that the evaluator judged `names` at `now` (one round: one transaction)."""
+        if not names:
+            return
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(evaluations_table)
+                .where(evaluations_table.c.name.in_(list(names)))
+                .values(evaluated_at=now)
+            ).rowcount
+            if done < len(names):
+                known = set(
+                    conn.execute(
+                        select(evaluations_table.c.name).where(
+                            evaluations_table.c.name.in_(list(names))
+                        )
+                    ).scalars()
+                )
+                new = [{"name": n, "evaluated_at": now} for n in names if n not in known]
+                if new:
+                    conn.execute(insert(evaluations_table), new)
+
+    def evaluated_at(self, names: Sequence[str]) -> dict[str, float]:
+        """When each of `names` was last evaluated; names never evaluated are left out."""
+        if not names:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(evaluations_table.c.name, evaluations_table.c.evaluated_at).where(
+                    evaluations_table.c.name.in_(list(names))
+                )
+            ).all()
+        return {r.name: r.evaluated_at for r in rows}
 
     def history(
         self,

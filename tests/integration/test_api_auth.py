@@ -48,6 +48,38 @@ def test_sigv4_accepts_signed_requests_and_refuses_the_rest(api_factory: ApiFact
     assert api.post("Greenshift.ListDeployments", "{}").status_code == 403
 
 
+def _signed_post(api: Api, target: str, body: bytes, service: str) -> httpx.Response:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(
+        method="POST",
+        url=api.url + "/",
+        data=body,
+        headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
+    )
+    SigV4Auth(Credentials(KEY, SECRET), service, api.settings.region).add_auth(request)
+    return httpx.post(
+        api.url + "/", content=body, headers=dict(request.headers.items()), timeout=10
+    )
+
+
+def test_signature_scoped_to_another_service_is_refused(api_factory: ApiFactory) -> None:
+    api = api_factory(access_keys=f"{KEY}:{SECRET}")
+    assert _signed_post(api, "SageMaker.ListEndpoints", b"{}", "sagemaker").status_code == 200
+    # A CloudWatch signature is no SageMaker authorisation, and the other way round.
+    refused = _signed_post(api, "SageMaker.ListEndpoints", b"{}", "monitoring")
+    assert refused.status_code == 403
+    assert refused.json()["__type"] == "InvalidSignatureException"
+    assert "correct service: 'sagemaker'" in refused.json()["message"]
+    cloudwatch = _signed_post(
+        api, "GraniteServiceVersion20100801.DescribeAlarms", b"{}", "sagemaker"
+    )
+    assert cloudwatch.status_code == 403
+    assert cloudwatch.json()["__type"] == "InvalidSignatureException"
+
+
 def test_sigv4_refuses_requests_older_than_five_minutes(api_factory: ApiFactory) -> None:
     # The server's clock runs 6 minutes ahead of the client's: the request is 6 minutes old.
     api = api_factory(

@@ -52,13 +52,27 @@ def test_greenshift_commands_exist(compose: dict) -> None:
         assert command[0] in cli.commands, f"`greenshift {command[0]}` does not exist"
 
 
+def _published(compose: dict) -> dict[str, str]:
+    """Host port -> the host address it is published on ("" for every interface)."""
+    out = {}
+    for service in compose["services"].values():
+        for port in service.get("ports", []):
+            parts = port.split(":")
+            address, host_port = (parts[0], parts[1]) if len(parts) == 3 else ("", parts[0])
+            out[host_port] = address
+    return out
+
+
 def test_documented_ports(compose: dict) -> None:
-    published = {
-        port.split(":")[0]
-        for service in compose["services"].values()
-        for port in service.get("ports", [])
-    }
-    assert {"7070", "8080", "7233", "8233"} <= published
+    assert {"7070", "8080", "7233", "8233", "8405"} <= set(_published(compose))
+
+
+def test_temporal_and_the_stats_are_not_published_to_the_world(compose: dict) -> None:
+    # Temporal has no authentication in this file: starting a workflow on it is a deployment
+    # (issue 14 item 1); the stats name every endpoint and fleet.
+    published = _published(compose)
+    for port in ("7233", "8233", "8405"):
+        assert published[port] == "127.0.0.1", port
 
 
 def test_registry_and_temporal_on_postgresql(compose: dict) -> None:

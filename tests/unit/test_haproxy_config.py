@@ -151,3 +151,12 @@ def test_rendered_config_is_accepted_by_haproxy(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stderr.decode()
     assert b"WARNING" not in checked.stderr
+
+
+def test_stats_listen_on_loopback_whatever_the_host(tmp_path: Path) -> None:
+    # The stats page and /metrics name every endpoint and fleet, with no authentication.
+    state = compute(ROUTING, INSTANCES)
+    listen = Listen(host="0.0.0.0", runtime_port=8080, stats_port=8405, account_id="1")
+    text = render(state, Paths(tmp_path), listen)
+    assert "bind 127.0.0.1:8405" in text
+    assert "bind 0.0.0.0:8080" in text

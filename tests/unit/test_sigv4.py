@@ -334,3 +334,100 @@ def test_real_botocore_clients_verify(
     assert check(req) == ACCESS_KEY
     with pytest.raises(InvalidSignatureException):
         check(replace(req, body=req.body + b"x"))
+
+
+# --- what a signature must cover (issue 14, item 3) ---------------------------------------------
+
+
+def _sign_over(req: Received, names: list[str], payload_hash: str | None = None) -> Received:
+    """Re-sign `req` with our own signer over exactly `names`: an attacker's (or a sloppy
+    client's) minimal signature, which botocore never produces."""
+    from greenshift.api.sigv4 import ALGORITHM, canonical_request, signing_key
+
+    headers = {k.lower(): [v] for k, v in req.headers.items()}
+    amz_date = req.headers["X-Amz-Date"]
+    digest = payload_hash or hashlib.sha256(req.body).hexdigest()
+    canonical = canonical_request(req.method, req.path, req.query, headers, names, digest)
+    scope = f"{amz_date[:8]}/{REGION}/sagemaker/aws4_request"
+    to_sign = "\n".join(
+        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    import hmac as _hmac
+
+    key = signing_key(SECRET, amz_date[:8], REGION, "sagemaker")
+    signature = _hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    auth = (
+        f"{ALGORITHM} Credential={ACCESS_KEY}/{scope}, SignedHeaders={';'.join(names)}, "
+        f"Signature={signature}"
+    )
+    return replace(req, headers={**req.headers, "Authorization": auth})
+
+
+def test_our_minimal_signer_is_a_faithful_signer() -> None:
+    # The helper below must produce valid signatures, or the refusals would prove nothing.
+    req = _sign_over(sagemaker_request(), ["content-type", "host", "x-amz-date", "x-amz-target"])
+    assert check(req) == ACCESS_KEY
+
+
+def test_describe_signed_over_host_and_date_cannot_be_replayed_as_delete() -> None:
+    describe = _sign_over(sagemaker_request(), ["host", "x-amz-date"])
+    delete = replace(
+        describe, headers={**describe.headers, "X-Amz-Target": "SageMaker.DeleteEndpoint"}
+    )
+    for req in (describe, delete):
+        with pytest.raises(IncompleteSignatureException, match="'x-amz-target' must be a"):
+            check(req)
+
+
+@pytest.mark.parametrize(
+    ("names", "missing"),
+    [
+        (["x-amz-date", "x-amz-target"], "'Host'"),
+        (["host", "x-amz-target"], "'X-Amz-Date'"),
+    ],
+)
+def test_host_and_date_must_be_signed(names: list[str], missing: str) -> None:
+    with pytest.raises(IncompleteSignatureException, match=missing):
+        check(_sign_over(sagemaker_request(), names))
+
+
+def test_content_sha256_header_must_be_signed_when_present() -> None:
+    body = b'{"EndpointName": "e"}'
+    req = sign("POST", BASE + "/", body, {"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
+    with pytest.raises(IncompleteSignatureException, match="x-amz-content-sha256"):
+        check(_sign_over(req, ["host", "x-amz-date"]))
+
+
+@pytest.mark.parametrize("declared", ["UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"])
+def test_unsigned_payload_is_refused(declared: str) -> None:
+    # Signed correctly over the declared value, so only the rule can refuse it: the body is free.
+    req = sign("POST", BASE + "/", b'{"EndpointName": "e"}', {"X-Amz-Content-SHA256": declared})
+    with pytest.raises(InvalidSignatureException, match=declared):
+        check(req)
+    with pytest.raises(InvalidSignatureException, match=declared):
+        check(replace(req, body=b'{"EndpointName": "anything"}'))
+
+
+def test_scope_must_be_the_service_of_the_operation() -> None:
+    # A CloudWatch-scoped signature on a SageMaker operation: refused when the caller says which
+    # service the operation belongs to (the API passes one per target).
+    req = sign(
+        "POST",
+        BASE + "/",
+        b'{"EndpointName": "e"}',
+        {"X-Amz-Target": "SageMaker.DeleteEndpoint"},
+        service="monitoring",
+    )
+    assert check(req) == ACCESS_KEY  # both names accepted: the old, too-wide call
+    with pytest.raises(InvalidSignatureException, match="correct service: 'sagemaker'"):
+        verify(
+            req.method,
+            req.path,
+            req.query,
+            req.headers,
+            req.body,
+            KEYS,
+            req.when,
+            REGION,
+            ("sagemaker",),
+        )

@@ -1,0 +1,132 @@
+"""SigV4 on the runtime (issue 14 item 2): with access keys configured, InvokeEndpoint through
+HAProxy needs a valid signature for service `sagemaker` by a configured key, checked by the Lua
+action, with AWS's 403 errors as boto3 raises them; without keys the runtime is open as before."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from greenshift.dataplane.controller import RouterController
+from greenshift.dataplane.sigv4 import SIGV4_MAX_BODY_BYTES
+from tests.integration.dataplane_support import Dataplane
+
+pytestmark = pytest.mark.timeout(120)
+
+KEY, SECRET = "AKIDRUNTIME0001", "runtime/secret+key"
+
+
+@pytest.fixture
+def dp(tmp_path: Path) -> Iterator[Dataplane]:
+    plane = Dataplane(tmp_path)
+    try:
+        plane.settings = plane.settings.model_copy(update={"access_keys": f"{KEY}:{SECRET}"})
+        plane.controller = RouterController(plane.registry, plane.haproxy, plane.settings)
+        plane.instance("Shop", "A", "Shop.A.aaaa", 0, plane.model("echo-v1"))
+        plane.route("Shop", [("A", 1.0, [("Shop.A.aaaa", 1.0)])])
+        plane.controller.sync_once()
+        yield plane
+    finally:
+        plane.close()
+
+
+def runtime(dp: Dataplane, key: str = KEY, secret: str = SECRET, region: str = "us-east-1") -> Any:
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=dp.url,
+        region_name=region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def code_of(client: Any, body: bytes = b'{"x": 1}') -> tuple[int, str, str]:
+    with pytest.raises(ClientError) as info:
+        client.invoke_endpoint(EndpointName="Shop", ContentType="application/json", Body=body)
+    error = info.value.response
+    return (
+        error["ResponseMetadata"]["HTTPStatusCode"],
+        error["Error"]["Code"],
+        error["Error"].get("Message", ""),
+    )
+
+
+def test_a_signed_invocation_is_served(dp: Dataplane) -> None:
+    answer = runtime(dp).invoke_endpoint(
+        EndpointName="Shop", ContentType="application/json", Body=json.dumps({"x": 1})
+    )
+    assert json.loads(answer["Body"].read()) == {"version": "v1", "input": {"x": 1}}
+    # A body near the buffer's size verifies as well (the body hash covers all of it).
+    big = json.dumps({"x": "a" * (SIGV4_MAX_BODY_BYTES - 16)}).encode()
+    assert len(big) <= SIGV4_MAX_BODY_BYTES
+    answer = runtime(dp).invoke_endpoint(
+        EndpointName="Shop", ContentType="application/json", Body=big
+    )
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_wrong_or_unknown_keys_and_other_scopes_are_refused_like_aws(dp: Dataplane) -> None:
+    assert code_of(runtime(dp, secret="wrong"))[:2] == (403, "InvalidSignatureException")
+    assert code_of(runtime(dp, key="AKIDNOBODY"))[:2] == (403, "UnrecognizedClientException")
+    status, code, message = code_of(runtime(dp, region="eu-west-1"))
+    assert (status, code) == (403, "InvalidSignatureException") and "region" in message
+
+
+def test_an_unsigned_invocation_is_refused(dp: Dataplane) -> None:
+    answer = httpx.post(
+        dp.url + "/endpoints/Shop/invocations",
+        content=b"{}",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert answer.status_code == 403
+    assert answer.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert answer.json() == {"message": "Missing Authentication Token"}
+
+
+def _signed(dp: Dataplane, body: bytes, service: str = "sagemaker") -> dict[str, str]:
+    url = dp.url + "/endpoints/Shop/invocations"
+    request = AWSRequest(
+        method="POST", url=url, data=body, headers={"Content-Type": "application/json"}
+    )
+    SigV4Auth(Credentials(KEY, SECRET), service, "us-east-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+def test_a_signature_replayed_with_another_body_or_service_is_refused(dp: Dataplane) -> None:
+    url = dp.url + "/endpoints/Shop/invocations"
+    headers = _signed(dp, b'{"x": 1}')
+    assert httpx.post(url, content=b'{"x": 1}', headers=headers, timeout=10).status_code == 200
+    replay = httpx.post(url, content=b'{"x": 2}', headers=headers, timeout=10)
+    assert replay.status_code == 403
+    assert replay.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    other = httpx.post(url, content=b"{}", headers=_signed(dp, b"{}", "monitoring"), timeout=10)
+    assert other.status_code == 403 and "correct service" in other.json()["message"]
+    unsigned_payload = {**headers, "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
+    assert httpx.post(url, content=b"{}", headers=unsigned_payload, timeout=10).status_code == 403
+
+
+def test_a_signed_body_larger_than_the_buffer_is_refused_clearly(dp: Dataplane) -> None:
+    status, code, message = code_of(runtime(dp), body=b"x" * (SIGV4_MAX_BODY_BYTES + 1))
+    assert (status, code) == (413, "ValidationError")
+    assert str(SIGV4_MAX_BODY_BYTES) in message
+
+
+def test_the_lua_file_holding_the_secrets_is_private(dp: Dataplane) -> None:
+    path = dp.haproxy.paths.sigv4_lua
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert hashlib.sha256(path.read_bytes()).hexdigest()  # written, non-empty

@@ -66,6 +66,8 @@ class SteadyLoad:
         payload: object | None = None,
         timeout: float = 10.0,
         connect_retries: int = 0,
+        credentials: tuple[str, str] | None = None,
+        region: str = "us-east-1",
     ) -> None:
         self.url = f"{runtime_url.rstrip('/')}/endpoints/{endpoint}/invocations"
         self.rate = rate
@@ -77,6 +79,10 @@ class SteadyLoad:
         # reset, closed) up to this many times, backing off exponentially from 0.1 s; an HTTP
         # error answer is never retried.
         self.connect_retries = connect_retries
+        # (access key, secret): sign every request with SigV4 for `sagemaker`, as boto3 does,
+        # for a stack whose runtime requires signatures (access keys configured).
+        self.credentials = credentials
+        self.region = region
         self.report = LoadReport()
         self.started_at = 0.0
         self._stop = threading.Event()
@@ -113,6 +119,18 @@ class SteadyLoad:
             if tasks:
                 await asyncio.wait(tasks, timeout=self.timeout + 1)
 
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.credentials is None:
+            return headers
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        request = AWSRequest(method="POST", url=self.url, data=self.body, headers=headers)
+        SigV4Auth(Credentials(*self.credentials), "sagemaker", self.region).add_auth(request)
+        return dict(request.headers.items())
+
     async def _one(self, session: aiohttp.ClientSession) -> None:
         begun = time.monotonic()
         status, version, variant, error_type = 0, None, None, None
@@ -120,7 +138,7 @@ class SteadyLoad:
         while True:
             try:
                 async with session.post(
-                    self.url, data=self.body, headers={"Content-Type": "application/json"}
+                    self.url, data=self.body, headers=self._headers()
                 ) as response:
                     status = response.status
                     variant = response.headers.get("x-Amzn-Invoked-Production-Variant")

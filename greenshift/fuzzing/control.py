@@ -40,6 +40,30 @@ _EXTENSION_SHAPES: dict[str, Any] = {
             "Actor": {"shape": "Text"},
         },
     },
+    "GroupName": {"type": "string", "max": 32},
+    "RolloutGroupRefInput": {
+        "type": "structure",
+        "required": ["RolloutGroupName"],
+        "members": {
+            "RolloutGroupName": {"shape": "GroupName"},
+            "Reason": {"shape": "Text"},
+            "Actor": {"shape": "Text"},
+        },
+    },
+    # Waves hold UpdateEndpoint requests: the fuzzer mutates the outer shape; the inner
+    # requests are opaque documents here (their own operation is fuzzed on its own).
+    "Update": {"type": "structure", "members": {"EndpointName": {"shape": "EndpointName"}}},
+    "Updates": {"type": "list", "member": {"shape": "Update"}, "max": 10},
+    "Wave": {"type": "structure", "members": {"Updates": {"shape": "Updates"}}},
+    "Waves": {"type": "list", "member": {"shape": "Wave"}, "max": 20},
+    "StartRolloutGroupInput": {
+        "type": "structure",
+        "required": ["RolloutGroupName", "Waves"],
+        "members": {
+            "RolloutGroupName": {"shape": "GroupName"},
+            "Waves": {"shape": "Waves"},
+        },
+    },
     "DescribeDeploymentInput": {
         "type": "structure",
         "members": {
@@ -56,6 +80,9 @@ _EXTENSION_SHAPES: dict[str, Any] = {
     },
 }
 _EXTENSION_INPUTS = {
+    "StartRolloutGroup": "StartRolloutGroupInput",
+    "DescribeRolloutGroup": "RolloutGroupRefInput",
+    "StopRolloutGroup": "RolloutGroupRefInput",
     "PauseDeployment": "DeploymentControlInput",
     "ResumeDeployment": "DeploymentControlInput",
     "PromoteDeployment": "DeploymentControlInput",

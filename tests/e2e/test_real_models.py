@@ -198,7 +198,14 @@ def test_sklearn_model_fn_only_answers_csv_and_json_then_canary_under_traffic(
     assert error["OriginalStatusCode"] == 500
     assert "Content type text/html is not supported by this framework." in error["OriginalMessage"]
 
-    load = SteadyLoad(stack.settings.runtime_url, "sk", rate=20, duration=120, payload=[[1, 2]])
+    load = SteadyLoad(
+        stack.settings.runtime_url,
+        "sk",
+        rate=20,
+        duration=120,
+        payload=[[1, 2]],
+        credentials=(ACCESS_KEY, SECRET_KEY),
+    )
     load.start()
     try:
         sm.update_endpoint(

@@ -127,6 +127,28 @@ def _backend(b: Backend) -> str:
     return "\n".join(lines) + "\n"
 
 
+# InvokeEndpointWithResponseStream (`.../invocations-response-stream`) takes the same route as
+# InvokeEndpoint (slots, picks, target variant, retries, ModelError, counters and access log:
+# metrics and alarms count it like any invocation). It differs in two headers only: the model
+# server is asked for an AWS event stream (fleet/serving/server.py frames it, so the first part
+# leaves the instance as soon as the model yields it; HAProxy forwards chunks unbuffered), and
+# the API's `X-Amzn-SageMaker-Accept` becomes the container's `Accept`. Kept in its own block:
+# the plain path pays one `path_end` test per request.
+STREAM_HEADER = "X-Greenshift-Response-Stream"
+STREAM_ACCEPT = "X-Amzn-SageMaker-Accept"
+
+
+def response_stream_rules() -> str:
+    stream = "{ path_end /invocations-response-stream }"
+    return (
+        f"  http-request set-header {STREAM_HEADER} eventstream if {stream}\n"
+        f"  http-request set-header Accept %[req.hdr({STREAM_ACCEPT})] if {stream} "
+        f"{{ req.hdr({STREAM_ACCEPT}) -m found }}\n"
+        f"  http-request del-header {STREAM_HEADER} if {{ req.hdr({STREAM_HEADER}) -m found }} "
+        f"!{stream}\n"
+    )
+
+
 def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
     """The whole haproxy.cfg; the map files are rendered by render_slots / render_picks."""
     not_found = _json_error(
@@ -229,9 +251,9 @@ frontend stats
 
 frontend runtime
   bind {listen.host}:{listen.runtime_port}
-{log_format}  acl invocation path_reg ^/endpoints/[^/]+/invocations$
+{log_format}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
   http-request {no_route} if !invocation || !METH_POST
-  http-request set-var(txn.ep) path,field(3,/)
+{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
   http-request set-var(txn.eslot) var(txn.ep),lower,map_str_int({paths.slots_map},-1)
   http-request {not_found} if {{ var(txn.eslot) -m int lt 0 }}
   http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}

@@ -62,6 +62,10 @@ class Paths:
     def log_socket(self) -> Path:
         return self.root / "access.sock"
 
+    @property
+    def capture_socket(self) -> Path:
+        return self.root / "capture.sock"
+
 
 @dataclass(frozen=True)
 class Listen:
@@ -121,10 +125,46 @@ def _backend(b: Backend) -> str:
         "  option httpchk GET /ping",
         "  timeout check 2s",
     ]
+    lines += capture_rules(b)
     lines += [
         f"  server {server_line(s.name, s.host, s.port, s.enabled, s.backup)}" for s in b.servers
     ]
     return "\n".join(lines) + "\n"
+
+
+# --- data capture (greenshift/capture): its own block, only in backends of capturing fleets ---
+CAPTURE_LUA = Path(__file__).with_name("capture.lua")
+
+
+def capture_rules(b: Backend) -> list[str]:
+    """Sample into txn.gscap and keep what the record needs; capture.lua does the rest. Output
+    is read with `wait-for-body` (sampled requests only, never a stream's event stream)."""
+    rule = b.capture
+    if rule is None or rule.per_10000 == 0:
+        return []
+    on = "{ var(txn.gscap) -m found }"
+    lines = [
+        f"  http-request set-var(txn.gscap) int(1) if {{ rand(10000) lt {rule.per_10000} }}",
+        f"  http-request set-var(txn.gscct) req.hdr(content-type),base64 if {on}",
+        "  http-request set-var(txn.gsca) req.hdr(x-amzn-sagemaker-custom-attributes),base64 "
+        f"if {on}",
+        f"  http-request set-var(txn.gsid) req.hdr(x-amzn-sagemaker-inference-id),base64 if {on}",
+    ]
+    if rule.capture_input:
+        lines.append(f"  http-request set-var(txn.gscin) req.body,base64 if {on}")
+    if rule.capture_output:
+        lines += [
+            f"  http-request set-var(txn.gscout) int(1) if {on}",
+            f"  http-response wait-for-body time 5s if {on} !{{ var(txn.gsstream) -m found }}",
+        ]
+    lines.append(f"  http-response lua.gs_capture if {on}")
+    return lines
+
+
+def capture_global(state: DesiredState, paths: Paths) -> str:
+    if not any(b.capture is not None for b in state.backends):
+        return ""
+    return f"  setenv GS_CAPTURE_SOCKET {paths.capture_socket}\n  lua-load {CAPTURE_LUA}\n"
 
 
 # InvokeEndpointWithResponseStream (`.../invocations-response-stream`) takes the same route as
@@ -142,6 +182,7 @@ def response_stream_rules() -> str:
     stream = "{ path_end /invocations-response-stream }"
     return (
         f"  http-request set-header {STREAM_HEADER} eventstream if {stream}\n"
+        f"  http-request set-var(txn.gsstream) int(1) if {stream}\n"
         f"  http-request set-header Accept %[req.hdr({STREAM_ACCEPT})] if {stream} "
         f"{{ req.hdr({STREAM_ACCEPT}) -m found }}\n"
         f"  http-request del-header {STREAM_HEADER} if {{ req.hdr({STREAM_HEADER}) -m found }} "
@@ -209,7 +250,7 @@ global
   # In-flight requests of an old worker get at most 70 s to finish after a reload.
   hard-stop-after 70s
   maxconn 4096
-{log_line}{ring}
+{capture_global(state, paths)}{log_line}{ring}
 defaults
   mode http
   log global

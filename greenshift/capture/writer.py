@@ -66,8 +66,10 @@ class CaptureWriter:
         self.flush_seconds = flush_seconds
         self.pending: queue.Queue[str] = queue.Queue(max_pending)
         self.destination = destination or Destination()
-        self.dropped = 0
+        self.dropped = 0  # here and in HAProxy's queue (capture.lua reports its own)
         self.written = 0
+        self.received = 0
+        self.lua_queued = 0
         self._server: socket.socket | None = None
 
     def bind(self) -> None:
@@ -122,6 +124,12 @@ class CaptureWriter:
                         continue
                     *lines, partial[conn] = (partial[conn] + data).split(b"\n")
                     for line in lines:
+                        if line.startswith(b"#queued\t"):
+                            self.lua_queued = int(line.split(b"\t", 1)[1])
+                            continue
+                        if line.startswith(b"#dropped\t"):
+                            self.dropped += int(line.split(b"\t", 1)[1] or 0)
+                            continue
                         self._enqueue(line.decode("latin-1"))
         finally:
             for conn in partial:
@@ -129,6 +137,7 @@ class CaptureWriter:
             sel.close()
 
     def _enqueue(self, line: str) -> None:
+        self.received += 1
         try:
             self.pending.put_nowait(line)
         except queue.Full:

@@ -145,6 +145,8 @@ def capture_rules(b: Backend) -> list[str]:
     on = "{ var(txn.gscap) -m found }"
     lines = [
         f"  http-request set-var(txn.gscap) int(1) if {{ rand(10000) lt {rule.per_10000} }}",
+        f"  http-request set-var(txn.gsstream) int(1) if {on} "
+        f"{{ req.hdr({STREAM_HEADER}) -m str {STREAM_SEGMENT} }}",
         f"  http-request set-var(txn.gscct) req.hdr(content-type),base64 if {on}",
         "  http-request set-var(txn.gsca) req.hdr(x-amzn-sagemaker-custom-attributes),base64 "
         f"if {on}",
@@ -153,11 +155,23 @@ def capture_rules(b: Backend) -> list[str]:
     if rule.capture_input:
         lines.append(f"  http-request set-var(txn.gscin) req.body,base64 if {on}")
     if rule.capture_output:
-        lines += [
-            f"  http-request set-var(txn.gscout) int(1) if {on}",
-            f"  http-response wait-for-body time 5s if {on} !{{ var(txn.gsstream) -m found }}",
-        ]
-    lines.append(f"  http-response lua.gs_capture if {on}")
+        lines.append(
+            f"  http-response wait-for-body time 5s if {on} !{{ var(txn.gsstream) -m found }}"
+        )
+    # The whole record line built natively (one Lua call per record: Lua calls are the cost).
+    output = "%[res.body,base64]" if rule.capture_output else "-"
+    line = (
+        "%b\\t%[uuid]\\t%[date(0,ms)]\\t%[status]\\t%[var(txn.gscct)]\\t"
+        "%[res.hdr(content-type),base64]\\t%[var(txn.gsca)]\\t%[var(txn.gsid)]\\t"
+        f"{'%[var(txn.gscin)]' if rule.capture_input else '-'}\\t"
+    )
+    lines += [
+        f'  http-response set-var-fmt(txn.gsline) "{line}{output}" if {on} '
+        "!{ var(txn.gsstream) -m found }",
+        f'  http-response set-var-fmt(txn.gsline) "{line}-" if {on} '
+        "{ var(txn.gsstream) -m found }",
+        f"  http-response lua.gs_capture if {on}",
+    ]
     return lines
 
 
@@ -169,25 +183,22 @@ def capture_global(state: DesiredState, paths: Paths) -> str:
 
 # InvokeEndpointWithResponseStream (`.../invocations-response-stream`) takes the same route as
 # InvokeEndpoint (slots, picks, target variant, retries, ModelError, counters and access log:
-# metrics and alarms count it like any invocation). It differs in two headers only: the model
-# server is asked for an AWS event stream (fleet/serving/server.py frames it, so the first part
-# leaves the instance as soon as the model yields it; HAProxy forwards chunks unbuffered), and
-# the API's `X-Amzn-SageMaker-Accept` becomes the container's `Accept`. Kept in its own block:
-# the plain path pays one `path_end` test per request.
+# metrics and alarms count it like any invocation). One rule, with no condition, tells the
+# instance which one it is: STREAM_HEADER carries the operation's last path segment
+# (`invocations` or `invocations-response-stream`), replacing whatever a client sent; the model
+# server answers the second with an AWS event stream (fleet/serving/server.py frames it, so the
+# first part leaves the instance as soon as the model yields it), reading the API's
+# `X-Amzn-SageMaker-Accept` as the Accept. One unconditional rule because every rule is paid
+# by every plain invocation too (bench/capture_bench.py --callgrind measures it).
 STREAM_HEADER = "X-Greenshift-Response-Stream"
-STREAM_ACCEPT = "X-Amzn-SageMaker-Accept"
+STREAM_SEGMENT = "invocations-response-stream"
+# Without it HAProxy holds a small chunk back (MSG_MORE) expecting more: a streamed part would
+# wait for the next one, or ~200 ms (measured: time to first part 219 ms instead of ~1 ms).
+STREAM_FRONTEND_OPTIONS = "  option http-no-delay\n"
 
 
 def response_stream_rules() -> str:
-    stream = "{ path_end /invocations-response-stream }"
-    return (
-        f"  http-request set-header {STREAM_HEADER} eventstream if {stream}\n"
-        f"  http-request set-var(txn.gsstream) int(1) if {stream}\n"
-        f"  http-request set-header Accept %[req.hdr({STREAM_ACCEPT})] if {stream} "
-        f"{{ req.hdr({STREAM_ACCEPT}) -m found }}\n"
-        f"  http-request del-header {STREAM_HEADER} if {{ req.hdr({STREAM_HEADER}) -m found }} "
-        f"!{stream}\n"
-    )
+    return f"  http-request set-header {STREAM_HEADER} %[path,field(4,/)]\n"
 
 
 def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
@@ -292,7 +303,7 @@ frontend stats
 
 frontend runtime
   bind {listen.host}:{listen.runtime_port}
-{log_format}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
+{log_format}{STREAM_FRONTEND_OPTIONS}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
   http-request {no_route} if !invocation || !METH_POST
 {response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
   http-request set-var(txn.eslot) var(txn.ep),lower,map_str_int({paths.slots_map},-1)

@@ -48,9 +48,18 @@ log = logging.getLogger("greenshift.model_server")
 MAX_BODY = 6 * 1024 * 1024 + 64 * 1024  # the runtime limit (6 MB) plus headroom for framing
 CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
 DRAIN_SECONDS = 60.0  # the agent SIGKILLs after 30 s anyway
-# The data plane sets it on InvokeEndpointWithResponseStream (dataplane/config.py): answer with
-# an AWS event stream. Without it a streaming handler's parts are joined into one body.
+# The data plane sets it to the operation's path segment (dataplane/config.py): for
+# InvokeEndpointWithResponseStream, answer with an AWS event stream; otherwise a streaming
+# handler's parts are joined into one body.
 STREAM_HEADER = b"x-greenshift-response-stream"
+STREAM_VALUE = b"invocations-response-stream"
+STREAM_ACCEPT = b"x-amzn-sagemaker-accept"  # the streaming API's Accept header
+
+
+def wants_stream(request: Request) -> bool:
+    return request.headers.get(STREAM_HEADER) == STREAM_VALUE
+
+
 STREAM_DONE = object()
 Answer = tuple[int, bytes, str, list[tuple[str, str]]]
 
@@ -182,7 +191,7 @@ class ModelApp:
             # A missing Content-Type is taken as JSON (InvokeEndpoint's ContentType is optional);
             # a missing Accept is defaulted by the handlers, as the toolkit does.
             content_type=headers.get(b"content-type", b"application/json").decode("latin-1"),
-            accept=headers.get(b"accept", b"").decode("latin-1"),
+            accept=headers.get(STREAM_ACCEPT if stream else b"accept", b"").decode("latin-1"),
             custom_attributes=attrs.decode("latin-1") if attrs is not None else None,
         )
         first: Any = STREAM_DONE
@@ -294,12 +303,12 @@ class HttpConnection(asyncio.Protocol):
         return (
             request.url.startswith(b"/invocations")
             and request.method == b"POST"
-            and (not self.app.handlers.inline or STREAM_HEADER in request.headers)
+            and (not self.app.handlers.inline or wants_stream(request))
             and not request.too_large
         )
 
     async def _threaded(self, request: Request) -> None:
-        stream = STREAM_HEADER in request.headers and self.app.loaded.is_set()
+        stream = wants_stream(request) and self.app.loaded.is_set()
         loop = asyncio.get_running_loop()
         try:
             answer = await loop.run_in_executor(

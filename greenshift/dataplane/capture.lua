@@ -51,13 +51,20 @@ core.register_task(function()
       if sock == nil then
         sock = core.tcp()
         sock:settimeout(5)
-        if not sock:connect("unix@" .. SOCKET) then
+        local ok, connected = pcall(sock.connect, sock, "unix@" .. SOCKET)
+        if not (ok and connected) then
           sock = nil
         end
       end
-      -- send() returns once the whole string is in the socket's buffer (it yields meanwhile).
-      if sock == nil or not sock:send(batch) then
-        if sock ~= nil then sock:close() end
+      -- send() returns once the whole string is in the socket's buffer (it yields meanwhile);
+      -- it may also raise (a timeout): pcall, or the task would die and capture stop for good.
+      local sent = false
+      if sock ~= nil then
+        local ok, result = pcall(sock.send, sock, batch)
+        sent = ok and result ~= nil
+      end
+      if not sent then
+        if sock ~= nil then pcall(sock.close, sock) end
         sock = nil
         dropped = dropped + n
         break

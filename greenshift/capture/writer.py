@@ -70,6 +70,7 @@ class CaptureWriter:
         self.written = 0
         self.received = 0
         self.lua_queued = 0
+        self.lua_nolines = 0
         self._server: socket.socket | None = None
 
     def bind(self) -> None:
@@ -124,6 +125,9 @@ class CaptureWriter:
                         continue
                     *lines, partial[conn] = (partial[conn] + data).split(b"\n")
                     for line in lines:
+                        if line.startswith(b"#nolines\t"):
+                            self.lua_nolines = int(line.split(b"\t", 1)[1])
+                            continue
                         if line.startswith(b"#queued\t"):
                             self.lua_queued = int(line.split(b"\t", 1)[1])
                             continue

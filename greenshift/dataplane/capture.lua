@@ -7,14 +7,14 @@
 -- counted, so no request is ever slowed by capture.
 -- Loaded with lua-load-per-thread: one queue, one task and one connection per HAProxy thread, so
 -- no thread waits on another's Lua lock.
-local queue, qlen, qbytes, dropped, queued = {}, 0, 0, 0, 0
+local queue, qlen, qbytes, dropped, queued, nolines = {}, 0, 0, 0, 0, 0
 local MAX_RECORDS = tonumber(os.getenv("GS_CAPTURE_MAX_RECORDS") or "") or 20000
 local MAX_BYTES = tonumber(os.getenv("GS_CAPTURE_MAX_BYTES") or "") or 32 * 1024 * 1024
 local SOCKET = os.getenv("GS_CAPTURE_SOCKET")
 
 core.register_action("gs_capture", {"http-res"}, function(txn)
   local line = txn:get_var("txn.gsline")
-  if line == nil then return end
+  if line == nil then nolines = nolines + 1; return end
   if qlen >= MAX_RECORDS or qbytes + #line > MAX_BYTES then
     dropped = dropped + 1
     return
@@ -32,7 +32,7 @@ local BATCH = 1000
 core.register_task(function()
   local sock = nil
   while true do
-    while qlen > 0 and SOCKET do
+    while (qlen > 0 or dropped > 0) and SOCKET do
       local n = math.min(qlen, BATCH)
       local batch = table.concat(queue, "\n", 1, n) .. "\n"
       if n == qlen then
@@ -42,7 +42,7 @@ core.register_task(function()
         qlen = qlen - n
         qbytes = math.max(0, qbytes - #batch)
       end
-      batch = "#queued\t" .. queued .. "\n" .. batch
+      batch = "#queued\t" .. queued .. "\n#nolines\t" .. nolines .. "\n" .. batch
       if dropped > 0 then
         -- The writer counts what was lost here too (CaptureWriter.dropped).
         batch = "#dropped\t" .. dropped .. "\n" .. batch
@@ -69,7 +69,7 @@ core.register_task(function()
         dropped = dropped + n
         break
       end
-      core.yield()
+      core.msleep(1)  -- give the thread back between batches
     end
     core.msleep(100)
   end

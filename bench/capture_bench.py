@@ -272,7 +272,8 @@ def main() -> None:
         print(f"capture 100 % / off throughput: {ratio:.1%}")
         print(
             f"records written: {writer.written} of {sent} sent; received {writer.received}; "
-            f"dropped (counted) {writer.dropped}; lua queued {writer.lua_queued}, without a line {writer.lua_nolines}"
+            f"dropped (counted) {writer.dropped}; lua queued {writer.lua_queued}, "
+            f"without a line {writer.lua_nolines}"
         )
 
         direct = first_part_seconds(

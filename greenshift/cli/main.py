@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from greenshift.cli.capture import capture_command
 from greenshift.cli.groups import rollout_group_command
 from greenshift.cli.logs import logs_command
 from greenshift.cli.operate import (
@@ -47,6 +48,7 @@ for command in (
     abort_command,
     history_command,
     logs_command,
+    capture_command,
     api_command,
     worker_command,
     dataplane_command,

@@ -81,6 +81,15 @@ ROUTING = (
     "tests/integration/test_dataplane_routing_strategy.py"
     "::test_least_outstanding_requests_spares_the_slow_instance_random_does_not"
 )
+CAPTURE_ALL = (
+    "tests/integration/test_data_capture.py"
+    "::test_every_invocation_at_100_percent_in_sagemakers_format"
+)
+CAPTURE_SAMPLED = (
+    "tests/integration/test_data_capture.py"
+    "::test_20_percent_sampling_and_a_canary_tells_the_fleets_apart"
+)
+CAPTURE_RULES = "tests/unit/test_capture.py::test_rule_from_config_follows_sagemakers_defaults"
 CONTAINERS = "tests/e2e/test_containers.py"  # Image as a container, GPUs (built elsewhere)
 # Rules may name these files before their tests land; the drift test checks every other name.
 ELSEWHERE = (REAL_MODELS, CONTAINERS)
@@ -229,7 +238,16 @@ RULES: Mapping[str, Rule] = {
     "CreateEndpointConfigInput.EndpointConfigName": honoured(CONFIG_CRUD),
     "CreateEndpointConfigInput.ProductionVariants": honoured(TRAFFIC),
     "CreateEndpointConfigInput.Tags": honoured(TAGS_CREATE),
-    "CreateEndpointConfigInput.DataCaptureConfig": refused("data capture is not built"),
+    "CreateEndpointConfigInput.DataCaptureConfig": honoured(CAPTURE_ALL),
+    "DataCaptureConfig.EnableCapture": honoured(CAPTURE_SAMPLED),
+    "DataCaptureConfig.InitialSamplingPercentage": honoured(CAPTURE_SAMPLED),
+    "DataCaptureConfig.DestinationS3Uri": honoured(CAPTURE_ALL),
+    "DataCaptureConfig.KmsKeyId": refused("KMS encryption of captured data is not built"),
+    "DataCaptureConfig.CaptureOptions": honoured(CAPTURE_RULES),
+    "CaptureOption.CaptureMode": honoured(CAPTURE_RULES),
+    "DataCaptureConfig.CaptureContentTypeHeader": honoured(CAPTURE_RULES),
+    "CaptureContentTypeHeader.CsvContentTypes": honoured(CAPTURE_RULES),
+    "CaptureContentTypeHeader.JsonContentTypes": honoured(CAPTURE_RULES),
     "CreateEndpointConfigInput.KmsKeyId": refused(
         "KMS encryption of instance storage is not built"
     ),
@@ -302,7 +320,7 @@ RULES: Mapping[str, Rule] = {
         "VariantPropertyType DataCaptureConfig",
         lambda v: v == "DataCaptureConfig",
         "DataCaptureConfig",
-        "data capture is not built",
+        "retaining a variant's data capture across updates is not built",
     ),
     "UpdateEndpointInput.DeploymentConfig": honoured(STRATEGIES),
     "UpdateEndpointInput.RetainDeploymentConfig": honoured(RETAIN_DC),

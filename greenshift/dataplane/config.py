@@ -71,6 +71,10 @@ class Paths:
     def sigv4_lua(self) -> Path:
         return self.root / "sigv4.lua"
 
+    @property
+    def capture_socket(self) -> Path:
+        return self.root / "capture.sock"
+
 
 @dataclass(frozen=True)
 class Listen:
@@ -133,10 +137,80 @@ def _backend(b: Backend) -> str:
         "  option httpchk GET /ping",
         "  timeout check 2s",
     ]
+    lines += capture_rules(b)
     lines += [
         f"  server {server_line(s.name, s.host, s.port, s.enabled, s.backup)}" for s in b.servers
     ]
     return "\n".join(lines) + "\n"
+
+
+# --- data capture (greenshift/capture): its own block, only in backends of capturing fleets ---
+CAPTURE_LUA = Path(__file__).with_name("capture.lua")
+
+
+def capture_rules(b: Backend) -> list[str]:
+    """Sample into txn.gscap and keep what the record needs; capture.lua does the rest. Output
+    is read with `wait-for-body` (sampled requests only, never a stream's event stream)."""
+    rule = b.capture
+    if rule is None or rule.per_10000 == 0:
+        return []
+    on = "{ var(txn.gscap) -m found }"
+    lines = [
+        f"  http-request set-var(txn.gscap) int(1) if {{ rand(10000) lt {rule.per_10000} }}",
+        f"  http-request set-var(txn.gsstream) int(1) if {on} "
+        f"{{ req.hdr({STREAM_HEADER}) -m str {STREAM_SEGMENT} }}",
+        f"  http-request set-var(txn.gscct) req.hdr(content-type),base64 if {on}",
+        "  http-request set-var(txn.gsca) req.hdr(x-amzn-sagemaker-custom-attributes),base64 "
+        f"if {on}",
+        f"  http-request set-var(txn.gsid) req.hdr(x-amzn-sagemaker-inference-id),base64 if {on}",
+    ]
+    if rule.capture_input:
+        lines.append(f"  http-request set-var(txn.gscin) req.body,base64 if {on}")
+    if rule.capture_output:
+        lines.append(
+            f"  http-response wait-for-body time 5s if {on} !{{ var(txn.gsstream) -m found }}"
+        )
+    # The whole record line built natively (one Lua call per record: Lua calls are the cost).
+    output = "%[res.body,base64]" if rule.capture_output else "-"
+    line = (
+        "%b\\t%[uuid]\\t%[date(0,ms)]\\t%[status]\\t%[var(txn.gscct)]\\t"
+        "%[res.hdr(content-type),base64]\\t%[var(txn.gsca)]\\t%[var(txn.gsid)]\\t"
+        f"{'%[var(txn.gscin)]' if rule.capture_input else '-'}\\t"
+    )
+    lines += [
+        f'  http-response set-var-fmt(txn.gsline) "{line}{output}" if {on} '
+        "!{ var(txn.gsstream) -m found }",
+        f'  http-response set-var-fmt(txn.gsline) "{line}-" if {on} '
+        "{ var(txn.gsstream) -m found }",
+        f"  http-response lua.gs_capture if {on}",
+    ]
+    return lines
+
+
+def capture_global(state: DesiredState, paths: Paths) -> str:
+    if not any(b.capture is not None for b in state.backends):
+        return ""
+    return f"  setenv GS_CAPTURE_SOCKET {paths.capture_socket}\n  lua-load {CAPTURE_LUA}\n"
+
+
+# InvokeEndpointWithResponseStream (`.../invocations-response-stream`) takes the same route as
+# InvokeEndpoint (slots, picks, target variant, retries, ModelError, counters and access log:
+# metrics and alarms count it like any invocation). One rule, with no condition, tells the
+# instance which one it is: STREAM_HEADER carries the operation's last path segment
+# (`invocations` or `invocations-response-stream`), replacing whatever a client sent; the model
+# server answers the second with an AWS event stream (fleet/serving/server.py frames it, so the
+# first part leaves the instance as soon as the model yields it), reading the API's
+# `X-Amzn-SageMaker-Accept` as the Accept. One unconditional rule because every rule is paid
+# by every plain invocation too (bench/capture_bench.py --callgrind measures it).
+STREAM_HEADER = "X-Greenshift-Response-Stream"
+STREAM_SEGMENT = "invocations-response-stream"
+# Without it HAProxy holds a small chunk back (MSG_MORE) expecting more: a streamed part would
+# wait for the next one, or ~200 ms (measured: time to first part 219 ms instead of ~1 ms).
+STREAM_FRONTEND_OPTIONS = "  option http-no-delay\n"
+
+
+def response_stream_rules() -> str:
+    return f"  http-request set-header {STREAM_HEADER} %[path,field(4,/)]\n"
 
 
 def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
@@ -219,7 +293,7 @@ global
   # In-flight requests of an old worker get at most 70 s to finish after a reload.
   hard-stop-after 70s
   maxconn 4096
-{log_line}{ring}
+{capture_global(state, paths)}{log_line}{ring}
 defaults
   mode http
   log global
@@ -261,9 +335,9 @@ frontend stats
 
 frontend runtime
   bind {listen.host}:{listen.runtime_port}
-{log_format}  acl invocation path_reg ^/endpoints/[^/]+/invocations$
+{log_format}{STREAM_FRONTEND_OPTIONS}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
   http-request {no_route} if !invocation || !METH_POST
-{sigv4_check}  http-request set-var(txn.ep) path,field(3,/)
+{sigv4_check}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
   http-request set-var(txn.eslot) var(txn.ep),lower,map_str_int({paths.slots_map},-1)
   http-request {not_found} if {{ var(txn.eslot) -m int lt 0 }}
   http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 
+from greenshift.capture.source import FleetCaptures
 from greenshift.dataplane.config import Listen, render, render_picks, render_slots, server_line
 from greenshift.dataplane.desired import DesiredState, compute
 from greenshift.dataplane.haproxy import HAProxyProcess
@@ -69,6 +70,7 @@ class RouterController:
         self._reported: dict[str, int] = {}
         self.reloads = 0
         self.restarts = 0
+        self.captures = FleetCaptures(registry)
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -95,7 +97,9 @@ class RouterController:
             and self.haproxy.starts == self._applied_starts
         ):
             return False
-        desired = compute(self.registry.list_routing(), self.registry.list_instances())
+        routings = self.registry.list_routing()
+        fleet_ids = {f.fleet_id for r in routings for v in r.routing.variants for f in v.fleets}
+        desired = compute(routings, self.registry.list_instances(), self.captures.rules(fleet_ids))
         if not running:
             self._start(desired)
         else:

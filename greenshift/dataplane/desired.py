@@ -18,9 +18,10 @@ none (no pick leads to it).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from greenshift.capture.rules import CaptureRule
 from greenshift.dataplane.routing import (
     RESOLUTION,
     allocate,
@@ -70,6 +71,7 @@ class Backend:
     fleet_id: str
     balance: str
     servers: tuple[Server, ...]
+    capture: CaptureRule | None = None  # the fleet's DataCaptureConfig (greenshift/capture)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class DesiredState:
     def topology(self) -> tuple[object, ...]:
         """What only a reload can change: the backends (and their algorithm) and the slots."""
         return (
-            tuple((b.name, b.balance, b.variant, b.endpoint) for b in self.backends),
+            tuple((b.name, b.balance, b.variant, b.endpoint, b.capture) for b in self.backends),
             self.slots,
         )
 
@@ -93,8 +95,13 @@ class DesiredState:
         return None
 
 
-def compute(routings: Iterable[RoutingRecord], instances: Iterable[InstanceRecord]) -> DesiredState:
-    """The desired data plane for these routing records and instance records."""
+def compute(
+    routings: Iterable[RoutingRecord],
+    instances: Iterable[InstanceRecord],
+    captures: Mapping[str, CaptureRule] | None = None,
+) -> DesiredState:
+    """The desired data plane for these routing records and instance records; `captures` maps
+    a fleet id to its data-capture rule."""
     by_fleet: dict[str, list[InstanceRecord]] = {}
     for inst in instances:
         if inst.state in ROUTABLE_STATES and inst.port:
@@ -151,6 +158,7 @@ def compute(routings: Iterable[RoutingRecord], instances: Iterable[InstanceRecor
                     fleet_id=fleet.fleet_id,
                     balance=balance_for(fleet.routing_strategy or variant.routing_strategy),
                     servers=own[fleet.fleet_id] + backups,
+                    capture=(captures or {}).get(fleet.fleet_id),
                 )
     return DesiredState(
         backends=tuple(sorted(backends.values(), key=lambda b: b.name)),

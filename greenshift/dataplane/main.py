@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from greenshift.capture.writer import CaptureWriter
 from greenshift.dataplane.controller import RouterController
 from greenshift.dataplane.haproxy import HAProxyProcess
 from greenshift.metrics.collector import MetricsCollector
@@ -71,6 +72,11 @@ def run_dataplane(
         target=collector.run, args=(stop,), name="metrics-collector", daemon=True
     )
     collecting.start()
+    # Data capture (greenshift/capture): HAProxy's capture.lua sends sampled invocations here.
+    capture = CaptureWriter(haproxy.paths.capture_socket, controller.captures)
+    capture.bind()
+    capturing = threading.Thread(target=capture.run, args=(stop,), name="capture", daemon=True)
+    capturing.start()
     log.info("data plane on %s (stats :%d)", settings.runtime_url, settings.stats_port)
     try:
         controller.run(stop)
@@ -78,6 +84,7 @@ def run_dataplane(
         stop.set()
         haproxy.stop()
         collecting.join(5)
+        capturing.join(15)
 
 
 def main() -> None:

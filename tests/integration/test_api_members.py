@@ -60,7 +60,8 @@ VPC = {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}
         (model(Containers=None, EnableNetworkIsolation=True), "EnableNetworkIsolation true"),
         (model(VpcConfig=VPC), "VpcConfig"),
         (model(InferenceExecutionConfig={"Mode": "Direct"}), "Mode Direct"),
-        (config(DataCaptureConfig=CAPTURE), "DataCaptureConfig"),
+        # Data capture is built; encrypting what it writes with KMS is not.
+        (config(DataCaptureConfig={**CAPTURE, "KmsKeyId": "k1"}), "DataCaptureConfig.KmsKeyId"),
         (config(AsyncInferenceConfig=ASYNC), "AsyncInferenceConfig"),
         (config({"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}}), "Serverless"),
         (config(EnableNetworkIsolation=True), "EnableNetworkIsolation true"),

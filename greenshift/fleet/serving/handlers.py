@@ -20,6 +20,13 @@ Greenshift extensions (both optional, both ignored by the real toolkit):
   carries the request's `X-Amzn-SageMaker-Custom-Attributes` (`custom_attributes`) and lets the
   handler set the response's (`response_custom_attributes`). Keyword-only, so the SageMaker
   signatures stay valid.
+- Streaming (`InvokeEndpointWithResponseStream`): a handler whose result (what `output_fn` or
+  `transform_fn` returns) is an iterator or generator, bare or as `(iterator, content_type)`,
+  streams: every item is one part, sent as soon as it is produced (bytes as they are, str as UTF-8,
+  anything else as JSON). Set `context.response_custom_attributes` before the first item: the
+  headers leave with the first part. An exception before the first item is a ModelError (424); one
+  after it reaches the client as a `ModelStreamError` event. Through `InvokeEndpoint` the parts
+  are joined into one body.
 - A module that sets `GREENSHIFT_INLINE = True` promises its handlers are quick and never block:
   they then run on the server's event loop instead of a worker thread, which roughly doubles the
   requests/s of a trivial model. Any blocking handler must leave it unset.
@@ -31,7 +38,7 @@ import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -59,6 +66,24 @@ class Response:
     body: bytes
     content_type: str
     custom_attributes: str | None = None
+    # A streaming handler's parts (body is then empty); see the module docstring.
+    parts: Iterator[Any] | None = None
+
+    def joined(self) -> Response:
+        """The whole answer in one body (InvokeEndpoint of a streaming handler)."""
+        if self.parts is None:
+            return self
+        body = b"".join(encode_part(p) for p in self.parts)
+        return Response(body, self.content_type, self.custom_attributes)
+
+
+def encode_part(part: Any) -> bytes:
+    """One streamed part as bytes: bytes as they are, str as UTF-8, anything else as JSON."""
+    if isinstance(part, bytes | bytearray | memoryview):
+        return bytes(part)
+    if isinstance(part, str):
+        return part.encode("utf-8")
+    return codecs.encode(part, JSON).encode("utf-8")
 
 
 class HandlerNotFoundError(Exception):
@@ -182,6 +207,8 @@ def _response(result: Any, accept: str, context: InvocationContext) -> Response:
     content_type = accept
     if isinstance(result, tuple) and len(result) == 2:
         result, content_type = result
+    if isinstance(result, Iterator):
+        return Response(b"", str(content_type), context.response_custom_attributes, result)
     if isinstance(result, str):
         body = result.encode("utf-8")
     elif isinstance(result, bytes | bytearray | memoryview):

@@ -39,14 +39,73 @@ from typing import Any
 
 import httptools
 
+from . import eventstream
 from .flavours import FLAVOURS
-from .handlers import DEFAULT_PROGRAM, Handlers, InvocationContext, Response
+from .handlers import DEFAULT_PROGRAM, Handlers, InvocationContext, Response, encode_part
 
 log = logging.getLogger("greenshift.model_server")
 
 MAX_BODY = 6 * 1024 * 1024 + 64 * 1024  # the runtime limit (6 MB) plus headroom for framing
 CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
 DRAIN_SECONDS = 60.0  # the agent SIGKILLs after 30 s anyway
+# The data plane sets it to the operation's path segment (dataplane/config.py): for
+# InvokeEndpointWithResponseStream, answer with an AWS event stream; otherwise a streaming
+# handler's parts are joined into one body.
+STREAM_HEADER = b"x-greenshift-response-stream"
+STREAM_VALUE = b"invocations-response-stream"
+STREAM_ACCEPT = b"x-amzn-sagemaker-accept"  # the streaming API's Accept header
+
+
+def wants_stream(request: Request) -> bool:
+    return request.headers.get(STREAM_HEADER) == STREAM_VALUE
+
+
+STREAM_DONE = object()
+Answer = tuple[int, bytes, str, list[tuple[str, str]]]
+
+
+class Stream:
+    """A streaming answer whose first part has been produced: the head can go out. `next_part`
+    runs in a handler thread (a part may take the model long)."""
+
+    def __init__(self, first: bytes, rest: Any, content_type: str, extra: list[tuple[str, str]]):
+        self.first = first
+        self.rest = rest
+        self.content_type = content_type
+        self.extra = extra
+
+    def next_part(self) -> Any:
+        """The next part's bytes, STREAM_DONE at the end; the handler's exception propagates."""
+        try:
+            return encode_part(next(self.rest))
+        except StopIteration:
+            return STREAM_DONE
+
+    def close(self) -> None:
+        close = getattr(self.rest, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+
+
+def stream_head(stream: Stream, keep_alive: bool) -> bytes:
+    """The head of an event-stream answer: chunked, the model's type in the header botocore
+    reads as ContentType."""
+    head = [
+        b"HTTP/1.1 200 OK\r\n",
+        b"Content-Type: %s\r\n" % eventstream.CONTENT_TYPE.encode(),
+        b"X-Amzn-SageMaker-Content-Type: %s\r\n" % stream.content_type.encode("latin-1"),
+        b"Transfer-Encoding: chunked\r\n",
+    ]
+    for name, value in stream.extra:
+        head.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
+    if not keep_alive:
+        head.append(b"Connection: close\r\n")
+    return b"".join(head) + b"\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def _reason(status: int) -> bytes:
@@ -113,10 +172,17 @@ class ModelApp:
 
         threading.Thread(target=run, name="model_fn", daemon=True).start()
 
-    def invoke(self, request: Request) -> tuple[int, bytes, str, list[tuple[str, str]]]:
+    def invoke(self, request: Request) -> Answer:
         """Answer /invocations. A handler's exception is a 500 whose body is its message and
         traceback, as the toolkit's `Transformer.handle_error` answers (SageMaker's runtime then
         reports it as a ModelError)."""
+        answer = self.invoke_any(request, stream=False)
+        assert not isinstance(answer, Stream)
+        return answer
+
+    def invoke_any(self, request: Request, stream: bool) -> Answer | Stream:
+        """Answer /invocations, as a Stream when asked to and the handler streams (its first
+        part already produced, so an exception before it is still a plain 500)."""
         if not self.loaded.is_set():
             return 503, b"model not loaded", "text/plain", []
         headers = request.headers
@@ -125,19 +191,31 @@ class ModelApp:
             # A missing Content-Type is taken as JSON (InvokeEndpoint's ContentType is optional);
             # a missing Accept is defaulted by the handlers, as the toolkit does.
             content_type=headers.get(b"content-type", b"application/json").decode("latin-1"),
-            accept=headers.get(b"accept", b"").decode("latin-1"),
+            accept=headers.get(STREAM_ACCEPT if stream else b"accept", b"").decode("latin-1"),
             custom_attributes=attrs.decode("latin-1") if attrs is not None else None,
         )
+        first: Any = STREAM_DONE
         try:
             response: Response = self.handlers.invoke(self.model, b"".join(request.body), context)
+            if response.parts is not None and stream:
+                first = next(response.parts, STREAM_DONE)
+                first = b"" if first is STREAM_DONE else encode_part(first)
+            else:
+                response = response.joined()
         except Exception as exc:
             log.warning("handler failed: %r", exc)
             trace = traceback.format_exc()
             message = f"{exc}\n{trace}".encode("utf-8", "replace")
             return 500, message, "text/plain; charset=utf-8", []
         extra = []
-        if response.custom_attributes is not None:
-            extra.append(("X-Amzn-SageMaker-Custom-Attributes", response.custom_attributes))
+        # Read after the first part: a generator sets them in its body, before its first yield.
+        attrs_out = context.response_custom_attributes or response.custom_attributes
+        if attrs_out is not None:
+            extra.append(("X-Amzn-SageMaker-Custom-Attributes", attrs_out))
+        if stream:
+            parts = response.parts if response.parts is not None else iter(())
+            body = first if response.parts is not None else response.body
+            return Stream(body, parts, response.content_type, extra)
         return 200, response.body, response.content_type, extra
 
 
@@ -225,22 +303,63 @@ class HttpConnection(asyncio.Protocol):
         return (
             request.url.startswith(b"/invocations")
             and request.method == b"POST"
-            and not self.app.handlers.inline
+            and (not self.app.handlers.inline or wants_stream(request))
             and not request.too_large
         )
 
     async def _threaded(self, request: Request) -> None:
+        stream = wants_stream(request) and self.app.loaded.is_set()
+        loop = asyncio.get_running_loop()
         try:
-            loop = asyncio.get_running_loop()
-            answer = await loop.run_in_executor(self.app.executor, self.app.invoke, request)
+            answer = await loop.run_in_executor(
+                self.app.executor, self.app.invoke_any, request, stream
+            )
         except Exception as exc:
             answer = (500, str(exc).encode(), "text/plain", [])
+        if isinstance(answer, Stream):
+            await self._stream(request, answer)
+        else:
+            self._send(request, *answer)
         self.queue.popleft()
         self.worker = None
-        self._send(request, *answer)
         self._pump()
 
-    def _answer_now(self, request: Request) -> tuple[int, bytes, str, list[tuple[str, str]]]:
+    async def _stream(self, request: Request, stream: Stream) -> None:
+        """Send the parts as event-stream messages in HTTP chunks, each as soon as the model has
+        produced it. A handler exception after the head is a ModelStreamError event; a client
+        that went away stops the generator. The connection counts as busy throughout, so a
+        draining server lets the stream finish."""
+        keep_alive = request.keep_alive and not self.server.draining
+        if self.transport is None:
+            stream.close()
+            return
+        head = stream_head(stream, keep_alive)
+        first = chunk(eventstream.payload_part(stream.first)) if stream.first else b""
+        self.transport.write(head + first)
+        loop = asyncio.get_running_loop()
+        try:
+            while self.transport is not None:
+                try:
+                    part = await loop.run_in_executor(self.app.executor, stream.next_part)
+                except Exception as exc:
+                    log.warning("stream failed: %r", exc)
+                    error = eventstream.stream_error("ModelStreamError", str(exc), "ModelError")
+                    if self.transport is not None:
+                        self.transport.write(chunk(error))
+                    break
+                if part is STREAM_DONE or self.transport is None:
+                    break
+                self.transport.write(chunk(eventstream.payload_part(part)))
+        finally:
+            stream.close()
+        if self.transport is None:
+            return
+        self.transport.write(b"0\r\n\r\n")
+        if not keep_alive or self.server.draining:  # a drain that began mid-stream
+            self.closing = True
+            self.transport.close()
+
+    def _answer_now(self, request: Request) -> Answer:
         path = request.url.split(b"?", 1)[0]
         if path == b"/ping" and request.method in (b"GET", b"HEAD"):
             if self.app.loaded.is_set():

@@ -1,0 +1,151 @@
+"""What to capture and how a capture record looks (pure).
+
+SageMaker's capture format: one JSON line per invocation,
+`{"captureData": {"endpointInput": {...}, "endpointOutput": {...}}, "eventMetadata": {...},
+"eventVersion": "0"}`; each side is `{"observedContentType", "mode": "INPUT"|"OUTPUT", "data",
+"encoding": "CSV"|"JSON"|"BASE64"}`. The data is text (encoding CSV / JSON) when its content type
+is listed in `CaptureContentTypeHeader`, else base64, SageMaker's default. Files go to
+`<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-fff>-<id>.jsonl`.
+
+Greenshift adds `endpointConfigName` and `fleetId` to `eventMetadata` (our rule): during a
+canary they say which fleet answered, so the new fleet's answers can be compared with the old.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+EVENT_VERSION = "0"
+
+
+@dataclass(frozen=True)
+class CaptureRule:
+    """One fleet's DataCaptureConfig, as the data plane applies it."""
+
+    percent: float  # InitialSamplingPercentage, 0-100
+    destination: str  # DestinationS3Uri: file:// or s3://
+    capture_input: bool = True
+    capture_output: bool = True
+    csv_types: tuple[str, ...] = ()
+    json_types: tuple[str, ...] = ()
+
+    @property
+    def per_10000(self) -> int:
+        """The sampling threshold for HAProxy's `rand(10000)` (0.01 % resolution)."""
+        return max(0, min(10000, round(self.percent * 100)))
+
+
+def rule_from_config(config: dict[str, Any] | None) -> CaptureRule | None:
+    """The rule of a CreateEndpointConfig's `DataCaptureConfig`; None when absent or
+    `EnableCapture` is false (SageMaker's default for EnableCapture is true)."""
+    if not config or config.get("EnableCapture") is False:
+        return None
+    modes = {o.get("CaptureMode") for o in config.get("CaptureOptions") or []}
+    header = config.get("CaptureContentTypeHeader") or {}
+    return CaptureRule(
+        percent=float(config.get("InitialSamplingPercentage", 0)),
+        destination=str(config["DestinationS3Uri"]).rstrip("/"),
+        capture_input="Input" in modes,
+        capture_output="Output" in modes,
+        csv_types=tuple(header.get("CsvContentTypes") or ()),
+        json_types=tuple(header.get("JsonContentTypes") or ()),
+    )
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One sampled invocation as the data plane hands it over (capture.lua's line)."""
+
+    backend: str
+    event_id: str
+    time_ms: int
+    status: int
+    input_type: str
+    output_type: str
+    custom_attributes: str
+    inference_id: str
+    input: bytes | None  # None: not captured
+    output: bytes | None
+
+
+FIELDS = 10
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64decode(text) if text else b""
+
+
+def parse_line(line: str) -> Captured | None:
+    """capture.lua's tab-separated line (everything free-form in it is base64); None if it is
+    malformed (a line cut by a dying worker)."""
+    f = line.rstrip("\n").split("\t")
+    if len(f) != FIELDS:
+        return None
+    try:
+        return Captured(
+            backend=f[0],
+            event_id=f[1],
+            time_ms=int(f[2]),
+            status=int(f[3] or 0),
+            input_type=_b64(f[4]).decode("latin-1"),
+            output_type=_b64(f[5]).decode("latin-1"),
+            custom_attributes=_b64(f[6]).decode("latin-1"),
+            inference_id=_b64(f[7]).decode("latin-1"),
+            input=_b64(f[8]) if f[8] != "-" else None,
+            output=_b64(f[9]) if f[9] != "-" else None,
+        )
+    except (ValueError, binascii.Error):
+        return None
+
+
+def _side(mode: str, content_type: str, data: bytes, rule: CaptureRule) -> dict[str, str]:
+    base_type = content_type.split(";", 1)[0].strip()
+    encoding = "BASE64"
+    if base_type in rule.csv_types:
+        encoding = "CSV"
+    elif base_type in rule.json_types:
+        encoding = "JSON"
+    text = (
+        base64.b64encode(data).decode() if encoding == "BASE64" else data.decode("utf-8", "replace")
+    )
+    return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
+
+
+def record(
+    captured: Captured, rule: CaptureRule, config_name: str, fleet_id: str
+) -> dict[str, Any]:
+    """The SageMaker capture record of one invocation."""
+    data: dict[str, Any] = {}
+    if rule.capture_input and captured.input is not None:
+        data["endpointInput"] = _side("INPUT", captured.input_type, captured.input, rule)
+    if rule.capture_output and captured.output is not None:
+        data["endpointOutput"] = _side("OUTPUT", captured.output_type, captured.output, rule)
+    when = datetime.fromtimestamp(captured.time_ms / 1000, UTC)
+    meta: dict[str, Any] = {
+        "eventId": captured.event_id,
+        "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+        "endpointConfigName": config_name,
+        "fleetId": fleet_id,
+    }
+    if captured.inference_id:
+        meta["inferenceId"] = captured.inference_id
+    if captured.custom_attributes:
+        meta["customAttributes"] = [captured.custom_attributes]
+    return {"captureData": data, "eventMetadata": meta, "eventVersion": EVENT_VERSION}
+
+
+def relative_path(endpoint: str, variant: str, time_ms: int, file_id: str) -> PurePosixPath:
+    """SageMaker's layout below the destination: one file per batch and hour directory."""
+    when = datetime.fromtimestamp(time_ms / 1000, UTC)
+    name = when.strftime("%M-%S-") + f"{when.microsecond // 1000:03d}-{file_id}.jsonl"
+    return PurePosixPath(endpoint, variant, when.strftime("%Y/%m/%d/%H"), name)
+
+
+def dumps(rec: dict[str, Any]) -> str:
+    return json.dumps(rec, separators=(",", ":"))

@@ -1,0 +1,128 @@
+"""Data capture's pure rules: the DataCaptureConfig -> rule, capture.lua's line, SageMaker's
+record and layout; reading records back and `greenshift capture`."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from greenshift.capture.reading import read_records
+from greenshift.capture.rules import (
+    CaptureRule,
+    parse_line,
+    record,
+    relative_path,
+    rule_from_config,
+)
+from greenshift.cli.capture import parse_since
+from greenshift.cli.main import cli
+
+CONFIG = {
+    "InitialSamplingPercentage": 20,
+    "DestinationS3Uri": "file:///tmp/cap/",
+    "CaptureOptions": [{"CaptureMode": "Input"}],
+    "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]},
+}
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_rule_from_config_follows_sagemakers_defaults() -> None:
+    rule = rule_from_config(CONFIG)
+    assert rule == CaptureRule(20.0, "file:///tmp/cap", True, False, ("text/csv",), ())
+    assert rule.per_10000 == 2000
+    assert rule_from_config({**CONFIG, "EnableCapture": False}) is None
+    assert rule_from_config(None) is None
+    assert CaptureRule(0.01, "x").per_10000 == 1
+
+
+def test_line_to_record_in_sagemakers_format() -> None:
+    line = "\t".join(
+        ["f.Shop.A.v2", "id-1", "1764633600123", "200", b64("text/csv"),
+         b64("application/json"), b64("trace=1"), "", b64("1,2"), b64('{"a":1}')]
+    )  # fmt: skip
+    captured = parse_line(line + "\n")
+    assert captured is not None
+    rule = CaptureRule(100, "file:///x", csv_types=("text/csv",))
+    rec = record(captured, rule, "cfg-v2", "Shop.A.v2")
+    assert rec == {
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": "text/csv",
+                "mode": "INPUT",
+                "data": "1,2",
+                "encoding": "CSV",
+            },
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "data": b64('{"a":1}'),
+                "encoding": "BASE64",
+            },
+        },
+        "eventMetadata": {
+            "eventId": "id-1",
+            "inferenceTime": "2025-12-02T00:00:00.123Z",
+            "endpointConfigName": "cfg-v2",
+            "fleetId": "Shop.A.v2",
+            "customAttributes": ["trace=1"],
+        },
+        "eventVersion": "0",
+    }
+    assert str(relative_path("Shop", "A", 1764633600123, "b1")) == (
+        "Shop/A/2025/12/02/00/00-00-123-b1.jsonl"
+    )
+    assert parse_line("too\tfew") is None
+    assert parse_line(line.replace("\t200\t", "\tx\t")) is None
+
+
+def _write(root: Path, variant: str, when: datetime, config: str, answer: str) -> None:
+    ms = int(when.timestamp() * 1000)
+    rel = relative_path("Shop", variant, ms, config)
+    captured = parse_line(
+        "\t".join(["f.x", "e", str(ms), "200", "", "", "", "", b64("{}"), b64(answer)])
+    )
+    assert captured is not None
+    rec = record(captured, CaptureRule(100, "file:///x"), config, "x")
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec) + "\n")
+
+
+def test_reading_back_filters_by_variant_and_time_and_the_cli_prints_both_fleets(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, "A", datetime(2026, 1, 1, 10, 5, tzinfo=UTC), "cfg-v1", '{"v":1}')
+    _write(tmp_path, "A", datetime(2026, 1, 1, 12, 5, tzinfo=UTC), "cfg-v2", '{"v":2}')
+    _write(tmp_path, "B", datetime(2026, 1, 1, 12, 6, tzinfo=UTC), "cfg-v2", '{"v":3}')
+    since = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert [r["eventMetadata"]["endpointConfigName"] for r in read_records(tmp_path, "Shop")] == [
+        "cfg-v1",
+        "cfg-v2",
+        "cfg-v2",
+    ]
+    assert len(list(read_records(tmp_path, "Shop", "A", since))) == 1
+    assert len(list(read_records(tmp_path, "Shop", None, since))) == 2
+
+    out = CliRunner().invoke(
+        cli, ["capture", "Shop", "--variant", "A", "--destination", f"file://{tmp_path}"]
+    )
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines == [
+        '2026-01-01T10:05:00.000Z  A  cfg-v1  {}  ->  {"v":1}',
+        '2026-01-01T12:05:00.000Z  A  cfg-v2  {}  ->  {"v":2}',
+    ]
+
+
+def test_since_takes_an_age_or_a_time() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert parse_since("15m", now) == datetime(2026, 1, 1, 11, 45, tzinfo=UTC)
+    assert parse_since("2026-01-01T10:00:00", now) == datetime(2026, 1, 1, 10, tzinfo=UTC)
+    assert parse_since(None) is None

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     log_retention_days: int = Field(default=30, ge=1)
     log_retention_bytes_per_stream: int = Field(default=64 * 1024 * 1024, ge=1024)
     log_ship_interval_seconds: float = Field(default=1.0, gt=0)
+    # Hosts (greenshift.hosts): a host whose last heartbeat is older than this is lost: its
+    # instances leave rotation and are replaced on the others.
+    host_lost_after_seconds: float = Field(default=5.0, gt=0)
+    host_heartbeat_seconds: float = Field(default=1.0, gt=0)
+    # The worker runs this machine's fleet agent (False for the extra workers of --workers N).
+    worker_agent: bool = True
 
     @cached_property
     def home_dir(self) -> Path:

@@ -14,9 +14,11 @@ from activities import all_activities
 from activities.alarms import AlarmActivities
 from activities.fleet import FleetActivities
 from activities.groups import GroupActivities
+from activities.hosts import HostPlacementActivities
 from activities.planner import Planner, SagemakerPlanner
 from activities.registry import RegistryActivities
 from activities.traffic import TrafficActivities
+from greenshift.hosts.store import HostStore
 from greenshift.ports import AlarmSource, Fleet, TrafficRouter
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
@@ -35,6 +37,9 @@ class Dependencies:
     router: TrafficRouter
     alarms: AlarmSource
     planner: Planner = field(default_factory=SagemakerPlanner)
+    # The hosts table (greenshift.hosts): None, or no host registered, keeps every instance on
+    # `fleet`, the worker's own agent (tests with fakes, one machine before hosts existed).
+    hosts: HostStore | None = None
 
 
 def build_worker(
@@ -54,6 +59,10 @@ def build_worker(
         AlarmActivities(deps.alarms),
         GroupActivities(deps.registry),
     )
+    placement = HostPlacementActivities(
+        deps.registry, deps.hosts, deps.settings.host_lost_after_seconds
+    )
+    activities.append(placement.place_fleet)
     return Worker(
         client,
         task_queue=task_queue or deps.settings.task_queue,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from workflows.create_endpoint import CreateEndpoint
 from workflows.delete_endpoint import DeleteEndpoint
+from workflows.replace_instances import ReplaceInstances
 from workflows.rollout_group import RolloutGroup
 from workflows.update_endpoint import UpdateEndpoint
 from workflows.update_weights import UpdateEndpointWeightsAndCapacities
@@ -15,12 +16,14 @@ ALL_WORKFLOWS = [
     DeleteEndpoint,
     UpdateEndpointWeightsAndCapacities,
     RolloutGroup,
+    ReplaceInstances,
 ]
 
 __all__ = [
     "ALL_WORKFLOWS",
     "CreateEndpoint",
     "DeleteEndpoint",
+    "ReplaceInstances",
     "RolloutGroup",
     "UpdateEndpoint",
     "UpdateEndpointWeightsAndCapacities",

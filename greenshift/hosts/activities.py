@@ -11,24 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import business_errors, heartbeat_progress
 from greenshift.errors import ValidationError
 from greenshift.fleet.agent import FleetAgent
+from greenshift.hosts.messages import (
+    HOST_ADOPT,
+    HOST_SCALE_DOWN,
+    HOST_SCALE_UP,
+    HOST_STATUS,
+    HostScaleInput,
+)
 from greenshift.ports import FleetStatus
 from greenshift.registry.api import Registry
-
-HOST_SCALE_UP = "HostScaleUp"
-HOST_SCALE_DOWN = "HostScaleDown"
-HOST_STATUS = "HostStatus"
-HOST_ADOPT = "HostAdopt"
-
-
-class HostScaleInput(BaseModel):
-    fleet_id: str
-    count: int  # this host's share of the fleet, absolute
 
 
 class HostActivities:
@@ -44,12 +40,14 @@ class HostActivities:
         fleet = self.registry.get_fleet(data.fleet_id)
         if fleet is None:
             raise ValidationError(f"fleet {data.fleet_id} has no record")
-        return self.agent.scale_up(fleet, data.count, heartbeat_progress())
+        return self.agent.scale_up(
+            fleet, data.count, heartbeat_progress(), indices=data.indices or None, share=True
+        )
 
     @activity.defn(name=HOST_SCALE_DOWN)
     @business_errors
     def scale_down(self, data: HostScaleInput) -> FleetStatus:
-        return self.agent.scale_down(data.fleet_id, data.count, heartbeat_progress())
+        return self.agent.scale_down(data.fleet_id, data.count, heartbeat_progress(), share=True)
 
     @activity.defn(name=HOST_STATUS)
     def status(self, fleet_id: str) -> FleetStatus:

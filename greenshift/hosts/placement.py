@@ -56,13 +56,25 @@ class HostRoom:
         return min(free) if free else float("inf")
 
 
-def place(type_name: str, count: int, hosts: Sequence[HostRoom]) -> dict[str, int]:
+def place(
+    type_name: str,
+    count: int,
+    hosts: Sequence[HostRoom],
+    current: Mapping[str, int] | None = None,
+) -> dict[str, int]:
     """Instances per host address for `count` instances of `type_name` (hosts with none left
-    out). Raises ResourceLimitExceeded when the hosts cannot hold them all."""
+    out). Raises ResourceLimitExceeded when the hosts cannot hold them all.
+
+    `current`: what the fleet already runs on each host (its rooms must not count these as
+    used). Running instances stay where they are (a scale-up or a replacement moves nothing);
+    only the missing ones are spread, and a shrink takes from the hosts holding the most."""
     shape = instance_type(type_name)
-    placed: dict[str, int] = {h.address: 0 for h in hosts}
+    held = {h.address: (current or {}).get(h.address, 0) for h in hosts}
+    if sum(held.values()) >= count:
+        return _trim(held, count)
+    placed = dict(held)
     ordered = sorted(hosts, key=lambda h: h.address)
-    for _ in range(count):
+    for _ in range(count - sum(held.values())):
         eligible = [h for h in ordered if h.fits(shape, placed[h.address])]
         if not eligible:
             raise ResourceLimitExceeded(_shortfall(type_name, shape, count, hosts, placed))
@@ -72,6 +84,16 @@ def place(type_name: str, count: int, hosts: Sequence[HostRoom]) -> dict[str, in
         )
         placed[best.address] += 1
     return {address: n for address, n in sorted(placed.items()) if n}
+
+
+def _trim(held: Mapping[str, int], count: int) -> dict[str, int]:
+    """Take instances away one at a time from the host holding the most (the highest address
+    among equals), so what remains stays as even as it was."""
+    left = dict(held)
+    for _ in range(sum(held.values()) - count):
+        top = max(left, key=lambda a: (left[a], a))
+        left[top] -= 1
+    return {address: n for address, n in sorted(left.items()) if n}
 
 
 def moves(current: Mapping[str, int], target: Mapping[str, int]) -> dict[str, int]:

@@ -121,3 +121,24 @@ def _most(room: HostRoom, type_name: str) -> int:
     while room.fits(shape, n) and n < 1000:
         n += 1
     return n
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 6)),
+    st.integers(0, 30),
+)
+def test_running_instances_stay_where_they_are(current: dict[str, int], count: int) -> None:
+    rooms = [HostRoom(address=a) for a in ("a", "b", "c", "d")]
+    placed = place("ml.m5.large", count, rooms, current)
+    assert sum(placed.values()) == count
+    if count >= sum(current.values()):  # growing: nothing moves
+        assert all(placed.get(a, 0) >= n for a, n in current.items())
+    else:  # shrinking: nothing is added anywhere
+        assert all(placed.get(a, 0) <= current.get(a, 0) for a in placed)
+
+
+def test_replacements_of_a_lost_host_go_to_the_others_evenly() -> None:
+    rooms = [HostRoom(address=a) for a in ("127.0.0.2", "127.0.0.3")]
+    current = {"127.0.0.2": 2, "127.0.0.3": 2}  # 127.0.0.4 was lost with its 2
+    assert place("ml.m5.large", 6, rooms, current) == {"127.0.0.2": 3, "127.0.0.3": 3}

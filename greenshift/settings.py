@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     host_heartbeat_seconds: float = Field(default=1.0, gt=0)
     # The worker runs this machine's fleet agent (False for the extra workers of --workers N).
     worker_agent: bool = True
+    # `greenshift up --workers N`: workers on the shared task queue (the first holds the agent);
+    # each touches `<home>/run/<worker_name>.alive`.
+    workers: int = Field(default=1, ge=1, le=64)
+    worker_name: str = "worker"
 
     @cached_property
     def home_dir(self) -> Path:

@@ -101,7 +101,7 @@ async def _alive(settings: Settings, stop: asyncio.Event, every: float = 3.0) ->
     from greenshift.supervisor import touch_heartbeat
 
     while not stop.is_set():
-        await asyncio.to_thread(touch_heartbeat, settings, "worker")
+        await asyncio.to_thread(touch_heartbeat, settings, settings.worker_name)
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every)
 

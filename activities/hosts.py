@@ -9,7 +9,7 @@ from temporalio import activity
 
 from activities.errors import business_errors
 from greenshift.errors import ValidationError
-from greenshift.hosts.messages import PLACE_FLEET, PlaceInput, Placement
+from greenshift.hosts.messages import HOST_FLEETS, PLACE_FLEET, PlaceInput, Placement
 from greenshift.hosts.shares import shares_for
 from greenshift.hosts.store import HostStore
 from greenshift.registry.api import Registry
@@ -62,4 +62,10 @@ class HostPlacementActivities:
             types,
             datetime.now(UTC),
             self.lost_after,
+            drain=data.drain,
         )
+
+    @activity.defn(name=HOST_FLEETS)
+    def host_fleets(self, address: str) -> list[str]:
+        """The fleets with instances on this host (what a drain moves), sorted."""
+        return sorted({r.fleet_id for r in self.registry.list_instances(host=address)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from workflows.create_endpoint import CreateEndpoint
 from workflows.delete_endpoint import DeleteEndpoint
+from workflows.drain_host import DrainHost
 from workflows.replace_instances import ReplaceInstances
 from workflows.rollout_group import RolloutGroup
 from workflows.update_endpoint import UpdateEndpoint
@@ -17,12 +18,14 @@ ALL_WORKFLOWS = [
     UpdateEndpointWeightsAndCapacities,
     RolloutGroup,
     ReplaceInstances,
+    DrainHost,
 ]
 
 __all__ = [
     "ALL_WORKFLOWS",
     "CreateEndpoint",
     "DeleteEndpoint",
+    "DrainHost",
     "ReplaceInstances",
     "RolloutGroup",
     "UpdateEndpoint",

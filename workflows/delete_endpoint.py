@@ -55,6 +55,7 @@ class DeleteEndpoint:
             raise failure from None
         # Every step is idempotent and retried: a delete, once accepted, goes through.
         await workflow.execute_activity(act.CLEAR_ROUTING, prepared.ref, **_kwargs(options.TRAFFIC))
+
         async def retire() -> None:
             await workflow.execute_activity(
                 act.RETIRE_FLEETS,

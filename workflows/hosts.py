@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         HOST_SCALE_UP,
         PLACE_FLEET,
         HostScaleInput,
+        HostShare,
         PlaceInput,
         Placement,
     )
@@ -42,12 +43,13 @@ async def scale_fleet(
     opts: options.ActivityOptions,
     fallback: Callable[[], Awaitable[Any]],
     replace: bool = False,
+    drain: bool = False,
 ) -> Any:
     """Have `count` instances of the fleet over the hosts (absolute); returns the fleet's
     FleetStatus summed over hosts, or whatever `fallback` returns when no host is known."""
     placement: Placement = await workflow.execute_activity(
         PLACE_FLEET,
-        PlaceInput(fleet_id=fleet_id, count=count, grow=grow, replace=replace),
+        PlaceInput(fleet_id=fleet_id, count=count, grow=grow, replace=replace, drain=drain),
         result_type=Placement,
         start_to_close_timeout=options.REGISTRY.start_to_close,
         retry_policy=options.REGISTRY.retry(),
@@ -55,26 +57,37 @@ async def scale_fleet(
     if not placement.hosts_registered:
         return await fallback()
     name = HOST_SCALE_UP if grow else HOST_SCALE_DOWN
-    calls = [
-        workflow.execute_activity(
-            name,
-            HostScaleInput(fleet_id=fleet_id, count=share.count, indices=share.indices),
-            task_queue=share.task_queue,
-            result_type=FleetStatus,
-            start_to_close_timeout=opts.start_to_close,
-            schedule_to_start_timeout=SCHEDULE_TO_START,
-            heartbeat_timeout=opts.heartbeat,
-            retry_policy=opts.retry(),
-        )
-        for share in placement.shares
-    ]
-    results: Sequence[FleetStatus] = await asyncio.gather(*calls)
+    staying = [s for s in placement.shares if not s.draining]
+    results: list[FleetStatus] = list(
+        await asyncio.gather(*(_on_host(name, fleet_id, s, opts) for s in staying))
+    )
+    # A drain stops the old instances only once their replacements are healthy (above); the
+    # agent takes each out of rotation before its SIGTERM, so no request is cut.
+    leaving = [s for s in placement.shares if s.draining]
+    results += await asyncio.gather(
+        *(_on_host(HOST_SCALE_DOWN, fleet_id, s, options.TERMINATE) for s in leaving)
+    )
     return FleetStatus(
         fleet_id=fleet_id,
-        desired=sum(share.count for share in placement.shares),
+        desired=sum(share.count for share in staying),
         healthy=sum(r.healthy for r in results),
         launching=sum(r.launching for r in results),
         failed=sum(r.failed for r in results),
+    )
+
+
+def _on_host(
+    name: str, fleet_id: str, share: HostShare, opts: options.ActivityOptions
+) -> Awaitable[FleetStatus]:
+    return workflow.execute_activity(
+        name,
+        HostScaleInput(fleet_id=fleet_id, count=share.count, indices=share.indices),
+        task_queue=share.task_queue,
+        result_type=FleetStatus,
+        start_to_close_timeout=opts.start_to_close,
+        schedule_to_start_timeout=SCHEDULE_TO_START,
+        heartbeat_timeout=opts.heartbeat,
+        retry_policy=opts.retry(),
     )
 
 

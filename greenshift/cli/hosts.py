@@ -87,11 +87,19 @@ def hosts_command(ctx: click.Context, settings: Settings, lost_after: float) -> 
 @stack_options
 @click.argument("address")
 def drain_command(settings: Settings, address: str) -> None:
-    """Mark HOST draining: placement gives it no new instances."""
+    """Move every instance off HOST (replacement first, then the old one out of rotation, then
+    stopped); refused, with nothing changed, when the other hosts cannot hold them."""
+    from greenshift.errors import GreenshiftError
+    from greenshift.hosts.drain import drain
+    from greenshift.registry.sql import SqlRegistry
+
     store = HostStore(settings.registry_url)
+    registry = SqlRegistry(settings.registry_url, arn_for=settings.arn)
     try:
-        if not store.set_draining(address, True):
-            raise click.ClickException(f"no host {address} is registered")
-        click.echo(f"{address} is draining: it takes no new instances.")
+        moved = asyncio.run(drain(settings, registry, store, address))
+    except GreenshiftError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
     finally:
         store.close()
+        registry.close()
+    click.echo(f"{address} drained: {moved} instance(s) moved to the other hosts.")

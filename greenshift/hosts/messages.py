@@ -21,6 +21,9 @@ class PlaceInput(BaseModel):
     # Replacing a lost host's instances: the count is the fleet's stored desired count, read at
     # placement (a deployment may have changed it since), and nothing is written.
     replace: bool = False
+    # Draining: the instances on draining hosts are placed again on the others (their shares
+    # come back with `draining` set and count 0, to be stopped once the others are healthy).
+    drain: bool = False
 
 
 class HostShare(BaseModel):
@@ -28,6 +31,7 @@ class HostShare(BaseModel):
     task_queue: str
     count: int  # this host's share, absolute
     indices: list[int] = Field(default_factory=list)  # instance indices reserved for new ones
+    draining: bool = False
 
 
 class Placement(BaseModel):
@@ -39,6 +43,8 @@ class Placement(BaseModel):
 
 
 REPLACE_INSTANCES = "ReplaceInstances"
+DRAIN_HOST = "DrainHost"
+HOST_FLEETS = "HostFleets"
 
 
 class ReplaceInput(BaseModel):

@@ -243,3 +243,62 @@ def test_a_killed_host_is_replaced_on_the_others_and_nothing_is_orphaned_when_it
         assert processes_mentioning(str(agents.home(victim) / "instances")) == []
     finally:
         registry.close()
+
+
+def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "greenshift", *args],
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_drain_under_traffic_loses_nothing_and_a_drain_that_cannot_fit_changes_nothing(
+    fleet: tuple[Stack, Agents],
+) -> None:
+    from greenshift.hosts.store import HostStore
+
+    stack, _ = fleet
+    registry = _registry(stack)
+    store = HostStore(stack.settings.registry_url)
+    try:
+        _wait_hosts(stack, registry, 3)
+        assert sum(_spread(registry, "spread", "hosts-c2").values()) == 6
+        drained = HOSTS[0]
+        load = SteadyLoad(stack.settings.runtime_url, "spread", rate=40, duration=200).start()
+        try:
+            done = _cli(stack, "hosts", "drain", drained)
+            time.sleep(1)
+        finally:
+            report = load.stop()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"{drained} drained" in done.stdout
+        assert report.sent > 50
+        assert report.failed == [], f"{len(report.failed)} failed: {report.failed[:5]}"
+        spread = _spread(registry, "spread", "hosts-c2")
+        assert drained not in spread and sum(spread.values()) == 6, spread
+        assert registry.list_instances(host=drained) == []
+
+        listing = _cli(stack, "hosts")
+        assert listing.returncode == 0, listing.stderr
+        assert "Draining" in listing.stdout and "Alive" in listing.stdout
+
+        # The last open host cannot be drained: nothing would hold its instances.
+        store.set_draining(HOSTS[2], True)
+        before = sorted((r.instance_id, r.host, r.state) for r in registry.list_instances())
+        refused = _cli(stack, "hosts", "drain", HOSTS[1])
+        assert refused.returncode != 0
+        assert "ResourceLimitExceeded" in refused.stderr and f"Cannot drain {HOSTS[1]}" in (
+            refused.stderr
+        )
+        host = store.get(HOSTS[1])
+        assert host is not None and not host.draining
+        assert sorted((r.instance_id, r.host, r.state) for r in registry.list_instances()) == (
+            before
+        )
+    finally:
+        store.close()
+        registry.close()

@@ -176,6 +176,10 @@ def test_six_instances_spread_two_per_host_and_a_canary_moves_them_losing_nothin
             EndpointName="spread", WaiterConfig={"Delay": 1, "MaxAttempts": 180}
         )
         assert _spread(registry, "spread", "hosts-c1") == {h: 2 for h in HOSTS}
+        planned = _cli(stack, "plan", "spread", "--endpoint-config", "hosts-c2")
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        expected = ", ".join(f"{h}: 2" for h in HOSTS)
+        assert f"AllTraffic  ml.m5.large x 6  ->  {expected}" in planned.stdout, planned.stdout
 
         load = SteadyLoad(stack.settings.runtime_url, "spread", rate=40, duration=180).start()
         try:

@@ -65,3 +65,16 @@ def test_a_drain_the_others_cannot_hold_is_refused() -> None:
 def test_no_host_registered_leaves_the_work_to_the_shared_queue() -> None:
     placed = shares_for(fleet(), 2, True, [], [], {}, advertisement(A, "q").heartbeat_at, 5.0)
     assert not placed.hosts_registered and placed.shares == []
+
+
+def test_plan_preview_places_each_variant_beside_what_runs() -> None:
+    from greenshift.hosts.preview import placement_lines
+
+    hosts = [advertisement(a, "q", vcpus=4) for a in (A, B)]
+    variants = [
+        {"VariantName": "V1", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2},
+        {"VariantName": "V2", "InstanceType": "ml.m5.large", "InitialInstanceCount": 3},
+    ]
+    lines = placement_lines(variants, hosts, [], {}, 5.0, now=hosts[0].heartbeat_at)
+    assert lines[1] == f"  V1  ml.m5.large x 2  ->  {A}: 1, {B}: 1"
+    assert lines[2].startswith("  V2  ml.m5.large x 3  ->  refused: The hosts can hold 2 of the 3")

@@ -306,3 +306,60 @@ def test_drain_under_traffic_loses_nothing_and_a_drain_that_cannot_fit_changes_n
     finally:
         store.close()
         registry.close()
+
+
+def test_a_host_killed_in_the_middle_of_a_linear_update_ends_on_one_config(
+    fleet: tuple[Stack, Agents],
+) -> None:
+    from greenshift.hosts.store import HostStore
+
+    stack, agents = fleet
+    sm = stack.client("sagemaker")
+    registry = _registry(stack)
+    store = HostStore(stack.settings.registry_url)
+    try:
+        for address in HOSTS:  # undo the drains of the test before
+            store.set_draining(address, False)
+        victim = HOSTS[1]
+        sm.update_endpoint(
+            EndpointName="spread",
+            EndpointConfigName="hosts-c1",
+            DeploymentConfig={
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {
+                        "Type": "LINEAR",
+                        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 34},
+                        "WaitIntervalInSeconds": 3,
+                    },
+                    "TerminationWaitInSeconds": 1,
+                }
+            },
+        )
+        deadline = time.monotonic() + 60
+        while "PendingDeploymentSummary" not in sm.describe_endpoint(EndpointName="spread"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(2)
+        agents.kill(victim, registry)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            d = sm.describe_endpoint(EndpointName="spread")
+            assert d["EndpointStatus"] in ("Updating", "InService"), d.get("FailureReason")
+            if d["EndpointStatus"] == "InService":
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the LINEAR update did not settle in 240 s")
+        serving = d["EndpointConfigName"]
+        assert serving in ("hosts-c1", "hosts-c2")
+        other = "hosts-c2" if serving == "hosts-c1" else "hosts-c1"
+        deadline = time.monotonic() + 60
+        while sum(_spread(registry, "spread", serving).values()) != 6:
+            assert time.monotonic() < deadline, _spread(registry, "spread", serving)
+            time.sleep(0.3)
+        assert victim not in _spread(registry, "spread", serving)
+        assert _spread(registry, "spread", other) == Counter()
+        print(f"LINEAR with a host killed mid-way ended on {serving}: {d.get('FailureReason')}")
+    finally:
+        store.close()
+        registry.close()

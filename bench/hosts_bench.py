@@ -39,7 +39,7 @@ from tests.workflow.harness import World  # noqa: E402
 from worker.build import Dependencies, build_worker  # noqa: E402
 
 
-async def serve(target: str, queue: str, db: str, ready: Path) -> None:
+async def serve(target: str, queue: str, db: str, ready: str) -> None:
     settings = Settings(home=Path(db).parent, task_queue=queue)
     registry = SqlRegistry(f"sqlite:///{db}", arn_for=settings.arn)
     deps = Dependencies(
@@ -55,7 +55,7 @@ async def serve(target: str, queue: str, db: str, ready: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with build_worker(client, deps):
-        ready.write_text("ready")  # noqa: ASYNC240 - once, at start
+        Path(ready).write_text("ready")  # noqa: ASYNC240 - once, at start
         await stop.wait()
     registry.close()
 

@@ -54,6 +54,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     if settings.worker_agent:
         await asyncio.to_thread(agent.adopt)
         agent.start()
+        # Heard from before the healer's first look: a restart longer than the loss bound must
+        # not make this worker write off its own host.
+        await asyncio.to_thread(_register_local_host, deps)
     try:
         async with build_worker(client, deps):
             background = [
@@ -74,6 +77,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         close = getattr(deps.registry, "close", None)
         if close is not None:
             close()
+
+
+def _register_local_host(deps: Dependencies) -> None:
+    from greenshift.hosts.service import advertisement
+
+    if deps.hosts is not None:
+        deps.hosts.register(advertisement(deps.settings.host, deps.settings.task_queue))
 
 
 async def _local_host(client: Any, deps: Dependencies, agent: Any, stop: asyncio.Event) -> None:

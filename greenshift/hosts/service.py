@@ -22,6 +22,9 @@ from greenshift.registry.api import Registry
 
 log = logging.getLogger("greenshift.hosts")
 
+# How the healer's reason for a lost host's instances begins (greenshift.hosts.healer).
+HOST_LOST_PREFIX = "host "
+
 # Host activities are blocking (launches, health waits): they run in threads of their own.
 HOST_ACTIVITY_THREADS = 32
 
@@ -94,7 +97,17 @@ class HostService:
                 known = await asyncio.to_thread(self.store.heartbeat, self.host.address)
                 if not known:  # removed by an operator while alive: register again
                     await asyncio.to_thread(self.store.register, self.host)
+                if await asyncio.to_thread(self._written_off):
+                    # This host was taken for lost (a stall, a partition) and its instances
+                    # replaced elsewhere: stop ours, as a restarted agent's adoption would.
+                    await asyncio.to_thread(self.agent.adopt)
             except Exception:  # a missed beat is retried; the bound tolerates a few
                 log.exception("heartbeat of host %s failed", self.host.address)
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.heartbeat_seconds)
+
+    def _written_off(self) -> bool:
+        return any(
+            r.state == "Stopping" and (r.state_reason or "").startswith(HOST_LOST_PREFIX)
+            for r in self.registry.list_instances(host=self.host.address)
+        )

@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     # A deployment does not move traffic forward on alarm states older than this (a hung
     # evaluator is not "all OK"): it waits, then pauses and says why.
     alarm_stale_seconds: float = 10.0
+    # Hosts (greenshift.hosts): a host whose last heartbeat is older than this is lost: its
+    # instances leave rotation and are replaced on the others.
+    host_lost_after_seconds: float = Field(default=5.0, gt=0)
+    host_heartbeat_seconds: float = Field(default=1.0, gt=0)
+    # The worker runs this machine's fleet agent (False for the extra workers of --workers N).
+    worker_agent: bool = True
+    # `greenshift up --workers N`: workers on the shared task queue (the first holds the agent);
+    # each touches `<home>/run/<worker_name>.alive`.
+    workers: int = Field(default=1, ge=1, le=64)
+    worker_name: str = "worker"
 
     @cached_property
     def home_dir(self) -> Path:

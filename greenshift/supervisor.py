@@ -150,7 +150,20 @@ def components(settings: Settings) -> list[Component]:
             health=lambda: _heartbeat_fresh(settings, "worker"),
         ),
     ]
+    stack += [_extra_worker(settings, n) for n in range(2, settings.workers + 1)]
     return stack
+
+
+def _extra_worker(settings: Settings, n: int) -> Component:
+    """Worker n of `--workers N`: workflows and activities on the shared queue, no agent (one
+    agent per host: the first worker's)."""
+    name = f"worker-{n}"
+    env = ["env", "GREENSHIFT_WORKER_AGENT=false", f"GREENSHIFT_WORKER_NAME={name}"]
+    return Component(
+        name=name,
+        argv=[*env, sys.executable, "-m", "worker"],
+        health=lambda: _heartbeat_fresh(settings, name),
+    )
 
 
 def _heartbeat_fresh(settings: Settings, name: str, max_age: float = 10.0) -> bool:

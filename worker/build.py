@@ -14,10 +14,12 @@ from activities import all_activities
 from activities.alarms import AlarmActivities
 from activities.fleet import FleetActivities
 from activities.groups import GroupActivities
+from activities.hosts import HostPlacementActivities
 from activities.planner import Planner, SagemakerPlanner
 from activities.registry import RegistryActivities
 from activities.settle import SettleActivities
 from activities.traffic import TrafficActivities
+from greenshift.hosts.store import HostStore
 from greenshift.ports import AlarmSource, Fleet, TrafficRouter
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
@@ -36,6 +38,9 @@ class Dependencies:
     router: TrafficRouter
     alarms: AlarmSource
     planner: Planner = field(default_factory=SagemakerPlanner)
+    # The hosts table (greenshift.hosts): None, or no host registered, keeps every instance on
+    # `fleet`, the worker's own agent (tests with fakes, one machine before hosts existed).
+    hosts: HostStore | None = None
 
 
 def build_worker(
@@ -56,6 +61,10 @@ def build_worker(
         GroupActivities(deps.registry),
         SettleActivities(deps.registry),
     )
+    placement = HostPlacementActivities(
+        deps.registry, deps.hosts, deps.settings.host_lost_after_seconds
+    )
+    activities += [placement.place_fleet, placement.host_fleets]
     return Worker(
         client,
         task_queue=task_queue or deps.settings.task_queue,

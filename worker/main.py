@@ -27,6 +27,7 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, Any]:
     here so that tests, which pass fakes, never load them."""
     from greenshift.dataplane.router import RegistryTrafficRouter
     from greenshift.fleet.agent import FleetAgent
+    from greenshift.hosts.store import HostStore
     from greenshift.registry.sql import SqlRegistry
 
     registry = SqlRegistry(settings.registry_url, arn_for=settings.arn)
@@ -37,6 +38,7 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, Any]:
         fleet=agent,
         router=RegistryTrafficRouter(registry),
         alarms=alarm_source(settings),
+        hosts=HostStore(settings.registry_url),
     )
     return deps, agent
 
@@ -61,8 +63,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     deps, agent = build_dependencies(settings)
     watcher = AlarmWatcher(client, deps.registry, deps.alarms)
     # Instances this host ran before a restart are adopted, then supervised in the background.
-    await asyncio.to_thread(agent.adopt)
-    agent.start()
+    # Extra workers of `greenshift up --workers N` run workflows only: one agent per host.
+    if settings.worker_agent:
+        await asyncio.to_thread(agent.adopt)
+        agent.start()
+        # Heard from before the healer's first look: a restart longer than the loss bound must
+        # not make this worker write off its own host.
+        await asyncio.to_thread(_register_local_host, deps)
     try:
         async with build_worker(client, deps):
             background = [
@@ -71,7 +78,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                     Reconciler(client, deps.registry, settings.task_queue).run(stop)
                 ),
                 asyncio.create_task(_alive(settings, stop)),
+                asyncio.create_task(_healer(client, deps, settings, stop)),
             ]
+            if settings.worker_agent:
+                background.append(asyncio.create_task(_local_host(client, deps, agent, stop)))
             log.info("worker running on task queue %s", settings.task_queue)
             await stop.wait()
             for task in background:
@@ -85,12 +95,39 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             close()
 
 
+def _register_local_host(deps: Dependencies) -> None:
+    from greenshift.hosts.service import advertisement
+
+    if deps.hosts is not None:
+        deps.hosts.register(advertisement(deps.settings.host, deps.settings.task_queue))
+
+
+async def _local_host(client: Any, deps: Dependencies, agent: Any, stop: asyncio.Event) -> None:
+    """This machine as a host of its own (registered, heartbeating, polling its host queue), so
+    `greenshift up` places instances exactly as a fleet of `greenshift agent` hosts does."""
+    from greenshift.hosts.service import HostService, advertisement
+
+    assert deps.hosts is not None
+    host = advertisement(deps.settings.host, deps.settings.task_queue)
+    service = HostService(
+        client, agent, deps.registry, deps.hosts, host, deps.settings.host_heartbeat_seconds
+    )
+    await service.run(stop)
+
+
+async def _healer(client: Any, deps: Dependencies, settings: Settings, stop: asyncio.Event) -> None:
+    from greenshift.hosts.healer import Healer
+
+    if deps.hosts is not None:
+        await Healer(client, deps.registry, deps.hosts, settings).run(stop)
+
+
 async def _alive(settings: Settings, stop: asyncio.Event, every: float = 3.0) -> None:
     """Tell `greenshift up`'s supervisor this worker is alive (it has no port to probe)."""
     from greenshift.supervisor import touch_heartbeat
 
     while not stop.is_set():
-        await asyncio.to_thread(touch_heartbeat, settings, "worker")
+        await asyncio.to_thread(touch_heartbeat, settings, settings.worker_name)
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from workflows.create_endpoint import CreateEndpoint
 from workflows.delete_endpoint import DeleteEndpoint
+from workflows.drain_host import DrainHost
+from workflows.replace_instances import ReplaceInstances
 from workflows.rollout_group import RolloutGroup
 from workflows.settle_endpoint import SettleEndpoint
 from workflows.update_endpoint import UpdateEndpoint
@@ -17,12 +19,16 @@ ALL_WORKFLOWS = [
     UpdateEndpointWeightsAndCapacities,
     RolloutGroup,
     SettleEndpoint,  # started by worker/reconciler.py, never by a client
+    ReplaceInstances,
+    DrainHost,
 ]
 
 __all__ = [
     "ALL_WORKFLOWS",
     "CreateEndpoint",
     "DeleteEndpoint",
+    "DrainHost",
+    "ReplaceInstances",
     "RolloutGroup",
     "SettleEndpoint",
     "UpdateEndpoint",

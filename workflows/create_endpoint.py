@@ -4,6 +4,7 @@ then, as on AWS)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from temporalio import workflow
@@ -13,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from activities import models as act
     from greenshift.contracts.sagemaker_shapes import CreateEndpointInput
     from greenshift.status import DeploymentOutcome, EndpointStatus
-    from workflows import options
+    from workflows import hosts, options
     from workflows.deployment import Abort, DeploymentWorkflow, Settled
     from workflows.inputs import failure_message, parse_input
 
@@ -33,12 +34,20 @@ class CreateEndpoint(DeploymentWorkflow):
         reason = abort.message
         try:
             await self._call(act.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
-            await self._call(
-                act.RETIRE_FLEETS,
-                act.FleetsInput(ref=prepared.ref, fleet_ids=sorted(prepared.fleets.values())),
-                options.TERMINATE,
-                None,
-            )
+            fleet_ids = sorted(prepared.fleets.values())
+
+            def retire() -> Awaitable[Any]:
+                return self._call(
+                    act.RETIRE_FLEETS,
+                    act.FleetsInput(ref=prepared.ref, fleet_ids=fleet_ids),
+                    options.TERMINATE,
+                    None,
+                )
+
+            if workflow.patched(hosts.PATCH):
+                await hosts.retire_fleets(fleet_ids, options.TERMINATE, retire)
+            else:
+                await retire()
         except ActivityError as error:
             # Failed either way; say that instances may be left for DeleteEndpoint to stop.
             reason = f"{reason} Cleaning up failed: {failure_message(error)}"

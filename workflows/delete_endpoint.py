@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
     from greenshift.contracts.sagemaker_shapes import DeleteEndpointInput
-    from workflows import options
+    from workflows import hosts, options
     from workflows.inputs import (
         business_failure,
         deployment_id_of,
@@ -55,11 +55,18 @@ class DeleteEndpoint:
             raise failure from None
         # Every step is idempotent and retried: a delete, once accepted, goes through.
         await workflow.execute_activity(act.CLEAR_ROUTING, prepared.ref, **_kwargs(options.TRAFFIC))
-        await workflow.execute_activity(
-            act.RETIRE_FLEETS,
-            act.FleetsInput(ref=prepared.ref, fleet_ids=prepared.fleet_ids),
-            **_kwargs(options.TERMINATE),
-        )
+
+        async def retire() -> None:
+            await workflow.execute_activity(
+                act.RETIRE_FLEETS,
+                act.FleetsInput(ref=prepared.ref, fleet_ids=prepared.fleet_ids),
+                **_kwargs(options.TERMINATE),
+            )
+
+        if workflow.patched(hosts.PATCH):
+            await hosts.retire_fleets(prepared.fleet_ids, options.TERMINATE, retire)
+        else:
+            await retire()
         await workflow.execute_activity(
             act.REMOVE_ENDPOINT, prepared.ref, **_kwargs(options.REGISTRY)
         )

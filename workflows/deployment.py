@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         TrafficStep,
     )
     from greenshift.status import DeploymentOutcome, EndpointStatus, RollbackReason
-    from workflows import options
+    from workflows import hosts, options
     from workflows.inputs import (
         business_failure,
         deployment_id_of,
@@ -395,7 +395,26 @@ class DeploymentWorkflow:
             raise ApplicationError(f"not an executable step: {step.kind}", non_retryable=True)
         if attempts is not None:
             opts = options.ActivityOptions(opts.start_to_close, attempts, opts.heartbeat)
+        if isinstance(step, ProvisionStep | TerminateStep) and workflow.patched(hosts.PATCH):
+            return await self._scale_on_hosts(step, name, data, opts)
         return await self._call(name, data, opts, None)
+
+    async def _scale_on_hosts(
+        self,
+        step: ProvisionStep | TerminateStep,
+        name: str,
+        data: act.StepInput,
+        opts: options.ActivityOptions,
+    ) -> Any:
+        """The fleet's instances over the hosts (workflows/hosts.py); a fleet never made has
+        nothing to terminate, and with no host registered the shared queue's fleet does it."""
+        fleet_id = data.fleets.get(step.fleet.key)
+        if fleet_id is None:
+            return await self._call(name, data, opts, None)
+        grow = isinstance(step, ProvisionStep)
+        return await hosts.scale_fleet(
+            fleet_id, step.count, grow, opts, lambda: self._call(name, data, opts, None)
+        )
 
     async def _call(
         self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None

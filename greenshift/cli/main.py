@@ -6,6 +6,7 @@ import click
 
 from greenshift.cli.capture import capture_command
 from greenshift.cli.groups import rollout_group_command
+from greenshift.cli.hosts import agent_command, hosts_command
 from greenshift.cli.logs import logs_command
 from greenshift.cli.operate import (
     abort_command,
@@ -53,6 +54,8 @@ for command in (
     worker_command,
     dataplane_command,
     metrics_command,
+    agent_command,
+    hosts_command,
 ):
     cli.add_command(command)
 

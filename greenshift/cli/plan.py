@@ -292,3 +292,35 @@ def _plan_live(
         click.echo(json.dumps(answer, indent=2))
     else:
         click.echo(live_answer_text(answer), nl=False)
+        _show_placement(endpoint_config, settings)
+
+
+def _show_placement(endpoint_config: str, settings: Settings) -> None:
+    """Where the new config's instances would go (greenshift.hosts), when this machine can read
+    the registry; a remote CLI without it just shows the plan."""
+    from greenshift.hosts.preview import placement_lines
+    from greenshift.hosts.store import HostStore
+    from greenshift.registry.sql import SqlRegistry
+
+    if settings.database_url is None and not (settings.home_dir / "registry.db").exists():
+        return
+    store = HostStore(settings.registry_url)
+    registry = SqlRegistry(settings.registry_url, arn_for=settings.arn)
+    try:
+        config = registry.get_endpoint_config(endpoint_config)
+        if config is None:
+            return
+        instances = registry.list_instances()
+        types = {}
+        for fleet_id in {r.fleet_id for r in instances}:
+            fleet = registry.get_fleet(fleet_id)
+            if fleet is not None:
+                types[fleet_id] = fleet.instance_type
+        variants = list(config.spec.get("ProductionVariants") or [])
+        lines = placement_lines(
+            variants, store.list(), instances, types, settings.host_lost_after_seconds
+        )
+        click.echo("\n" + "\n".join(lines))
+    finally:
+        store.close()
+        registry.close()

@@ -28,8 +28,11 @@ from greenshift.supervisor import (
 
 @click.command("up")
 @stack_options
-def up_command(settings: Settings) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="workers to run (1)")
+def up_command(settings: Settings, workers: int | None) -> None:
     """Start the whole stack on this machine and keep it running until Ctrl-C."""
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": workers})
 
     def say(line: str) -> None:
         # Whoever read our output may be gone (closed terminal, killed parent): a broken pipe

@@ -23,7 +23,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,17 +145,27 @@ class FleetAgent:
 
     # --- Fleet -------------------------------------------------------------------------------
 
-    def scale_up(self, fleet: FleetRecord, count: int, progress: Progress) -> FleetStatus:
+    def scale_up(
+        self,
+        fleet: FleetRecord,
+        count: int,
+        progress: Progress,
+        *,
+        indices: Sequence[int] | None = None,
+        share: bool = False,
+    ) -> FleetStatus:
         """Have `count` healthy instances (absolute). Instances already running count; missing
-        ones are launched at the lowest free indices; all are awaited within the fleet's
-        startup timeout."""
-        self._remember(fleet, desired=count)
+        ones are launched at the lowest free indices (or at `indices`, reserved by placement so
+        hosts launching at once never pick the same id); all are awaited within the fleet's
+        startup timeout. `share`: `count` is this host's share, not the fleet's desired count."""
+        self._remember(fleet, desired=None if share else count)
         deadline = time.monotonic() + fleet.startup_timeout_seconds
         with self._lock:
             live = [r for r in self._instances(fleet.fleet_id) if r.state in RUNNING]
             used = {r.index for r in live}
             missing = max(0, count - len(live))
-            indices = [i for i in range(count + len(used)) if i not in used][:missing]
+            free = indices if indices is not None else range(count + len(used))
+            indices = [i for i in free if i not in used][:missing]
             ids = [r.instance_id for r in live] + [instance_id(fleet.fleet_id, i) for i in indices]
             self._busy.update(ids)
         try:
@@ -179,7 +189,9 @@ class FleetAgent:
                 self._busy.difference_update(ids)
         return self.status(fleet.fleet_id)
 
-    def scale_down(self, fleet_id: str, count: int, progress: Progress) -> FleetStatus:
+    def scale_down(
+        self, fleet_id: str, count: int, progress: Progress, *, share: bool = False
+    ) -> FleetStatus:
         """Stop instances until `count` remain: the unhealthy first, then the highest indices.
         Out of rotation first (Stopping, confirmed by the router controller), then SIGTERM so
         in-flight requests finish, SIGKILL after the grace period; the record is then deleted."""
@@ -190,7 +202,7 @@ class FleetAgent:
             self._busy.update(r.instance_id for r in victims)
             fleet = self._fleet(fleet_id)
             if fleet is not None:
-                self._remember(fleet, desired=count)
+                self._remember(fleet, desired=None if share else count)
         try:
             if victims:
                 progress(f"Terminating {len(victims)} instance(s).")
@@ -352,11 +364,13 @@ class FleetAgent:
     def _fleet(self, fleet_id: str) -> FleetRecord | None:
         return self.registry.get_fleet(fleet_id) or self._fleets.get(fleet_id)
 
-    def _remember(self, fleet: FleetRecord, desired: int) -> None:
-        """Keep the fleet (a relaunch needs its model) and its desired count, read-modify-write
-        so fields others own (e.g. `retired`) are not overwritten."""
+    def _remember(self, fleet: FleetRecord, desired: int | None) -> None:
+        """Keep the fleet (a relaunch needs its model) and its desired count (None: as stored),
+        read-modify-write so fields others own (e.g. `retired`) are not overwritten."""
         stored = self.registry.get_fleet(fleet.fleet_id)
-        updated = (stored or fleet).model_copy(update={"desired_count": desired})
+        base = stored or fleet
+        keep = base.desired_count if desired is None else desired
+        updated = base.model_copy(update={"desired_count": keep})
         if stored != updated:
             self.registry.upsert_fleet(updated)
         self._fleets[fleet.fleet_id] = updated

@@ -27,9 +27,17 @@ def test_services_of_the_production_stack(compose: dict) -> None:
         "registry-db",
         "api",
         "worker",
+        "agent",
         "dataplane",
         "metrics",
     } <= set(compose["services"])
+
+
+def test_workers_scale_without_agents_and_one_agent_holds_the_instances(compose: dict) -> None:
+    services = compose["services"]
+    assert services["worker"]["environment"]["GREENSHIFT_WORKER_AGENT"] == "false"
+    assert services["agent"]["command"][:2] == ["agent", "--address"]
+    assert services["agent"]["network_mode"] == services["worker"]["network_mode"]
 
 
 def test_third_party_images_are_pinned(compose: dict) -> None:

@@ -1,0 +1,92 @@
+"""Host loss: a host whose heartbeat is older than the bound has its instances taken out of
+rotation at once and replaced on the other hosts.
+
+Runs in every worker beside the alarm watcher (a loop, not a workflow: polling from a workflow
+would cost history per tick). Each step is idempotent, so several workers healing at once agree:
+marking an instance Stopping twice is the same write, and the replacement is a workflow whose id
+is the fleet's, started once however many workers ask. A lost host's instances stay recorded as
+Stopping: when the host comes back its agent's `adopt()` stops whatever is still running of them
+and deletes the records, so nothing is doubled and nothing orphaned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from datetime import UTC, datetime
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from greenshift.hosts.messages import REPLACE_INSTANCES, ReplaceInput
+from greenshift.hosts.records import HostRecord, is_alive
+from greenshift.hosts.shares import LIVE
+from greenshift.hosts.store import HostStore
+from greenshift.registry.api import Registry
+from greenshift.settings import Settings
+
+log = logging.getLogger("greenshift.hosts.healer")
+
+STOPPING = "Stopping"
+HOST_LOST = "host {address} lost: no heartbeat for {seconds:g} s"
+
+
+def lost_hosts(hosts: list[HostRecord], now: datetime, lost_after: float) -> list[HostRecord]:
+    return [h for h in hosts if not is_alive(h, now, lost_after)]
+
+
+class Healer:
+    def __init__(
+        self, client: Client, registry: Registry, store: HostStore, settings: Settings
+    ) -> None:
+        self.client = client
+        self.registry = registry
+        self.store = store
+        self.settings = settings
+        self.lost_after = settings.host_lost_after_seconds
+        self.interval = min(1.0, self.lost_after / 4)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.heal_once()
+            except Exception:  # a healer that dies silently leaves lost hosts in rotation
+                log.exception("host healer tick failed")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+
+    async def heal_once(self) -> list[str]:
+        """Take the lost hosts' instances out of rotation; start a replacement per fleet that
+        lost any. Returns the fleet ids a replacement was asked for."""
+        fleets = await asyncio.to_thread(self._out_of_rotation)
+        for fleet_id, address in sorted(fleets.items()):
+            with suppress(WorkflowAlreadyStartedError):
+                await self.client.start_workflow(
+                    REPLACE_INSTANCES,
+                    ReplaceInput(fleet_id=fleet_id, lost_host=address),
+                    id=f"replace/{fleet_id}",
+                    task_queue=self.settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                )
+                log.warning("replacing the instances of fleet %s lost with %s", fleet_id, address)
+        return sorted(fleets)
+
+    def _out_of_rotation(self) -> dict[str, str]:
+        now = datetime.now(UTC)
+        found: dict[str, str] = {}
+        for host in lost_hosts(self.store.list(), now, self.lost_after):
+            for record in self.registry.list_instances(host=host.address):
+                if record.state not in LIVE:
+                    continue
+                reason = HOST_LOST.format(address=host.address, seconds=self.lost_after)
+                self.registry.upsert_instance(
+                    record.model_copy(
+                        update={"state": STOPPING, "state_reason": reason, "updated_at": now}
+                    )
+                )
+                fleet = self.registry.get_fleet(record.fleet_id)
+                if fleet is not None and not fleet.retired and fleet.desired_count > 0:
+                    found[record.fleet_id] = host.address
+        return found

@@ -1,0 +1,66 @@
+"""A host as the registry records it, and the pure rules about hosts: its task queue name, whether
+it is alive by its heartbeats, and its room for placement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from greenshift.fleet.instance_types import instance_type
+from greenshift.hosts.placement import HostRoom
+
+# A host is lost when its last heartbeat is older than this (Settings.host_lost_after_seconds).
+DEFAULT_LOST_AFTER_SECONDS = 5.0
+
+ALIVE = "Alive"
+LOST = "Lost"
+DRAINING = "Draining"
+
+
+def host_task_queue(base: str, address: str) -> str:
+    """The task queue of one host's instance activities (Temporal worker-specific task queues):
+    `<shared queue>-host-<address>`, so every deployment can address one host's agent."""
+    return f"{base}-host-{address}"
+
+
+class HostRecord(BaseModel):
+    """What an agent advertises when it registers, and when it was last heard from."""
+
+    address: str
+    task_queue: str
+    vcpus: int = 0  # 0: unlimited (a development host that does not want to be sized)
+    memory_gib: float = 0.0
+    gpus: int = 0
+    instance_types: list[str] = Field(default_factory=list)  # empty: any that fits
+    registered_at: datetime
+    heartbeat_at: datetime
+    draining: bool = False
+
+
+def is_alive(host: HostRecord, now: datetime, lost_after_seconds: float) -> bool:
+    """Heard from within the bound. A clock skew between hosts shifts this by the skew, which is
+    why the bound is seconds, not milliseconds."""
+    return (now - host.heartbeat_at).total_seconds() <= lost_after_seconds
+
+
+def state_of(host: HostRecord, now: datetime, lost_after_seconds: float) -> str:
+    if not is_alive(host, now, lost_after_seconds):
+        return LOST
+    return DRAINING if host.draining else ALIVE
+
+
+def room_of(host: HostRecord, instance_types_held: Iterable[str]) -> HostRoom:
+    """The host's room for placement, less what the instances it holds already take."""
+    shapes = [instance_type(name) for name in instance_types_held]
+    return HostRoom(
+        address=host.address,
+        vcpus=host.vcpus,
+        memory_gib=host.memory_gib,
+        gpus=host.gpus,
+        used_vcpus=sum(s.vcpus for s in shapes),
+        used_memory_gib=sum(s.memory_gib for s in shapes),
+        used_gpus=sum(s.gpus for s in shapes),
+        instance_types=frozenset(host.instance_types),
+    )

@@ -1,0 +1,46 @@
+"""The hosts table and the pure host rules: registration, heartbeats, liveness, drain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from greenshift.hosts.records import ALIVE, DRAINING, LOST, host_task_queue, room_of, state_of
+from greenshift.hosts.service import advertisement
+from greenshift.hosts.store import HostStore
+
+
+def test_register_heartbeat_and_drain(tmp_path: Path) -> None:
+    store = HostStore(f"sqlite:///{tmp_path / 'registry.db'}")
+    try:
+        host = advertisement("127.0.0.2", "greenshift", vcpus=8, memory_gib=32)
+        store.register(host)
+        assert store.get("127.0.0.2") == host
+        assert host.task_queue == host_task_queue("greenshift", "127.0.0.2")
+        later = host.heartbeat_at + timedelta(seconds=7)
+        assert store.heartbeat("127.0.0.2", later)
+        assert not store.heartbeat("127.0.0.9", later)
+        assert store.set_draining("127.0.0.2", True)
+        store.register(advertisement("127.0.0.2", "greenshift", vcpus=4))
+        again = store.get("127.0.0.2")
+        assert again is not None and again.draining and again.vcpus == 4
+        assert again.registered_at == host.registered_at
+        assert [h.address for h in store.list()] == ["127.0.0.2"]
+    finally:
+        store.close()
+
+
+def test_a_host_is_lost_once_its_heartbeat_is_older_than_the_bound() -> None:
+    host = advertisement("127.0.0.3", "greenshift")
+    now = host.heartbeat_at
+    assert state_of(host, now + timedelta(seconds=4.9), 5.0) == ALIVE
+    assert state_of(host, now + timedelta(seconds=5.1), 5.0) == LOST
+    draining = host.model_copy(update={"draining": True})
+    assert state_of(draining, now, 5.0) == DRAINING
+
+
+def test_room_subtracts_the_instances_held() -> None:
+    host = advertisement("127.0.0.4", "q", vcpus=8, memory_gib=32, gpus=0)
+    room = room_of(host, ["ml.m5.large", "ml.m5.xlarge"])
+    assert (room.used_vcpus, room.used_memory_gib) == (6, 24.0)
+    assert datetime.now(UTC) >= host.registered_at

@@ -9,7 +9,7 @@ event loop with `ctx.run`, the activities in the worker's thread pool.
 
 Lookups raise SEMANTICS.md's not-found messages; the status rules and SageMaker's refusals are
 in `greenshift.messages`; the pure planner (`greenshift.planning`) is the authority on plans, and
-this module only adapts registry records into its VariantSpecs; the quotas are `api.limits`.
+this module only adapts registry records into its VariantSpecs; the quotas are `greenshift.limits`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from greenshift import messages
-from greenshift.api.limits import InstanceAsk, check_endpoints, check_instances, rolling_peak
 from greenshift.contracts import sagemaker_shapes as sm
 from greenshift.errors import ResourceInUse, ResourceNotFound, ValidationError
+from greenshift.limits import InstanceAsk, check_endpoints, check_instances, rolling_peak
 from greenshift.planning import planner
 from greenshift.planning.model import Plan, Strategy, VariantSpec
 from greenshift.planning.specs import variants_from_config

@@ -12,16 +12,15 @@ from typing import Any
 
 from pydantic import Field
 
-from greenshift import naming
-from greenshift.api import render
+from greenshift import naming, render
 from greenshift.api.context import ApiContext, principal
 from greenshift.api.endpoints import UPDATABLE, check_status, get_endpoint, validate_update
 from greenshift.api.errors import NoDeploymentInProgressError
-from greenshift.api.limits import check_instances
 from greenshift.api.parsing import parse
 from greenshift.contracts import sagemaker_shapes as sm
 from greenshift.contracts.base import AwsShape
 from greenshift.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
+from greenshift.limits import check_instances
 
 
 class DeploymentControlInput(AwsShape):

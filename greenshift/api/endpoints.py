@@ -21,9 +21,8 @@ import logging
 import uuid
 from typing import Any
 
-from greenshift import admission, naming
+from greenshift import admission, naming, render
 from greenshift.admission import DELETABLE, REWEIGHTABLE, UPDATABLE, Planned, check_status
-from greenshift.api import render
 from greenshift.api.context import ApiContext
 from greenshift.api.listing import list_query, page_doc
 from greenshift.api.parsing import parse

@@ -30,6 +30,7 @@ PURE = (
     "greenshift.errors",
     "greenshift.messages",
     "greenshift.naming",
+    "greenshift.names",
     "greenshift.registry.records",
     "greenshift.render",
     "greenshift.limits",

@@ -15,11 +15,17 @@ from temporalio import activity
 
 from activities.errors import business_errors
 from activities.models import (
+    FINISH,
+    PLAN_ROLLBACK,
     PREPARE_CREATE,
     PREPARE_DELETE,
     PREPARE_UPDATE,
     PREPARE_WEIGHTS,
+    RECORD_EVENT,
+    RECORD_PROGRESS,
     RELEASE_ENDPOINT,
+    REMOVE_ENDPOINT,
+    SET_STATUS,
     DeploymentRef,
     EventInput,
     FinishInput,
@@ -310,13 +316,13 @@ class RegistryActivities:
         )
 
     # --- during the deployment -------------------------------------------------------------
-    @activity.defn(name="plan_rollback")
+    @activity.defn(name=PLAN_ROLLBACK)
     @business_errors
     def plan_rollback(self, data: RollbackInput) -> RollbackPlan:
         steps = self.planner.rollback_steps(data.plan, data.started_steps, list(data.undo))
         return RollbackPlan(steps=list(steps))
 
-    @activity.defn(name="record_progress")
+    @activity.defn(name=RECORD_PROGRESS)
     @business_errors
     def record_progress(self, data: ProgressInput) -> None:
         planned = self._planned(data.ref.deployment_id)
@@ -371,12 +377,12 @@ class RegistryActivities:
                 self._plans.popitem(last=False)
         return planned
 
-    @activity.defn(name="record_event")
+    @activity.defn(name=RECORD_EVENT)
     @business_errors
     def record_event(self, data: EventInput) -> None:
         self._event(data.ref, data.type, data.message, data.at, data.key, data.detail, data.actor)
 
-    @activity.defn(name="set_status")
+    @activity.defn(name=SET_STATUS)
     @business_errors
     def set_status(self, data: StatusInput) -> None:
         self.registry.set_status(
@@ -390,7 +396,7 @@ class RegistryActivities:
             key=f"status:{data.status.value}",
         )
 
-    @activity.defn(name="finish_deployment")
+    @activity.defn(name=FINISH)
     @business_errors
     def finish_deployment(self, data: FinishInput) -> None:
         prepared = data.prepared
@@ -447,7 +453,7 @@ class RegistryActivities:
             failure_reason=data.reason,
         )
 
-    @activity.defn(name="remove_endpoint")
+    @activity.defn(name=REMOVE_ENDPOINT)
     @business_errors
     def remove_endpoint(self, ref: DeploymentRef) -> None:
         for fleet in self.registry.list_fleets(ref.endpoint, include_retired=True):

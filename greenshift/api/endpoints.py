@@ -22,7 +22,8 @@ import uuid
 from typing import Any
 
 from greenshift import admission, naming, render
-from greenshift.admission import DELETABLE, REWEIGHTABLE, UPDATABLE, Planned, check_status
+from greenshift.admission import DELETABLE, REWEIGHTABLE, UPDATABLE, Planned
+from greenshift.admission import check_status as check_status  # for deployments, groups
 from greenshift.api.context import ApiContext
 from greenshift.api.listing import list_query, page_doc
 from greenshift.api.parsing import parse
@@ -33,9 +34,6 @@ from greenshift.registry.records import DeploymentRecord, EndpointConfigRecord, 
 from greenshift.status import DeploymentOutcome, EndpointStatus
 
 log = logging.getLogger("greenshift.api")
-
-# The rules live in greenshift.admission, shared with the workflows' prepare activities.
-__all__ = ["DELETABLE", "REWEIGHTABLE", "UPDATABLE", "check_status", "get_endpoint"]
 
 
 async def get_endpoint(ctx: ApiContext, name: str) -> EndpointRecord:

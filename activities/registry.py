@@ -13,14 +13,19 @@ from typing import Any
 
 from temporalio import activity
 
-from activities import quotas
 from activities.errors import business_errors
 from activities.models import (
+    FINISH,
+    PLAN_ROLLBACK,
     PREPARE_CREATE,
     PREPARE_DELETE,
     PREPARE_UPDATE,
     PREPARE_WEIGHTS,
+    RECORD_EVENT,
+    RECORD_PROGRESS,
     RELEASE_ENDPOINT,
+    REMOVE_ENDPOINT,
+    SET_STATUS,
     DeploymentRef,
     EventInput,
     FinishInput,
@@ -35,14 +40,15 @@ from activities.models import (
 )
 from activities.planner import Planner
 from activities.progress import pending_at
-from greenshift import messages, naming
+from greenshift import admission, naming
+from greenshift.admission import DELETABLE, REWEIGHTABLE, UPDATABLE
 from greenshift.contracts.sagemaker_shapes import (
     CreateEndpointInput,
     UpdateEndpointInput,
     UpdateEndpointWeightsAndCapacitiesInput,
 )
 from greenshift.contracts.tagging import tag_pairs
-from greenshift.errors import ResourceInUse, ResourceNotFound, ValidationError
+from greenshift.errors import ResourceInUse
 from greenshift.fleet.modeldata import container_of
 from greenshift.planning.model import Plan, Role, VariantSpec
 from greenshift.ports import AlarmSource
@@ -50,27 +56,21 @@ from greenshift.registry.api import Registry
 from greenshift.registry.records import (
     DeploymentEvent,
     DeploymentRecord,
-    EndpointConfigRecord,
     EndpointRecord,
     FleetRecord,
     ModelRecord,
     VariantState,
 )
 from greenshift.settings import Settings
-from greenshift.status import IN_PROGRESS, DeploymentOutcome, EndpointStatus
+from greenshift.status import DeploymentOutcome, EndpointStatus
 
-UPDATABLE = (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATE_ROLLBACK_FAILED)
-DELETABLE = (
-    EndpointStatus.IN_SERVICE,
-    EndpointStatus.FAILED,
-    EndpointStatus.UPDATE_ROLLBACK_FAILED,
-)
 # Plans of deployments in flight kept by record_progress (a plan is a few kB).
 PLAN_CACHE_SIZE = 512
 
 
 class RegistryActivities:
-    """Activities over the registry; `alarms` checks alarm names exist, `planner` plans."""
+    """Activities over the registry; admission (greenshift.admission) validates and plans,
+    `alarms` answers whether alarm names exist, `planner` gives the rollback steps."""
 
     def __init__(
         self, registry: Registry, settings: Settings, alarms: AlarmSource, planner: Planner
@@ -81,49 +81,6 @@ class RegistryActivities:
         self.planner = planner
         self._plans: OrderedDict[str, tuple[Plan, str, datetime]] = OrderedDict()
         self._plans_lock = threading.Lock()
-
-    # --- lookups raising the SEMANTICS.md messages -----------------------------------------
-    def _endpoint(self, name: str) -> EndpointRecord:
-        record = self.registry.get_endpoint(name)
-        if record is None:
-            arn = self.settings.arn("endpoint", name)
-            raise ResourceNotFound(f'Could not find endpoint "{arn}".')
-        return record
-
-    def _config(self, name: str) -> EndpointConfigRecord:
-        record = self.registry.get_endpoint_config(name)
-        if record is None:
-            arn = self.settings.arn("endpoint-config", name)
-            raise ResourceNotFound(f'Could not find endpoint configuration "{arn}".')
-        return record
-
-    def _models(self, config: EndpointConfigRecord) -> dict[str, ModelRecord]:
-        models: dict[str, ModelRecord] = {}
-        for variant in config.spec.get("ProductionVariants", []):
-            name = variant["ModelName"]
-            model = self.registry.get_model(name)
-            if model is None:
-                raise ResourceNotFound(
-                    f'Could not find model "{self.settings.arn("model", name)}".'
-                )
-            models[name] = model
-        return models
-
-    def _check_alarms_exist(self, names: list[str]) -> None:
-        if not names:
-            return
-        known = self.alarms.states(names)
-        missing = [name for name in names if name not in known]
-        if missing:
-            raise ValidationError(
-                f"The alarm(s) {', '.join(missing)} in AutoRollbackConfiguration do not exist."
-            )
-
-    def _check_settled(self, endpoint: EndpointRecord, deployment_id: str) -> None:
-        if endpoint.current_deployment_id == deployment_id:
-            return  # a retried prepare, or the API already took the endpoint for us
-        if endpoint.status in IN_PROGRESS or endpoint.current_deployment_id:
-            raise ResourceInUse(messages.in_progress_endpoint(endpoint.arn))
 
     def _green_fleets(
         self,
@@ -173,10 +130,6 @@ class RegistryActivities:
             f"{Role.BLUE.value}/{v.variant}": v.fleet_id for v in endpoint.variants if v.fleet_id
         }
 
-    @staticmethod
-    def _snapshot(config: EndpointConfigRecord, models: dict[str, ModelRecord]) -> dict[str, Any]:
-        return {"EndpointConfig": config.spec, "Models": {n: m.spec for n, m in models.items()}}
-
     def _deployment(
         self,
         data: PrepareInput,
@@ -205,21 +158,13 @@ class RegistryActivities:
     @business_errors
     def prepare_update(self, data: PrepareInput) -> Prepared:
         request = UpdateEndpointInput.from_wire(data.request)
-        endpoint = self._endpoint(request.EndpointName)
+        # The API's admission, on the registry as it is now (a workflow started from Temporal
+        # never met the API; one the API started is checked again, races included).
+        endpoint, admitted = admission.admit_update(
+            self.registry, self.settings, self.alarms, request, data.deployment_id
+        )
         ref = DeploymentRef(endpoint=endpoint.name, deployment_id=data.deployment_id)
-        if endpoint.current_deployment_id != data.deployment_id:
-            if endpoint.status is EndpointStatus.FAILED:
-                raise ValidationError(messages.failed_endpoint(endpoint.arn))
-            self._check_settled(endpoint, data.deployment_id)
-            if endpoint.config_name.lower() == request.EndpointConfigName.lower():
-                raise ValidationError(
-                    messages.config_already_deployed(endpoint.arn, endpoint.config_name)
-                )
-        config = self._config(request.EndpointConfigName)
-        models = self._models(config)
-        plan = self.planner.plan_update(endpoint, request, config, models)
-        self._check_alarms_exist(list(plan.alarms))
-        quotas.check_update(self.registry, self.settings, endpoint, request, config, models)
+        config, models, plan = admitted.config, admitted.models, admitted.planned.plan
         deployment_config = (
             endpoint.last_deployment_config
             if request.RetainDeploymentConfig
@@ -247,7 +192,7 @@ class RegistryActivities:
             fleets=fleets,
             from_config=endpoint.config_name,
             to_config=config.name,
-            config_snapshot=self._snapshot(config, models),
+            config_snapshot=admission.snapshot(config, models),
             last_deployment_config=deployment_config,
             started_at=data.started_at,
         )
@@ -260,11 +205,11 @@ class RegistryActivities:
         if existing is not None and existing.current_deployment_id != data.deployment_id:
             raise ResourceInUse(f'Cannot create already existing endpoint "{existing.arn}".')
         tag_pairs(request.Tags)  # refuse reserved keys before anything is written
-        config = self._config(request.EndpointConfigName)
-        models = self._models(config)
+        config, models, planned = admission.admit_create(
+            self.registry, self.settings, self.alarms, request, existing
+        )
+        plan = planned.plan
         deployment_config = request.DeploymentConfig.to_wire() if request.DeploymentConfig else None
-        plan = self.planner.plan_create(request, config, models)
-        quotas.check_create(self.registry, self.settings, request, config, models, existing)
         name = existing.name if existing else request.EndpointName
         ref = DeploymentRef(endpoint=name, deployment_id=data.deployment_id)
         arn = self.settings.arn("endpoint", name)
@@ -274,7 +219,7 @@ class RegistryActivities:
                 arn=arn,
                 status=EndpointStatus.CREATING,
                 config_name=config.name,
-                config_snapshot=self._snapshot(config, models),
+                config_snapshot=admission.snapshot(config, models),
                 last_deployment_config=deployment_config,
                 current_deployment_id=data.deployment_id,
                 created_at=data.started_at,
@@ -293,7 +238,7 @@ class RegistryActivities:
             plan=plan,
             fleets=fleets,
             to_config=config.name,
-            config_snapshot=self._snapshot(config, models),
+            config_snapshot=admission.snapshot(config, models),
             last_deployment_config=deployment_config,
             started_at=data.started_at,
         )
@@ -302,10 +247,10 @@ class RegistryActivities:
     @business_errors
     def prepare_weights(self, data: PrepareInput) -> Prepared:
         request = UpdateEndpointWeightsAndCapacitiesInput.from_wire(data.request)
-        endpoint = self._endpoint(request.EndpointName)
-        self._check_settled(endpoint, data.deployment_id)
-        plan = self.planner.plan_weights(endpoint, request)
-        quotas.check_weights(self.registry, self.settings, endpoint, request)
+        endpoint, planned = admission.admit_weights(
+            self.registry, self.settings, request, data.deployment_id
+        )
+        plan = planned.plan
         deployment = self._deployment(
             data,
             "UpdateEndpointWeightsAndCapacities",
@@ -316,7 +261,7 @@ class RegistryActivities:
             [],
         )
         endpoint = self.registry.begin_operation(
-            endpoint.name, (EndpointStatus.IN_SERVICE,), EndpointStatus.UPDATING, deployment
+            endpoint.name, REWEIGHTABLE, EndpointStatus.UPDATING, deployment
         )
         self._record_plan(data.deployment_id, plan)
         # Desired* show the request at once; Current* follow as the steps run.
@@ -354,8 +299,7 @@ class RegistryActivities:
     @business_errors
     def prepare_delete(self, data: PrepareInput) -> PreparedDelete:
         name = str(data.request.get("EndpointName", ""))
-        endpoint = self._endpoint(name)
-        self._check_settled(endpoint, data.deployment_id)
+        endpoint = admission.admit_delete(self.registry, self.settings, name, data.deployment_id)
         deployment = self._deployment(
             data, "DeleteEndpoint", endpoint.name, None, endpoint.config_name, None, []
         )
@@ -372,13 +316,13 @@ class RegistryActivities:
         )
 
     # --- during the deployment -------------------------------------------------------------
-    @activity.defn(name="plan_rollback")
+    @activity.defn(name=PLAN_ROLLBACK)
     @business_errors
     def plan_rollback(self, data: RollbackInput) -> RollbackPlan:
         steps = self.planner.rollback_steps(data.plan, data.started_steps, list(data.undo))
         return RollbackPlan(steps=list(steps))
 
-    @activity.defn(name="record_progress")
+    @activity.defn(name=RECORD_PROGRESS)
     @business_errors
     def record_progress(self, data: ProgressInput) -> None:
         planned = self._planned(data.ref.deployment_id)
@@ -433,12 +377,12 @@ class RegistryActivities:
                 self._plans.popitem(last=False)
         return planned
 
-    @activity.defn(name="record_event")
+    @activity.defn(name=RECORD_EVENT)
     @business_errors
     def record_event(self, data: EventInput) -> None:
         self._event(data.ref, data.type, data.message, data.at, data.key, data.detail, data.actor)
 
-    @activity.defn(name="set_status")
+    @activity.defn(name=SET_STATUS)
     @business_errors
     def set_status(self, data: StatusInput) -> None:
         self.registry.set_status(
@@ -452,7 +396,7 @@ class RegistryActivities:
             key=f"status:{data.status.value}",
         )
 
-    @activity.defn(name="finish_deployment")
+    @activity.defn(name=FINISH)
     @business_errors
     def finish_deployment(self, data: FinishInput) -> None:
         prepared = data.prepared
@@ -509,7 +453,7 @@ class RegistryActivities:
             failure_reason=data.reason,
         )
 
-    @activity.defn(name="remove_endpoint")
+    @activity.defn(name=REMOVE_ENDPOINT)
     @business_errors
     def remove_endpoint(self, ref: DeploymentRef) -> None:
         for fleet in self.registry.list_fleets(ref.endpoint, include_retired=True):

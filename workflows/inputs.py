@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import RELEASE_ENDPOINT, ReleaseInput
+    from greenshift import names
     from greenshift.contracts.support import check_supported
     from greenshift.contracts.validation import parse_request
     from greenshift.errors import GreenshiftError
@@ -55,7 +56,7 @@ def failure_type(error: BaseException) -> str | None:
     return cause.type if isinstance(cause, ApplicationError) else None
 
 
-MEMO_DEPLOYMENT_ID = "deployment_id"
+MEMO_DEPLOYMENT_ID = names.MEMO_DEPLOYMENT_ID
 
 
 def deployment_id_of(given: str | None) -> str:

@@ -8,12 +8,12 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 # Handler names, as `temporal workflow update execute --name ...` and the API use them.
-ALARM_TRIPPED = "alarm_tripped"
-PAUSE = "pause"
-RESUME = "resume"
-PROMOTE = "promote"
-ABORT = "abort"
-PROGRESS = "progress"
+from greenshift.names import ABORT as ABORT
+from greenshift.names import ALARM_TRIPPED as ALARM_TRIPPED
+from greenshift.names import PAUSE as PAUSE
+from greenshift.names import PROGRESS as PROGRESS
+from greenshift.names import PROMOTE as PROMOTE
+from greenshift.names import RESUME as RESUME
 
 
 class _Message(BaseModel):

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities import models as act
     from activities.groups import HOLD_GROUP, RELEASE_GROUP, HoldInput, HoldResult, ReleaseInput
-    from greenshift import naming
+    from greenshift import names, naming
     from greenshift.groups.model import (
         EndpointOutcome,
         GroupEvent,
@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.inputs import business_failure
     from workflows.messages import ABORT, ALARM_TRIPPED, AlarmTripped, ControlRequest, ControlResult
 
-GROUP_QUERY = "group"
+GROUP_QUERY = names.GROUP_QUERY
 # A run of `endpoint/<name>` that has released the endpoint may still be closing: wait this long
 # for it before the group gives up on starting the endpoint's update.
 START_ATTEMPTS = 10

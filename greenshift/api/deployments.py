@@ -12,16 +12,15 @@ from typing import Any
 
 from pydantic import Field
 
-from greenshift import naming
-from greenshift.api import render
+from greenshift import names, naming, render
 from greenshift.api.context import ApiContext, principal
 from greenshift.api.endpoints import UPDATABLE, check_status, get_endpoint, validate_update
 from greenshift.api.errors import NoDeploymentInProgressError
-from greenshift.api.limits import check_instances
 from greenshift.api.parsing import parse
 from greenshift.contracts import sagemaker_shapes as sm
 from greenshift.contracts.base import AwsShape
 from greenshift.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
+from greenshift.limits import check_instances
 
 
 class DeploymentControlInput(AwsShape):
@@ -93,19 +92,19 @@ async def _control(ctx: ApiContext, doc: dict[str, Any], update: str) -> dict[st
 
 
 async def pause_deployment(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
-    return await _control(ctx, doc, "pause")
+    return await _control(ctx, doc, names.PAUSE)
 
 
 async def resume_deployment(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
-    return await _control(ctx, doc, "resume")
+    return await _control(ctx, doc, names.RESUME)
 
 
 async def promote_deployment(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
-    return await _control(ctx, doc, "promote")
+    return await _control(ctx, doc, names.PROMOTE)
 
 
 async def abort_deployment(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
-    return await _control(ctx, doc, "abort")
+    return await _control(ctx, doc, names.ABORT)
 
 
 async def describe_deployment(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:

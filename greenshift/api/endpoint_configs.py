@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from greenshift.api import render
+from greenshift import render
 from greenshift.api.context import ApiContext
 from greenshift.api.listing import list_query, page_doc
 from greenshift.api.models import not_found as model_not_found

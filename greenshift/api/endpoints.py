@@ -19,115 +19,25 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter
 from typing import Any
 
-from greenshift import messages, naming
-from greenshift.api import render
+from greenshift import admission, naming, render
+from greenshift.admission import DELETABLE, REWEIGHTABLE, UPDATABLE, Planned
+from greenshift.admission import check_status as check_status  # for deployments, groups
 from greenshift.api.context import ApiContext
-from greenshift.api.endpoint_configs import not_found as config_not_found
-from greenshift.api.limits import InstanceAsk, check_endpoints, check_instances
 from greenshift.api.listing import list_query, page_doc
-from greenshift.api.models import not_found as model_not_found
 from greenshift.api.parsing import parse
-from greenshift.api.plans import (
-    Planned,
-    config_variants,
-    plan_create,
-    plan_update,
-    plan_weights,
-)
 from greenshift.contracts import sagemaker_shapes as sm
 from greenshift.contracts.tagging import tag_pairs
-from greenshift.errors import GreenshiftError, ResourceInUse, ResourceNotFound, ValidationError
-from greenshift.registry.records import (
-    DeploymentRecord,
-    EndpointConfigRecord,
-    EndpointRecord,
-    ModelRecord,
-)
-from greenshift.status import IN_PROGRESS, DeploymentOutcome, EndpointStatus
+from greenshift.errors import GreenshiftError, ResourceInUse
+from greenshift.registry.records import DeploymentRecord, EndpointConfigRecord, EndpointRecord
+from greenshift.status import DeploymentOutcome, EndpointStatus
 
 log = logging.getLogger("greenshift.api")
 
-UPDATABLE = frozenset({EndpointStatus.IN_SERVICE, EndpointStatus.UPDATE_ROLLBACK_FAILED})
-DELETABLE = frozenset(
-    {EndpointStatus.IN_SERVICE, EndpointStatus.FAILED, EndpointStatus.UPDATE_ROLLBACK_FAILED}
-)
-REWEIGHTABLE = frozenset({EndpointStatus.IN_SERVICE})
-
-
-def not_found(ctx: ApiContext, name: str) -> ResourceNotFound:
-    return ResourceNotFound(f'Could not find endpoint "{ctx.settings.arn("endpoint", name)}".')
-
-
-def check_status(record: EndpointRecord, allowed: frozenset[EndpointStatus]) -> None:
-    """SEMANTICS.md section 2: the messages for an endpoint that cannot take this operation."""
-    if record.status in allowed:
-        return
-    if record.status in IN_PROGRESS or record.current_deployment_id is not None:
-        raise ResourceInUse(messages.in_progress_endpoint(record.arn))
-    if record.status == EndpointStatus.FAILED:
-        raise ValidationError(messages.failed_endpoint(record.arn))
-    raise ValidationError(
-        f'Cannot update endpoint "{record.arn}" in status {record.status.value}; '
-        "only UpdateEndpoint or DeleteEndpoint can change it now."
-    )
-
 
 async def get_endpoint(ctx: ApiContext, name: str) -> EndpointRecord:
-    record = await ctx.run(ctx.registry.get_endpoint, name)
-    if record is None:
-        raise not_found(ctx, name)
-    return record
-
-
-async def _config_and_models(
-    ctx: ApiContext, config_name: str
-) -> tuple[EndpointConfigRecord, dict[str, ModelRecord]]:
-    config = await ctx.run(ctx.registry.get_endpoint_config, config_name)
-    if config is None:
-        raise config_not_found(ctx, config_name)
-    models: dict[str, ModelRecord] = {}
-    for variant in config_variants(config):
-        name = variant.ModelName
-        if name is None or name in models:
-            continue
-        model = await ctx.run(ctx.registry.get_model, name)
-        if model is None:
-            raise model_not_found(ctx, name)
-        models[name] = model
-    return config, models
-
-
-def snapshot(config: EndpointConfigRecord, models: dict[str, ModelRecord]) -> dict[str, Any]:
-    """The config as deployed, with its models: kept on the endpoint (records.EndpointRecord)."""
-    return {"EndpointConfig": config.spec, "Models": {n: m.spec for n, m in models.items()}}
-
-
-def alarm_names(dc: sm.DeploymentConfig | None) -> list[str]:
-    if dc is None or dc.AutoRollbackConfiguration is None:
-        return []
-    return [a.AlarmName for a in dc.AutoRollbackConfiguration.Alarms or [] if a.AlarmName]
-
-
-async def check_alarms(ctx: ApiContext, names: list[str]) -> None:
-    """Our rule: an alarm named for auto-rollback must exist when the request arrives."""
-    if not names or ctx.alarms is None:
-        return
-    states = await ctx.run(ctx.alarms.states, names)
-    missing = [n for n in names if n not in states]
-    if missing:
-        raise ValidationError(
-            "The alarm(s) " + ", ".join(f'"{n}"' for n in missing) + " named in "
-            "DeploymentConfig.AutoRollbackConfiguration do not exist; create them with "
-            "PutMetricAlarm first."
-        )
-
-
-async def check_capacity(ctx: ApiContext, ask: InstanceAsk) -> None:
-    used = await ctx.run(ctx.registry.count_instances)
-    check_instances(ctx.settings, ask, used)
+    return await ctx.run(admission.endpoint, ctx.registry, ctx.settings, name)
 
 
 def _deployment(
@@ -197,12 +107,10 @@ async def create_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
     existing = await ctx.run(ctx.registry.get_endpoint, name)
     if existing is not None:
         raise ResourceInUse(f'Cannot create already existing endpoint "{arn}".')
-    config, models = await _config_and_models(ctx, inp.EndpointConfigName)
-    names = alarm_names(inp.DeploymentConfig)
-    await check_alarms(ctx, names)
-    planned = plan_create(inp, config, models)
-    check_endpoints(ctx.settings, await ctx.run(ctx.registry.count_endpoints))
-    await check_capacity(ctx, planned.ask)
+    config, models, _ = await ctx.run(
+        admission.admit_create, ctx.registry, ctx.settings, ctx.alarms, inp, None
+    )
+    names = admission.alarm_names(inp.DeploymentConfig)
 
     request = inp.to_wire()
     deployment = _deployment(
@@ -214,7 +122,7 @@ async def create_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
         arn=arn,
         status=EndpointStatus.CREATING,
         config_name=config.name,
-        config_snapshot=snapshot(config, models),
+        config_snapshot=admission.snapshot(config, models),
         last_deployment_config=inp.DeploymentConfig.to_wire() if inp.DeploymentConfig else None,
         current_deployment_id=deployment.deployment_id,
         created_at=now,
@@ -257,26 +165,18 @@ async def validate_update(
     ctx: ApiContext, inp: sm.UpdateEndpointInput, record: EndpointRecord
 ) -> tuple[EndpointConfigRecord, list[str], Planned]:
     """Everything UpdateEndpoint checks before it takes the endpoint (PlanDeployment too)."""
-    if inp.DeploymentConfig is not None and inp.RetainDeploymentConfig:
-        raise ValidationError(
-            "Give either DeploymentConfig or RetainDeploymentConfig=true, not both: "
-            "RetainDeploymentConfig reuses the endpoint's LastDeploymentConfig."
-        )
-    if inp.EndpointConfigName.lower() == record.config_name.lower():
-        raise ValidationError(messages.config_already_deployed(record.arn, record.config_name))
-    config, models = await _config_and_models(ctx, inp.EndpointConfigName)
-    planned = plan_update(record, inp, config, models)
-    names = list(planned.plan.alarms)
-    await check_alarms(ctx, names)
-    return config, names, planned
+    admitted = await ctx.run(
+        admission.validate_update, ctx.registry, ctx.settings, ctx.alarms, inp, record
+    )
+    return admitted.config, admitted.alarms, admitted.planned
 
 
 async def update_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
     inp = parse(sm.UpdateEndpointInput, doc)
-    record = await get_endpoint(ctx, inp.EndpointName)
-    check_status(record, UPDATABLE)
-    config, names, planned = await validate_update(ctx, inp, record)
-    await check_capacity(ctx, planned.ask)
+    record, admitted = await ctx.run(
+        admission.admit_update, ctx.registry, ctx.settings, ctx.alarms, inp
+    )
+    config, names = admitted.config, admitted.alarms
 
     deployment = _deployment(
         ctx,
@@ -296,8 +196,7 @@ async def update_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
 
 async def delete_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
     inp = parse(sm.DeleteEndpointInput, doc)
-    record = await get_endpoint(ctx, inp.EndpointName)
-    check_status(record, DELETABLE)
+    record = await ctx.run(admission.admit_delete, ctx.registry, ctx.settings, inp.EndpointName)
     deployment = _deployment(
         ctx, "DeleteEndpoint", record.name, inp.to_wire(), from_config=record.config_name
     )
@@ -308,42 +207,11 @@ async def delete_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
     return {}
 
 
-def check_weights_request(
-    record: EndpointRecord, inp: sm.UpdateEndpointWeightsAndCapacitiesInput
-) -> None:
-    """SEMANTICS.md 5: unknown or repeated variant names, and entries that change nothing."""
-    names = [d.VariantName for d in inp.DesiredWeightsAndCapacities]
-    dupes = sorted(n for n, c in Counter(names).items() if c > 1)
-    if dupes:
-        raise ValidationError(
-            "The variant name(s) "
-            + ", ".join(f'"{n}"' for n in dupes)
-            + " appear more than once in DesiredWeightsAndCapacities."
-        )
-    known = {v.variant for v in record.variants}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValidationError(
-            "The variant name(s) "
-            + ", ".join(f'"{n}"' for n in unknown)
-            + f' are not present in endpoint "{record.arn}".'
-        )
-    for d in inp.DesiredWeightsAndCapacities:
-        if d.DesiredWeight is None and d.DesiredInstanceCount is None:
-            raise ValidationError(
-                f"Variant {d.VariantName}: give DesiredWeight, DesiredInstanceCount or both."
-            )
-
-
 async def update_endpoint_weights_and_capacities(
     ctx: ApiContext, doc: dict[str, Any]
 ) -> dict[str, Any]:
     inp = parse(sm.UpdateEndpointWeightsAndCapacitiesInput, doc)
-    record = await get_endpoint(ctx, inp.EndpointName)
-    check_status(record, REWEIGHTABLE)
-    check_weights_request(record, inp)
-    planned = plan_weights(record, inp)
-    await check_capacity(ctx, planned.ask)
+    record, _ = await ctx.run(admission.admit_weights, ctx.registry, ctx.settings, inp)
 
     deployment = _deployment(
         ctx,

@@ -9,6 +9,7 @@ from typing import Any
 import pydantic
 from pydantic import Field
 
+from greenshift import names
 from greenshift.api.context import ApiContext, principal
 from greenshift.api.endpoints import UPDATABLE, check_status, get_endpoint, validate_update
 from greenshift.api.parsing import parse
@@ -17,8 +18,8 @@ from greenshift.contracts.base import AwsShape
 from greenshift.errors import GreenshiftError, ResourceInUse, ValidationError
 from greenshift.groups.model import GroupName, RolloutGroupInput, group_workflow_id
 
-GROUP_QUERY = "group"
-ABORT_UPDATE = "abort"
+GROUP_QUERY = names.GROUP_QUERY
+ABORT_UPDATE = names.ABORT
 
 
 class GroupRefInput(AwsShape):

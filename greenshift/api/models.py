@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenshift.api import render
+from greenshift import render
 from greenshift.api.context import ApiContext
 from greenshift.api.listing import list_query, page_doc
 from greenshift.api.parsing import parse

@@ -23,14 +23,14 @@ from greenshift.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from greenshift.names import CONTROL_UPDATES, MEMO_DEPLOYMENT_ID, PROGRESS
 from greenshift.settings import Settings
 
 log = logging.getLogger("greenshift.api")
 
-MEMO_DEPLOYMENT_ID = "deployment_id"
 # Updates a running deployment workflow accepts (input {"actor", "reason"}), and its query.
-UPDATES = ("pause", "resume", "promote", "abort")
-PROGRESS_QUERY = "progress"
+UPDATES = CONTROL_UPDATES
+PROGRESS_QUERY = PROGRESS
 
 
 class WorkflowStarter(Protocol):

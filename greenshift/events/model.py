@@ -11,8 +11,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from greenshift.api.render import describe_endpoint, epoch
 from greenshift.registry.records import DeploymentEvent, EndpointRecord
+from greenshift.render import describe_endpoint, epoch
 from greenshift.settings import Settings
 
 SOURCE = "aws.sagemaker"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from greenshift.api.limits import InstanceAsk, check_endpoints, check_instances, rolling_peak
 from greenshift.errors import ResourceLimitExceeded
+from greenshift.limits import InstanceAsk, check_endpoints, check_instances, rolling_peak
 from greenshift.settings import Settings
 
 S = Settings(max_instances=10, max_endpoints=2, max_instances_per_endpoint=8)

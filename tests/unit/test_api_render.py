@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from greenshift.api.render import MAX_VARIANT_STATUSES, describe_endpoint
 from greenshift.contracts.sagemaker_shapes import DescribeEndpointOutput
 from greenshift.registry.records import (
     EndpointRecord,
@@ -13,6 +12,7 @@ from greenshift.registry.records import (
     VariantState,
     VariantStatusEntry,
 )
+from greenshift.render import MAX_VARIANT_STATUSES, describe_endpoint
 from greenshift.status import EndpointStatus
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

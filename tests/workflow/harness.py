@@ -118,7 +118,7 @@ class World:
 async def world(
     client: Client, tmp: Path, faults: FleetFaults | None = None, alarms: list[str] | None = None
 ) -> AsyncIterator[World]:
-    # The workflows enforce the API's quotas (activities/quotas.py); the largest plans here (20
+    # The workflows enforce the API's quotas (greenshift/admission.py); the largest plans here (20
     # instances blue/green: 40 at the peak) need more than the default per-endpoint limit.
     settings = Settings(
         home=tmp, task_queue=f"greenshift-{uuid.uuid4().hex[:8]}", max_instances_per_endpoint=64

@@ -107,3 +107,15 @@ class Settings(BaseSettings):
     def arn(self, kind: str, name: str) -> str:
         """`arn:aws:sagemaker:<region>:<account>:<kind>/<name lower-cased>` (SEMANTICS.md 1)."""
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{kind}/{name.lower()}"
+
+
+def parse_access_keys(value: str | None) -> dict[str, str]:
+    """`settings.access_keys`: "AKID:SECRET,AKID2:SECRET2"."""
+    keys: dict[str, str] = {}
+    for item in (value or "").split(","):
+        if item.strip():
+            key, _, secret = item.strip().partition(":")
+            if not key or not secret:
+                raise ValueError("access_keys must look like AKID:SECRET[,AKID2:SECRET2]")
+            keys[key] = secret
+    return keys

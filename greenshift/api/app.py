@@ -25,6 +25,7 @@ from starlette.routing import Route
 from greenshift.api import deployments, endpoint_configs, endpoints, groups, models, tags
 from greenshift.api.context import ApiContext, principal
 from greenshift.api.errors import JSON_11, SerializationError, UnknownOperationError, error_response
+from greenshift.settings import parse_access_keys
 
 log = logging.getLogger("greenshift.api")
 
@@ -79,18 +80,6 @@ _SCOPE = {
 }
 # A request body larger than this is refused before it is parsed.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-
-
-def parse_access_keys(value: str | None) -> dict[str, str]:
-    """`settings.access_keys`: "AKID:SECRET,AKID2:SECRET2"."""
-    keys: dict[str, str] = {}
-    for item in (value or "").split(","):
-        if item.strip():
-            key, _, secret = item.strip().partition(":")
-            if not key or not secret:
-                raise ValueError("access_keys must look like AKID:SECRET[,AKID2:SECRET2]")
-            keys[key] = secret
-    return keys
 
 
 def decode_json(body: bytes) -> dict[str, Any]:

@@ -15,13 +15,13 @@ from typing import Any
 import uvicorn
 
 from greenshift.api.alarms import LocalAlarmSource
-from greenshift.api.app import build_app, parse_access_keys
+from greenshift.api.app import build_app
 from greenshift.api.context import ApiContext
 from greenshift.api.workflows import TemporalStarter
 from greenshift.events.source import RegistryEventSource
 from greenshift.events.webhook import WebhookPublisher, parse_urls
 from greenshift.ports import AlarmSource
-from greenshift.settings import Settings
+from greenshift.settings import Settings, parse_access_keys
 
 log = logging.getLogger("greenshift.api")
 

@@ -24,15 +24,13 @@ from greenshift.dataplane.haproxy import HAProxyProcess
 from greenshift.dataplane.runtime import RuntimeApiError
 from greenshift.dataplane.sigv4 import write_lua
 from greenshift.registry.api import Registry
-from greenshift.settings import Settings
+from greenshift.settings import Settings, parse_access_keys
 
 log = logging.getLogger(__name__)
 
 
 def _access_keys(settings: Settings) -> dict[str, str]:
     """`settings.access_keys` ("AKID:SECRET,..."), as the control API reads it."""
-    from greenshift.api.app import parse_access_keys
-
     return parse_access_keys(settings.access_keys)
 
 

@@ -107,6 +107,9 @@ class RegistryActivities:
                         instance_type=spec.instance_type,
                         model_spec=models[spec.model_name].spec,  # the CreateModel request
                         startup_timeout_seconds=spec.startup_timeout_seconds,
+                        model_data_download_timeout_seconds=(
+                            spec.model_data_download_timeout_seconds
+                        ),
                         created_at=at,
                     )
                 )

@@ -90,6 +90,10 @@ CAPTURE_SAMPLED = (
     "::test_20_percent_sampling_and_a_canary_tells_the_fleets_apart"
 )
 CAPTURE_RULES = "tests/unit/test_capture.py::test_rule_from_config_follows_sagemakers_defaults"
+DOWNLOAD_TIMEOUT = (
+    "tests/integration/test_fleet_agent.py"
+    "::test_model_data_slower_than_its_download_timeout_fails_the_launch"
+)
 CONTAINERS = "tests/e2e/test_containers.py"  # Image as a container, GPUs (built elsewhere)
 # Rules may name these files before their tests land; the drift test checks every other name.
 ELSEWHERE = (REAL_MODELS, CONTAINERS)
@@ -279,7 +283,7 @@ RULES: Mapping[str, Rule] = {
     "ProductionVariant.InitialInstanceCount": honoured(TRAFFIC),
     "ProductionVariant.InstanceType": honoured(CONTAINERS, "GPU types get GPUs"),
     "ProductionVariant.InitialVariantWeight": honoured(SHARES),
-    "ProductionVariant.ModelDataDownloadTimeoutInSeconds": honoured(REAL_MODELS),
+    "ProductionVariant.ModelDataDownloadTimeoutInSeconds": honoured(DOWNLOAD_TIMEOUT),
     "ProductionVariant.ContainerStartupHealthCheckTimeoutInSeconds": honoured(REAL_MODELS),
     "ProductionVariant.InstancePools": refused("instance pools are not built"),
     "ProductionVariant.VariantInstanceProvisionTimeoutInSeconds": refused(

@@ -52,6 +52,10 @@ STOPPED = "Stopped"
 FAILED = "Failed"
 RUNNING = (LAUNCHING, IN_SERVICE, UNHEALTHY)  # states that should have a live process
 
+DOWNLOAD_TOO_SLOW = (
+    "The model data for production variant {variant} was not ready within "
+    "ModelDataDownloadTimeoutInSeconds ({seconds} s)."
+)
 PING_FAILED = (
     "The primary container for production variant {variant} did not pass the ping health check."
     " Please check CloudWatch logs for this endpoint."
@@ -173,7 +177,13 @@ class FleetAgent:
                 progress(f"Launching {len(indices)} instance(s).")
                 self.gpus.check(fleet.variant, fleet.instance_type, len(indices), self._holders())
                 model_dir = self._heartbeating(
-                    "Preparing the model data", progress, lambda: self._model_dir(fleet)
+                    "Preparing the model data",
+                    progress,
+                    lambda: self._model_dir(fleet),
+                    limit=fleet.model_data_download_timeout_seconds,
+                    too_slow=DOWNLOAD_TOO_SLOW.format(
+                        variant=fleet.variant, seconds=fleet.model_data_download_timeout_seconds
+                    ),
                 )
                 self._runtime_for(fleet).prepare(fleet, model_dir, progress)
                 self._collect_model_data()
@@ -435,9 +445,19 @@ class FleetAgent:
         self._model_dirs[fleet.fleet_id] = path
         return path
 
-    def _heartbeating(self, what: str, progress: Progress, work: Callable[[], T]) -> T:
+    def _heartbeating(
+        self,
+        what: str,
+        progress: Progress,
+        work: Callable[[], T],
+        *,
+        limit: float | None = None,
+        too_slow: str = "",
+    ) -> T:
         """Run `work` (a download, an extraction) in a thread, reporting progress on a timer
-        meanwhile, so a large archive never looks like a dead worker."""
+        meanwhile, so a large archive never looks like a dead worker. Past `limit` seconds the
+        step fails with `too_slow` (the thread cannot be killed: it finishes in the background,
+        and what it made is reused by a later attempt, as the cache is atomic)."""
         outcome: dict[str, object] = {}
         done = threading.Event()
 
@@ -452,6 +472,8 @@ class FleetAgent:
         threading.Thread(target=run, name="fleet-prepare", daemon=True).start()
         began = time.monotonic()
         while not done.wait(self.timing.heartbeat):
+            if limit is not None and time.monotonic() - began >= limit:
+                raise ProvisionFailed(too_slow)
             progress(f"{what} ({time.monotonic() - began:.0f} s).")
         error = outcome.get("error")
         if isinstance(error, BaseException):

@@ -61,6 +61,7 @@ class VariantSpec(_Frozen):
     weight: float
     routing_strategy: str = "LEAST_OUTSTANDING_REQUESTS"
     startup_timeout_seconds: int = 600
+    model_data_download_timeout_seconds: int = 3600  # AWS's default
 
 
 class VariantTraffic(_Frozen):

@@ -16,6 +16,7 @@ from greenshift.planning.model import VariantSpec
 
 DEFAULT_WEIGHT = 1.0
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 600  # our rule (SEMANTICS.md 6)
+DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 3600  # AWS's default for ModelDataDownloadTimeoutInSeconds
 DEFAULT_ROUTING = "LEAST_OUTSTANDING_REQUESTS"
 
 
@@ -62,6 +63,9 @@ def variants_from_config(
                 startup_timeout_seconds=(
                     pv.ContainerStartupHealthCheckTimeoutInSeconds
                     or DEFAULT_STARTUP_TIMEOUT_SECONDS
+                ),
+                model_data_download_timeout_seconds=(
+                    pv.ModelDataDownloadTimeoutInSeconds or DEFAULT_DOWNLOAD_TIMEOUT_SECONDS
                 ),
             )
         )

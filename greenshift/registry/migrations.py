@@ -227,6 +227,13 @@ def _step_4_tags(conn: Connection) -> None:
     ).create(conn, checkfirst=True)
 
 
+def _step_5_download_timeout(conn: Connection) -> None:
+    """Each fleet's ModelDataDownloadTimeoutInSeconds (AWS's default, 3600, for older fleets)."""
+    _add_column(
+        conn, "fleets", "model_data_download_timeout_seconds", "INTEGER NOT NULL DEFAULT 3600"
+    )
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "initial schema", _step_1_initial),
     Step(
@@ -236,6 +243,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(3, "endpoint holds of rollout groups", _step_3_endpoint_holds),
     Step(4, "tags of models, endpoint configs and endpoints", _step_4_tags),
+    Step(5, "fleets keep their model data download timeout", _step_5_download_timeout),
 )
 LATEST = STEPS[-1].version
 

@@ -114,6 +114,7 @@ class FleetRecord(Record):
     # Containers[0]: Image, ModelDataUrl, Environment) and the startup health-check timeout.
     model_spec: dict[str, Any]
     startup_timeout_seconds: int = 600
+    model_data_download_timeout_seconds: int = 3600  # AWS's default
     desired_count: int = 0
     retired: bool = False
     created_at: datetime

@@ -158,6 +158,7 @@ fleets = Table(
     Column("instance_type", String(64), nullable=False),
     Column("model_spec", Json(), nullable=False),
     Column("startup_timeout_seconds", Integer, nullable=False),
+    Column("model_data_download_timeout_seconds", Integer, nullable=False, server_default="3600"),
     Column("desired_count", Integer, nullable=False),
     Column("retired", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),

@@ -433,3 +433,29 @@ def test_preparing_the_model_data_heartbeats_on_a_timer(host: Host, tmp_path: Pa
     beats: list[str] = []
     agent.scale_up(host.fleet("echo-v1"), 1, beats.append)
     assert len([b for b in beats if b.startswith("Preparing the model data (")]) >= 3, beats
+
+
+def test_model_data_slower_than_its_download_timeout_fails_the_launch(
+    host: Host, tmp_path: Path
+) -> None:
+    """ModelDataDownloadTimeoutInSeconds bounds the data preparation on its own: past it the
+    step fails, naming the limit, and no instance was started. (The API keeps the value within
+    AWS's 60-3600 s; the record takes any, so the test can use one second.)"""
+    launcher = RecordingLauncher()
+    host.launchers.append(launcher)
+    agent = FleetAgent(
+        host.registry,
+        host.settings,
+        launcher,
+        timing=replace(FAST, heartbeat=0.2),
+        model_data=SlowModelData(tmp_path / "models"),
+    )
+    host.agents.append(agent)
+    fleet = host.fleet("echo-v1").model_copy(update={"model_data_download_timeout_seconds": 1})
+    began = time.monotonic()
+    with pytest.raises(ProvisionFailed) as failure:
+        agent.scale_up(fleet, 1, lambda _: None)
+    assert time.monotonic() - began < 1.5  # SlowModelData alone takes 1.5 s
+    assert "ModelDataDownloadTimeoutInSeconds (1 s)" in failure.value.message
+    assert "production variant AllTraffic" in failure.value.message
+    assert launcher.started == []

@@ -34,7 +34,7 @@ from greenshift.fleet.gpus import GpuLedger
 from greenshift.fleet.images import runtime_kind
 from greenshift.fleet.modeldata import ModelData, ModelDataError, source_of
 from greenshift.fleet.modelenv import ModelEnvironments
-from greenshift.fleet.processes import LOOPBACK, ProcessRuntime, ping, port_is_free
+from greenshift.fleet.processes import ProcessRuntime, instance_address, ping, port_is_free
 from greenshift.fleet.runtime import InstanceRuntime, InstanceSpec, container_of, log_tail
 from greenshift.naming import instance_id
 from greenshift.ports import FleetStatus, Progress, ProvisionFailed
@@ -131,8 +131,9 @@ class FleetAgent:
         self.timing = timing or AgentTiming()
         self.probe = probe
         # Instances answer on loopback only, whatever GREENSHIFT_HOST says: HAProxy is the one
-        # door to them (issue 14). This is also the host name of their records.
-        self.host = LOOPBACK
+        # door to them (issue 14). A host of its own loopback address (127.0.0.3) keeps it. This
+        # is also the host name of their records.
+        self.host = instance_address(settings.host)
         self.instances_dir = settings.home_dir / "instances"
         self.model_data = model_data or ModelData(
             settings.home_dir / "models", max_bytes=settings.model_data_max_bytes

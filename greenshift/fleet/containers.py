@@ -39,7 +39,7 @@ import docker.errors
 import docker.types
 
 from greenshift.fleet.instance_types import container_limits
-from greenshift.fleet.processes import ping
+from greenshift.fleet.processes import instance_address, ping
 from greenshift.fleet.runtime import InstanceSpec
 from greenshift.ports import Progress, ProvisionFailed
 from greenshift.registry.records import FleetRecord
@@ -240,7 +240,7 @@ class DockerRuntime:
                 environment=container_environment(spec, port),
                 labels=labels_of(spec, self.home),
                 # 127.0.0.1 only: an instance is reached through the data plane, never directly.
-                ports={f"{port}/tcp": ("127.0.0.1", spec.port)},
+                ports={f"{port}/tcp": (instance_address(spec.host), spec.port)},
                 volumes={str(spec.model_dir): {"bind": MODEL_MOUNT, "mode": "ro"}},
                 **options,
             )

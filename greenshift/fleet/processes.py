@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import os
 import shutil
 import signal
@@ -37,11 +38,29 @@ from greenshift.settings import Settings
 SERVER_MODULE = "greenshift.fleet.model_server"
 SERVER_PACKAGE = "gs_model_server"  # the copy's folder name (greenshift.fleet.serving)
 LOOPBACK = "127.0.0.1"  # instances never answer beyond loopback, whatever GREENSHIFT_HOST says
+
+
+def instance_address(configured: str) -> str:
+    """Where a host's instances listen: its own address when that is a loopback one (a host of
+    `greenshift agent --address 127.0.0.3`), else 127.0.0.1 (`GREENSHIFT_HOST=0.0.0.0` must never
+    put a model on every interface: HAProxy is the one door to it)."""
+    try:
+        return configured if ipaddress.ip_address(configured).is_loopback else LOOPBACK
+    except ValueError:  # a name, not an address
+        return LOOPBACK
+
+
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def server_command(
-    python: Path, server: Path, instance_id: str, model_dir: Path, port: int, flavour: str
+    python: Path,
+    server: Path,
+    instance_id: str,
+    model_dir: Path,
+    port: int,
+    flavour: str,
+    host: str = LOOPBACK,
 ) -> list[str]:
     return [
         str(python),
@@ -50,7 +69,7 @@ def server_command(
         "--model-dir",
         str(model_dir),
         "--host",
-        LOOPBACK,
+        instance_address(host),
         "--port",
         str(port),
         "--flavour",
@@ -164,6 +183,7 @@ class ProcessRuntime:
             spec.model_dir,
             spec.port,
             image_of(spec.fleet).flavour,
+            spec.host,
         )
         with log_path.open("ab") as log:
             proc = subprocess.Popen(

@@ -4,8 +4,6 @@ folders written the way the fleet writes them (`<home>/instances/<id>/server.log
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,10 +12,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
-import httpx
 from botocore.config import Config
 
 from greenshift.api.testing import free_port
+from tests.api_process import running_api
 
 T = TypeVar("T")
 KEY, SECRET = "AKIDLOGSTEST", "logs-test-secret"
@@ -65,32 +63,8 @@ def api_process(home: Path) -> Iterator[ApiProcess]:
         "GREENSHIFT_LOG_SHIP_INTERVAL_SECONDS": "0.2",
     }
     env.pop("GREENSHIFT_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "greenshift.api"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the API process did not start") from None
-                time.sleep(0.1)
-        yield ApiProcess(home, url, env)
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+    with running_api(env, port) as api:
+        yield ApiProcess(home, api.url, env)
 
 
 def eventually(check: Callable[[], T | None], timeout: float = 15, what: str = "") -> T:

@@ -5,20 +5,17 @@ left behind."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from greenshift.api.testing import free_port
+from tests.api_process import running_api
 
 
 @pytest.fixture
@@ -33,32 +30,9 @@ def api_process(tmp_path: Path) -> Iterator[str]:
     }
     env.pop("GREENSHIFT_ACCESS_KEYS", None)
     env.pop("GREENSHIFT_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "greenshift.api"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the API process did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            _, stderr = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
+    with running_api(env, port) as api:
+        yield api.url
+    stderr = api.stderr
     assert "authentication is off" in stderr
 
 

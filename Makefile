@@ -26,7 +26,7 @@ up: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy greenshift workflows activities worker
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

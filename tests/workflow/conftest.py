@@ -9,9 +9,13 @@ from temporalio.testing import WorkflowEnvironment
 from greenshift.binaries import temporal_cli, temporal_test_server
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """One time-skipping test server for the session (each test has its own task queue)."""
+    """A time-skipping test server of the test's own (it starts in about 0.1 s).
+
+    Time is global to a test server, and any workflow task or activity scheduled on a queue
+    that nobody polls any more locks its skipping: one workflow a test left behind, woken by a
+    timer, would make every later test on a shared server wait in real time."""
     environment = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=temporal_test_server(),

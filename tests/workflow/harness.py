@@ -94,7 +94,7 @@ class World:
         return handle
 
     async def terminate_running(self) -> None:
-        """A workflow left running would stop the shared time-skipping server from skipping."""
+        """Nothing a test started outlives its worker."""
         for handle in self.started:
             description = await handle.describe()
             if description.status == WorkflowExecutionStatus.RUNNING:

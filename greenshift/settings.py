@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     env_cache: Path = Field(
         default=Path("~/.cache/greenshift/envs"), description="built model environments"
     )
+    # A model environment no live instance runs from is removed once unused this long (seconds).
+    env_unused_seconds: int = Field(default=14 * 24 * 3600, ge=0)
     # The most an extracted model archive may hold (greenshift.fleet.modeldata), in bytes.
     model_data_max_bytes: int = 20 * 1024**3
     # Extracted model data no fleet uses is removed once unused this long (seconds).

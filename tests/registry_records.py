@@ -107,7 +107,12 @@ def event(
 
 
 def fleet(fleet_id: str = "ep.A.d1", endpoint: str = "ep", **extra: Any) -> FleetRecord:
-    values: dict[str, Any] = {"desired_count": 2, "created_at": T0, **extra}
+    values: dict[str, Any] = {
+        "desired_count": 2,
+        "created_at": T0,
+        "model_spec": {"Image": "img"},
+        **extra,
+    }
     return FleetRecord(
         fleet_id=fleet_id,
         endpoint=endpoint,
@@ -116,7 +121,6 @@ def fleet(fleet_id: str = "ep.A.d1", endpoint: str = "ep", **extra: Any) -> Flee
         config_name="c",
         model_name="m",
         instance_type="ml.m5.large",
-        model_spec={"Image": "img"},
         **values,
     )
 

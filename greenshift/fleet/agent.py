@@ -123,7 +123,7 @@ class FleetAgent:
         self.registry = registry
         self.settings = settings
         self.launcher: InstanceRuntime = launcher or ProcessRuntime(  # the built-in runtime
-            ModelEnvironments(settings.env_cache)
+            ModelEnvironments(settings.env_cache), settings.env_unused_seconds
         )
         self._containers_factory = containers or self._docker_runtime
         self._containers: ContainerRuntime | None = None

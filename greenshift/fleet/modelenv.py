@@ -10,8 +10,10 @@ lines of its `code/requirements.txt`. Never Greenshift: the server runs isolated
   removed). Two models with the same set share one environment; a changed line is a new one.
 - **Atomic**: built in `<cache>/.<key>-*` and renamed to `<cache>/<key>` only once the install
   succeeded, with a `.complete` stamp; a failed or interrupted build leaves nothing that is ever
-  reused (stale temporary folders are removed by `collect`). Builds of one key are serialised by
-  a lock file, so two agents (two homes) sharing the cache build it once.
+  reused. Builds of one key are serialised by a lock file, so two agents (two homes) sharing
+  the cache build it once.
+- **Collected**: every provisioning runs `collect`: stale temporary folders and environments
+  unused for `Settings.env_unused_seconds` go, never one a live instance runs from.
 - **Bounded**: the build runs against the caller's deadline (the fleet's startup budget) and is
   killed when it passes; a failed build raises ProvisionFailed with the installer's last lines.
 - **Heartbeats**: `progress` is called on a timer while the installer runs, whatever it prints.
@@ -180,13 +182,18 @@ class ModelEnvironments:
         for command in steps:
             _run(command, deadline, progress, self.heartbeat)
 
-    def collect(self, unused_for_seconds: float) -> list[Path]:
-        """Remove environments not used for that long, and leftovers of failed builds."""
+    def collect(self, unused_for_seconds: float, keep: Iterable[Path] = ()) -> list[Path]:
+        """Remove environments not used for that long, and leftovers of failed builds. Never
+        one in `keep`, nor one a live process runs from (any home's: the cache is shared, and
+        an instance that has served for weeks does not touch its stamp)."""
         removed: list[Path] = []
         now = time.time()
         if not self.cache_dir.is_dir():
             return removed
+        kept = {path.name for path in keep} | environments_in_use(self.cache_dir)
         for entry in self.cache_dir.iterdir():
+            if entry.name in kept:
+                continue
             if entry.name.startswith(".") and entry.is_dir():
                 stale = now - entry.stat().st_mtime > 3600  # a build in progress is younger
             elif entry.is_dir():
@@ -198,6 +205,23 @@ class ModelEnvironments:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
         return removed
+
+
+def environments_in_use(cache_dir: Path) -> set[str]:
+    """Names of the environments under `cache_dir` that a live process runs from: the first
+    word of its command line lies inside one (instances start as `<env>/bin/python -I ...`)."""
+    prefix = str(cache_dir.expanduser()).rstrip("/") + "/"
+    used: set[str] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            program = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if program.startswith(prefix):
+            used.add(program[len(prefix) :].split("/", 1)[0])
+    return used
 
 
 def _run(command: list[str], deadline: float, progress: Progress, heartbeat: float) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import logging
 import os
 import shutil
 import signal
@@ -38,6 +39,8 @@ from greenshift.settings import Settings
 SERVER_MODULE = "greenshift.fleet.model_server"
 SERVER_PACKAGE = "gs_model_server"  # the copy's folder name (greenshift.fleet.serving)
 LOOPBACK = "127.0.0.1"  # instances never answer beyond loopback, whatever GREENSHIFT_HOST says
+
+log = logging.getLogger("greenshift.fleet")
 
 
 def instance_address(configured: str) -> str:
@@ -126,9 +129,19 @@ class ProcessRuntime:
     or is restarted does not take its instances with it, and a signal reaches the instance's
     whole process group."""
 
-    def __init__(self, environments: ModelEnvironments | None = None) -> None:
+    def __init__(
+        self,
+        environments: ModelEnvironments | None = None,
+        unused_seconds: float | None = None,
+    ) -> None:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
-        self.environments = environments or ModelEnvironments(Settings().env_cache)
+        if environments is None or unused_seconds is None:
+            settings = Settings()
+            environments = environments or ModelEnvironments(settings.env_cache)
+            if unused_seconds is None:
+                unused_seconds = settings.env_unused_seconds
+        self.environments = environments
+        self.unused_seconds = unused_seconds  # environments unused this long go at a prepare
         self._envs: dict[str, Path] = {}  # fleet id -> its environment
 
     def prepare(self, fleet: FleetRecord, model_dir: Path, progress: Progress) -> None:
@@ -138,6 +151,10 @@ class ProcessRuntime:
         requirements = requirements_of(fleet, model_dir)
         self._envs[fleet.fleet_id] = self.environments.ensure(requirements, deadline, progress)
         self.server_copy()
+        try:
+            self.environments.collect(self.unused_seconds, keep=self._envs.values())
+        except OSError:
+            log.exception("model environment collection failed")
 
     def server_copy(self) -> Path:
         """The serving package, copied once per version of its code into the cache (atomic)."""

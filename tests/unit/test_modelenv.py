@@ -6,20 +6,25 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from greenshift.fleet.frameworks import framework_requirements
-from greenshift.fleet.images import builtin_image
+from greenshift.fleet.images import BUILTIN_IMAGE, builtin_image
 from greenshift.fleet.modelenv import (
     SERVER_REQUIREMENTS,
     ModelEnvironments,
     RequirementSet,
+    environments_in_use,
     shorten,
 )
+from greenshift.fleet.processes import ProcessRuntime, requirements_of
 from greenshift.ports import ProvisionFailed
+from tests.registry_records import fleet as fleet_record
 
 ECR = "683313688378.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -112,3 +117,56 @@ def test_installer_output_is_shortened_to_its_end() -> None:
     short = shorten(text)
     assert short.endswith("error: the cause") and "line 0\n" not in short
     assert len(shorten("x" * 5000)) <= 900
+
+
+def _fake_env(envs: ModelEnvironments, name: str, age_seconds: float) -> Path:
+    """A built environment whose python is this interpreter, last used `age_seconds` ago."""
+    folder = envs.cache_dir / name
+    (folder / "bin").mkdir(parents=True)
+    (folder / "bin" / "python").symlink_to(sys.executable)
+    stamp = folder / ".complete"
+    stamp.write_text("")
+    when = time.time() - age_seconds
+    os.utime(stamp, (when, when))
+    return folder
+
+
+def test_collection_removes_old_environments_but_never_one_a_live_process_runs_from(
+    tmp_path: Path,
+) -> None:
+    envs = _envs(tmp_path)
+    old, running, _fresh, kept = (
+        _fake_env(envs, name, age)
+        for name, age in (("old", 10_000), ("running", 10_000), ("fresh", 10), ("kept", 10_000))
+    )
+    # An instance that has served for weeks never touched its stamp: its process tells.
+    proc = subprocess.Popen(
+        [str(running / "bin" / "python"), "-c", "import time; time.sleep(30)"],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while "running" not in environments_in_use(envs.cache_dir):
+            assert time.monotonic() < deadline, "the process never showed in /proc"
+            time.sleep(0.05)
+        assert envs.collect(unused_for_seconds=3600, keep=[kept]) == [old]
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert sorted(p.name for p in envs.cache_dir.iterdir()) == ["fresh", "kept", "running"]
+    # Once its process is gone, it is as old as it looks.
+    assert sorted(p.name for p in envs.collect(unused_for_seconds=3600)) == ["kept", "running"]
+
+
+def test_preparing_a_fleet_collects_environments_unused_too_long(tmp_path: Path) -> None:
+    envs = _envs(tmp_path)
+    fleet = fleet_record(model_spec={"Image": BUILTIN_IMAGE})
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    ours = requirements_of(fleet, model_dir)
+    _fake_env(envs, ours.key, age_seconds=10_000)  # built long ago: reused, not collected
+    _fake_env(envs, "abandoned", age_seconds=10_000)
+    runtime = ProcessRuntime(envs, unused_seconds=3600)
+    runtime.prepare(fleet, model_dir, lambda _message: None)
+    left = sorted(p.name for p in envs.cache_dir.iterdir() if not p.name.startswith("server-"))
+    assert left == [ours.key]

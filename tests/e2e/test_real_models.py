@@ -1,7 +1,8 @@
 """Real models end to end (issue 19): a scikit-learn model trained here, packaged the way
 SageMaker documents it, deployed through boto3 on a live stack, with its requirements installed
 into an environment of its own; isolation, fast failures, two conflicting pins side by side, a
-rebuilt archive at the same path, and a 150 s model load (marked `slow`).
+rebuilt archive at the same path, a TorchScript model served by the PyTorch flavour's defaults
+(torch from the CPU wheel on this machine's disk), and a 150 s model load (marked `slow`).
 
 The stack runs with access keys and a database URL set, so the isolation test proves that the
 worker's secrets never reach a model. scikit-learn is not in Greenshift's environment: the test
@@ -11,6 +12,7 @@ the model declares (so the suite builds that set once)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import tarfile
 import textwrap
 import time
@@ -107,8 +109,6 @@ def sklearn_python() -> Path:
 
 
 def sklearn_model(folder: Path, coefficients: tuple[float, float, float]) -> Path:
-    import subprocess
-
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / "model.joblib"
     subprocess.run(
@@ -395,3 +395,52 @@ def test_a_model_that_loads_for_150_s_becomes_in_service(stack: Stack, tmp_path:
     assert json.loads(invoke(runtime, "slowload", "{}", "application/json", "*/*")) == {
         "model": "loaded"
     }
+
+
+# PyTorch's CPU wheel lies on this machine's disk (PyPI's Linux wheels carry CUDA: GBs); a model
+# that pins it by path is what a user with a local wheel or mirror writes.
+TORCH_WHEELS = sorted(Path("/opt/wheels").glob("torch-2.13.0+cpu-cp311-*.whl"))
+PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.13.0-cpu-py311"
+
+SCRIPT_MODEL = """
+import sys
+import torch
+
+linear = torch.nn.Linear(2, 1)
+with torch.no_grad():
+    linear.weight.copy_(torch.tensor([[2.0, 3.0]]))
+    linear.bias.fill_(1.0)
+torch.jit.script(linear).save(sys.argv[1])
+"""
+
+
+def test_a_torchscript_model_serves_with_the_pytorch_toolkits_defaults(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """No inference.py at all: the PyTorch flavour loads model.pt as TorchScript and answers
+    JSON with the toolkit's default input, predict and output functions."""
+    if not TORCH_WHEELS:
+        pytest.skip("no local CPU wheel of torch 2.13.0 in /opt/wheels")
+    requirements_txt = f"torch @ {TORCH_WHEELS[0].as_uri()}\n"
+    framework = framework_requirements(builtin_image(PYTORCH_IMAGE))  # type: ignore[arg-type]
+    assert framework == ["torch==2.13.0"]
+    requirements = RequirementSet.of(framework, requirements_txt)
+    envs = ModelEnvironments(Settings().env_cache)
+    envs.ensure(requirements, time.monotonic() + 600, lambda _: None)  # the stack reuses it
+    weights = tmp_path / "model.pt"
+    subprocess.run(
+        [str(envs.python(requirements)), "-c", SCRIPT_MODEL, str(weights)], check=True, timeout=120
+    )
+    archive = tarball(
+        tmp_path / "model.tar.gz",
+        {"model.pt": weights.read_bytes(), "code/requirements.txt": requirements_txt},
+    )
+    sm, runtime = client(stack, "sagemaker"), client(stack, "sagemaker-runtime")
+    create(sm, "torch", archive, PYTORCH_IMAGE)
+    sm.create_endpoint(EndpointName="torch", EndpointConfigName="torch")
+    described = settle(sm, "torch")
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    answer = json.loads(
+        invoke(runtime, "torch", "[[1, 2], [0, 0]]", "application/json", "application/json")
+    )
+    assert answer == [[9.0], [1.0]]  # 2*1 + 3*2 + 1, and the bias alone

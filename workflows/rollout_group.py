@@ -12,6 +12,7 @@ The group ends `RolledBack` with the reason, or `RollbackFailed` if a move back 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -117,12 +118,12 @@ class RolloutGroup:
             if self._abort is None:
                 await self._check_alarms("at the end of the group")
             if self._abort is not None:
-                await self._shielded(self._roll_back(held))
+                await self._shielded(lambda: self._roll_back(held))
             else:
                 self._status = GroupStatus.SUCCEEDED
                 self._event("GroupSucceeded", "Every endpoint of the group moved.")
         finally:
-            await self._shielded(self._release())
+            await self._shielded(self._release)
             self._finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view()
@@ -141,7 +142,7 @@ class RolloutGroup:
             )
         except ActivityError as error:
             # The API may have held some of them under this name before starting the group.
-            await self._shielded(self._release())
+            await self._shielded(self._release)
             raise business_failure(error) from None
         return result
 
@@ -264,9 +265,11 @@ class RolloutGroup:
             retry_policy=options.FINISH.retry(),
         )
 
-    async def _shielded(self, call: Any) -> Any:
-        """Finish `call` even if the group is cancelled meanwhile (cancelling is an abort)."""
-        task = asyncio.ensure_future(call)
+    async def _shielded(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Finish `call()` even if the group is cancelled meanwhile (cancelling is an abort).
+        The coroutine is made here, not by the caller: a workflow evicted in a `finally` never
+        leaves an un-awaited coroutine behind (a RuntimeWarning at garbage collection)."""
+        task = asyncio.ensure_future(call())
         while True:
             try:
                 return await asyncio.shield(task)

@@ -46,6 +46,8 @@ def retrying_message(fleet_id: str, attempt: int, attempts: int, cause: str, wai
 
 
 def replaced_message(fleet_id: str, healthy: int, desired: int, attempt: int) -> str:
+    if desired == 0:  # retired by its deployment meanwhile (blue terminated, or rolled back)
+        return f"Fleet {fleet_id} was retired meanwhile: nothing left to replace."
     return (
         f"Fleet {fleet_id} is back to {healthy} of {desired} healthy instance(s) on the hosts "
         f"left (attempt {attempt})."

@@ -173,12 +173,16 @@ def test_a_host_killed_during_a_canary_under_load_is_replaced_and_the_canary_com
             killed_at = time.monotonic()
             agents.kill(VICTIM, registry)
 
+            replaced_after: float | None = None
             deadline = began + TRIAL_BOUND
             while True:
                 d = sm.describe_endpoint(EndpointName=ENDPOINT)
                 statuses.add(d["EndpointStatus"])
                 settled = d["EndpointStatus"] == "InService" and "PendingDeploymentSummary" not in d
-                if settled and _spread(registry, "hl-c2") == {HOSTS[0]: 3, HOSTS[1]: 3}:
+                replaced = _spread(registry, "hl-c2") == {HOSTS[0]: 3, HOSTS[1]: 3}
+                if replaced and replaced_after is None:
+                    replaced_after = time.monotonic() - killed_at
+                if settled and replaced:
                     break
                 assert time.monotonic() < deadline, (d, _spread(registry, "hl-c2"))
                 time.sleep(0.3)
@@ -223,7 +227,8 @@ def test_a_host_killed_during_a_canary_under_load_is_replaced_and_the_canary_com
         assert "back to 6 of 6 healthy instance(s)" in replaced[0].message
         assert not [e for e in events if e.type == replacement.REPLACEMENT_ABANDONED]
         print(
-            f"host loss mid-CANARY: settled on hl-c2 with 6/6 in {settled_after:.1f} s; "
+            f"host loss mid-CANARY: green 6/6 on the survivors {replaced_after:.1f} s after the "
+            f"kill; settled on hl-c2 {settled_after:.1f} s after UpdateEndpoint; "
             f"{report.sent} requests, {len(report.failed)} failed (in flight at the kill); "
             f"healer: {[(e.type, e.message) for e in events]}"
         )

@@ -1,9 +1,9 @@
 """The chaos suite's host-loss trial (issue 16): three agents on 127.0.0.2/.3/.4; during a CANARY
 update under steady traffic one whole host is SIGKILLed (its agent and every instance it runs).
-The lost instances are replaced on the surviving hosts, the deployment ends on its target (no
-alarm can trip), the invariants of the chaos suite hold over every host's processes, the only
-failed requests are ones in flight on the killed host at the kill (counted and bounded), and the
-healer's events say what it did."""
+The lost instances are replaced on the surviving hosts, the deployment ends as its alarm says
+(on the new config, or rolled back if the new fleet's 5xx tripped it), the invariants of the
+chaos suite hold over every host's processes, the only failed requests are ones in flight on the
+killed host at the kill (counted and bounded), and the healer's events say what it did."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ RATE = 40.0
 # milliseconds, one or two; the bound leaves room for a slow moment on a loaded machine.
 IN_FLIGHT_BOUND = 6
 ENDPOINT = "hostloss"
+ALARM = "hostloss-green-5xx"
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +139,22 @@ def test_a_host_killed_during_a_canary_under_load_is_replaced_and_the_canary_com
             EndpointName=ENDPOINT, WaiterConfig={"Delay": 1, "MaxAttempts": 180}
         )
         assert _spread(registry, "hl-c1") == {h: 2 for h in HOSTS}
+        cw = stack.client("cloudwatch")
+        cw.put_metric_alarm(
+            AlarmName=ALARM,
+            Namespace="AWS/SageMaker",
+            MetricName="Invocation5XXErrors",
+            Dimensions=[
+                {"Name": "EndpointName", "Value": ENDPOINT},
+                {"Name": "VariantName", "Value": "AllTraffic"},
+                {"Name": "EndpointConfigName", "Value": "hl-c2"},
+            ],
+            Statistic="Sum",
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Period=10,
+            EvaluationPeriods=1,
+        )
 
         load = SteadyLoad(stack.settings.runtime_url, ENDPOINT, rate=RATE, duration=240).start()
         statuses: set[str] = set()
@@ -154,7 +171,8 @@ def test_a_host_killed_during_a_canary_under_load_is_replaced_and_the_canary_com
                             "WaitIntervalInSeconds": 10,
                         },
                         "TerminationWaitInSeconds": 2,
-                    }
+                    },
+                    "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARM}]},
                 },
             )
             # Kill the host once the canary bakes: both fleets have 2 instances on it.
@@ -179,25 +197,34 @@ def test_a_host_killed_during_a_canary_under_load_is_replaced_and_the_canary_com
                 d = sm.describe_endpoint(EndpointName=ENDPOINT)
                 statuses.add(d["EndpointStatus"])
                 settled = d["EndpointStatus"] == "InService" and "PendingDeploymentSummary" not in d
-                replaced = _spread(registry, "hl-c2") == {HOSTS[0]: 3, HOSTS[1]: 3}
+                serving = d["EndpointConfigName"] if settled else "hl-c2"
+                replaced = _spread(registry, serving) == {HOSTS[0]: 3, HOSTS[1]: 3}
                 if replaced and replaced_after is None:
                     replaced_after = time.monotonic() - killed_at
                 if settled and replaced:
                     break
-                assert time.monotonic() < deadline, (d, _spread(registry, "hl-c2"))
+                assert time.monotonic() < deadline, (d, _spread(registry, serving))
                 time.sleep(0.3)
             settled_after = time.monotonic() - began
             time.sleep(1)
         finally:
             report = load.stop()
-        assert statuses <= {"InService", "Updating"}, statuses
-        assert d["EndpointConfigName"] == "hl-c2", d.get("FailureReason")
-        assert "FailureReason" not in d, d["FailureReason"]
+        assert statuses <= {"InService", "Updating", "RollingBack"}, statuses
+        # The alarm decides: the canary completes unless the green fleet's 5xx tripped it.
+        history = cw.describe_alarm_history(AlarmName=ALARM, HistoryItemType="StateUpdate")
+        tripped = any("to ALARM" in h["HistorySummary"] for h in history["AlarmHistoryItems"])
+        expected = "hl-c1" if tripped else "hl-c2"
+        assert d["EndpointConfigName"] == expected, (d.get("FailureReason"), history)
+        if tripped:
+            assert ALARM in d["FailureReason"], d["FailureReason"]
+        else:
+            assert "FailureReason" not in d, d["FailureReason"]
 
         # The suite's invariants, over every host's processes: one config serving, 6 InService
         # instances each with exactly one process, nothing orphaned, HAProxy agreeing.
-        assert violations(_snapshot(stack, agents, registry, "hl-c2")) == []
-        assert _spread(registry, "hl-c1") == Counter()
+        assert violations(_snapshot(stack, agents, registry, expected)) == []
+        other = "hl-c2" if expected == "hl-c1" else "hl-c1"
+        assert _spread(registry, other) == Counter()
 
         # Requests: none lost but those in flight on the killed host at the kill.
         kill = killed_at - load.started_at
@@ -207,28 +234,31 @@ def test_a_host_killed_during_a_canary_under_load_is_replaced_and_the_canary_com
         assert len(in_flight) <= IN_FLIGHT_BOUND, in_flight
         assert {"v1", "v2"} <= set(report.by_version())
 
-        # The healer's report: both fleets' loss, the green fleet's replacement.
+        # The healer's report: both fleets' loss, the serving fleet's replacement.
         events = [
             e
             for deployment in registry.list_deployments(ENDPOINT)
             for e in registry.list_events(deployment.deployment_id)
             if e.actor == "healer"
         ]
-        green = next(f.fleet_id for f in registry.list_fleets(ENDPOINT) if f.config_name == "hl-c2")
+        serving_fleet = next(
+            f.fleet_id for f in registry.list_fleets(ENDPOINT) if f.config_name == expected
+        )
         lost = [e for e in events if e.type == replacement.HOST_LOST]
         assert sorted(e.detail["instances"] for e in lost) == [2, 2], events
         assert all(e.message.startswith(f"Host {VICTIM} lost") for e in lost)
         replaced = [
             e
             for e in events
-            if e.type == replacement.INSTANCES_REPLACED and e.detail["fleet_id"] == green
+            if e.type == replacement.INSTANCES_REPLACED and e.detail["fleet_id"] == serving_fleet
         ]
         assert len(replaced) == 1, events
         assert "back to 6 of 6 healthy instance(s)" in replaced[0].message
         assert not [e for e in events if e.type == replacement.REPLACEMENT_ABANDONED]
         print(
-            f"host loss mid-CANARY: green 6/6 on the survivors {replaced_after:.1f} s after the "
-            f"kill; settled on hl-c2 {settled_after:.1f} s after UpdateEndpoint; "
+            f"host loss mid-CANARY: 6/6 on the survivors {replaced_after:.1f} s after the kill; "
+            f"settled on {expected} (alarm tripped: {tripped}) {settled_after:.1f} s after "
+            "UpdateEndpoint; "
             f"{report.sent} requests, {len(report.failed)} failed (in flight at the kill); "
             f"healer: {[(e.type, e.message) for e in events]}"
         )

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from temporalio import activity
@@ -33,7 +36,12 @@ from greenshift.hosts.messages import (
     ReplaceInput,
     ReplaceResult,
 )
+from greenshift.hosts.service import advertisement
+from greenshift.hosts.store import HostStore
 from greenshift.ports import FleetStatus
+from greenshift.registry.sql import SqlRegistry
+from tests.registry_records import fleet
+from tests.workflow.test_dev_server import ROOT, stop, target_of
 from workflows.replace_instances import ReplaceInstances
 
 pytestmark = pytest.mark.timeout(60)
@@ -111,6 +119,14 @@ def _gaps(times: list[datetime]) -> list[float]:
     return [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
 
 
+def _about(gaps: list[float], backoffs: list[float]) -> bool:
+    """Each gap is its backoff plus the attempt's own (real, unskipped) run time, under 3 s even
+    on a loaded machine."""
+    return len(gaps) == len(backoffs) and all(
+        b <= g < b + 3 for g, b in zip(gaps, backoffs, strict=True)
+    )
+
+
 async def test_a_failed_replacement_is_retried_after_a_backoff_that_survives_the_worker(
     env: WorkflowEnvironment,
 ) -> None:
@@ -139,7 +155,7 @@ async def test_a_failed_replacement_is_retried_after_a_backoff_that_survives_the
     assert result == ReplaceResult(fleet_id="ep.A.d1", attempts=3, healthy=2, desired=2)
     assert len(hosts.placed_at) == 3 and len(hosts.launches) == 2
     gaps = _gaps(hosts.placed_at)
-    assert [round(g) for g in gaps] == [60, 60], gaps  # 60, then min(60 cap, 120)
+    assert _about(gaps, [60, 60]), gaps  # 60, then min(60 cap, 120)
     assert hosts.types() == [
         replacement.REPLACEMENT_RETRYING,
         replacement.REPLACEMENT_RETRYING,
@@ -173,8 +189,89 @@ async def test_no_host_with_room_gives_up_after_the_last_attempt_saying_why(
     ), cause.message
     assert hosts.launches == []
     gaps = _gaps(hosts.placed_at)
-    assert [round(g) for g in gaps] == [2, 4, 8], gaps
+    assert _about(gaps, [2, 4, 8]), gaps
     assert hosts.types() == [replacement.REPLACEMENT_RETRYING] * 3 + [
         replacement.REPLACEMENT_ABANDONED
     ]
     assert hosts.events[-1].message == cause.message
+
+
+async def _spawn(target: str, queue: str, state: Path) -> asyncio.subprocess.Process:
+    ready = state / "worker.ready"
+    ready.unlink(missing_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.workflow.replace_worker_proc",
+        target,
+        queue,
+        str(state),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert proc.returncode is None, "worker process exited"
+        assert time.monotonic() < deadline, "worker did not start"
+        await asyncio.sleep(0.1)
+    return proc
+
+
+@pytest.mark.timeout(120)
+async def test_a_worker_sigkilled_in_the_backoff_leaves_the_replacement_to_the_next_one(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """On a real dev server, with the real placement on a SQLite registry: the only host has
+    room for 1 of the 2 instances, so attempt 1 fails with ResourceLimitExceeded; the worker is
+    SIGKILLed while it waits; the host gains room; a new worker process finishes the job."""
+    queue = f"replace-{uuid.uuid4().hex[:8]}"
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    registry = SqlRegistry(url)
+    store = HostStore(url)
+    store.register(advertisement("127.0.0.2", queue, vcpus=2))  # one ml.m5.large
+    registry.upsert_fleet(fleet(desired_count=2))
+    launched: list[HostScaleInput] = []
+
+    @activity.defn(name=HOST_SCALE_UP)
+    async def scale_up(data: HostScaleInput) -> FleetStatus:
+        launched.append(data)
+        return FleetStatus(
+            fleet_id=data.fleet_id, desired=data.count, healthy=data.count, launching=0, failed=0
+        )
+
+    host = Worker(dev_env.client, task_queue=f"{queue}-host-127.0.0.2", activities=[scale_up])
+    procs = [await _spawn(target_of(dev_env), queue, tmp_path)]
+    try:
+        async with host:
+            data = ReplaceInput(fleet_id="ep.A.d1", lost_host="127.0.0.4", first_backoff_seconds=4)
+            handle = await dev_env.client.start_workflow(
+                REPLACE_INSTANCES,
+                data,
+                id=f"replace/{data.fleet_id}/{queue}",
+                task_queue=queue,
+                result_type=ReplaceResult,
+            )
+            deadline = time.monotonic() + 30
+            while not registry.list_events("d1"):
+                assert time.monotonic() < deadline, "attempt 1 did not fail"
+                await asyncio.sleep(0.1)
+            procs[0].kill()
+            await asyncio.wait_for(procs[0].wait(), timeout=10)
+            store.register(advertisement("127.0.0.2", queue, vcpus=4))  # room for both now
+            procs.append(await _spawn(target_of(dev_env), queue, tmp_path))
+            result = await asyncio.wait_for(handle.result(), timeout=60)
+        events = registry.list_events("d1")
+    finally:
+        for proc in procs:
+            await stop(proc)
+        store.close()
+        registry.close()
+    assert result == ReplaceResult(fleet_id="ep.A.d1", attempts=2, healthy=2, desired=2)
+    assert [e.type for e in events] == [
+        replacement.REPLACEMENT_RETRYING,
+        replacement.INSTANCES_REPLACED,
+    ]
+    assert "ResourceLimitExceeded: The hosts can hold 1 of the 2" in events[0].message
+    assert [(d.count, d.indices) for d in launched] == [(2, [0, 1])]

@@ -122,7 +122,7 @@ def _snapshot(stack: Stack, agents: Agents, registry: SqlRegistry, config: str) 
     )
 
 
-def test_a_host_killed_during_a_canary_under_load_is_replaced_and_the_canary_completes(
+def test_a_host_killed_mid_canary_under_load_is_replaced_and_the_update_ends_as_its_alarm_says(
     fleet: tuple[Stack, Agents],
 ) -> None:
     stack, agents = fleet

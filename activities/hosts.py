@@ -3,16 +3,31 @@ fleet's instances go, then calls each host's own queue with its share (workflows
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio import activity
 
 from activities.errors import business_errors
 from greenshift.errors import ValidationError
-from greenshift.hosts.messages import HOST_FLEETS, PLACE_FLEET, PlaceInput, Placement
-from greenshift.hosts.shares import shares_for
+from greenshift.hosts.events import record_host_event
+from greenshift.hosts.messages import (
+    HOST_FLEETS,
+    PLACE_FLEET,
+    RECORD_HOST_EVENT,
+    HostEventInput,
+    PlaceInput,
+    Placement,
+)
+from greenshift.hosts.records import Reservation
+from greenshift.hosts.shares import shares_for, with_reservations
 from greenshift.hosts.store import HostStore
 from greenshift.registry.api import Registry
+
+# A reserved index not launched within this is given up (its host never ran the launch: lost, or
+# its activity never started). Longer than the host activities' schedule-to-start timeout.
+RESERVATION_TTL_SECONDS = 90.0
 
 
 class HostPlacementActivities:
@@ -30,7 +45,7 @@ class HostPlacementActivities:
         then the per-host shares. No host store, or no host registered: the shared queue's
         fleet does the work, as on one machine before hosts existed."""
         hosts = self.store.list() if self.store is not None else []
-        if not hosts:
+        if not hosts or self.store is None:
             return Placement(hosts_registered=False)
         fleet = self.registry.get_fleet(data.fleet_id)
         if fleet is None:
@@ -47,25 +62,42 @@ class HostPlacementActivities:
         elif fleet.desired_count != data.count or fleet.retired != retired:
             fleet = fleet.model_copy(update={"desired_count": data.count, "retired": retired})
             self.registry.upsert_fleet(fleet)
-        instances = self.registry.list_instances()
-        types = {}
-        for fleet_id in {r.fleet_id for r in instances}:
-            other = self.registry.get_fleet(fleet_id)
-            if other is not None:
-                types[fleet_id] = other.instance_type
-        return shares_for(
-            fleet,
-            data.count,
-            data.grow,
-            hosts,
-            instances,
-            types,
-            datetime.now(UTC),
-            self.lost_after,
-            drain=data.drain,
-        )
+        store = self.store
+        placed = fleet
+
+        def compute(reserved: list[Reservation]) -> Placement:
+            # Read under the placement lock: what another placement just handed out is either
+            # an instance record by now or one of `reserved`.
+            instances = with_reservations(self.registry.list_instances(), reserved)
+            types = {}
+            for fleet_id in {r.fleet_id for r in instances}:
+                other = self.registry.get_fleet(fleet_id)
+                if other is not None:
+                    types[fleet_id] = other.instance_type
+            return shares_for(
+                placed,
+                data.count,
+                data.grow,
+                store.list(),
+                instances,
+                types,
+                datetime.now(UTC),
+                self.lost_after,
+                drain=data.drain,
+            )
+
+        return store.place(fleet.fleet_id, compute, RESERVATION_TTL_SECONDS)
 
     @activity.defn(name=HOST_FLEETS)
     def host_fleets(self, address: str) -> list[str]:
         """The fleets with instances on this host (what a drain moves), sorted."""
         return sorted({r.fleet_id for r in self.registry.list_instances(host=address)})
+
+    @activity.defn(name=RECORD_HOST_EVENT)
+    def record_event(self, data: HostEventInput) -> bool:
+        """What a replacement did, in the log of the fleet's deployment (a retry writes nothing
+        new: the key is stored once). False when the fleet is gone with its endpoint."""
+        return record_host_event(self.registry, data, datetime.now(UTC))
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.place_fleet, self.host_fleets, self.record_event]

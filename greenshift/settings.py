@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # instances leave rotation and are replaced on the others.
     host_lost_after_seconds: float = Field(default=5.0, gt=0)
     host_heartbeat_seconds: float = Field(default=1.0, gt=0)
+    # An agent whose --address is on a network between hosts that only the data plane reaches:
+    # its instances listen on that address (else only ever on loopback). Models have no SigV4 of
+    # their own, so anything on that network could call them: keep it private.
+    host_network_private: bool = False
     # The worker runs this machine's fleet agent (False for the extra workers of --workers N).
     worker_agent: bool = True
     # `greenshift up --workers N`: workers on the shared task queue (the first holds the agent);

@@ -64,7 +64,7 @@ def build_worker(
     placement = HostPlacementActivities(
         deps.registry, deps.hosts, deps.settings.host_lost_after_seconds
     )
-    activities += [placement.place_fleet, placement.host_fleets]
+    activities += placement.all()
     return Worker(
         client,
         task_queue=task_queue or deps.settings.task_queue,

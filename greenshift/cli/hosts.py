@@ -15,15 +15,25 @@ from greenshift.hosts.store import HostStore
 from greenshift.settings import Settings
 
 
-def _loopback(address: str) -> str:
+def _host_address(address: str, private_network: bool) -> str:
     """Instances listen on the host's address, and instances only ever listen on loopback
-    (127.0.0.0/8 or ::1): anything else is refused here, before a port is opened."""
+    (127.0.0.0/8 or ::1) unless the host is on a private network between hosts
+    (GREENSHIFT_HOST_NETWORK_PRIVATE): anything else is refused here, before a port is opened.
+    An agent's instance records carry this address, so it must be the one they listen on."""
     try:
-        if ipaddress.ip_address(address).is_loopback:
-            return address
+        parsed = ipaddress.ip_address(address)
     except ValueError:
-        pass
-    raise click.BadParameter(f"{address} is not a loopback address (127.0.0.0/8 or ::1)")
+        raise click.BadParameter(f"{address} is not an IP address") from None
+    if parsed.is_loopback:
+        return address
+    if private_network:
+        if not (parsed.is_unspecified or parsed.is_multicast):
+            return address
+        raise click.BadParameter(f"{address} is not this host's own (unicast) address")
+    raise click.BadParameter(
+        f"{address} is not a loopback address (127.0.0.0/8 or ::1); an address on a private "
+        "network between the hosts needs GREENSHIFT_HOST_NETWORK_PRIVATE=true"
+    )
 
 
 @click.command("agent")
@@ -45,7 +55,8 @@ def agent_command(
     from greenshift.hosts.agent_main import run_agent
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    host_settings = settings.model_copy(update={"host": _loopback(address)})
+    host = _host_address(address, settings.host_network_private)
+    host_settings = settings.model_copy(update={"host": host})
     asyncio.run(
         run_agent(
             host_settings,

@@ -133,7 +133,7 @@ class FleetAgent:
         # Instances answer on loopback only, whatever GREENSHIFT_HOST says: HAProxy is the one
         # door to them (issue 14). A host of its own loopback address (127.0.0.3) keeps it. This
         # is also the host name of their records.
-        self.host = instance_address(settings.host)
+        self.host = instance_address(settings.host, settings.host_network_private)
         self.instances_dir = settings.home_dir / "instances"
         self.model_data = model_data or ModelData(
             settings.home_dir / "models", max_bytes=settings.model_data_max_bytes
@@ -564,6 +564,7 @@ class FleetAgent:
                     },
                     log_path=self.instances_dir / iid / "server.log",
                     gpus=gpus,
+                    private_network=self.settings.host_network_private,
                 )
             )
         except ProvisionFailed as exc:  # e.g. a container that exits at start

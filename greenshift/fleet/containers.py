@@ -240,7 +240,9 @@ class DockerRuntime:
                 environment=container_environment(spec, port),
                 labels=labels_of(spec, self.home),
                 # 127.0.0.1 only: an instance is reached through the data plane, never directly.
-                ports={f"{port}/tcp": (instance_address(spec.host), spec.port)},
+                ports={
+                    f"{port}/tcp": (instance_address(spec.host, spec.private_network), spec.port)
+                },
                 volumes={str(spec.model_dir): {"bind": MODEL_MOUNT, "mode": "ro"}},
                 **options,
             )

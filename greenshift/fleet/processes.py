@@ -43,14 +43,21 @@ LOOPBACK = "127.0.0.1"  # instances never answer beyond loopback, whatever GREEN
 log = logging.getLogger("greenshift.fleet")
 
 
-def instance_address(configured: str) -> str:
+def instance_address(configured: str, private_network: bool = False) -> str:
     """Where a host's instances listen: its own address when that is a loopback one (a host of
     `greenshift agent --address 127.0.0.3`), else 127.0.0.1 (`GREENSHIFT_HOST=0.0.0.0` must never
-    put a model on every interface: HAProxy is the one door to it)."""
+    put a model on every interface: HAProxy is the one door to it). `private_network`
+    (GREENSHIFT_HOST_NETWORK_PRIVATE, a host on a network only the data plane reaches): the
+    host's own unicast address too, never a wildcard."""
     try:
-        return configured if ipaddress.ip_address(configured).is_loopback else LOOPBACK
+        address = ipaddress.ip_address(configured)
     except ValueError:  # a name, not an address
         return LOOPBACK
+    if address.is_loopback:
+        return configured
+    if private_network and not (address.is_unspecified or address.is_multicast):
+        return configured
+    return LOOPBACK
 
 
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -64,6 +71,7 @@ def server_command(
     port: int,
     flavour: str,
     host: str = LOOPBACK,
+    private_network: bool = False,
 ) -> list[str]:
     return [
         str(python),
@@ -72,7 +80,7 @@ def server_command(
         "--model-dir",
         str(model_dir),
         "--host",
-        instance_address(host),
+        instance_address(host, private_network),
         "--port",
         str(port),
         "--flavour",
@@ -201,6 +209,7 @@ class ProcessRuntime:
             spec.port,
             image_of(spec.fleet).flavour,
             spec.host,
+            spec.private_network,
         )
         with log_path.open("ab") as log:
             proc = subprocess.Popen(

@@ -52,6 +52,7 @@ class InstanceSpec:
     environment: dict[str, str]
     log_path: Path  # stdout + stderr, appended as plain text (the logs store tails it)
     gpus: tuple[str, ...] = field(default=())  # the host GPUs this instance may use
+    private_network: bool = False  # `host` may be non-loopback (Settings.host_network_private)
 
     @property
     def container(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from greenshift.hosts.messages import (
     HOST_STATUS,
     HostScaleInput,
 )
+from greenshift.hosts.store import HostStore
 from greenshift.ports import FleetStatus
 from greenshift.registry.api import Registry
 
@@ -30,19 +31,29 @@ from greenshift.registry.api import Registry
 class HostActivities:
     """Built with this host's agent; registered only on this host's task queue."""
 
-    def __init__(self, agent: FleetAgent, registry: Registry) -> None:
+    def __init__(
+        self, agent: FleetAgent, registry: Registry, store: HostStore | None = None
+    ) -> None:
         self.agent = agent
         self.registry = registry
+        self.store = store
 
     @activity.defn(name=HOST_SCALE_UP)
     @business_errors
     def scale_up(self, data: HostScaleInput) -> FleetStatus:
-        fleet = self.registry.get_fleet(data.fleet_id)
-        if fleet is None:
-            raise ValidationError(f"fleet {data.fleet_id} has no record")
-        return self.agent.scale_up(
-            fleet, data.count, heartbeat_progress(), indices=data.indices or None, share=True
-        )
+        try:
+            fleet = self.registry.get_fleet(data.fleet_id)
+            if fleet is None:
+                raise ValidationError(f"fleet {data.fleet_id} has no record")
+            if fleet.retired:  # retired since it was placed (a replacement late to a terminate)
+                return self.agent.status(data.fleet_id)
+            return self.agent.scale_up(
+                fleet, data.count, heartbeat_progress(), indices=data.indices or None, share=True
+            )
+        finally:
+            # Launched or not, the instance records now say what became of these indices.
+            if self.store is not None:
+                self.store.release(data.fleet_id, data.indices)
 
     @activity.defn(name=HOST_SCALE_DOWN)
     @business_errors

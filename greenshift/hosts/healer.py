@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from contextlib import suppress
 from datetime import UTC, datetime
 
@@ -20,7 +21,9 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from greenshift.hosts.messages import REPLACE_INSTANCES, ReplaceInput
+from greenshift.hosts import replacement
+from greenshift.hosts.events import record_host_event
+from greenshift.hosts.messages import REPLACE_INSTANCES, HostEventInput, ReplaceInput
 from greenshift.hosts.records import HostRecord, is_alive
 from greenshift.hosts.shares import LIVE
 from greenshift.hosts.store import HostStore
@@ -77,6 +80,7 @@ class Healer:
         now = datetime.now(UTC)
         found: dict[str, str] = {}
         for host in lost_hosts(self.store.list(), now, self.lost_after):
+            taken: Counter[str] = Counter()
             for record in self.registry.list_instances(host=host.address):
                 if record.state not in LIVE:
                     continue
@@ -86,7 +90,27 @@ class Healer:
                         update={"state": STOPPING, "state_reason": reason, "updated_at": now}
                     )
                 )
+                taken[record.fleet_id] += 1
                 fleet = self.registry.get_fleet(record.fleet_id)
                 if fleet is not None and not fleet.retired and fleet.desired_count > 0:
                     found[record.fleet_id] = host.address
+            for fleet_id, count in sorted(taken.items()):
+                self._report(host, fleet_id, count)
         return found
+
+    def _report(self, host: HostRecord, fleet_id: str, count: int) -> None:
+        """The event saying what was taken out of rotation; keyed by the host's last heartbeat,
+        so several workers healing the same loss write it once."""
+        record_host_event(
+            self.registry,
+            HostEventInput(
+                fleet_id=fleet_id,
+                type=replacement.HOST_LOST,
+                message=replacement.host_lost_message(
+                    host.address, self.lost_after, fleet_id, count
+                ),
+                key=f"host-lost/{host.address}/{host.heartbeat_at.isoformat()}/{fleet_id}",
+                detail={"lost_host": host.address, "instances": count},
+            ),
+            datetime.now(UTC),
+        )

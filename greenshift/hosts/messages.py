@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from greenshift.hosts import replacement
+
 # On the shared task queue: where a fleet's instances go (reads hosts and instances).
 PLACE_FLEET = "PlaceFleet"
 # On each host's own task queue (greenshift.hosts.activities).
@@ -47,9 +49,33 @@ DRAIN_HOST = "DrainHost"
 HOST_FLEETS = "HostFleets"
 
 
+RECORD_HOST_EVENT = "RecordHostEvent"
+
+
 class ReplaceInput(BaseModel):
     fleet_id: str
     lost_host: str
+    # Retry with backoff (greenshift.hosts.replacement); defaults there.
+    attempts: int = replacement.ATTEMPTS
+    first_backoff_seconds: float = replacement.FIRST_BACKOFF_SECONDS
+    max_backoff_seconds: float = replacement.MAX_BACKOFF_SECONDS
+
+
+class ReplaceResult(BaseModel):
+    fleet_id: str
+    attempts: int  # the attempt that succeeded
+    healthy: int
+    desired: int
+
+
+class HostEventInput(BaseModel):
+    """An event in the log of the fleet's deployment; `key` makes a retried write a no-op."""
+
+    fleet_id: str
+    type: str
+    message: str
+    key: str
+    detail: dict[str, str | int | float] = Field(default_factory=dict)
 
 
 class HostScaleInput(BaseModel):

@@ -39,6 +39,15 @@ class HostRecord(BaseModel):
     draining: bool = False
 
 
+class Reservation(BaseModel):
+    """An instance index a placement gave a host, not launched there yet (hosts.store)."""
+
+    fleet_id: str
+    index: int
+    host: str
+    reserved_at: datetime
+
+
 def is_alive(host: HostRecord, now: datetime, lost_after_seconds: float) -> bool:
     """Heard from within the bound. A clock skew between hosts shifts this by the skew, which is
     why the bound is seconds, not milliseconds."""

@@ -78,7 +78,7 @@ class HostService:
         return Worker(
             self.client,
             task_queue=self.host.task_queue,
-            activities=HostActivities(self.agent, self.registry).all(),
+            activities=HostActivities(self.agent, self.registry, self.store).all(),
             activity_executor=executor,
             max_concurrent_activities=HOST_ACTIVITY_THREADS,
         )

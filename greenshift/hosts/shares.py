@@ -8,12 +8,41 @@ from datetime import datetime
 
 from greenshift.hosts.messages import HostShare, Placement
 from greenshift.hosts.placement import HostRoom, place
-from greenshift.hosts.records import HostRecord, is_alive, room_of
+from greenshift.hosts.records import HostRecord, Reservation, is_alive, room_of
+from greenshift.naming import instance_id
 from greenshift.registry.records import FleetRecord, InstanceRecord
 
 # Instance states that hold a host's room and count toward a fleet's share there.
 HOLDING = ("Launching", "InService", "Unhealthy", "Stopping")
 LIVE = ("Launching", "InService", "Unhealthy")
+# How a reserved index shows in placement: an instance about to launch.
+RESERVED = "Launching"
+
+
+def with_reservations(
+    instances: Sequence[InstanceRecord], reserved: Sequence[Reservation]
+) -> list[InstanceRecord]:
+    """The instance records plus one Launching record per reservation whose instance has no
+    record yet, so placement counts an index handed out a moment ago (its host has not launched
+    it yet) as taken, on its host, holding its room. Once the host writes the record, the
+    record speaks for it and the reservation is ignored."""
+    recorded = {r.instance_id for r in instances}
+    pending = [
+        InstanceRecord(
+            instance_id=instance_id(r.fleet_id, r.index),
+            fleet_id=r.fleet_id,
+            endpoint="",
+            variant="",
+            index=r.index,
+            host=r.host,
+            state=RESERVED,
+            state_reason="reserved by placement",
+            updated_at=r.reserved_at,
+        )
+        for r in reserved
+        if instance_id(r.fleet_id, r.index) not in recorded
+    ]
+    return [*instances, *pending]
 
 
 def shares_for(

@@ -8,14 +8,28 @@ one short statement, so heartbeats from many hosts never hold a lock for long.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import builtins
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Float, Integer, MetaData, String, Table, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
-from greenshift.hosts.records import HostRecord
-from greenshift.registry.database import create_registry_engine, writer
+from greenshift.hosts.messages import Placement
+from greenshift.hosts.records import HostRecord, Reservation
+from greenshift.registry.database import create_registry_engine, is_sqlite, writer
 from greenshift.registry.schema import UtcDateTime
 
 _metadata = MetaData()
@@ -33,6 +47,22 @@ hosts = Table(
     Column("heartbeat_at", UtcDateTime, nullable=False),
     Column("draining", Boolean, nullable=False, default=False),
 )
+
+# Instance indices a placement handed out whose host has not yet written the instance's record:
+# until it does (or the reservation expires), every other placement counts them, so two
+# placements at once never give one index twice nor the same room to two fleets.
+reservations = Table(
+    "host_reservations",
+    _metadata,
+    Column("fleet_id", String(256), primary_key=True),
+    Column("index", Integer, primary_key=True),
+    Column("host", String(256), nullable=False),
+    Column("reserved_at", UtcDateTime, nullable=False),
+)
+
+# PostgreSQL: the transaction-scoped advisory lock every placement takes (any constant will do,
+# as long as all placements use the same one). SQLite: BEGIN IMMEDIATE is the lock.
+PLACEMENT_LOCK = 0x67736870
 
 
 def _utcnow() -> datetime:
@@ -90,6 +120,57 @@ class HostStore:
     def remove(self, address: str) -> None:
         with writer(self.engine).begin() as conn:
             conn.execute(hosts.delete().where(hosts.c.address == address))
+
+    def place(
+        self,
+        fleet_id: str,
+        compute: Callable[[builtins.list[Reservation]], Placement],
+        ttl_seconds: float,
+        now: datetime | None = None,
+    ) -> Placement:
+        """Run `compute` (reads hosts and instances, decides the shares of fleet `fleet_id`) under
+        the placement lock, given the reservations still pending, and record the indices it
+        hands out, all in one transaction: placements on any number of workers take turns, each
+        seeing what the ones before it reserved. Reservations older than `ttl_seconds` are
+        dropped (their host never launched them: it was lost, or the activity never started)."""
+        now = now or _utcnow()
+        with writer(self.engine).begin() as conn:
+            if not is_sqlite(self.engine):
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLACEMENT_LOCK})
+            conn.execute(
+                reservations.delete().where(
+                    reservations.c.reserved_at < now - timedelta(seconds=ttl_seconds)
+                )
+            )
+            pending = [
+                Reservation.model_validate(r._asdict())
+                for r in conn.execute(select(reservations)).all()
+            ]
+            placement = compute(pending)
+            rows = [
+                {"fleet_id": fleet_id, "index": i, "host": share.address, "reserved_at": now}
+                for share in placement.shares
+                for i in share.indices
+            ]
+            if rows:
+                conn.execute(reservations.insert(), rows)
+        return placement
+
+    def release(self, fleet_id: str, indices: builtins.list[int]) -> None:
+        """The host launched (or gave up on) these: their instance records speak for them now."""
+        if not indices:
+            return
+        with writer(self.engine).begin() as conn:
+            conn.execute(
+                reservations.delete().where(
+                    reservations.c.fleet_id == fleet_id, reservations.c.index.in_(indices)
+                )
+            )
+
+    def reservations(self) -> builtins.list[Reservation]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(reservations)).all()
+        return [Reservation.model_validate(r._asdict()) for r in rows]
 
     def close(self) -> None:
         self.engine.dispose()

@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from greenshift.loadgen import SteadyLoad
 from greenshift.registry.sql import SqlRegistry
+from tests.e2e.agents import Agents
 from tests.e2e.conftest import create_config, create_model
 from tests.e2e.stack import Stack, processes_mentioning, running_stack
 
@@ -26,56 +24,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
 
 HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 LOST_AFTER = 3.0
-
-
-class Agents:
-    def __init__(self, stack: Stack, root: Path) -> None:
-        self.stack = stack
-        self.root = root
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def home(self, address: str) -> Path:
-        return self.root / f"host-{address}"
-
-    def start(self, address: str) -> None:
-        env = {
-            **self.stack.env(),
-            "GREENSHIFT_HOME": str(self.home(address)),
-            "GREENSHIFT_DATABASE_URL": self.stack.settings.registry_url,
-        }
-        log = (self.root / f"agent-{address}.log").open("ab")
-        with log:
-            self.processes[address] = subprocess.Popen(
-                [sys.executable, "-m", "greenshift", "agent", "--address", address],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self, address: str, registry: SqlRegistry) -> None:
-        """SIGKILL the host: its agent and every instance it runs."""
-        process = self.processes.pop(address)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        for record in registry.list_instances(host=address):
-            if record.pid:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(record.pid, signal.SIGKILL)
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        self.processes.clear()
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,7 @@ WORKFLOW_MAY_REACH = (
     *PURE,
     "greenshift.groups.model",
     "greenshift.hosts.messages",  # the host activities' input shapes (pydantic only)
+    "greenshift.hosts.replacement",  # the replacement's backoff and event words (pure)
     "greenshift.ports",
     "greenshift.registry.api",
     "greenshift.contracts",

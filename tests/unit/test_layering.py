@@ -45,6 +45,7 @@ WORKFLOW_MAY_REACH = (
     *PURE,
     "greenshift.groups.model",
     "greenshift.hosts.messages",  # the host activities' input shapes (pydantic only)
+    "greenshift.metrics.verdicts",  # the judging activity's shapes and the bake rule (pure)
     "greenshift.ports",
     "greenshift.registry.api",
     "greenshift.contracts",

@@ -161,8 +161,9 @@ def decide_bake(
         return BakeDecision(
             action=Action.EXTEND,
             seconds=seconds,
-            message=f"The bake is extended by {seconds} s (up to {max_extension(bake_seconds)} s "
-            f"in all, {extended_seconds + seconds} s so far): {what}.",
+            message=f"The bake is extended by {seconds} s ({extended_seconds + seconds} s of at "
+            f"most {max_extension(bake_seconds)} s so far): too little data for "
+            f"{', '.join(v.alarm for v in lacking)} to judge.",
         )
     if not can_extend:
         return BakeDecision(action=Action.PASS, message=f"Going on without a verdict: {what}.")

@@ -70,7 +70,7 @@ async def test_lacking_data_extends_the_bake_then_pauses_and_a_resume_goes_on(
         steps = BAKE // extension_step(BAKE)
         extended = types(w, EXTENDED_EVENT)
         assert len(extended) == steps == 4, extended
-        assert "extended by 30 s (up to 120 s in all, 120 s so far)" in extended[-1]
+        assert "extended by 30 s (120 s of at most 120 s so far)" in extended[-1]
         verdicts = types(w, VERDICT_EVENT)
         assert len(verdicts) == steps + 1
         assert all("not enough data" in m and "40 requests" in m for m in verdicts)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from greenshift.metrics.verdicts import (
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.planning.model import BakeStep
     from greenshift.status import RollbackReason
     from workflows import options
+    from workflows.inputs import failure_message
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
     from workflows.deployment import DeploymentWorkflow
 
 PATCH = "judge-lacking-data"
+# The judge reads the metric store, which shares the registry's database: as patient as the
+# registry's own activities.
+JUDGE = options.ActivityOptions(start_to_close=timedelta(seconds=30), attempts=8)
 
 
 async def judge_bake(wf: DeploymentWorkflow, index: int, step: BakeStep, since: datetime) -> None:
@@ -92,21 +97,30 @@ async def judge_bake(wf: DeploymentWorkflow, index: int, step: BakeStep, since: 
 async def _look(
     wf: DeploymentWorkflow, index: int, step: BakeStep, since: datetime, look: int
 ) -> JudgeResult:
+    """One look; a judge that cannot be read fails closed: the deployment rolls back."""
     prepared = wf._require_prepared()
-    return await wf._call(
-        JUDGE_BAKE,
-        JudgeInput(
-            endpoint=prepared.ref.endpoint,
-            deployment_id=prepared.ref.deployment_id,
-            alarms=list(step.alarms),
-            since=since,
-            step_index=index,
-            look=look,
-            at=workflow.now(),
-        ),
-        options.ALARMS,
-        JudgeResult,
-    )
+    try:
+        return await wf._call(
+            JUDGE_BAKE,
+            JudgeInput(
+                endpoint=prepared.ref.endpoint,
+                deployment_id=prepared.ref.deployment_id,
+                alarms=list(step.alarms),
+                since=since,
+                step_index=index,
+                look=look,
+                at=workflow.now(),
+            ),
+            JUDGE,
+            JudgeResult,
+        )
+    except ActivityError as error:
+        wf._request_abort(
+            RollbackReason.STEP_FAILED,
+            f"Judging the bake (step {index + 1}) failed: {failure_message(error)}",
+            None,
+        )
+        return JudgeResult()
 
 
 async def _extend(wf: DeploymentWorkflow, index: int, seconds: int, message: str) -> bool:

@@ -11,6 +11,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from greenshift import naming
+from greenshift.errors import GreenshiftError
 from greenshift.metrics.judge import Z_BOUNDARY
 from greenshift.metrics.judge_source import verdict_of
 from greenshift.metrics.stats import Aggregate
@@ -152,3 +153,24 @@ async def test_a_judge_that_finds_the_new_fleet_worse_rolls_it_back(
         assert "6.00% errors of 1000 requests vs old 1.00% of 2000" in endpoint.failure_reason
         (verdict,) = [e for e in w.registry.list_events(DEPLOYMENT) if e.type == VERDICT_EVENT]
         assert verdict.detail["Verdict"] == "Fail" and verdict.detail["NewRequests"] == 1000
+
+
+class BrokenJudge:
+    """The metric store cannot be read (a non-retryable failure, so the test needs no retries)."""
+
+    def verdicts(self, alarms: list[str], since: object, now: object) -> list[Verdict]:
+        raise GreenshiftError("injected: metric store unreadable")
+
+
+async def test_a_judge_that_cannot_be_read_fails_closed(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    async with world(env.client, tmp_path, alarms=["judge"], judges=BrokenJudge()) as w:
+        await w.create("e1", "c1", variant(count=2))
+        w.add_config("c2", variant(model="m2", count=2))
+        handle = await w.start("UpdateEndpoint", request(), DEPLOYMENT)
+        await wait_for(handle, lambda v: v.finished, env)
+        endpoint = w.endpoint("e1")
+        assert endpoint.config_name == "c1" and endpoint.failure_reason is not None
+        assert "Judging the bake (step" in endpoint.failure_reason
+        assert "metric store unreadable" in endpoint.failure_reason

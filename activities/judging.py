@@ -35,7 +35,7 @@ class JudgeActivities:
     def judge_bake(self, data: JudgeInput) -> JudgeResult:
         if self.judges is None or not data.alarms:
             return JudgeResult()
-        verdicts = self.judges.verdicts(list(data.alarms), data.since, datetime.now(UTC))
+        verdicts = self.judges.verdicts(data, datetime.now(UTC))
         for verdict in verdicts:
             self.registry.append_event(
                 DeploymentEvent(

@@ -202,8 +202,7 @@ class DeploymentWorkflow:
     async def _bake(self, index: int, step: BakeStep) -> None:
         self._promote = False
         self._baking = True
-        began = workflow.now()
-        self._bake_ends_at = began + timedelta(seconds=step.seconds)
+        self._bake_ends_at = workflow.now() + timedelta(seconds=step.seconds)
         await self._progress(index, step.message, bake_ends_at=self._bake_ends_at)
         try:
             if step.seconds > 0:
@@ -218,7 +217,7 @@ class DeploymentWorkflow:
         if self._abort is None and step.alarms:
             await self._check_alarms(list(step.alarms), "at the end of the bake")
         if step.alarms and workflow.patched(judging.PATCH):
-            await judging.judge_bake(self, index, step, began)
+            await judging.judge_bake(self, index, step)
 
     async def _check_alarms(self, alarms: list[str], when: str) -> None:
         """The pull check: a lost signal can never let an ALARM pass, and stale states (a hung

@@ -34,8 +34,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.inputs import failure_message
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from workflows.deployment import DeploymentWorkflow
 
 PATCH = "judge-lacking-data"
@@ -44,8 +42,9 @@ PATCH = "judge-lacking-data"
 JUDGE = options.ActivityOptions(start_to_close=timedelta(seconds=30), attempts=8)
 
 
-async def judge_bake(wf: DeploymentWorkflow, index: int, step: BakeStep, since: datetime) -> None:
-    """Called at the end of every bake that watches alarms, after their pull check."""
+async def judge_bake(wf: DeploymentWorkflow, index: int, step: BakeStep) -> None:
+    """Called at the end of every bake that watches alarms, after their pull check. The judges
+    look at the whole deployment so far (greenshift.metrics.judge_source says why)."""
     if wf._abort is not None and wf._abort.reason is not RollbackReason.ALARM:
         return  # aborted or out of time: nothing to judge, the rollback comes first
     extended = 0
@@ -53,7 +52,7 @@ async def judge_bake(wf: DeploymentWorkflow, index: int, step: BakeStep, since: 
     can_extend = not wf._promote
     while True:
         look += 1
-        result = await _look(wf, index, step, since, look)
+        result = await _look(wf, index, step, look)
         if wf._abort is not None:
             return  # an alarm tripped: its verdict is recorded, the rollback follows
         decision = decide_bake(
@@ -94,9 +93,7 @@ async def judge_bake(wf: DeploymentWorkflow, index: int, step: BakeStep, since: 
         can_extend = False
 
 
-async def _look(
-    wf: DeploymentWorkflow, index: int, step: BakeStep, since: datetime, look: int
-) -> JudgeResult:
+async def _look(wf: DeploymentWorkflow, index: int, step: BakeStep, look: int) -> JudgeResult:
     """One look; a judge that cannot be read fails closed: the deployment rolls back."""
     prepared = wf._require_prepared()
     try:
@@ -106,7 +103,7 @@ async def _look(
                 endpoint=prepared.ref.endpoint,
                 deployment_id=prepared.ref.deployment_id,
                 alarms=list(step.alarms),
-                since=since,
+                since=workflow.info().start_time,
                 step_index=index,
                 look=look,
                 at=workflow.now(),

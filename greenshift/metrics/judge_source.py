@@ -2,9 +2,10 @@
 
 The alarm evaluator judges over the alarm's range (EvaluationPeriods x Period), which slides: a
 canary with little traffic may never collect `MIN_REQUESTS` in it. A bake's verdict is taken
-over the whole bake, extensions included (and over the alarm's range when that reaches further
-back, so the old fleet's requests from before a full shift still count): waiting longer then
-really does bring more data. Alarms that are not judge alarms, or do not exist, are left out.
+over the whole deployment so far, from the alarm's range before it started: waiting longer then
+really does bring the new fleet more data, and the old fleet's baseline still counts after all
+traffic has moved off it (the second bake of a canary, the bake of an all-at-once shift). Alarms
+that are not judge alarms, or do not exist, are left out.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ from greenshift.metrics.math_alarms import math_alarm_spec
 from greenshift.metrics.metric_math import MetricMathError, judge_of, parse
 from greenshift.metrics.stats import Aggregate
 from greenshift.metrics.store import MetricStore
-from greenshift.metrics.verdicts import Outcome, Verdict
+from greenshift.metrics.verdicts import JudgeInput, Outcome, Verdict
 
 
 class StoreJudgeSource:
     def __init__(self, store: MetricStore) -> None:
         self.store = store
 
-    def verdicts(self, alarms: list[str], since: datetime, now: datetime) -> list[Verdict]:
+    def verdicts(self, request: JudgeInput, now: datetime) -> list[Verdict]:
         found = []
-        for name in dict.fromkeys(alarms):
+        since = request.since
+        for name in dict.fromkeys(request.alarms):
             row = self.store.alarms.get(name)
             if row is None or not row.definition.get("Metrics"):
                 continue
@@ -51,7 +53,7 @@ class StoreJudgeSource:
             return None
         kind, new_id, old_id = judged
         spec = math_alarm_spec(name, definition)
-        start = int(min(since, now - spec.period * spec.evaluation_periods))
+        start = int(min(since, now) - spec.period * spec.evaluation_periods)
         by_id = {q["Id"]: q for q in metrics}
         new = self._aggregate(by_id.get(new_id), start, int(now) + 1)
         old = self._aggregate(by_id.get(old_id), start, int(now) + 1)

@@ -3,7 +3,7 @@
 A judge alarm (ERROR_JUDGE / LATENCY_JUDGE, greenshift.metrics.judge) that lacks data is
 INSUFFICIENT_DATA, or OK under `TreatMissingData: notBreaching`: neither rolls back, so left to
 the alarm a quiet canary would pass its bake without ever being judged. At the end of every bake
-the deployment therefore asks for each judge's verdict over the bake (`JUDGE_BAKE`), and
+the deployment therefore asks for each judge's verdict (`JUDGE_BAKE`), and
 `decide_bake` turns the verdicts into what happens next:
 
 - any verdict FAIL → roll back, as the alarm would (it may not have tripped yet);
@@ -85,8 +85,8 @@ class Verdict(BaseModel):
 
 
 class JudgeInput(BaseModel):
-    """Judge the judge alarms among `alarms` over the bake that began at `since` (the alarm's
-    own range too, when it reaches further back), and record each verdict as an event."""
+    """Judge the judge alarms among `alarms` over the deployment so far (from the alarm's range
+    before `since`, the deployment's start, up to now), and record each verdict as an event."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -106,9 +106,9 @@ class JudgeResult(BaseModel):
 
 
 class JudgeSource(Protocol):
-    def verdicts(self, alarms: list[str], since: datetime, now: datetime) -> list[Verdict]:
-        """The verdicts of the judge alarms among `alarms` (others are left out) over
-        [min(since, now - the alarm's range), now]. Blocking."""
+    def verdicts(self, request: JudgeInput, now: datetime) -> list[Verdict]:
+        """The verdicts of the judge alarms among `request.alarms` (others are left out) over
+        [request.since - the alarm's range, now]. Blocking."""
 
 
 class Action(StrEnum):

@@ -16,7 +16,7 @@ from temporalio import activity
 from greenshift.metrics.judge import Z_BOUNDARY
 from greenshift.metrics.judge_source import verdict_of
 from greenshift.metrics.stats import Aggregate
-from greenshift.metrics.verdicts import Verdict
+from greenshift.metrics.verdicts import JudgeInput, Verdict
 from greenshift.ports import AlarmState, FleetStatus, Progress, ProvisionFailed
 from greenshift.registry.records import EndpointRouting, FleetRecord
 
@@ -114,21 +114,21 @@ class SimAlarms:
 class SimJudges:
     """Verdicts of the judge alarms a rehearsal names (a verdicts.JudgeSource): each look of
     each bake passes, except that a `quiet` bake (number from 1) lacks data for its first
-    `looks` looks (None: for every look). A bake is told apart by its start (`since`)."""
+    `looks` looks (None: for every look)."""
 
     def __init__(self, names: list[str], quiet: dict[int, int | None] | None = None) -> None:
         self._lock = threading.Lock()
         self.names = names
         self.quiet = quiet or {}
-        self._bakes: list[datetime] = []
+        self._bakes: list[int] = []  # the plan steps of the bakes seen, in order
         self.looks: dict[int, int] = {}  # bake number -> looks so far
 
-    def verdicts(self, alarms: list[str], since: datetime, now: datetime) -> list[Verdict]:
+    def verdicts(self, request: JudgeInput, now: datetime) -> list[Verdict]:
         with self._lock:
-            if since not in self._bakes:
-                self._bakes.append(since)
-            bake = self._bakes.index(since) + 1
-            look = self.looks[bake] = self.looks.get(bake, 0) + 1
+            if request.step_index not in self._bakes:
+                self._bakes.append(request.step_index)
+            bake = self._bakes.index(request.step_index) + 1
+            look = self.looks[bake] = max(self.looks.get(bake, 0), request.look)
             limit = self.quiet.get(bake, 0)
             lacking = bake in self.quiet and (limit is None or look <= limit)
         requests = (40.0, 400.0) if lacking else (1000.0, 3000.0)
@@ -142,6 +142,6 @@ class SimJudges:
                 Z_BOUNDARY,
                 lambda z: z > Z_BOUNDARY,
             )
-            for name in alarms
+            for name in request.alarms
             if name in self.names
         ]

@@ -18,6 +18,7 @@ from greenshift.metrics.stats import Aggregate
 from greenshift.metrics.verdicts import (
     EXTENDED_EVENT,
     VERDICT_EVENT,
+    JudgeInput,
     Verdict,
     extension_step,
     max_extension,
@@ -121,7 +122,7 @@ async def test_an_extension_that_brings_enough_data_passes_the_bake(
 class FailingJudge:
     """The canary is clearly worse, though the alarm has not tripped (yet)."""
 
-    def verdicts(self, alarms: list[str], since: object, now: object) -> list[Verdict]:
+    def verdicts(self, request: JudgeInput, now: object) -> list[Verdict]:
         worse = verdict_of(
             "judge",
             "ERROR_JUDGE",
@@ -130,7 +131,7 @@ class FailingJudge:
             Z_BOUNDARY,
             lambda z: z > Z_BOUNDARY,
         )
-        return [worse] if "judge" in alarms else []
+        return [worse] if "judge" in request.alarms else []
 
 
 async def test_a_judge_that_finds_the_new_fleet_worse_rolls_it_back(
@@ -158,7 +159,7 @@ async def test_a_judge_that_finds_the_new_fleet_worse_rolls_it_back(
 class BrokenJudge:
     """The metric store cannot be read (a non-retryable failure, so the test needs no retries)."""
 
-    def verdicts(self, alarms: list[str], since: object, now: object) -> list[Verdict]:
+    def verdicts(self, request: JudgeInput, now: object) -> list[Verdict]:
         raise GreenshiftError("injected: metric store unreadable")
 
 

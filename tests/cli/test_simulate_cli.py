@@ -30,3 +30,16 @@ def test_a_bad_fault_is_refused_with_exit_2() -> None:
     result = CliRunner().invoke(cli, ["simulate", str(EXAMPLE), "--fault", "alarm:bake=2"])
     assert result.exit_code == 2
     assert "at is missing" in result.output
+
+
+def test_the_judge_example_shows_its_verdicts_and_a_never_quiet_bake_pauses() -> None:
+    example = EXAMPLE.with_name("canary-judge.json")
+    result = CliRunner().invoke(cli, ["simulate", str(example)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("JudgeVerdict") == 5 and result.output.count("BakeExtended") == 2
+    assert "Succeeded after 1800 s" in result.output
+    quiet = CliRunner().invoke(cli, ["simulate", str(example), "--fault", "quiet:bake=2"])
+    assert quiet.exit_code == 0, quiet.output
+    # The request has a deadline (7200 s): paused, nobody resumes, the deadline rolls it back.
+    assert "too little data" in quiet.output and "RolledBack" in quiet.output
+    assert "MaximumExecutionTimeoutInSeconds (7200 seconds)" in quiet.output

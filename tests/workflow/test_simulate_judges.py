@@ -60,7 +60,7 @@ async def test_the_timeline_shows_each_bakes_verdict_and_a_quiet_bake_extended(
     assert ["not enough data" in e.message for e in verdicts] == [False, True, True, False]
     assert "no worse" in verdicts[-1].message
     # Extensions of 150 s (a quarter of the 600 s bake), each after the look that asked for it.
-    assert verdicts[-1].offset - verdicts[1].offset == pytest.approx(300, abs=5)
+    assert verdicts[-1].offset - verdicts[1].offset == pytest.approx(300, abs=30)
     assert "JudgeVerdict" in render(report) and "BakeExtended" in render(report)
 
 
@@ -72,7 +72,7 @@ async def test_a_bake_that_never_gets_data_pauses_the_rehearsal(
     assert report.outcome == PAUSED
     paused = [e for e in report.timeline if e.type == "Paused"]
     assert len(paused) == 1 and "too little data" in paused[0].message
-    assert paused[0].offset == pytest.approx(2 * WAIT, abs=5)  # bake + its maximum extension
+    assert paused[0].offset == pytest.approx(2 * WAIT, abs=30)  # bake + its maximum extension
     # With no judge named, the quiet fault judges the request's first alarm.
     assert all(
         "churn-5xx (ERROR_JUDGE)" in e.message for e in report.timeline if e.type == VERDICT_EVENT

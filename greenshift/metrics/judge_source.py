@@ -6,6 +6,10 @@ over the whole deployment so far, from the alarm's range before it started: wait
 really does bring the new fleet more data, and the old fleet's baseline still counts after all
 traffic has moved off it (the second bake of a canary, the bake of an all-at-once shift). Alarms
 that are not judge alarms, or do not exist, are left out.
+
+At most the last `MAX_LOOKBACK_SECONDS` are read: that still holds a canary's two bakes, its
+final bake and their extensions at their longest (an hour each), and bounds a look's cost in an
+8-hour deployment.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from greenshift.metrics.metric_math import MetricMathError, judge_of, parse
 from greenshift.metrics.stats import Aggregate
 from greenshift.metrics.store import MetricStore
 from greenshift.metrics.verdicts import JudgeInput, Outcome, Verdict
+
+MAX_LOOKBACK_SECONDS = 4 * 3600
 
 
 class StoreJudgeSource:
@@ -53,7 +59,9 @@ class StoreJudgeSource:
             return None
         kind, new_id, old_id = judged
         spec = math_alarm_spec(name, definition)
-        start = int(min(since, now) - spec.period * spec.evaluation_periods)
+        start = int(
+            max(min(since, now) - spec.period * spec.evaluation_periods, now - MAX_LOOKBACK_SECONDS)
+        )
         by_id = {q["Id"]: q for q in metrics}
         new = self._aggregate(by_id.get(new_id), start, int(now) + 1)
         old = self._aggregate(by_id.get(old_id), start, int(now) + 1)

@@ -14,7 +14,7 @@ import pytest
 
 from greenshift.metrics.cloudwatch_api import CloudWatchApi
 from greenshift.metrics.judge import Z_BOUNDARY
-from greenshift.metrics.judge_source import StoreJudgeSource
+from greenshift.metrics.judge_source import MAX_LOOKBACK_SECONDS, StoreJudgeSource
 from greenshift.metrics.store import MetricStore
 from greenshift.metrics.verdicts import JudgeInput, Outcome
 from tests.unit.test_judge import fleet, latency, latency_fleet, served
@@ -133,3 +133,12 @@ def test_a_slower_canary_fails_the_latency_judge(store: MetricStore) -> None:
     assert verdict.new_value is not None and verdict.old_value is not None
     assert verdict.new_value > 1.5 * verdict.old_value
     assert "median" in verdict.message
+
+
+def test_a_look_reads_at_most_the_last_four_hours(store: MetricStore) -> None:
+    for second in (0, 3599, 3600 + 1, 5 * 3600 - 1):  # before and within the lookback
+        served(store, "green", T0 + second, total=50, errors=0)
+        served(store, "blue", T0 + second, total=50, errors=0)
+    (verdict,) = StoreJudgeSource(store).verdicts(*ask(["errors-judge"], 0, 5 * 3600))
+    assert MAX_LOOKBACK_SECONDS == 4 * 3600
+    assert verdict.new_requests == 100  # the two seconds after 1 h, not the two before

@@ -4,6 +4,7 @@ figures as a "SageMaker Endpoint Deployment State Change"."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +22,11 @@ from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
 from tests.unit.test_events_source import _create
 from tests.unit.test_judge import served
-from tests.unit.test_judge_source import T0, at
 from tests.unit.test_judge_source import store as store  # the fixture: judge alarms put
 
 S = Settings()
+# The activity judges up to the wall clock: the data is from the last minute.
+T0 = int(time.time()) - 60
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def look(n: int) -> JudgeInput:
         endpoint="e1",
         deployment_id="d1",
         alarms=["errors-judge", "plain"],
-        since=at(0),
+        since=datetime.fromtimestamp(T0, UTC),
         step_index=2,
         look=n,
         at=datetime(2026, 1, 2, tzinfo=UTC),

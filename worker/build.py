@@ -15,11 +15,13 @@ from activities.alarms import AlarmActivities
 from activities.fleet import FleetActivities
 from activities.groups import GroupActivities
 from activities.hosts import HostPlacementActivities
+from activities.judging import JudgeActivities
 from activities.planner import Planner, SagemakerPlanner
 from activities.registry import RegistryActivities
 from activities.settle import SettleActivities
 from activities.traffic import TrafficActivities
 from greenshift.hosts.store import HostStore
+from greenshift.metrics.verdicts import JudgeSource
 from greenshift.ports import AlarmSource, Fleet, TrafficRouter
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
@@ -41,6 +43,8 @@ class Dependencies:
     # The hosts table (greenshift.hosts): None, or no host registered, keeps every instance on
     # `fleet`, the worker's own agent (tests with fakes, one machine before hosts existed).
     hosts: HostStore | None = None
+    # The built-in judge's verdicts at the end of each bake (None: no judge, e.g. real CloudWatch).
+    judges: JudgeSource | None = None
 
 
 def build_worker(
@@ -65,6 +69,7 @@ def build_worker(
         deps.registry, deps.hosts, deps.settings.host_lost_after_seconds
     )
     activities += placement.all()
+    activities.append(JudgeActivities(deps.judges, deps.registry).judge_bake)
     return Worker(
         client,
         task_queue=task_queue or deps.settings.task_queue,

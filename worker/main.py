@@ -39,8 +39,19 @@ def build_dependencies(settings: Settings) -> tuple[Dependencies, Any]:
         router=RegistryTrafficRouter(registry),
         alarms=alarm_source(settings),
         hosts=HostStore(settings.registry_url),
+        judges=judge_source(settings),
     )
     return deps, agent
+
+
+def judge_source(settings: Settings) -> Any:
+    """The built-in judge reads Greenshift's own metric store; real CloudWatch has no judge."""
+    from greenshift.metrics.judge_source import StoreJudgeSource
+    from greenshift.metrics.store import MetricStore
+
+    if settings.cloudwatch_endpoint_url:
+        return None
+    return StoreJudgeSource(MetricStore(settings.registry_url))
 
 
 def alarm_source(settings: Settings) -> Any:

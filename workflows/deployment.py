@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         TrafficStep,
     )
     from greenshift.status import DeploymentOutcome, EndpointStatus, RollbackReason
-    from workflows import hosts, options
+    from workflows import hosts, judging, options
     from workflows.inputs import (
         business_failure,
         deployment_id_of,
@@ -216,6 +216,8 @@ class DeploymentWorkflow:
             self._bake_ends_at = None
         if self._abort is None and step.alarms:
             await self._check_alarms(list(step.alarms), "at the end of the bake")
+        if step.alarms and workflow.patched(judging.PATCH):
+            await judging.judge_bake(self, index, step)
 
     async def _check_alarms(self, alarms: list[str], when: str) -> None:
         """The pull check: a lost signal can never let an ALARM pass, and stale states (a hung

@@ -92,7 +92,9 @@ def deployment_state_event(
     """ "SageMaker Endpoint Deployment State Change" for one entry of a deployment's event log.
 
     The detail is the endpoint as DescribeEndpoint shows it (when it still exists) plus the
-    deployment step: id, type, message, actor and the step's own detail.
+    deployment step: id, type, message, actor and the step's own detail. The built-in judge's
+    verdicts come this way too: `Type` `JudgeVerdict` (`BakeExtended`, `Paused` for what they
+    led to) with the figures in `Detail` (greenshift.metrics.verdicts.Verdict.detail).
     """
     arn = record.arn if record is not None else settings.arn("endpoint", event.endpoint)
     detail: dict[str, Any] = (

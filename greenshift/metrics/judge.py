@@ -15,6 +15,10 @@ many looks. `Z_BOUNDARY` = 3.5 is a one-sided p of 0.00023 per look; over a bake
 (strongly correlated) looks the false-alarm rate stays far below 5 % (tests/unit/test_judge.py
 measures it), while a canary 5 points worse than a 1 % baseline at 50 req/s crosses it within
 a minute. Too little data is no verdict (None): `MIN_REQUESTS` requests on each fleet.
+
+At the end of every bake the deployment also asks for each judge's verdict over the whole bake
+(greenshift.metrics.judge_source); one that lacks data extends the bake, then pauses it
+(greenshift.metrics.verdicts), and every verdict is an event of the deployment.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def latency_z(
     n1, n0 = sum(w for _, w in new), sum(w for _, w in old)
     if n1 < min_requests or n0 < min_requests:
         return None
-    if _median(new) < _median(old) * (1 + margin):
+    if median(new) < median(old) * (1 + margin):
         return 0.0
     # U of the new sample: for each new value, the old weight below it plus half the ties.
     merged = sorted([(v, w, 1) for v, w in new] + [(v, w, 0) for v, w in old])
@@ -85,7 +89,8 @@ def latency_z(
     return (u - mean) / sd if sd > 0 else 0.0
 
 
-def _median(sample: Sample) -> float:
+def median(sample: Sample) -> float:
+    """The weighted median (0 for an empty sample)."""
     ordered = sorted(sample)
     half = sum(w for _, w in ordered) / 2
     running = 0.0

@@ -1,4 +1,4 @@
-"""The simulated fleet, traffic router and alarm source of a rehearsal (greenshift.ports).
+"""The simulated fleet, traffic router, alarm source and judges of a rehearsal.
 
 They do what the real ones promise, at once: a launch is healthy immediately unless a fault
 says otherwise, a routing change is applied as soon as it is recorded. Every fleet change is
@@ -13,6 +13,10 @@ from datetime import datetime
 
 from temporalio import activity
 
+from greenshift.metrics.judge import Z_BOUNDARY
+from greenshift.metrics.judge_source import verdict_of
+from greenshift.metrics.stats import Aggregate
+from greenshift.metrics.verdicts import JudgeInput, Verdict
 from greenshift.ports import AlarmState, FleetStatus, Progress, ProvisionFailed
 from greenshift.registry.records import EndpointRouting, FleetRecord
 
@@ -105,3 +109,39 @@ class SimAlarms:
     def states(self, names: list[str]) -> dict[str, AlarmState]:
         with self._lock:
             return {n: self._states[n] for n in names if n in self._states}
+
+
+class SimJudges:
+    """Verdicts of the judge alarms a rehearsal names (a verdicts.JudgeSource): each look of
+    each bake passes, except that a `quiet` bake (number from 1) lacks data for its first
+    `looks` looks (None: for every look)."""
+
+    def __init__(self, names: list[str], quiet: dict[int, int | None] | None = None) -> None:
+        self._lock = threading.Lock()
+        self.names = names
+        self.quiet = quiet or {}
+        self._bakes: list[int] = []  # the plan steps of the bakes seen, in order
+        self.looks: dict[int, int] = {}  # bake number -> looks so far
+
+    def verdicts(self, request: JudgeInput, now: datetime) -> list[Verdict]:
+        with self._lock:
+            if request.step_index not in self._bakes:
+                self._bakes.append(request.step_index)
+            bake = self._bakes.index(request.step_index) + 1
+            look = self.looks[bake] = max(self.looks.get(bake, 0), request.look)
+            limit = self.quiet.get(bake, 0)
+            lacking = bake in self.quiet and (limit is None or look <= limit)
+        requests = (40.0, 400.0) if lacking else (1000.0, 3000.0)
+        errors = (0.0, 4.0) if lacking else (10.0, 30.0)
+        return [
+            verdict_of(
+                name,
+                "ERROR_JUDGE",
+                Aggregate(count=requests[0], sum=errors[0]),
+                Aggregate(count=requests[1], sum=errors[1]),
+                Z_BOUNDARY,
+                lambda z: z > Z_BOUNDARY,
+            )
+            for name in request.alarms
+            if name in self.names
+        ]

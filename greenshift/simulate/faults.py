@@ -4,6 +4,8 @@
     start-fails:batch=7                     the 7th launch (provision step) fails its /ping
     deadline:step=5                         the deployment is held (paused) from step 5 on, so
                                             MaximumExecutionTimeoutInSeconds expires
+    quiet:bake=2[,looks=3]                  the built-in judges lack data in the 2nd bake, for
+                                            its first 3 looks (default: every look)
 
 `batch` and `provision` are the same key: the n-th provision step, counting from 1, of the
 forward plan (a rolling update has one per batch; blue/green has one).
@@ -42,9 +44,21 @@ class DeadlineFault:
     step: int
 
 
-Fault = AlarmFault | StartFault | DeadlineFault
+@dataclass(frozen=True)
+class QuietFault:
+    """Too little traffic to judge: in bake number `bake` (from 1) the judges lack data for
+    the first `looks` looks at it (None: every look, so the deployment pauses)."""
 
-USAGE = "faults are alarm:bake=N,at=SECONDS[,name=ALARM] | start-fails:batch=N | deadline:step=N"
+    bake: int
+    looks: int | None = None
+
+
+Fault = AlarmFault | StartFault | DeadlineFault | QuietFault
+
+USAGE = (
+    "faults are alarm:bake=N,at=SECONDS[,name=ALARM] | start-fails:batch=N | deadline:step=N"
+    " | quiet:bake=N[,looks=K]"
+)
 
 
 def parse_fault(spec: str) -> Fault:
@@ -70,6 +84,12 @@ def parse_fault(spec: str) -> Fault:
             fault = StartFault(provision=_positive(fields.pop(key)))
         elif kind == "deadline":
             fault = DeadlineFault(step=_positive(fields.pop("step")))
+        elif kind == "quiet":
+            looks = fields.pop("looks", None)
+            fault = QuietFault(
+                bake=_positive(fields.pop("bake")),
+                looks=None if looks is None else _positive(looks),
+            )
         else:
             raise FaultError(f"fault {spec!r}: unknown kind {kind!r}; {USAGE}")
     except KeyError as missing:

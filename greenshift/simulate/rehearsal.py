@@ -31,12 +31,13 @@ from greenshift.planning.model import BakeStep, Plan
 from greenshift.registry.records import EndpointConfigRecord, ModelRecord
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
-from greenshift.simulate.fakes import SimAlarms, SimFleet, SimRouter
+from greenshift.simulate.fakes import SimAlarms, SimFleet, SimJudges, SimRouter
 from greenshift.simulate.faults import (
     AlarmFault,
     DeadlineFault,
     Fault,
     FaultError,
+    QuietFault,
     StartFault,
     parse_fault,
 )
@@ -55,6 +56,9 @@ POLL_SECONDS = 0.005
 # How far past a bake's end the driver skips, so its timer has surely fired.
 PAST_THE_TIMER = 0.001
 SIMULATED_IMAGE = "greenshift/simulated"
+# The outcome of a rehearsal whose deployment paused on its own (a judge lacking data) with no
+# deadline to end it: the real one would wait there for a resume or an abort.
+PAUSED = "Paused"
 
 
 class Scenario(BaseModel):
@@ -67,6 +71,9 @@ class Scenario(BaseModel):
     new_config: dict[str, Any] = Field(alias="NewEndpointConfig")
     request: dict[str, Any] = Field(alias="UpdateEndpoint")
     faults: list[str] = Field(default_factory=list, alias="Faults")
+    # Which of the request's alarms are built-in judges (ERROR_JUDGE / LATENCY_JUDGE): each
+    # bake's verdicts appear in the timeline. A quiet fault with none named judges the first.
+    judges: list[str] = Field(default_factory=list, alias="Judges")
 
     def parsed_faults(self) -> list[Fault]:
         return [parse_fault(f) for f in self.faults]
@@ -75,6 +82,19 @@ class Scenario(BaseModel):
         config = self.request.get("DeploymentConfig") or {}
         alarms = (config.get("AutoRollbackConfiguration") or {}).get("Alarms") or []
         return [a["AlarmName"] for a in alarms]
+
+    def judge_names(self) -> list[str]:
+        names = self.alarm_names()
+        for name in self.judges:
+            if name not in names:
+                raise FaultError(f"judge {name} is not in the request's AutoRollbackConfiguration")
+        if self.judges:
+            return list(self.judges)
+        if any(isinstance(f, QuietFault) for f in self.parsed_faults()):
+            if not names:
+                raise FaultError("a quiet fault needs a judge alarm in AutoRollbackConfiguration")
+            return names[:1]
+        return []
 
 
 class Clock(Protocol):
@@ -138,8 +158,16 @@ async def rehearse(
     registry = SqlRegistry(f"sqlite:///{home / 'registry.db'}", arn_for=settings.arn)
     fleet = SimFleet({f.provision for f in faults if isinstance(f, StartFault)})
     alarms = SimAlarms(names)
+    judges = SimJudges(
+        scenario.judge_names(), {f.bake: f.looks for f in faults if isinstance(f, QuietFault)}
+    )
     deps = Dependencies(
-        settings=settings, registry=registry, fleet=fleet, router=SimRouter(), alarms=alarms
+        settings=settings,
+        registry=registry,
+        fleet=fleet,
+        router=SimRouter(),
+        alarms=alarms,
+        judges=judges,
     )
     try:
         _store(registry, settings, scenario)
@@ -171,13 +199,14 @@ async def rehearse(
                 default_alarm=names[0] if names else None,
             )
             try:
-                await asyncio.wait_for(
+                held = await asyncio.wait_for(
                     _drive(handle, clock, script, alarms, registry, deployment_id), within
                 )
-                try:
-                    await handle.result()
-                except WorkflowFailureError:
-                    pass  # a rolled-back deployment fails its workflow; the record says why
+                if not held:
+                    try:
+                        await handle.result()
+                    except WorkflowFailureError:
+                        pass  # a rolled-back deployment fails its workflow; the record says why
                 history = await handle.fetch_history()
             finally:
                 await _terminate_if_running(handle)
@@ -200,7 +229,7 @@ async def rehearse(
         count = len(history.events)
         report = Report(
             endpoint=endpoint,
-            outcome=record.outcome.value,
+            outcome=PAUSED if held else record.outcome.value,
             failure_reason=record.failure_reason,
             duration_seconds=end,
             timeline=timeline,
@@ -251,15 +280,16 @@ async def _drive(
     alarms: SimAlarms,
     registry: SqlRegistry,
     deployment_id: str,
-) -> None:
+) -> bool:
     """Move time on to the next moment that matters (a bake's end, a scripted alarm, the
-    deadline of a held deployment) and act the faults, until the deployment finishes."""
+    deadline of a held deployment) and act the faults, until the deployment finishes (False)
+    or pauses on its own with no deadline to end it (True)."""
     plan: Plan | None = None
     started_at: datetime | None = None
     while True:
         view = await handle.query(PROGRESS, result_type=ProgressView)
         if view.finished:
-            return
+            return False
         if plan is None:
             record = registry.get_deployment(deployment_id)
             if record is not None and record.plan is not None:
@@ -274,6 +304,8 @@ async def _drive(
                 script.paused = True
                 continue
         if view.paused and started_at is not None:
+            if plan.max_execution_timeout_seconds is None and not script.paused:
+                return True
             if plan.max_execution_timeout_seconds is None:
                 raise FaultError(
                     "the deadline fault holds the deployment, but the request has no "

@@ -1,6 +1,6 @@
 """Record workflow histories for the replay test (tests/workflow/test_replay.py).
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record [SCENARIO ...]
 
 Runs a few deployments on the time-skipping server with the fakes and writes each history as
 JSON here. Re-record only on purpose: the committed histories are what deployments in flight
@@ -11,6 +11,7 @@ guarded with `workflow.patched(...)` instead.
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from greenshift.binaries import temporal_test_server
+from greenshift.simulate.fakes import SimJudges
 from tests.fakes import FleetFaults
 from tests.workflow.harness import World, canary, rolling, variant, wait_for, world
 from workflows.messages import ABORT, ALARM_TRIPPED, PAUSE, RESUME, AlarmTripped, ControlRequest
@@ -87,6 +89,15 @@ async def create_failed(w: World, env: WorkflowEnvironment) -> list[WorkflowHand
     return [handle]
 
 
+async def judge_quiet_paused_resumed(w: World, env: WorkflowEnvironment) -> list[WorkflowHandle]:
+    """The first bake's judge never gets data: extended, paused, resumed, judged once more."""
+    handle = await _update(w, canary(wait=60, final=0, alarms=("errors",)))
+    await wait_for(handle, lambda v: v.paused, env)
+    await handle.execute_update(RESUME, WHO)
+    await handle.result()
+    return [handle]
+
+
 async def _ignore_failure(handle: WorkflowHandle) -> None:
     try:
         await handle.result()
@@ -100,7 +111,10 @@ SCENARIOS: dict[str, Callable[[World, WorkflowEnvironment], Awaitable[list[Workf
     "rolling_paused_then_aborted": rolling_paused_then_aborted,
     "weights_and_delete": weights_and_delete,
     "create_failed": create_failed,
+    "judge_quiet_paused_resumed": judge_quiet_paused_resumed,
 }
+# Scenarios whose alarm is a built-in judge, scripted (greenshift.simulate.fakes.SimJudges).
+JUDGES = {"judge_quiet_paused_resumed": lambda: SimJudges(["errors"], quiet={1: None})}
 
 
 async def main() -> None:
@@ -108,10 +122,16 @@ async def main() -> None:
         data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
     )
     try:
+        only = sys.argv[1:]
         for name, scenario in SCENARIOS.items():
+            if only and name not in only:
+                continue
+            judges = JUDGES[name]() if name in JUDGES else None
             with tempfile.TemporaryDirectory() as tmp:
                 faults = FleetFaults(never_healthy_models={"broken"})
-                async with world(env.client, Path(tmp), faults=faults, alarms=["errors"]) as w:
+                async with world(
+                    env.client, Path(tmp), faults=faults, alarms=["errors"], judges=judges
+                ) as w:
                     handles = await scenario(w, env)
                     for number, handle in enumerate(handles):
                         history = await handle.fetch_history()

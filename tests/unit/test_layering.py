@@ -46,6 +46,7 @@ WORKFLOW_MAY_REACH = (
     "greenshift.groups.model",
     "greenshift.hosts.messages",  # the host activities' input shapes (pydantic only)
     "greenshift.hosts.replacement",  # the replacement's backoff and event words (pure)
+    "greenshift.metrics.verdicts",  # the judging activity's shapes and the bake rule (pure)
     "greenshift.ports",
     "greenshift.registry.api",
     "greenshift.contracts",

@@ -116,7 +116,11 @@ class World:
 
 @asynccontextmanager
 async def world(
-    client: Client, tmp: Path, faults: FleetFaults | None = None, alarms: list[str] | None = None
+    client: Client,
+    tmp: Path,
+    faults: FleetFaults | None = None,
+    alarms: list[str] | None = None,
+    judges: Any = None,
 ) -> AsyncIterator[World]:
     # The workflows enforce the API's quotas (greenshift/admission.py); the largest plans here (20
     # instances blue/green: 40 at the peak) need more than the default per-endpoint limit.
@@ -134,7 +138,12 @@ async def world(
         task_queue=settings.task_queue,
     )
     deps = Dependencies(
-        settings=settings, registry=registry, fleet=w.fleet, router=w.router, alarms=w.alarms
+        settings=settings,
+        registry=registry,
+        fleet=w.fleet,
+        router=w.router,
+        alarms=w.alarms,
+        judges=judges,
     )
     try:
         async with build_worker(client, deps):

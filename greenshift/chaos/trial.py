@@ -20,7 +20,7 @@ from typing import Any
 from greenshift import naming
 from greenshift.chaos import killers
 from greenshift.chaos.invariants import SETTLED, Snapshot, collect, violations
-from greenshift.chaos.watch import ShareWatch, held_on_stale, moved_on_stale
+from greenshift.chaos.watch import ShareWatch, held_on_stale, moved_on_stale, new_share
 from greenshift.dataplane.desired import haproxy_id
 from greenshift.dataplane.runtime import RuntimeApi
 from greenshift.loadgen import SteadyLoad
@@ -84,6 +84,7 @@ class TrialResult:
     failures: list[str] = field(default_factory=list)  # a sample
     violations: list[str] = field(default_factory=list)
     terminated: str = ""  # what `temporal workflow terminate` said
+    share_at_fault: float = 0.0  # the new fleet's share of the traffic when the fault landed
     # A hung component: seconds after the stop until it was gone (killed by the supervisor or
     # the fleet agent); None while it was never replaced.
     replaced_after: float | None = None
@@ -93,7 +94,7 @@ class TrialResult:
     out_of_rotation_after: float | None = None
     failed_after_rotation: int = 0
     abort: dict[str, Any] = field(default_factory=dict)  # AbortDeployment's answer, if sent
-    # Metrics hung: (t, new fleet's share, evaluator still hung) at every change, and failed reads.
+    # (t, the new fleet's share, the hung process still hung) at every change; failed reads.
     share_trace: list[tuple[float, float, bool]] = field(default_factory=list)
     watch_errors: list[str] = field(default_factory=list)
 
@@ -246,6 +247,7 @@ class ChaosRig:
             if at_phase is not None:
                 self._await_phase(at_phase, nth, 60.0)
             result.phase_at_kill = self._phase()
+            result.share_at_fault = round(new_share(self.registry, self.endpoint, old), 3)
             result.kill_at = round(time.monotonic() - updated_at, 2)
             if fault == "terminate":
                 result.terminated = killers.terminate_workflow(
@@ -291,12 +293,13 @@ class ChaosRig:
                 watch.stop()
             killers.release(stopped)  # nothing stays stopped after a trial, whatever happened
             report = load.stop()
+        if watch is not None:
+            result.share_trace = _changes(watch.samples)
+            result.watch_errors = watch.errors[:3]
         if watch is not None and component == "metrics" and fault == "stop":
             stale = self.settings.alarm_stale_seconds
             result.violations += moved_on_stale(watch.samples, result.kill_at, stale)
             result.held_samples = held_on_stale(watch.samples, result.kill_at, stale)
-            result.share_trace = _changes(watch.samples)
-            result.watch_errors = watch.errors[:3]
         if result.outcome == "updated":
             self.model = model
         result.sent = report.sent

@@ -111,10 +111,12 @@ def test_a_hung_alarm_evaluator_holds_the_traffic(rig: ChaosRig) -> None:
 
 
 def abort_now(rig: ChaosRig) -> Any:
-    client = GreenshiftClient(rig.settings)
-
     def abort(endpoint: str) -> dict[str, Any]:
-        return client.call("AbortDeployment", {"EndpointName": endpoint, "Reason": "chaos"})
+        client = GreenshiftClient(rig.settings)
+        try:
+            return client.call("AbortDeployment", {"EndpointName": endpoint, "Reason": "chaos"})
+        finally:
+            client.close()
 
     return abort
 
@@ -131,6 +133,7 @@ def test_terminated_mid_canary_is_settled_and_abort_is_accepted_at_once(rig: Cha
         abort=abort_now(rig),
     )
     assert result.phase_at_kill.startswith("Updating/Baking"), result.phase_at_kill
+    assert 0 < result.share_at_fault < 1  # the canary carried traffic
     assert result.abort["Result"]["accepted"] is True, result.abort
     assert result.failed == 0, result.failures
 
@@ -148,6 +151,7 @@ def test_terminated_mid_rolling_batch_is_settled(rig: ChaosRig) -> None:
         nth=2,
     )
     assert result.phase_at_kill.startswith("Updating/Baking"), result.phase_at_kill
+    assert result.share_at_fault > 0
     assert result.failed == 0, result.failures
 
 

@@ -296,6 +296,10 @@ class ChaosRig:
         if watch is not None:
             result.share_trace = _changes(watch.samples)
             result.watch_errors = watch.errors[:3]
+            if result.replaced_after is not None:  # to the sample (0.25 s), not to the wait
+                gone = [x.at for x in watch.samples if x.at > result.kill_at and not x.hung]
+                if gone:
+                    result.replaced_after = round(gone[0] - result.kill_at, 1)
         if watch is not None and component == "metrics" and fault == "stop":
             stale = self.settings.alarm_stale_seconds
             result.violations += moved_on_stale(watch.samples, result.kill_at, stale)

@@ -232,6 +232,7 @@ class ChaosRig:
         stopped: dict[int, list[str]] = {}
         watch: ShareWatch | None = None
         out_at: float | None = None  # when a hung instance left HAProxy's rotation
+        hung_at = 0.0  # seconds after UpdateEndpoint when the SIGSTOP landed
         try:
             self.sm.update_endpoint(
                 EndpointName=self.endpoint,
@@ -258,13 +259,12 @@ class ChaosRig:
                 if fault == "stop":
                     stopped = killers.hang(pids)
                     watch.stopped = stopped
+                    hung_at = time.monotonic() - updated_at
                     result.killed = list(stopped)
                     if component in killers.INSTANCE_KILLS:
                         out_at = self._await_out_of_rotation(list(stopped), 20.0)
                         if out_at is not None:
-                            result.out_of_rotation_after = round(
-                                out_at - updated_at - result.kill_at, 2
-                            )
+                            result.out_of_rotation_after = round(out_at - updated_at - hung_at, 2)
                 else:
                     result.killed = killers.kill(pids)
             if abort is not None:
@@ -297,13 +297,13 @@ class ChaosRig:
             result.share_trace = _changes(watch.samples)
             result.watch_errors = watch.errors[:3]
             if result.replaced_after is not None:  # to the sample (0.25 s), not to the wait
-                gone = [x.at for x in watch.samples if x.at > result.kill_at and not x.hung]
+                gone = [x.at for x in watch.samples if x.at > hung_at and not x.hung]
                 if gone:
-                    result.replaced_after = round(gone[0] - result.kill_at, 1)
+                    result.replaced_after = round(gone[0] - hung_at, 1)
         if watch is not None and component == "metrics" and fault == "stop":
             stale = self.settings.alarm_stale_seconds
-            result.violations += moved_on_stale(watch.samples, result.kill_at, stale)
-            result.held_samples = held_on_stale(watch.samples, result.kill_at, stale)
+            result.violations += moved_on_stale(watch.samples, hung_at, stale)
+            result.held_samples = held_on_stale(watch.samples, hung_at, stale)
         if result.outcome == "updated":
             self.model = model
         result.sent = report.sent

@@ -1,8 +1,9 @@
 """SettleEndpoint: finish, for a workflow that is gone, what its rollback would have done.
 
-Started by the worker's reconciler (worker/reconciler.py) under the endpoint's own workflow id
-(`endpoint/<name>`) when the registry says a deployment holds the endpoint but no workflow of
-that deployment is open any more (`temporal workflow terminate`, a timeout, a lost history).
+Started by the worker's reconciler (worker/reconciler.py), or by the API when an
+AbortDeployment finds no open run (then its input names who aborted), under the endpoint's own
+workflow id (`endpoint/<name>`) when the registry says a deployment holds the endpoint but no
+workflow of that deployment is open any more (`temporal workflow terminate`, a timeout, a lost history).
 Without it the endpoint would stay Updating for good and refuse every operation.
 
 An update goes back to its serving fleet with the ordinary rollback (InService, FailureReason

@@ -116,3 +116,43 @@ def test_the_rule_waits_out_the_grace_unless_the_closed_run_is_the_deployments_o
     assert settle_now(closed_other, "d1", held_for=15, grace=15)
     assert settle_now(missing, "d1", held_for=20, grace=15)
     assert not settle_now(running, "d1", held_for=100, grace=15)
+
+
+async def test_the_reconciler_settles_a_proven_orphan_without_waiting_for_the_grace(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    from worker.reconciler import Reconciler
+
+    async with world(env.client, tmp_path) as w:
+        handle = await start_as_the_api_does(w)
+        index = bake_indices(await plan_of(w, DEPLOYMENT))[0]
+        await wait_for(handle, lambda v: v.baking and v.step_index == index)
+        reconciler = Reconciler(env.client, w.registry, w.task_queue, grace_seconds=3600)
+        assert await reconciler.poll_once() == []  # running: nothing to do
+        await handle.terminate("lost")
+        # The closed run carries the deployment's id in its memo: proof enough, no grace.
+        assert [h.endpoint for h in await reconciler.poll_once()] == ["e1"]
+        settle = env.client.get_workflow_handle(naming.workflow_id("e1"))
+        assert await settle.result() == "rollback"
+        assert w.endpoint("e1").status is EndpointStatus.IN_SERVICE
+
+
+async def test_the_reconciler_waits_out_the_grace_without_proof(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    from worker.reconciler import Reconciler
+
+    async with world(env.client, tmp_path) as w:
+        # As `temporal workflow start` or the SDK would: the deployment id as an argument, no
+        # memo, so a closed run proves nothing about this deployment.
+        await w.create("e1", "c1", variant(count=2))
+        w.add_config("c2", variant(model="m2", count=2))
+        request = {"EndpointName": "e1", "EndpointConfigName": "c2", "DeploymentConfig": canary()}
+        handle = await w.start("UpdateEndpoint", request, DEPLOYMENT)
+        index = bake_indices(await plan_of(w, DEPLOYMENT))[0]
+        await wait_for(handle, lambda v: v.baking and v.step_index == index)
+        await handle.terminate("lost")
+        reconciler = Reconciler(env.client, w.registry, w.task_queue, grace_seconds=3600)
+        # Its workflow id has no run of this deployment's memo: within the grace, no action.
+        assert await reconciler.poll_once() == []
+        assert w.endpoint("e1").status is EndpointStatus.UPDATING

@@ -3,8 +3,8 @@
 Started by the worker's reconciler (worker/reconciler.py), or by the API when an
 AbortDeployment finds no open run (then its input names who aborted), under the endpoint's own
 workflow id (`endpoint/<name>`) when the registry says a deployment holds the endpoint but no
-workflow of that deployment is open any more (`temporal workflow terminate`, a timeout, a lost history).
-Without it the endpoint would stay Updating for good and refuse every operation.
+workflow of that deployment is open any more (`temporal workflow terminate`, a timeout, a lost
+history). Without it the endpoint would stay Updating for good and refuse every operation.
 
 An update goes back to its serving fleet with the ordinary rollback (InService, FailureReason
 saying why); a create is cleaned up (Failed, as a failed create is on AWS); anything that never

@@ -112,8 +112,10 @@ async def _abort_orphan(
     started = deployment.started_at
     if started.tzinfo is None:  # some databases hand back naive UTC
         started = started.replace(tzinfo=UTC)
+    # Judged on the deployment's own workflow id (one started from the CLI may have another
+    # than the endpoint's, and be running there), as the reconciler judges it.
     return await ctx.starter.abort_orphan(
-        naming.workflow_id(endpoint),
+        deployment.workflow_id,
         endpoint=endpoint,
         deployment_id=deployment_id,
         held_for=(datetime.now(UTC) - started).total_seconds(),

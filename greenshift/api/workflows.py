@@ -52,9 +52,9 @@ class WorkflowStarter(Protocol):
     async def abort_orphan(
         self, workflow_id: str, *, endpoint: str, deployment_id: str, held_for: float, arg: Any
     ) -> Any | None:
-        """AbortDeployment on an endpoint whose deployment's workflow is not running: have it
-        settled (SettleEndpoint, as the reconciler would) and abort that; None when it may not be
-        settled yet (the workflow may still be starting)."""
+        """AbortDeployment on an endpoint whose deployment's workflow (`workflow_id`) is not
+        running: have it settled (SettleEndpoint, as the reconciler would); None when it may not
+        be settled yet (the workflow may still be starting, or runs under another id)."""
 
 
 class TemporalStarter:
@@ -162,10 +162,11 @@ class TemporalStarter:
     async def abort_orphan(
         self, workflow_id: str, *, endpoint: str, deployment_id: str, held_for: float, arg: Any
     ) -> Any | None:
-        """No run is open under `workflow_id` (a running settle takes the abort update
-        itself): start SettleEndpoint carrying the abort, so the event log names who aborted
-        however fast it settles. Joining a settle the reconciler started in the same instant
-        settles the endpoint just the same, without that event."""
+        """No run is open under the endpoint's workflow id (a running settle takes the abort
+        update itself); `workflow_id` is the deployment's. If that is gone, start SettleEndpoint
+        under the endpoint's id carrying the abort, so the event log names who aborted however
+        fast it settles. Joining a settle the reconciler started in the same instant settles the
+        endpoint just the same, without that event."""
         from greenshift import orphans
 
         client = await self._get()

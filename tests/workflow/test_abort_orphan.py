@@ -156,3 +156,33 @@ async def test_the_reconciler_waits_out_the_grace_without_proof(
         # Its workflow id has no run of this deployment's memo: within the grace, no action.
         assert await reconciler.poll_once() == []
         assert w.endpoint("e1").status is EndpointStatus.UPDATING
+
+
+async def test_abort_never_settles_a_deployment_running_under_another_workflow_id(
+    env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import greenshift.orphans
+
+    # No grace at all (-inf: the test server's clock, which stamps the deployment's start, runs
+    # ahead of the wall clock): only the deployment's own workflow, alive under its own id
+    # (started from the SDK, not as `endpoint/<name>`), keeps the API from settling it.
+    monkeypatch.setattr(greenshift.orphans, "GRACE_SECONDS", float("-inf"))
+    async with world(env.client, tmp_path) as w:
+        await w.create("e1", "c1", variant(count=2))
+        w.add_config("c2", variant(model="m2", count=2))
+        request = {"EndpointName": "e1", "EndpointConfigName": "c2", "DeploymentConfig": canary()}
+        handle = await w.start("UpdateEndpoint", request, DEPLOYMENT)
+        index = bake_indices(await plan_of(w, DEPLOYMENT))[0]
+        await wait_for(handle, lambda v: v.baking and v.step_index == index)
+        starter = TemporalStarter(w.settings, client=env.client)
+        ctx = ApiContext(settings=w.settings, registry=w.registry, starter=starter)
+        with pytest.raises(WorkflowNotRunningError):
+            await abort_deployment(ctx, {"EndpointName": "e1"})
+        assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+        assert w.endpoint("e1").status is EndpointStatus.UPDATING
+        # Once it is terminated, the same abort settles the endpoint.
+        await handle.terminate("gone")
+        out = await abort_deployment(ctx, {"EndpointName": "e1"})
+        assert out["Result"]["accepted"] is True
+        settle = env.client.get_workflow_handle(naming.workflow_id("e1"))
+        assert await settle.result() == "rollback"

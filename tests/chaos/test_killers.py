@@ -12,8 +12,11 @@ from greenshift.chaos import killers
 def test_hang_is_seen_and_released() -> None:
     process = subprocess.Popen(["sleep", "30"])
     try:
+        deadline = time.monotonic() + 5
+        while killers.cmdline(process.pid) != ["sleep", "30"] and time.monotonic() < deadline:
+            time.sleep(0.01)  # until it has exec'd: a component is stopped long after its start
         stopped = killers.hang([process.pid])
-        assert list(stopped) == [process.pid]
+        assert stopped == {process.pid: ["sleep", "30"]}
         deadline = time.monotonic() + 5
         while not killers.still_hung(stopped) and time.monotonic() < deadline:
             time.sleep(0.05)

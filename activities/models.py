@@ -182,6 +182,10 @@ class SettleInput(_Message):
     deployment_id: str
     reason: str  # why the endpoint is settled: what FailureReason will say
     at: datetime
+    # Set when an AbortDeployment started the settling (the API, greenshift/orphans.py): who
+    # and why, for the event log, as the abort update records it on a running settle.
+    aborted_by: str | None = None
+    abort_reason: str = ""
 
 
 class SettlePlan(_Message):

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # A deployment does not move traffic forward on alarm states older than this (a hung
     # evaluator is not "all OK"): it waits, then pauses and says why.
     alarm_stale_seconds: float = 10.0
+    # `greenshift up` checks each component's health this often, and kills (to restart) one that
+    # has failed its checks this long: a hung process is as gone as a dead one.
+    health_check_seconds: float = Field(default=5.0, gt=0)
+    unhealthy_restart_seconds: float = Field(default=20.0, gt=0)
     # Hosts (greenshift.hosts): a host whose last heartbeat is older than this is lost: its
     # instances leave rotation and are replaced on the others.
     host_lost_after_seconds: float = Field(default=5.0, gt=0)

@@ -189,16 +189,16 @@ class Supervisor:
         self,
         settings: Settings,
         say: Callable[[str], None] = print,
-        health_every: float = 5.0,
-        unhealthy_after: float = 20.0,
+        health_every: float | None = None,
+        unhealthy_after: float | None = None,
     ) -> None:
         self.settings = settings
         self.say = say
         # A process that is alive but stops answering (hung, SIGSTOPped, deadlocked) is as gone
         # as a dead one: after `unhealthy_after` seconds of failed checks it is killed and
         # restarted like one that died (issue 14 item 11: a hung evaluator failed open).
-        self.health_every = health_every
-        self.unhealthy_after = unhealthy_after
+        self.health_every = health_every or settings.health_check_seconds
+        self.unhealthy_after = unhealthy_after or settings.unhealthy_restart_seconds
         self.stack = components(settings)
         self.run_dir = settings.home_dir / "run"
         self.log_dir = settings.home_dir / "logs"

@@ -5,10 +5,12 @@ or lost) stays Updating forever, refusing every operation. The reconciler runs i
 beside the alarm watcher: every `interval` seconds it looks at the endpoints in progress, asks
 Temporal whether the workflow of the deployment holding each one is still open, and for one that
 has been held by a closed workflow for `grace` seconds (the API reserves the endpoint a moment
-before it starts the workflow: one look is not enough) it starts `SettleEndpoint` under the
-endpoint's workflow id, which rolls it back to its serving fleet.
+before it starts the workflow: one look is not enough), or at once when the closed run is the
+deployment's own (its memo names it), it starts `SettleEndpoint` under the endpoint's workflow
+id, which rolls it back to its serving fleet. The API does the same when an AbortDeployment meets
+such an endpoint first (greenshift/orphans.py holds the rule and the start for both).
 
-The rule is pure (`Sightings.due`), the lookups are at the edges.
+The rules are pure (`Sightings.due`, `orphans.settle_now`), the lookups are at the edges.
 """
 
 from __future__ import annotations
@@ -16,21 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
-from activities.models import SettleInput
-from greenshift import naming
+from greenshift import orphans
+from greenshift.orphans import WorkflowState
 from greenshift.registry.api import ListQuery, Registry
 from greenshift.status import IN_PROGRESS, DeploymentOutcome
-from workflows.inputs import MEMO_DEPLOYMENT_ID
 
 log = logging.getLogger("greenshift.worker.reconciler")
-
-SETTLE_WORKFLOW = "SettleEndpoint"
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,7 @@ class Reconciler:
         registry: Registry,
         task_queue: str,
         interval_seconds: float = 5.0,
-        grace_seconds: float = 15.0,
+        grace_seconds: float = orphans.GRACE_SECONDS,
     ) -> None:
         self.client = client
         self.registry = registry
@@ -113,51 +109,37 @@ class Reconciler:
                 pass
 
     async def poll_once(self) -> list[Held]:
-        """Start SettleEndpoint for every endpoint held by a closed workflow past the grace;
-        returns those it started (or found already started)."""
+        """Start SettleEndpoint for every endpoint held by a closed workflow past the grace (at
+        once when the closed run is the deployment's own); returns those it started (or found
+        already started)."""
         held = await asyncio.to_thread(held_endpoints, self.registry)
-        orphaned = set()
+        states: dict[Held, WorkflowState] = {}
         for h in held:
-            status = await self._workflow_status(h.workflow_id)
-            if status is not WorkflowExecutionStatus.RUNNING:
-                orphaned.add(h)
-        due = self.sightings.due(orphaned, asyncio.get_running_loop().time())
+            state = await orphans.workflow_state(self.client, h.workflow_id)
+            if not state.running:
+                states[h] = state
+        proven = {
+            h for h, state in states.items() if orphans.settle_now(state, h.deployment_id, 0, 1)
+        }
+        graced = self.sightings.due(set(states), asyncio.get_running_loop().time())
+        due = sorted(proven | set(graced), key=lambda h: h.endpoint)
         for h in due:
-            await self._settle(h, await self._workflow_status(h.workflow_id))
+            await self._settle(h, await orphans.workflow_state(self.client, h.workflow_id))
         return due
 
-    async def _workflow_status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
-        """The status of the latest run of `workflow_id`; None when Temporal has no such id."""
-        try:
-            description = await self.client.get_workflow_handle(workflow_id).describe()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        return description.status
-
-    async def _settle(self, h: Held, status: WorkflowExecutionStatus | None) -> None:
-        if status is WorkflowExecutionStatus.RUNNING:
+    async def _settle(self, h: Held, state: WorkflowState) -> None:
+        if state.running:
             return  # came back to life (e.g. a settle already runs under the same id)
-        how = status.name if status is not None else "NOT_FOUND"
-        reason = (
-            f"The workflow {h.workflow_id} of this deployment ended ({how}) before it settled "
-            "the endpoint; Greenshift rolled the endpoint back to the fleet it was serving from."
-        )
         log.warning(
-            "endpoint %s held by closed workflow %s (%s): settling", h.endpoint, h.workflow_id, how
+            "endpoint %s held by closed workflow %s (%s): settling",
+            h.endpoint,
+            h.workflow_id,
+            state.how,
         )
-        await self.client.start_workflow(
-            SETTLE_WORKFLOW,
-            SettleInput(
-                endpoint=h.endpoint,
-                deployment_id=h.deployment_id,
-                reason=reason,
-                at=datetime.now(UTC),
-            ),
-            id=naming.workflow_id(h.endpoint),
-            task_queue=self.task_queue,
-            memo={MEMO_DEPLOYMENT_ID: h.deployment_id},
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        await orphans.start_settle(
+            self.client,
+            self.task_queue,
+            h.endpoint,
+            h.deployment_id,
+            orphans.settle_reason(h.workflow_id, state.how),
         )

@@ -1,9 +1,10 @@
 """SettleEndpoint: finish, for a workflow that is gone, what its rollback would have done.
 
-Started by the worker's reconciler (worker/reconciler.py) under the endpoint's own workflow id
-(`endpoint/<name>`) when the registry says a deployment holds the endpoint but no workflow of
-that deployment is open any more (`temporal workflow terminate`, a timeout, a lost history).
-Without it the endpoint would stay Updating for good and refuse every operation.
+Started by the worker's reconciler (worker/reconciler.py), or by the API when an
+AbortDeployment finds no open run (then its input names who aborted), under the endpoint's own
+workflow id (`endpoint/<name>`) when the registry says a deployment holds the endpoint but no
+workflow of that deployment is open any more (`temporal workflow terminate`, a timeout, a lost
+history). Without it the endpoint would stay Updating for good and refuse every operation.
 
 An update goes back to its serving fleet with the ordinary rollback (InService, FailureReason
 saying why); a create is cleaned up (Failed, as a failed create is on AWS); anything that never
@@ -49,6 +50,8 @@ class SettleEndpoint(DeploymentWorkflow):
             self._started_steps = plan.started_steps
             self._index = plan.step_index
             self._forward_done = True  # nothing goes forward: pause/resume/promote refuse
+            if data.aborted_by is not None:  # an AbortDeployment started this settling
+                await self._record_abort(data.aborted_by, data.abort_reason)
             abort = Abort(RollbackReason.ABORTED, data.reason)
             if plan.action == "rollback":
                 settled = await self._shielded(self._rollback(abort))
@@ -80,12 +83,15 @@ class SettleEndpoint(DeploymentWorkflow):
     # AbortDeployment on an endpoint being settled: accepted (it is rolling back already).
     @workflow.update(name=ABORT)
     async def abort(self, request: ControlRequest) -> ControlResult:  # type: ignore[override]
-        reason = f": {request.reason}" if request.reason else "."
-        await self._event("Aborted", f"Aborted by {request.actor}{reason}", request.actor)
+        await self._record_abort(request.actor, request.reason)
         return ControlResult(
             accepted=True,
             message="The deployment's workflow is gone; the endpoint is being rolled back.",
         )
+
+    async def _record_abort(self, actor: str, why: str) -> None:
+        reason = f": {why}" if why else "."
+        await self._event("Aborted", f"Aborted by {actor}{reason}", actor)
 
     @abort.validator
     def _validate_abort(self, request: ControlRequest) -> None:

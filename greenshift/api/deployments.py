@@ -8,6 +8,7 @@ registry's deployment records and event log, so they work without Temporal.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field
@@ -17,10 +18,12 @@ from greenshift.api.context import ApiContext, principal
 from greenshift.api.endpoints import UPDATABLE, check_status, get_endpoint, validate_update
 from greenshift.api.errors import NoDeploymentInProgressError
 from greenshift.api.parsing import parse
+from greenshift.api.workflows import WorkflowNotRunningError
 from greenshift.contracts import sagemaker_shapes as sm
 from greenshift.contracts.base import AwsShape
 from greenshift.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
 from greenshift.limits import check_instances
+from greenshift.status import DeploymentOutcome
 
 
 class DeploymentControlInput(AwsShape):
@@ -77,9 +80,16 @@ async def _control(ctx: ApiContext, doc: dict[str, Any], update: str) -> dict[st
             f'No deployment is in progress on endpoint "{record.arn}".'
         )
     actor = inp.Actor or principal.get() or "anonymous"
-    result = await ctx.starter.update(
-        naming.workflow_id(record.name), update, {"actor": actor, "reason": inp.Reason or ""}
-    )
+    workflow_id = naming.workflow_id(record.name)
+    arg = {"actor": actor, "reason": inp.Reason or ""}
+    try:
+        result = await ctx.starter.update(workflow_id, update, arg)
+    except WorkflowNotRunningError:
+        if update != names.ABORT:
+            raise
+        result = await _abort_orphan(ctx, record.name, record.current_deployment_id, arg)
+        if result is None:
+            raise
     if hasattr(result, "model_dump"):
         result = result.model_dump(mode="json")
     return {
@@ -89,6 +99,28 @@ async def _control(ctx: ApiContext, doc: dict[str, Any], update: str) -> dict[st
         "Actor": actor,
         "Result": result,
     }
+
+
+async def _abort_orphan(
+    ctx: ApiContext, endpoint: str, deployment_id: str, arg: dict[str, Any]
+) -> Any | None:
+    """The endpoint is held but its deployment's workflow is not running (terminated, lost):
+    abort means settle it now, not after the reconciler's grace (issue 14 item 10)."""
+    deployment = await ctx.run(ctx.registry.get_deployment, deployment_id)
+    if deployment is None or deployment.outcome is not DeploymentOutcome.RUNNING:
+        return None
+    started = deployment.started_at
+    if started.tzinfo is None:  # some databases hand back naive UTC
+        started = started.replace(tzinfo=UTC)
+    # Judged on the deployment's own workflow id (one started from the CLI may have another
+    # than the endpoint's, and be running there), as the reconciler judges it.
+    return await ctx.starter.abort_orphan(
+        deployment.workflow_id,
+        endpoint=endpoint,
+        deployment_id=deployment_id,
+        held_for=(datetime.now(UTC) - started).total_seconds(),
+        arg=arg,
+    )
 
 
 async def pause_deployment(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:

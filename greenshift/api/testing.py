@@ -53,6 +53,14 @@ class FakeStarter:
             raise self.fail_with
         return {}
 
+    async def abort_orphan(
+        self, workflow_id: str, *, endpoint: str, deployment_id: str, held_for: float, arg: Any
+    ) -> Any | None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.updates.append((workflow_id, "abort_orphan", arg))
+        return self.update_result
+
 
 def free_port() -> int:
     with socket.socket() as s:

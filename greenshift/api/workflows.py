@@ -28,6 +28,11 @@ from greenshift.settings import Settings
 
 log = logging.getLogger("greenshift.api")
 
+
+class WorkflowNotRunningError(ValidationError):
+    """No open run under the workflow id: nothing to steer (it finished, or is gone)."""
+
+
 # Updates a running deployment workflow accepts (input {"actor", "reason"}), and its query.
 UPDATES = CONTROL_UPDATES
 PROGRESS_QUERY = PROGRESS
@@ -44,17 +49,28 @@ class WorkflowStarter(Protocol):
 
     async def query(self, workflow_id: str, query: str) -> Any: ...
 
+    async def abort_orphan(
+        self, workflow_id: str, *, endpoint: str, deployment_id: str, held_for: float, arg: Any
+    ) -> Any | None:
+        """AbortDeployment on an endpoint whose deployment's workflow (`workflow_id`) is not
+        running: have it settled (SettleEndpoint, as the reconciler would); None when it may not
+        be settled yet (the workflow may still be starting, or runs under another id)."""
+
 
 class TemporalStarter:
     """The real starter: one lazily connected Temporal client (greenshift.temporal.connect)."""
 
     def __init__(
-        self, settings: Settings, connect_timeout: float = 5.0, settle_seconds: float = 10.0
+        self,
+        settings: Settings,
+        connect_timeout: float = 5.0,
+        settle_seconds: float = 10.0,
+        client: Any = None,  # a connected client (tests); else connected on first use
     ) -> None:
         self.settings = settings
         self.connect_timeout = connect_timeout
         self.settle_seconds = settle_seconds
-        self._client: Any = None
+        self._client: Any = client
         self._lock = asyncio.Lock()
 
     async def _get(self) -> Any:
@@ -136,12 +152,44 @@ class TemporalStarter:
         except RPCError as exc:
             if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 # No such workflow, or it has already finished: nothing to steer.
-                raise ValidationError(
+                raise WorkflowNotRunningError(
                     f"No deployment is running under workflow {workflow_id}."
                 ) from exc
             raise _unavailable(exc) from exc
         except Exception as exc:
             raise _unavailable(exc) from exc
+
+    async def abort_orphan(
+        self, workflow_id: str, *, endpoint: str, deployment_id: str, held_for: float, arg: Any
+    ) -> Any | None:
+        """No run is open under the endpoint's workflow id (a running settle takes the abort
+        update itself); `workflow_id` is the deployment's. If that is gone, start SettleEndpoint
+        under the endpoint's id carrying the abort, so the event log names who aborted however
+        fast it settles. Joining a settle the reconciler started in the same instant settles the
+        endpoint just the same, without that event."""
+        from greenshift import orphans
+
+        client = await self._get()
+        try:
+            state = await orphans.workflow_state(client, workflow_id)
+            if not orphans.settle_now(state, deployment_id, held_for, orphans.GRACE_SECONDS):
+                return None
+            log.warning("abort of %s, whose workflow is %s: settling it", endpoint, state.how)
+            await orphans.start_settle(
+                client,
+                self.settings.task_queue,
+                endpoint,
+                deployment_id,
+                orphans.settle_reason(workflow_id, state.how),
+                aborted_by=str(arg.get("actor") or "anonymous"),
+                abort_reason=str(arg.get("reason") or ""),
+            )
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        return {
+            "accepted": True,
+            "message": "The deployment's workflow is gone; the endpoint is being rolled back.",
+        }
 
     async def query(self, workflow_id: str, query: str) -> Any:
         from temporalio.service import RPCError, RPCStatusCode

@@ -1,4 +1,6 @@
-"""Find the processes of one component of a `greenshift up` stack and SIGKILL them.
+"""Find the processes of one component of a `greenshift up` stack and SIGKILL them, or hang
+them (SIGSTOP: alive, holding its ports and its pid, answering nothing), or terminate the
+endpoint's workflow with the real `temporal` CLI.
 
 Pids come from where the stack itself records them (the supervisor's `run/up.json`, the registry's
 instance records) or, for HAProxy, whose master and worker the router controller starts, from
@@ -11,15 +13,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from pathlib import Path
 
+from greenshift import binaries
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
 from greenshift.supervisor import read_state
 
-SUPERVISED = ("worker", "api", "dataplane", "temporal")
+SUPERVISED = ("worker", "api", "dataplane", "temporal", "metrics")
 INSTANCE_KILLS = ("old-instance", "new-instance")
 COMPONENTS = (*SUPERVISED, "haproxy", *INSTANCE_KILLS)
+WORKFLOW = "workflow"  # the fault `terminate`: the endpoint's workflow, not a process
 
 
 def cmdline(pid: int) -> list[str]:
@@ -74,3 +79,64 @@ def kill(pids: list[int]) -> list[int]:
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
     return killed
+
+
+def hang(pids: list[int]) -> dict[int, list[str]]:
+    """SIGSTOP each pid; returns the ones stopped with their command lines (for `release`)."""
+    stopped: dict[int, list[str]] = {}
+    for pid in pids:
+        argv = cmdline(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+            stopped[pid] = argv
+    return stopped
+
+
+def still_hung(stopped: dict[int, list[str]]) -> list[int]:
+    """Those still stopped (state T) and still running the same command: nobody replaced them."""
+    hung = []
+    for pid, argv in stopped.items():
+        try:
+            stat = (Path("/proc") / str(pid) / "stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[-1].split()[0] in ("T", "t") and cmdline(pid) == argv:
+            hung.append(pid)
+    return hung
+
+
+def release(stopped: dict[int, list[str]]) -> list[int]:
+    """SIGCONT the stopped pids that still run the command they ran when stopped (a pid reused
+    by another process is left alone); returns those continued."""
+    continued = []
+    for pid, argv in stopped.items():
+        if argv and cmdline(pid) == argv:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+                continued.append(pid)
+    return continued
+
+
+def terminate_workflow(settings: Settings, workflow_id: str, reason: str) -> str:
+    """`temporal workflow terminate` against the stack's Temporal, as an operator runs it;
+    returns its output (raises CalledProcessError when the CLI refuses)."""
+    done = subprocess.run(
+        [
+            binaries.temporal_cli(),
+            "workflow",
+            "terminate",
+            "--workflow-id",
+            workflow_id,
+            "--reason",
+            reason,
+            "--address",
+            settings.temporal_target,
+            "--namespace",
+            settings.temporal_namespace,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout + done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from greenshift.chaos.invariants import Snapshot, violations
 from greenshift.chaos.trial import deployment_config
+from greenshift.chaos.watch import Sample, held_on_stale, moved_on_stale
 from greenshift.dataplane.desired import backend_name
 
 
@@ -87,3 +88,19 @@ def test_two_processes_of_one_instance() -> None:
     assert violations(healthy(duplicates=("f2-1",))) == [
         "more than one process for instances ['f2-1']"
     ]
+
+
+def test_traffic_moved_forward_on_stale_alarms_is_caught() -> None:
+    # The evaluator hung at t=1; alarms stale (5 s) from t=6 on.
+    held = [Sample(0, 0.0, False), Sample(2, 0.5, True), Sample(8, 0.5, True), Sample(9, 0.0, True)]
+    assert moved_on_stale(held, hung_at=1, stale_seconds=5) == []
+    assert held_on_stale(held, hung_at=1, stale_seconds=5) == 1
+    moved = [*held[:3], Sample(8.5, 1.0, True)]
+    assert moved_on_stale(moved, hung_at=1, stale_seconds=5) == [
+        "traffic moved forward on stale alarms: 0.50 -> 1.00 at t+8.5s, "
+        "7.5s after the evaluator hung"
+    ]
+    # Moving before the states were stale, or once the evaluator was replaced, is allowed.
+    early = [Sample(0, 0.0, True), Sample(3, 0.5, True), Sample(12, 1.0, False)]
+    assert moved_on_stale(early, hung_at=1, stale_seconds=5) == []
+    assert held_on_stale(early, hung_at=1, stale_seconds=5) == 0

@@ -9,6 +9,9 @@ is listed in `CaptureContentTypeHeader`, else base64, SageMaker's default. Files
 
 Greenshift adds `endpointConfigName` and `fleetId` to `eventMetadata` (our rule): during a
 canary they say which fleet answered, so the new fleet's answers can be compared with the old.
+A body larger than the data plane can hold (dataplane/config.py, CAPTURE_BODY_BYTES) is captured
+cut, and its side says so: `"truncated": true` and `"size"`, the body's whole size in bytes (our
+rule too: a cut record is never passed off as a whole one).
 """
 
 from __future__ import annotations
@@ -72,9 +75,16 @@ class Captured:
     inference_id: str
     input: bytes | None  # None: not captured
     output: bytes | None
+    input_size: int = -1  # the body's declared size; more than len(input): captured cut
+    output_size: int = -1
 
 
-FIELDS = 10
+FIELDS = 12
+
+
+def _size(text: str) -> int | None:
+    """A size field: None when that side was not captured ("-", or empty: no variable)."""
+    return None if text in ("", "-") else int(text)
 
 
 def _b64(text: str) -> bytes:
@@ -82,12 +92,14 @@ def _b64(text: str) -> bytes:
 
 
 def parse_line(line: str) -> Captured | None:
-    """capture.lua's tab-separated line (everything free-form in it is base64); None if it is
-    malformed (a line cut by a dying worker)."""
+    """capture.lua's tab-separated line (everything free-form in it is base64): backend, event
+    id, time (ms), status, the two content types, custom attributes, inference id, the two
+    bodies' declared sizes, the two bodies. None if it is malformed (the writer counts those)."""
     f = line.rstrip("\n").split("\t")
     if len(f) != FIELDS:
         return None
     try:
+        in_size, out_size = _size(f[8]), _size(f[9])
         return Captured(
             backend=f[0],
             event_id=f[1],
@@ -97,14 +109,18 @@ def parse_line(line: str) -> Captured | None:
             output_type=_b64(f[5]).decode("latin-1"),
             custom_attributes=_b64(f[6]).decode("latin-1"),
             inference_id=_b64(f[7]).decode("latin-1"),
-            input=_b64(f[8]) if f[8] != "-" else None,
-            output=_b64(f[9]) if f[9] != "-" else None,
+            input=_b64(f[10]) if in_size is not None else None,
+            output=_b64(f[11]) if out_size is not None else None,
+            input_size=-1 if in_size is None else in_size,
+            output_size=-1 if out_size is None else out_size,
         )
     except (ValueError, binascii.Error):
         return None
 
 
-def _side(mode: str, content_type: str, data: bytes, rule: CaptureRule) -> dict[str, str]:
+def _side(
+    mode: str, content_type: str, data: bytes, size: int, rule: CaptureRule
+) -> dict[str, Any]:
     base_type = content_type.split(";", 1)[0].strip()
     encoding = "BASE64"
     if base_type in rule.csv_types:
@@ -114,7 +130,16 @@ def _side(mode: str, content_type: str, data: bytes, rule: CaptureRule) -> dict[
     text = (
         base64.b64encode(data).decode() if encoding == "BASE64" else data.decode("utf-8", "replace")
     )
-    return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
+    side: dict[str, Any] = {
+        "observedContentType": content_type,
+        "mode": mode,
+        "data": text,
+        "encoding": encoding,
+    }
+    if size > len(data):
+        side["truncated"] = True
+        side["size"] = size
+    return side
 
 
 def record(
@@ -123,9 +148,13 @@ def record(
     """The SageMaker capture record of one invocation."""
     data: dict[str, Any] = {}
     if rule.capture_input and captured.input is not None:
-        data["endpointInput"] = _side("INPUT", captured.input_type, captured.input, rule)
+        data["endpointInput"] = _side(
+            "INPUT", captured.input_type, captured.input, captured.input_size, rule
+        )
     if rule.capture_output and captured.output is not None:
-        data["endpointOutput"] = _side("OUTPUT", captured.output_type, captured.output, rule)
+        data["endpointOutput"] = _side(
+            "OUTPUT", captured.output_type, captured.output, captured.output_size, rule
+        )
     when = datetime.fromtimestamp(captured.time_ms / 1000, UTC)
     meta: dict[str, Any] = {
         "eventId": captured.event_id,

@@ -6,15 +6,24 @@ never waits on a disk), the writer turns them into records and writes one file p
 destination directory every `flush_seconds`. A full queue drops records and counts them
 (`dropped`): memory stays bounded whatever the disk does, and HAProxy's own queue (capture.lua)
 is bounded the same way when this process does not read.
+
+No record is lost silently: every sampled invocation ends up written, or counted in one of
+`dropped` (either queue full, or a batch capture.lua could not send), `cut` (a batch whose
+connection died before all its announced lines arrived), `malformed`, `unrouted`
+(its fleet is unknown or no longer captures), `failed` (the destination refused its batch) or
+`nolines`. The counts are logged as a warning whenever one of them grows and written to
+`stats_path` (JSON) at every flush, which `greenshift capture --stats` prints.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import selectors
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -66,12 +75,44 @@ class CaptureWriter:
         self.flush_seconds = flush_seconds
         self.pending: queue.Queue[str] = queue.Queue(max_pending)
         self.destination = destination or Destination()
+        self.stats_path = socket_path.with_name("capture-stats.json")
         self.dropped = 0  # here and in HAProxy's queue (capture.lua reports its own)
         self.written = 0
         self.received = 0
-        self.lua_queued = 0
+        self.malformed = 0
+        self.unrouted = 0
+        self.failed = 0
+        self.cut = 0  # announced by a batch header, never arrived (its connection died)
+        self.lua_queued = 0  # sums of capture.lua's counts, over its threads and connections
+        self.lua_dropped = 0
         self.lua_nolines = 0
+        self.heard_at = 0.0  # time.time() of capture.lua's last batch (one a second at least)
+        self._reported = 0
         self._server: socket.socket | None = None
+
+    @property
+    def lost(self) -> int:
+        """Sampled invocations that will never be written (every way of losing one)."""
+        return (
+            self.dropped + self.cut + self.malformed + self.unrouted + self.failed + self.lua_nolines
+        )
+
+    def stats(self) -> dict[str, float]:
+        return {
+            "received": self.received,
+            "written": self.written,
+            "lost": self.lost,
+            "dropped": self.dropped,
+            "dropped_in_haproxy": self.lua_dropped,
+            "cut": self.cut,
+            "malformed": self.malformed,
+            "unrouted": self.unrouted,
+            "failed": self.failed,
+            "nolines": self.lua_nolines,
+            "queued_in_haproxy": self.lua_queued,
+            "heard_at": self.heard_at,
+            "updated_at": time.time(),
+        }
 
     def bind(self) -> None:
         """Listen before HAProxy starts, so its first batch finds the socket."""
@@ -102,6 +143,7 @@ class CaptureWriter:
         sel = selectors.DefaultSelector()
         sel.register(self._server, selectors.EVENT_READ, None)
         partial: dict[socket.socket, bytes] = {}
+        expected: dict[socket.socket, int] = {}  # lines still to come of the current batch
         try:
             while not stop.is_set():
                 for key, _ in sel.select(0.2):
@@ -122,23 +164,42 @@ class CaptureWriter:
                         sel.unregister(conn)
                         conn.close()
                         partial.pop(conn, None)
+                        # A batch cut by a connection that died: what it announced and did not
+                        # bring is lost (its cut last line included).
+                        self.cut += expected.pop(conn, 0)
                         continue
                     *lines, partial[conn] = (partial[conn] + data).split(b"\n")
                     for line in lines:
-                        if line.startswith(b"#nolines\t"):
-                            self.lua_nolines = int(line.split(b"\t", 1)[1])
-                            continue
-                        if line.startswith(b"#queued\t"):
-                            self.lua_queued = int(line.split(b"\t", 1)[1])
-                            continue
-                        if line.startswith(b"#dropped\t"):
-                            self.dropped += int(line.split(b"\t", 1)[1] or 0)
-                            continue
-                        self._enqueue(line.decode("latin-1"))
+                        if line.startswith(b"#"):
+                            if line.startswith(b"#batch\t"):
+                                self.cut += expected.get(conn, 0)
+                                expected[conn] = int(line[7:] or 0)
+                            else:
+                                self._status(line)
+                        else:
+                            expected[conn] = expected.get(conn, 0) - 1
+                            self._enqueue(line.decode("latin-1"))
         finally:
             for conn in partial:
                 conn.close()
             sel.close()
+
+    def _status(self, line: bytes) -> None:
+        """capture.lua's counts since its previous batch (deltas: they add up over HAProxy's
+        threads, reconnections and reloads)."""
+        name, _, value = line.partition(b"\t")
+        try:
+            n = int(value or 0)
+        except ValueError:
+            return
+        self.heard_at = time.time()
+        if name == b"#queued":
+            self.lua_queued += n
+        elif name == b"#dropped":
+            self.lua_dropped += n
+            self.dropped += n
+        elif name == b"#nolines":
+            self.lua_nolines += n
 
     def _enqueue(self, line: str) -> None:
         self.received += 1
@@ -167,9 +228,11 @@ class CaptureWriter:
         for line in lines:
             captured = parse_line(line)
             if captured is None:
+                self.malformed += 1
                 continue
             fleet = self.captures.get(captured.backend.removeprefix("f."))
             if fleet is None or fleet.rule is None:
+                self.unrouted += 1
                 continue
             rec = record(captured, fleet.rule, fleet.config_name, fleet.fleet_id)
             rel = relative_path(fleet.endpoint, fleet.variant, captured.time_ms, batch_id)
@@ -182,7 +245,35 @@ class CaptureWriter:
                 self.destination.write(uri, f"{folder}/{name}", body.encode())
             except Exception:  # a failing destination loses this batch, never the process
                 log.exception("capture batch to %s failed", uri)
+                self.failed += len(entries)
                 continue
-            count += body.count("\n")
+            count += len(entries)
         self.written += count
+        self._report()
         return count
+
+    def _report(self) -> None:
+        """Warn when records were lost since the last report; write the counts for the CLI."""
+        if self.lost > self._reported:
+            log.warning(
+                "data capture lost %d records (%d in all: dropped %d, of them %d in HAProxy's "
+                "queue; cut in transit %d, malformed %d, unrouted %d, failed writes %d, without a line %d); "
+                "written %d",
+                self.lost - self._reported,
+                self.lost,
+                self.dropped,
+                self.lua_dropped,
+                self.cut,
+                self.malformed,
+                self.unrouted,
+                self.failed,
+                self.lua_nolines,
+                self.written,
+            )
+            self._reported = self.lost
+        try:
+            tmp = self.stats_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.stats()))
+            tmp.rename(self.stats_path)
+        except OSError:
+            log.exception("capture stats not written to %s", self.stats_path)

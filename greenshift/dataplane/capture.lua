@@ -1,20 +1,32 @@
 -- Data capture, the data-plane half (greenshift/capture explains the whole).
 -- The backend rules of a capturing fleet (config.py, capture_rules) sample a request into
--- txn.gscap and build its tab-separated record line in txn.gsline natively;
--- `http-response lua.gs_capture` puts it into a bounded in-memory queue, and a task
--- sends the queue in batches to the capture writer's unix socket. Nothing here waits on the
--- writer: when the queue is full (the writer or its disk is slow) records are dropped and
--- counted, so no request is ever slowed by capture.
--- Loaded with lua-load-per-thread: one queue, one task and one connection per HAProxy thread, so
--- no thread waits on another's Lua lock.
+-- txn.gscap and build its record in txn.gsline (the fixed fields), txn.gscin and txn.gscout
+-- (the bodies, base64) natively; `http-response lua.gs_capture` puts it into a bounded
+-- in-memory queue, and a task sends the queue in batches to the capture writer's unix socket.
+-- Nothing here waits on the writer: when the queue is full (the writer or its disk is slow)
+-- records are dropped and counted, so no request is ever slowed by capture.
+-- Loaded with lua-load-per-thread: one queue, one task and one connection per HAProxy thread,
+-- so no thread waits on another's Lua lock; the writer adds up the threads' counts.
+--
+-- Every record is accounted for: each batch starts with `#batch N` (the records it brings: the
+-- writer counts those a dying connection cut), `#queued N` (records queued since the
+-- last batch that reached the writer), `#dropped N` (dropped meanwhile) and `#nolines N`; a
+-- batch that could not be sent puts its counts back and its records into `dropped`. A batch
+-- (possibly empty) leaves every HEARTBEAT_MS, so the connection never idles into the
+-- cosocket's timeout and the writer can tell a silent sender from an idle one.
 local queue, qlen, qbytes, dropped, queued, nolines = {}, 0, 0, 0, 0, 0
 local MAX_RECORDS = tonumber(os.getenv("GS_CAPTURE_MAX_RECORDS") or "") or 20000
 local MAX_BYTES = tonumber(os.getenv("GS_CAPTURE_MAX_BYTES") or "") or 32 * 1024 * 1024
 local SOCKET = os.getenv("GS_CAPTURE_SOCKET")
+-- The cosocket closes a connection idle this long (seconds); HEARTBEAT_MS keeps it busy.
+local TIMEOUT = tonumber(os.getenv("GS_CAPTURE_TIMEOUT") or "") or 5
 
 core.register_action("gs_capture", {"http-res"}, function(txn)
   local line = txn:get_var("txn.gsline")
   if line == nil then nolines = nolines + 1; return end
+  -- Bodies travel in their own variables: each is bounded by one buffer, a joined line would
+  -- be bounded by one buffer for the whole record.
+  line = line .. (txn:get_var("txn.gscin") or "") .. "\t" .. (txn:get_var("txn.gscout") or "")
   if qlen >= MAX_RECORDS or qbytes + #line > MAX_BYTES then
     dropped = dropped + 1
     return
@@ -28,49 +40,73 @@ end, 0)
 -- Sends at most BATCH records per write and yields between writes: the Lua code of a thread
 -- must never run long (HAProxy's watchdog aborts a thread stuck for seconds).
 local BATCH = 1000
+local HEARTBEAT_MS = 1000
+local IDLE_MS = 50
+
+local function connect()
+  local sock = core.tcp()
+  sock:settimeout(TIMEOUT)
+  local ok, connected = pcall(sock.connect, sock, "unix@" .. SOCKET)
+  if ok and connected then return sock end
+  pcall(sock.close, sock)
+  return nil
+end
+
+-- HAProxy's send returns the bytes written, and -1 (not nil) once the connection is closed,
+-- e.g. by the cosocket's timeout: anything but the whole batch is a failure.
+local function send(sock, data)
+  local ok, result = pcall(sock.send, sock, data)
+  return ok and result == #data
+end
 
 core.register_task(function()
+  if not SOCKET then return end
   local sock = nil
+  local last = 0
   while true do
-    while (qlen > 0 or dropped > 0) and SOCKET do
+    local now = core.now()
+    local now_ms = now.sec * 1000 + now.usec // 1000
+    if qlen > 0 or dropped > 0 or now_ms - last >= HEARTBEAT_MS then
       local n = math.min(qlen, BATCH)
-      local batch = table.concat(queue, "\n", 1, n) .. "\n"
+      local records = n > 0 and (table.concat(queue, "\n", 1, n) .. "\n") or ""
+      local batch_bytes = 0
       if n == qlen then
+        batch_bytes = qbytes
         queue, qlen, qbytes = {}, 0, 0
       else
         queue = table.move(queue, n + 1, qlen, 1, {})
         qlen = qlen - n
-        qbytes = math.max(0, qbytes - #batch)
+        batch_bytes = #records
+        qbytes = math.max(0, qbytes - batch_bytes)
       end
-      batch = "#queued\t" .. queued .. "\n#nolines\t" .. nolines .. "\n" .. batch
-      if dropped > 0 then
-        -- The writer counts what was lost here too (CaptureWriter.dropped).
-        batch = "#dropped\t" .. dropped .. "\n" .. batch
-        dropped = 0
+      -- Counts of the records queued so far, minus those still waiting (they go with a later
+      -- batch): the writer's sum of `#queued` equals what it received plus what was dropped.
+      local q, d, l = queued - qlen, dropped, nolines
+      queued, dropped, nolines = qlen, 0, 0
+      local data = "#batch\t" .. n .. "\n#queued\t" .. q .. "\n#dropped\t" .. d .. "\n#nolines\t" .. l .. "\n" .. records
+      if sock == nil then sock = connect() end
+      local sent = sock ~= nil and send(sock, data)
+      if not sent and sock ~= nil then
+        -- A connection closed under us: one retry on a fresh one (nothing of this batch was
+        -- written, HAProxy writes a string whole or not at all).
+        pcall(sock.close, sock)
+        sock = connect()
+        sent = sock ~= nil and send(sock, data)
       end
-      if sock == nil then
-        sock = core.tcp()
-        sock:settimeout(5)
-        local ok, connected = pcall(sock.connect, sock, "unix@" .. SOCKET)
-        if not (ok and connected) then
-          sock = nil
-        end
-      end
-      -- send() returns once the whole string is in the socket's buffer (it yields meanwhile);
-      -- it may also raise (a timeout): pcall, or the task would die and capture stop for good.
-      local sent = false
-      if sock ~= nil then
-        local ok, result = pcall(sock.send, sock, batch)
-        sent = ok and result ~= nil
-      end
-      if not sent then
+      if sent then
+        last = now_ms
+      else
         if sock ~= nil then pcall(sock.close, sock) end
         sock = nil
-        dropped = dropped + n
-        break
+        -- The batch is lost: its records count as dropped, its counts go with the next batch.
+        queued = queued + q
+        dropped = dropped + d + n
+        nolines = nolines + l
+        core.msleep(100)
       end
       core.msleep(1)  -- give the thread back between batches
+    else
+      core.msleep(IDLE_MS)
     end
-    core.msleep(100)
   end
 end)

@@ -45,7 +45,7 @@ def test_rule_from_config_follows_sagemakers_defaults() -> None:
 def test_line_to_record_in_sagemakers_format() -> None:
     line = "\t".join(
         ["f.Shop.A.v2", "id-1", "1764633600123", "200", b64("text/csv"),
-         b64("application/json"), b64("trace=1"), "", b64("1,2"), b64('{"a":1}')]
+         b64("application/json"), b64("trace=1"), "", "3", "7", b64("1,2"), b64('{"a":1}')]
     )  # fmt: skip
     captured = parse_line(line + "\n")
     assert captured is not None
@@ -86,7 +86,9 @@ def _write(root: Path, variant: str, when: datetime, config: str, answer: str) -
     ms = int(when.timestamp() * 1000)
     rel = relative_path("Shop", variant, ms, config)
     captured = parse_line(
-        "\t".join(["f.x", "e", str(ms), "200", "", "", "", "", b64("{}"), b64(answer)])
+        "\t".join(
+            ["f.x", "e", str(ms), "200", "", "", "", "", "2", str(len(answer)), b64("{}"), b64(answer)]
+        )
     )
     assert captured is not None
     rec = record(captured, CaptureRule(100, "file:///x"), config, "x")
@@ -126,3 +128,32 @@ def test_since_takes_an_age_or_a_time() -> None:
     assert parse_since("15m", now) == datetime(2026, 1, 1, 11, 45, tzinfo=UTC)
     assert parse_since("2026-01-01T10:00:00", now) == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert parse_since(None) is None
+
+
+def test_a_body_captured_cut_says_so_and_a_side_not_captured_is_absent() -> None:
+    """The data plane holds at most CAPTURE_BODY_BYTES of a body: the record of a larger one
+    carries the part it got, `truncated` and the whole size, never a cut body passed off as
+    whole; an empty size field (a streamed answer) means no output side at all."""
+    part = "x" * 100
+    line = "\t".join(
+        ["f.x", "e", "1764633600123", "200", b64("application/json"), "", "", "",
+         "102400", "", b64(part), ""]
+    )  # fmt: skip
+    captured = parse_line(line)
+    assert captured is not None
+    rec = record(captured, CaptureRule(100, "file:///x", json_types=("application/json",)), "c", "x")
+    assert rec["captureData"] == {
+        "endpointInput": {
+            "observedContentType": "application/json",
+            "mode": "INPUT",
+            "data": part,
+            "encoding": "JSON",
+            "truncated": True,
+            "size": 102400,
+        }
+    }
+    whole = parse_line(line.replace("\t102400\t", "\t100\t"))
+    assert whole is not None
+    assert "truncated" not in record(whole, CaptureRule(100, "file:///x"), "c", "x")[
+        "captureData"
+    ]["endpointInput"]

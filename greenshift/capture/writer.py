@@ -93,9 +93,8 @@ class CaptureWriter:
     @property
     def lost(self) -> int:
         """Sampled invocations that will never be written (every way of losing one)."""
-        return (
-            self.dropped + self.cut + self.malformed + self.unrouted + self.failed + self.lua_nolines
-        )
+        counted = (self.dropped, self.cut, self.malformed, self.unrouted, self.failed)
+        return sum(counted) + self.lua_nolines
 
     def stats(self) -> dict[str, float]:
         return {
@@ -257,8 +256,8 @@ class CaptureWriter:
         if self.lost > self._reported:
             log.warning(
                 "data capture lost %d records (%d in all: dropped %d, of them %d in HAProxy's "
-                "queue; cut in transit %d, malformed %d, unrouted %d, failed writes %d, without a line %d); "
-                "written %d",
+                "queue; cut in transit %d, malformed %d, unrouted %d, failed writes %d, "
+                "without a line %d); written %d",
                 self.lost - self._reported,
                 self.lost,
                 self.dropped,

@@ -85,11 +85,8 @@ def test_line_to_record_in_sagemakers_format() -> None:
 def _write(root: Path, variant: str, when: datetime, config: str, answer: str) -> None:
     ms = int(when.timestamp() * 1000)
     rel = relative_path("Shop", variant, ms, config)
-    captured = parse_line(
-        "\t".join(
-            ["f.x", "e", str(ms), "200", "", "", "", "", "2", str(len(answer)), b64("{}"), b64(answer)]
-        )
-    )
+    fields = ["f.x", "e", str(ms), "200", "", "", "", "", "2", str(len(answer))]
+    captured = parse_line("\t".join([*fields, b64("{}"), b64(answer)]))
     assert captured is not None
     rec = record(captured, CaptureRule(100, "file:///x"), config, "x")
     path = root / rel
@@ -141,7 +138,8 @@ def test_a_body_captured_cut_says_so_and_a_side_not_captured_is_absent() -> None
     )  # fmt: skip
     captured = parse_line(line)
     assert captured is not None
-    rec = record(captured, CaptureRule(100, "file:///x", json_types=("application/json",)), "c", "x")
+    rule = CaptureRule(100, "file:///x", json_types=("application/json",))
+    rec = record(captured, rule, "c", "x")
     assert rec["captureData"] == {
         "endpointInput": {
             "observedContentType": "application/json",

@@ -19,8 +19,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -73,10 +75,18 @@ class Captured:
     output_type: str
     custom_attributes: str
     inference_id: str
-    input: bytes | None  # None: not captured
-    output: bytes | None
+    input_b64: str | None  # the body as the data plane sent it (base64); None: not captured
+    output_b64: str | None
     input_size: int = -1  # the body's declared size; more than len(input): captured cut
     output_size: int = -1
+
+    @property
+    def input(self) -> bytes | None:
+        return None if self.input_b64 is None else _b64(self.input_b64)
+
+    @property
+    def output(self) -> bytes | None:
+        return None if self.output_b64 is None else _b64(self.output_b64)
 
 
 FIELDS = 12
@@ -89,6 +99,22 @@ def _size(text: str) -> int | None:
 
 def _b64(text: str) -> bytes:
     return base64.b64decode(text) if text else b""
+
+
+@lru_cache(maxsize=1024)
+def _header(text: str) -> str:
+    """A header from its base64 (content types repeat: decoded once)."""
+    return _b64(text).decode("latin-1")
+
+
+def _checked(text: str) -> str:
+    """Base64 kept as it came (a BASE64 side is written without decoding it), once checked."""
+    if len(text) % 4 or not _BASE64.fullmatch(text):
+        raise ValueError("not base64")
+    return text
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 def parse_line(line: str) -> Captured | None:
@@ -105,12 +131,12 @@ def parse_line(line: str) -> Captured | None:
             event_id=f[1],
             time_ms=int(f[2]),
             status=int(f[3] or 0),
-            input_type=_b64(f[4]).decode("latin-1"),
-            output_type=_b64(f[5]).decode("latin-1"),
+            input_type=_header(f[4]),
+            output_type=_header(f[5]),
             custom_attributes=_b64(f[6]).decode("latin-1"),
             inference_id=_b64(f[7]).decode("latin-1"),
-            input=_b64(f[10]) if in_size is not None else None,
-            output=_b64(f[11]) if out_size is not None else None,
+            input_b64=_checked(f[10]) if in_size is not None else None,
+            output_b64=_checked(f[11]) if out_size is not None else None,
             input_size=-1 if in_size is None else in_size,
             output_size=-1 if out_size is None else out_size,
         )
@@ -118,15 +144,19 @@ def parse_line(line: str) -> Captured | None:
         return None
 
 
+def _encoding(content_type: str, rule: CaptureRule) -> str:
+    base_type = content_type.split(";", 1)[0].strip()
+    if base_type in rule.csv_types:
+        return "CSV"
+    if base_type in rule.json_types:
+        return "JSON"
+    return "BASE64"
+
+
 def _side(
     mode: str, content_type: str, data: bytes, size: int, rule: CaptureRule
 ) -> dict[str, Any]:
-    base_type = content_type.split(";", 1)[0].strip()
-    encoding = "BASE64"
-    if base_type in rule.csv_types:
-        encoding = "CSV"
-    elif base_type in rule.json_types:
-        encoding = "JSON"
+    encoding = _encoding(content_type, rule)
     text = (
         base64.b64encode(data).decode() if encoding == "BASE64" else data.decode("utf-8", "replace")
     )
@@ -155,10 +185,9 @@ def record(
         data["endpointOutput"] = _side(
             "OUTPUT", captured.output_type, captured.output, captured.output_size, rule
         )
-    when = datetime.fromtimestamp(captured.time_ms / 1000, UTC)
     meta: dict[str, Any] = {
         "eventId": captured.event_id,
-        "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+        "inferenceTime": inference_time(captured.time_ms),
         "endpointConfigName": config_name,
         "fleetId": fleet_id,
     }
@@ -167,6 +196,63 @@ def record(
     if captured.custom_attributes:
         meta["customAttributes"] = [captured.custom_attributes]
     return {"captureData": data, "eventMetadata": meta, "eventVersion": EVENT_VERSION}
+
+
+@lru_cache(maxsize=256)
+def _second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+
+
+def inference_time(time_ms: int) -> str:
+    """`2026-12-02T01:02:03.456Z` (formatted once per second: the writer's hot path)."""
+    return f"{_second(time_ms // 1000)}{time_ms % 1000:03d}Z"
+
+
+_quote = json.encoder.encode_basestring_ascii
+
+
+def _side_text(mode: str, content_type: str, b64: str, size: int, rule: CaptureRule) -> str:
+    encoding = _encoding(content_type, rule)
+    if encoding == "BASE64":
+        data = f'"{b64}"'  # base64 needs no JSON escaping, nor decoding and encoding again
+        length = len(b64) // 4 * 3 - b64[-2:].count("=")
+    else:
+        raw = _b64(b64)
+        data, length = _quote(raw.decode("utf-8", "replace")), len(raw)
+    cut = f',"truncated":true,"size":{size}' if size > length else ""
+    return (
+        f'{{"observedContentType":{_quote(content_type)},"mode":"{mode}","data":{data},'
+        f'"encoding":"{encoding}"{cut}}}'
+    )
+
+
+def record_text(captured: Captured, rule: CaptureRule, config_name: str, fleet_id: str) -> str:
+    """`dumps(record(...))` without building it: the writer's hot path (the unit tests hold the
+    two equal)."""
+    sides = []
+    if rule.capture_input and captured.input_b64 is not None:
+        side = _side_text(
+            "INPUT", captured.input_type, captured.input_b64, captured.input_size, rule
+        )
+        sides.append(f'"endpointInput":{side}')
+    if rule.capture_output and captured.output_b64 is not None:
+        side = _side_text(
+            "OUTPUT", captured.output_type, captured.output_b64, captured.output_size, rule
+        )
+        sides.append(f'"endpointOutput":{side}')
+    meta = (
+        f'"eventId":{_quote(captured.event_id)},'
+        f'"inferenceTime":"{inference_time(captured.time_ms)}",'
+        f'"endpointConfigName":{_quote(config_name)},"fleetId":{_quote(fleet_id)}'
+    )
+    if captured.inference_id:
+        meta += f',"inferenceId":{_quote(captured.inference_id)}'
+    if captured.custom_attributes:
+        meta += f',"customAttributes":[{_quote(captured.custom_attributes)}]'
+    return (
+        f'{{"captureData":{{{",".join(sides)}}},"eventMetadata":{{{meta}}},'
+        f'"eventVersion":"{EVENT_VERSION}"}}'
+    )
 
 
 def relative_path(endpoint: str, variant: str, time_ms: int, file_id: str) -> PurePosixPath:

@@ -17,9 +17,9 @@ connection died before all its announced lines arrived), `malformed`, `unrouted`
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
-import queue
 import selectors
 import socket
 import threading
@@ -28,8 +28,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from greenshift.capture.rules import dumps, parse_line, record, relative_path
-from greenshift.capture.source import FleetCaptures
+from greenshift.capture.rules import parse_line, record_text, relative_path
+from greenshift.capture.source import FleetCapture, FleetCaptures
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,10 @@ class CaptureWriter:
         self.socket_path = socket_path
         self.captures = captures
         self.flush_seconds = flush_seconds
-        self.pending: queue.Queue[str] = queue.Queue(max_pending)
+        # A deque: append and popleft are atomic (one reader thread appends, the writer
+        # pops), without queue.Queue's lock and condition per record.
+        self.pending: collections.deque[str] = collections.deque()
+        self.max_pending = max_pending
         self.destination = destination or Destination()
         self.stats_path = socket_path.with_name("capture-stats.json")
         self.dropped = 0  # here and in HAProxy's queue (capture.lua reports its own)
@@ -202,10 +205,10 @@ class CaptureWriter:
 
     def _enqueue(self, line: str) -> None:
         self.received += 1
-        try:
-            self.pending.put_nowait(line)
-        except queue.Full:
+        if len(self.pending) >= self.max_pending:
             self.dropped += 1
+        else:
+            self.pending.append(line)
 
     # --- writing -----------------------------------------------------------------------------
     def _write_loop(self, stop: threading.Event) -> None:
@@ -215,33 +218,36 @@ class CaptureWriter:
 
     def flush(self) -> int:
         """Write what is pending: one file per destination directory. Returns records written."""
-        lines: list[str] = []
-        while True:
-            try:
-                lines.append(self.pending.get_nowait())
-            except queue.Empty:
-                break
-        # (destination, directory) -> the batch file's name (its first record's time), lines
-        files: dict[tuple[str, str], tuple[str, list[str]]] = {}
+        pending = self.pending
+        lines = [pending.popleft() for _ in range(len(pending))]
+        # (destination, fleet, hour) -> the batch file's relative path (its first record's
+        # time), lines: one file per batch and hour directory, the path worked out once.
+        files: dict[tuple[str, str, int], tuple[str, list[str]]] = {}
+        fleets: dict[str, FleetCapture | None] = {}
         batch_id = uuid.uuid4().hex[:12]
         for line in lines:
             captured = parse_line(line)
             if captured is None:
                 self.malformed += 1
                 continue
-            fleet = self.captures.get(captured.backend.removeprefix("f."))
+            fleet_id = captured.backend.removeprefix("f.")
+            if fleet_id not in fleets:
+                fleets[fleet_id] = self.captures.get(fleet_id)
+            fleet = fleets[fleet_id]
             if fleet is None or fleet.rule is None:
                 self.unrouted += 1
                 continue
-            rec = record(captured, fleet.rule, fleet.config_name, fleet.fleet_id)
-            rel = relative_path(fleet.endpoint, fleet.variant, captured.time_ms, batch_id)
-            key = (fleet.rule.destination, str(rel.parent))
-            files.setdefault(key, (rel.name, []))[1].append(dumps(rec))
+            key = (fleet.rule.destination, fleet_id, captured.time_ms // 3_600_000)
+            entry = files.get(key)
+            if entry is None:
+                rel = relative_path(fleet.endpoint, fleet.variant, captured.time_ms, batch_id)
+                entry = files[key] = (str(rel), [])
+            entry[1].append(record_text(captured, fleet.rule, fleet.config_name, fleet.fleet_id))
         count = 0
-        for (uri, folder), (name, entries) in files.items():
-            body = "".join(e + "\n" for e in entries)
+        for (uri, _, _), (relative, entries) in files.items():
+            body = "\n".join(entries) + "\n"
             try:
-                self.destination.write(uri, f"{folder}/{name}", body.encode())
+                self.destination.write(uri, relative, body.encode())
             except Exception:  # a failing destination loses this batch, never the process
                 log.exception("capture batch to %s failed", uri)
                 self.failed += len(entries)

@@ -182,8 +182,8 @@ def capture_rules(b: Backend) -> list[str]:
             f"  http-response set-var(txn.gscout) res.body,{cut} if {on} {plain}",
             f"  http-response set-var(txn.gsoutsz) res.body_size if {on} {plain}",
         ]
-    # The fixed fields built natively (one Lua call per record: Lua calls are the cost); the
-    # bodies stay in their own variables (capture.lua appends them). A body's size field is
+    # The fixed fields built natively; the bodies stay in their own variables (each is bounded
+    # by one buffer, a joined line would be bounded by one for the whole record). A size field is
     # empty or "-" when it is not captured (a side off, or a stream's answer).
     line = (
         "%b\\t%[uuid]\\t%[date(0,ms)]\\t%[status]\\t%[var(txn.gscct)]\\t"
@@ -191,10 +191,12 @@ def capture_rules(b: Backend) -> list[str]:
         f"{'%[var(txn.gsinsz)]' if rule.capture_input else '-'}\\t"
         f"{'%[var(txn.gsoutsz)]' if rule.capture_output else '-'}\\t"
     )
-    lines += [
-        f'  http-response set-var-fmt(txn.gsline) "{line}" if {on}',
-        f"  http-response lua.gs_capture if {on}",
-    ]
+    # capture.lua's converters (three calls in this order: capture.lua says why converters).
+    lines.append(f'  http-response set-var-fmt(txn.gsline) "{line}" if {on}')
+    lines.append(f"  http-response set-var(txn.gsq) var(txn.gsline),lua.gs_line if {on}")
+    if rule.capture_input:
+        lines.append(f"  http-response set-var(txn.gsq) var(txn.gscin,-),lua.gs_in if {on}")
+    lines.append(f"  http-response set-var(txn.gsq) var(txn.gscout,-),lua.gs_out if {on}")
     return lines
 
 

@@ -15,6 +15,7 @@ from greenshift.capture.rules import (
     CaptureRule,
     parse_line,
     record,
+    record_text,
     relative_path,
     rule_from_config,
 )
@@ -155,3 +156,36 @@ def test_a_body_captured_cut_says_so_and_a_side_not_captured_is_absent() -> None
     assert "truncated" not in record(whole, CaptureRule(100, "file:///x"), "c", "x")[
         "captureData"
     ]["endpointInput"]
+
+
+def test_the_writers_fast_record_text_is_the_record() -> None:
+    """record_text (the writer's hot path: no dict, base64 sides never decoded) parses to
+    exactly record()'s dict, for text and base64 sides, cut bodies, custom attributes, an
+    inference id, escapes and non-UTF-8 bytes, a side off and a side not captured."""
+    odd = b'{"q": "\\"\xff\n\xc3\xa9"}'
+    rules = [
+        CaptureRule(100, "file:///x", json_types=("application/json",)),
+        CaptureRule(100, "file:///x", csv_types=("text/csv",)),
+        CaptureRule(100, "file:///x", capture_output=False),
+    ]
+    lines = [
+        ["f.a", "e1", "1764633600123", "200", b64("application/json; charset=utf-8"),
+         b64("text/csv"), b64('trace="1"'), b64("id-\t1"), "3", "5", b64("1,2"), b64("a,b\nc")],
+        ["f.a", "e2", "1764633600999", "200", b64("application/json"), b64("application/json"),
+         "", "", str(len(odd) + 50), str(len(odd)), base64.b64encode(odd).decode(),
+         base64.b64encode(odd).decode()],
+        ["f.a", "e3", "1764633601000", "200", "", "", "", "", "0", "", "", ""],
+        ["f.a", "e4", "1764633601000", "200", b64("x/y"), b64("x/y"), "", "", "4", "1",
+         b64("abcd"), b64("z")],
+    ]  # fmt: skip
+    checked = 0
+    for fields in lines:
+        captured = parse_line("\t".join(fields))
+        assert captured is not None
+        for rule in rules:
+            assert json.loads(record_text(captured, rule, "cfg", "a")) == record(
+                captured, rule, "cfg", "a"
+            )
+            checked += 1
+    assert checked == 12
+    assert parse_line("\t".join([*lines[3][:10], "ab=c", "z"])) is None  # not base64

@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from greenshift.capture.reading import STATS_FILE
 from greenshift.capture.rules import parse_line, record_text, relative_path
 from greenshift.capture.source import FleetCapture, FleetCaptures
 
@@ -78,7 +79,7 @@ class CaptureWriter:
         self.pending: collections.deque[str] = collections.deque()
         self.max_pending = max_pending
         self.destination = destination or Destination()
-        self.stats_path = socket_path.with_name("capture-stats.json")
+        self.stats_path = socket_path.with_name(STATS_FILE)
         self.dropped = 0  # here and in HAProxy's queue (capture.lua reports its own)
         self.written = 0
         self.received = 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from greenshift.capture.reading import read_records
+from greenshift.capture.reading import read_records, stats_path
 from greenshift.capture.rules import (
     CaptureRule,
     parse_line,
@@ -110,8 +110,9 @@ def test_reading_back_filters_by_variant_and_time_and_the_cli_prints_both_fleets
     assert len(list(read_records(tmp_path, "Shop", "A", since))) == 1
     assert len(list(read_records(tmp_path, "Shop", None, since))) == 2
 
+    home = ["--home", str(tmp_path / "home")]
     out = CliRunner().invoke(
-        cli, ["capture", "Shop", "--variant", "A", "--destination", f"file://{tmp_path}"]
+        cli, ["capture", "Shop", "--variant", "A", "--destination", f"file://{tmp_path}", *home]
     )
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
@@ -189,3 +190,31 @@ def test_the_writers_fast_record_text_is_the_record() -> None:
             checked += 1
     assert checked == 12
     assert parse_line("\t".join([*lines[3][:10], "ab=c", "z"])) is None  # not base64
+
+
+def test_the_cli_shows_the_data_planes_losses(tmp_path: Path) -> None:
+    """`greenshift capture --stats` prints the writer's counts; listing records warns on stderr
+    when the data plane lost any, so a loss is never silent to the user."""
+    home = tmp_path / "home"
+    runner = CliRunner()
+    out = runner.invoke(cli, ["capture", "--stats", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("no capture counts yet")
+    path = stats_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = {"written": 970, "lost": 30, "dropped": 25, "dropped_in_haproxy": 20, "cut": 0,
+              "malformed": 5, "unrouted": 0, "failed": 0, "nolines": 0, "heard_at": 0}  # fmt: skip
+    path.write_text(json.dumps(counts))
+    out = runner.invoke(cli, ["capture", "--stats", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines() == [
+        "records written 970, lost 30",
+        "lost: dropped 25, dropped in haproxy 20, cut 0, malformed 5, unrouted 0, failed 0, "
+        "without a line 0",
+    ]
+    dest = tmp_path / "capture"
+    dest.mkdir()
+    listing = ["capture", "Shop", "--destination", f"file://{dest}", "--home", str(home)]
+    out = runner.invoke(cli, listing)
+    assert out.exit_code == 0
+    assert "warning: the data plane lost 30 capture records" in out.stderr

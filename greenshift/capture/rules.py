@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import re
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 EVENT_VERSION = "0"
 
@@ -63,9 +66,9 @@ def rule_from_config(config: dict[str, Any] | None) -> CaptureRule | None:
     )
 
 
-@dataclass(frozen=True)
-class Captured:
-    """One sampled invocation as the data plane hands it over (capture.lua's line)."""
+class Captured(NamedTuple):
+    """One sampled invocation as the data plane hands it over (capture.lua's line). A named
+    tuple: built once per record on the writer's hot path (a frozen dataclass costs 3 µs)."""
 
     backend: str
     event_id: str
@@ -89,7 +92,7 @@ class Captured:
         return None if self.output_b64 is None else _b64(self.output_b64)
 
 
-FIELDS = 12
+FIELDS = 11
 
 
 def _size(text: str) -> int | None:
@@ -117,31 +120,42 @@ def _checked(text: str) -> str:
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
-def parse_line(line: str) -> Captured | None:
-    """capture.lua's tab-separated line (everything free-form in it is base64): backend, event
-    id, time (ms), status, the two content types, custom attributes, inference id, the two
-    bodies' declared sizes, the two bodies. None if it is malformed (the writer counts those)."""
+def parse_line(line: str, event_id: str = "") -> Captured | None:
+    """capture.lua's tab-separated line (everything free-form in it is base64): backend, time
+    (ms), status; input content type, custom attributes, inference id, input's declared size
+    (one request-time variable); output content type and declared size; the two bodies. The
+    event id is the writer's (`event_ids`). None if malformed (the writer counts those)."""
     f = line.rstrip("\n").split("\t")
     if len(f) != FIELDS:
         return None
     try:
-        in_size, out_size = _size(f[8]), _size(f[9])
+        in_size, out_size = _size(f[6]), _size(f[8])
         return Captured(
             backend=f[0],
-            event_id=f[1],
-            time_ms=int(f[2]),
-            status=int(f[3] or 0),
-            input_type=_header(f[4]),
-            output_type=_header(f[5]),
-            custom_attributes=_b64(f[6]).decode("latin-1"),
-            inference_id=_b64(f[7]).decode("latin-1"),
-            input_b64=_checked(f[10]) if in_size is not None else None,
-            output_b64=_checked(f[11]) if out_size is not None else None,
+            event_id=event_id,
+            time_ms=int(f[1]),
+            status=int(f[2] or 0),
+            input_type=_header(f[3]),
+            output_type=_header(f[7]),
+            custom_attributes=_b64(f[4]).decode("latin-1"),
+            inference_id=_b64(f[5]).decode("latin-1"),
+            input_b64=_checked(f[9]) if in_size is not None else None,
+            output_b64=_checked(f[10]) if out_size is not None else None,
             input_size=-1 if in_size is None else in_size,
             output_size=-1 if out_size is None else out_size,
         )
     except (ValueError, binascii.Error):
         return None
+
+
+def event_ids() -> Iterator[str]:
+    """Event ids in UUID version 4 form: 74 random bits per writer, then a counter, so unique
+    without a random draw per record (HAProxy's %[uuid] cost 4k instructions per request)."""
+    base = uuid.uuid4().hex
+    prefix = f"{base[:8]}-{base[8:12]}-4{base[13:16]}-{'89ab'[int(base[16], 16) % 4]}{base[17:20]}-"
+    start = int(base[20:], 16) & 0xFFFFFFFF
+    for n in itertools.count(start):
+        yield f"{prefix}{n & 0xFFFFFFFFFFFF:012x}"
 
 
 def _encoding(content_type: str, rule: CaptureRule) -> str:

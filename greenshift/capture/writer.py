@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from greenshift.capture.reading import STATS_FILE
-from greenshift.capture.rules import parse_line, record_text, relative_path
+from greenshift.capture.rules import event_ids, parse_line, record_text, relative_path
 from greenshift.capture.source import FleetCapture, FleetCaptures
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class CaptureWriter:
         self.lua_nolines = 0
         self.heard_at = 0.0  # time.time() of capture.lua's last batch (one a second at least)
         self._reported = 0
+        self._ids = event_ids()
         self._server: socket.socket | None = None
 
     @property
@@ -227,7 +228,7 @@ class CaptureWriter:
         fleets: dict[str, FleetCapture | None] = {}
         batch_id = uuid.uuid4().hex[:12]
         for line in lines:
-            captured = parse_line(line)
+            captured = parse_line(line, next(self._ids))
             if captured is None:
                 self.malformed += 1
                 continue

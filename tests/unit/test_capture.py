@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 from greenshift.capture.reading import read_records, stats_path
 from greenshift.capture.rules import (
     CaptureRule,
+    event_ids,
     parse_line,
     record,
     record_text,
@@ -34,6 +36,17 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def line_of(
+    backend: str, event_id: str, time_ms: str, status: str, input_type: str, output_type: str,
+    attributes: str, inference_id: str, input_size: str, output_size: str, given: str, answer: str,
+) -> tuple[str, str]:
+    """capture.lua's line for these fields (config.py, capture_rules, orders them so), and the
+    event id the writer gives it."""
+    fields = [backend, time_ms, status, input_type, attributes, inference_id, input_size,
+              output_type, output_size, given, answer]  # fmt: skip
+    return "\t".join(fields), event_id
+
+
 def test_rule_from_config_follows_sagemakers_defaults() -> None:
     rule = rule_from_config(CONFIG)
     assert rule == CaptureRule(20.0, "file:///tmp/cap", True, False, ("text/csv",), ())
@@ -44,11 +57,11 @@ def test_rule_from_config_follows_sagemakers_defaults() -> None:
 
 
 def test_line_to_record_in_sagemakers_format() -> None:
-    line = "\t".join(
-        ["f.Shop.A.v2", "id-1", "1764633600123", "200", b64("text/csv"),
-         b64("application/json"), b64("trace=1"), "", "3", "7", b64("1,2"), b64('{"a":1}')]
+    line, event_id = line_of(
+        "f.Shop.A.v2", "id-1", "1764633600123", "200", b64("text/csv"),
+        b64("application/json"), b64("trace=1"), "", "3", "7", b64("1,2"), b64('{"a":1}')
     )  # fmt: skip
-    captured = parse_line(line + "\n")
+    captured = parse_line(line + "\n", event_id)
     assert captured is not None
     rule = CaptureRule(100, "file:///x", csv_types=("text/csv",))
     rec = record(captured, rule, "cfg-v2", "Shop.A.v2")
@@ -87,7 +100,7 @@ def _write(root: Path, variant: str, when: datetime, config: str, answer: str) -
     ms = int(when.timestamp() * 1000)
     rel = relative_path("Shop", variant, ms, config)
     fields = ["f.x", "e", str(ms), "200", "", "", "", "", "2", str(len(answer))]
-    captured = parse_line("\t".join([*fields, b64("{}"), b64(answer)]))
+    captured = parse_line(*line_of(*fields, b64("{}"), b64(answer)))
     assert captured is not None
     rec = record(captured, CaptureRule(100, "file:///x"), config, "x")
     path = root / rel
@@ -134,9 +147,9 @@ def test_a_body_captured_cut_says_so_and_a_side_not_captured_is_absent() -> None
     carries the part it got, `truncated` and the whole size, never a cut body passed off as
     whole; an empty size field (a streamed answer) means no output side at all."""
     part = "x" * 100
-    line = "\t".join(
-        ["f.x", "e", "1764633600123", "200", b64("application/json"), "", "", "",
-         "102400", "", b64(part), ""]
+    line, _ = line_of(
+        "f.x", "e", "1764633600123", "200", b64("application/json"), "", "", "",
+        "102400", "", b64(part), ""
     )  # fmt: skip
     captured = parse_line(line)
     assert captured is not None
@@ -181,7 +194,7 @@ def test_the_writers_fast_record_text_is_the_record() -> None:
     ]  # fmt: skip
     checked = 0
     for fields in lines:
-        captured = parse_line("\t".join(fields))
+        captured = parse_line(*line_of(*fields))
         assert captured is not None
         for rule in rules:
             assert json.loads(record_text(captured, rule, "cfg", "a")) == record(
@@ -189,7 +202,7 @@ def test_the_writers_fast_record_text_is_the_record() -> None:
             )
             checked += 1
     assert checked == 12
-    assert parse_line("\t".join([*lines[3][:10], "ab=c", "z"])) is None  # not base64
+    assert parse_line(line_of(*lines[3][:10], "ab=c", "z")[0]) is None  # not base64
 
 
 def test_the_cli_shows_the_data_planes_losses(tmp_path: Path) -> None:
@@ -218,3 +231,13 @@ def test_the_cli_shows_the_data_planes_losses(tmp_path: Path) -> None:
     out = runner.invoke(cli, listing)
     assert out.exit_code == 0
     assert "warning: the data plane lost 30 capture records" in out.stderr
+
+
+def test_event_ids_are_unique_uuid4s() -> None:
+    ids = event_ids()
+    taken = [next(ids) for _ in range(1000)]
+    assert len(set(taken)) == 1000
+    for found in taken[:3]:
+        assert uuid.UUID(found).version == 4
+        assert str(uuid.UUID(found)) == found
+    assert next(event_ids())[:24] != taken[0][:24]  # another writer, another random prefix

@@ -185,3 +185,53 @@ def test_a_100_kb_body_is_captured_cut_and_its_record_says_so(
         stop.set()
         thread.join(15)
     assert not thread.is_alive()
+
+
+def test_capture_with_sigv4_and_the_access_log_as_the_data_plane_runs_them(
+    plane: Dataplane, tmp_path: Path
+) -> None:
+    """`greenshift dataplane` with access keys: the SigV4 action (shared Lua state), the access
+    log ring and capture.lua (per thread) in one HAProxy; signed boto3 invocations are captured
+    whole, and an unsigned one is refused before it is sampled."""
+    import boto3
+    from botocore.config import Config
+
+    from greenshift.dataplane.controller import RouterController
+
+    settings = plane.settings.model_copy(update={"access_keys": "AKIDCAPTURE:capture-secret"})
+    plane.controller = RouterController(plane.registry, plane.haproxy, settings, access_log=True)
+    dest = tmp_path / "capture"
+    stop = threading.Event()
+    thread = start_writer(plane, stop, flush_seconds=0.2)
+    writer: CaptureWriter = thread.writer  # type: ignore[attr-defined]
+    try:
+        capturing(plane, dest)
+        assert "lua-load-per-thread" in plane.haproxy.paths.config.read_text()
+        client = boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=plane.url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDCAPTURE",
+            aws_secret_access_key="capture-secret",
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        )
+        for i in range(20):
+            answer = client.invoke_endpoint(
+                EndpointName="Shop", ContentType="application/json", Body=json.dumps({"i": i})
+            )
+            assert json.loads(answer["Body"].read())["input"] == {"i": i}
+        unsigned = http.client.HTTPConnection("127.0.0.1", plane.settings.runtime_port, timeout=10)
+        unsigned.request("POST", "/endpoints/Shop/invocations", b"{}", {"Content-Type": "a/b"})
+        assert unsigned.getresponse().status == 403
+        unsigned.close()
+        wait_for(lambda: writer.written >= 20, 10, "20 records")
+        time.sleep(0.5)
+        writer.flush()
+        found = [r for _, r in records(dest)]
+        given = sorted(json.loads(r["captureData"]["endpointInput"]["data"])["i"] for r in found)
+        assert given == list(range(20))
+        assert writer.lost == 0
+    finally:
+        stop.set()
+        thread.join(15)
+    assert not thread.is_alive()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -241,3 +242,38 @@ def test_event_ids_are_unique_uuid4s() -> None:
         assert uuid.UUID(found).version == 4
         assert str(uuid.UUID(found)) == found
     assert next(event_ids())[:24] != taken[0][:24]  # another writer, another random prefix
+
+
+def test_capture_rules_are_accepted_by_haproxy_with_and_without_sigv4(tmp_path: Path) -> None:
+    """capture.lua is loaded per thread while the SigV4 action is in the shared Lua state:
+    HAProxy takes both together, for every combination of capture options."""
+    from greenshift import binaries
+    from greenshift.dataplane.config import Listen, Paths, render, render_picks, render_slots
+    from greenshift.dataplane.desired import compute
+    from greenshift.dataplane.sigv4 import write_lua
+    from tests.unit.test_haproxy_config import INSTANCES, ROUTING
+
+    captures = {
+        "blue": CaptureRule(100, "file:///x"),
+        "green": CaptureRule(20, "file:///x", capture_input=False),
+        "bee": CaptureRule(50, "file:///x", capture_output=False),
+    }
+    state = compute(ROUTING, INSTANCES, captures=captures)
+    paths = Paths(tmp_path)
+    paths.slots_map.write_text(render_slots(state))
+    paths.picks_map.write_text(render_picks(state))
+    write_lua(paths.sigv4_lua, {"AKID": "secret"}, "us-east-1")
+    checked_configs = 0
+    for sigv4 in (False, True):
+        listen = Listen("127.0.0.1", 1, 2, "123456789012", sigv4=sigv4)
+        text = render(state, paths, listen)
+        assert text.count("lua.gs_out") == 3
+        assert "lua-load-per-thread" in text
+        paths.config.write_text(text)
+        checked = subprocess.run(
+            [binaries.haproxy(), "-c", "-f", str(paths.config)], capture_output=True, timeout=30
+        )
+        assert checked.returncode == 0, checked.stderr.decode()
+        assert b"WARNING" not in checked.stderr, checked.stderr.decode()
+        checked_configs += 1
+    assert checked_configs == 2

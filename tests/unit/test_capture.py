@@ -37,14 +37,15 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def line_of(
-    backend: str, event_id: str, time_ms: str, status: str, input_type: str, output_type: str,
-    attributes: str, inference_id: str, input_size: str, output_size: str, given: str, answer: str,
-) -> tuple[str, str]:
+def line_of(*old: str) -> tuple[str, str]:
     """capture.lua's line for these fields (config.py, capture_rules, orders them so), and the
-    event id the writer gives it."""
-    fields = [backend, time_ms, status, input_type, attributes, inference_id, input_size,
-              output_type, output_size, given, answer]  # fmt: skip
+    event id the writer gives it. `old`: backend, event id, time (ms), status, input and output
+    content types, custom attributes, inference id, input and output sizes, the two bodies."""
+    assert len(old) == 12
+    backend, event_id, time_ms, status, in_type, out_type, attrs, inference = old[:8]
+    in_size, out_size = old[8:10]
+    fields = [backend, time_ms, status, in_type, attrs, inference, in_size, out_type, out_size,
+              *old[10:]]  # fmt: skip
     return "\t".join(fields), event_id
 
 

@@ -55,6 +55,8 @@ OPERATIONS: dict[str, list[str]] = {
 # message keeps quoting AWS's own pattern, so a URL refused here reads as it would on AWS.
 PATTERN_EXTENSIONS: dict[tuple[str, str], str] = {
     ("sagemaker", "Url"): r"(https|s3)://([^/]+)/?(.*)|file://.+",
+    # DataCaptureConfig's destination: a local directory, as greenshift/capture writes it.
+    ("sagemaker", "DestinationS3Uri"): r"file://.+",
 }
 
 # Python names that a botocore shape name must not shadow in the generated module.

@@ -11,6 +11,39 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+STATS_FILE = "capture-stats.json"  # in the data plane's directory, beside capture.sock
+
+
+def stats_path(home: Path) -> Path:
+    """Where the capture writer keeps its counts (CaptureWriter.stats_path)."""
+    return home / "dataplane" / STATS_FILE
+
+
+def read_stats(home: Path) -> dict[str, Any] | None:
+    """The data plane's capture counts (written, lost and how), None before its first flush."""
+    try:
+        found: dict[str, Any] = json.loads(stats_path(home).read_text())
+    except (OSError, ValueError):
+        return None
+    return found
+
+
+def render_stats(stats: dict[str, Any]) -> list[str]:
+    """The counts as `greenshift capture --stats` prints them, losses first when there are."""
+    lost = int(stats.get("lost", 0))
+    lines = [f"records written {stats.get('written', 0)}, lost {lost}"]
+    if lost:
+        kinds = ("dropped", "dropped_in_haproxy", "cut", "malformed", "unrouted", "failed")
+        lines.append(
+            "lost: " + ", ".join(f"{k.replace('_', ' ')} {stats.get(k, 0)}" for k in kinds)
+            + f", without a line {stats.get('nolines', 0)}"
+        )
+    heard = float(stats.get("heard_at") or 0)
+    if heard:
+        when = datetime.fromtimestamp(heard, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines.append(f"HAProxy's capture sender last heard at {when} (it reports every second)")
+    return lines
+
 
 def destination_dir(uri: str) -> Path:
     if not uri.startswith("file://"):

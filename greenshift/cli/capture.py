@@ -26,25 +26,51 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
 
 
 @click.command("capture")
-@click.argument("endpoint")
+@click.argument("endpoint", required=False)
 @click.option("--variant", default=None, help="only this production variant")
 @click.option("--since", default=None, help="ISO time or age (30s, 15m, 2h, 1d)")
 @click.option(
     "--destination", default=None, help="file:// URI (default: the endpoint's DataCaptureConfig)"
 )
 @click.option("--json", "as_json", is_flag=True, help="the records as JSON lines")
+@click.option(
+    "--stats", "show_stats", is_flag=True, help="the data plane's counts: written, lost and how"
+)
 @api_options
 def capture_command(
-    endpoint: str,
+    endpoint: str | None,
     variant: str | None,
     since: str | None,
     destination: str | None,
     as_json: bool,
+    show_stats: bool,
     settings: Settings,
 ) -> None:
     """ENDPOINT's captured invocations, oldest first: time, variant, the EndpointConfig that
-    answered, input -> output."""
-    from greenshift.capture.reading import destination_dir, read_records, render_line
+    answered, input -> output. A warning on stderr says when the data plane lost records."""
+    from greenshift.capture.reading import (
+        destination_dir,
+        read_records,
+        read_stats,
+        render_line,
+        render_stats,
+    )
+
+    stats = read_stats(settings.home_dir)
+    if show_stats:
+        if stats is None:
+            click.echo("no capture counts yet (the data plane writes them once it captures)")
+        for line in render_stats(stats or {}) if stats else []:
+            click.echo(line)
+        return
+    if endpoint is None:
+        raise click.UsageError("ENDPOINT is required (or --stats)")
+    if stats and stats.get("lost"):
+        click.echo(
+            f"warning: the data plane lost {stats['lost']} capture records "
+            "(greenshift capture --stats)",
+            err=True,
+        )
 
     uris = [destination] if destination else _destinations(endpoint, settings)
     if not uris:

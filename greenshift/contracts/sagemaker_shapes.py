@@ -264,7 +264,7 @@ InstancePoolList = Annotated[list[InstancePool], Field(min_length=1, max_length=
 VariantInstanceProvisionTimeoutInSeconds = Annotated[int, Field(ge=300, le=3600)]
 VariantWeight = Annotated[float, Field(ge=0)]
 ProductionVariantAcceleratorType = Literal['ml.eia1.medium', 'ml.eia1.large', 'ml.eia1.xlarge', 'ml.eia2.medium', 'ml.eia2.large', 'ml.eia2.xlarge']
-DestinationS3Uri = Annotated[str, StringConstraints(min_length=0, max_length=512), AwsPattern('(https|s3)://([^/])/?(.*)')]
+DestinationS3Uri = Annotated[str, StringConstraints(min_length=0, max_length=512), AwsPattern('(https|s3)://([^/])/?(.*)', also='file://.+')]
 KmsKeyId = Annotated[str, StringConstraints(min_length=0, max_length=2048), AwsPattern('[a-zA-Z0-9:/_-]*')]
 
 class ProductionVariantCoreDumpConfig(AwsShape):

@@ -146,6 +146,11 @@ def _backend(b: Backend) -> str:
 
 # --- data capture (greenshift/capture): its own block, only in backends of capturing fleets ---
 CAPTURE_LUA = Path(__file__).with_name("capture.lua")
+# A body is captured from what HAProxy holds of it in one buffer (`option http-buffer-request`,
+# `wait-for-body`), and base64 into a variable must fit one buffer too (16 KB by default: 12 KB
+# of body). Larger bodies are captured cut to this many bytes and the record says so: the line
+# carries each body's declared size next to it (greenshift.capture.rules, `truncated`).
+CAPTURE_BODY_BYTES = 12_000
 
 
 def capture_rules(b: Backend) -> list[str]:
@@ -155,42 +160,57 @@ def capture_rules(b: Backend) -> list[str]:
     if rule is None or rule.per_10000 == 0:
         return []
     on = "{ var(txn.gscap) -m found }"
+    stream = "{ var(txn.gsstream) -m found }"
+    plain = f"!{stream}"
+    cut = f"bytes(0,{CAPTURE_BODY_BYTES}),base64"
     lines = [
         f"  http-request set-var(txn.gscap) int(1) if {{ rand(10000) lt {rule.per_10000} }}",
         f"  http-request set-var(txn.gsstream) int(1) if {on} "
         f"{{ req.hdr({STREAM_HEADER}) -m str {STREAM_SEGMENT} }}",
-        f"  http-request set-var(txn.gscct) req.hdr(content-type),base64 if {on}",
-        "  http-request set-var(txn.gsca) req.hdr(x-amzn-sagemaker-custom-attributes),base64 "
-        f"if {on}",
-        f"  http-request set-var(txn.gsid) req.hdr(x-amzn-sagemaker-inference-id),base64 if {on}",
     ]
-    if rule.capture_input:
-        lines.append(f"  http-request set-var(txn.gscin) req.body,base64 if {on}")
-    if rule.capture_output:
-        lines.append(
-            f"  http-response wait-for-body time 5s if {on} !{{ var(txn.gsstream) -m found }}"
-        )
-    # The whole record line built natively (one Lua call per record: Lua calls are the cost).
-    output = "%[res.body,base64]" if rule.capture_output else "-"
-    line = (
-        "%b\\t%[uuid]\\t%[date(0,ms)]\\t%[status]\\t%[var(txn.gscct)]\\t"
-        "%[res.hdr(content-type),base64]\\t%[var(txn.gsca)]\\t%[var(txn.gsid)]\\t"
-        f"{'%[var(txn.gscin)]' if rule.capture_input else '-'}\\t"
+    # What the record needs of the request, in one variable (one rule: each rule is paid per
+    # captured request; the request's headers are gone by the time the answer comes).
+    request = (
+        "%[req.hdr(content-type),base64]\\t%[req.hdr(x-amzn-sagemaker-custom-attributes),base64]"
+        "\\t%[req.hdr(x-amzn-sagemaker-inference-id),base64]\\t"
+        + ("%[req.body_size]" if rule.capture_input else "-")
     )
-    lines += [
-        f'  http-response set-var-fmt(txn.gsline) "{line}{output}" if {on} '
-        "!{ var(txn.gsstream) -m found }",
-        f'  http-response set-var-fmt(txn.gsline) "{line}-" if {on} '
-        "{ var(txn.gsstream) -m found }",
-        f"  http-response lua.gs_capture if {on}",
-    ]
+    lines.append(f'  http-request set-var-fmt(txn.gsreq) "{request}" if {on}')
+    if rule.capture_input:
+        lines.append(f"  http-request set-var(txn.gscin) req.body,{cut} if {on}")
+    if rule.capture_output:
+        lines += [
+            f"  http-response wait-for-body time 5s if {on} {plain}",
+            f"  http-response set-var(txn.gscout) res.body,{cut} if {on} {plain}",
+        ]
+    # The fixed fields built natively; the bodies stay in their own variables (each is bounded
+    # by one buffer, a joined line would be bounded by one for the whole record). A size field
+    # is "-" when that body is not captured (a side off, or a stream's answer).
+    line = (
+        "%b\\t%[date(0,ms)]\\t%[status]\\t%[var(txn.gsreq)]\\t%[res.hdr(content-type),base64]\\t"
+    )
+    if rule.capture_output:
+        lines += [
+            f'  http-response set-var-fmt(txn.gsline) "{line}%[res.body_size]\\t" if {on} {plain}',
+            f'  http-response set-var-fmt(txn.gsline) "{line}-\\t" if {on} {stream}',
+        ]
+    else:
+        lines.append(f'  http-response set-var-fmt(txn.gsline) "{line}-\\t" if {on}')
+    # capture.lua's converters (three calls in this order: capture.lua says why converters).
+    lines.append(f"  http-response set-var(txn.gsq) var(txn.gsline),lua.gs_line if {on}")
+    if rule.capture_input:
+        lines.append(f"  http-response set-var(txn.gsq) var(txn.gscin,-),lua.gs_in if {on}")
+    lines.append(f"  http-response set-var(txn.gsq) var(txn.gscout,-),lua.gs_out if {on}")
     return lines
 
 
 def capture_global(state: DesiredState, paths: Paths) -> str:
     if not any(b.capture is not None for b in state.backends):
         return ""
-    return f"  setenv GS_CAPTURE_SOCKET {paths.capture_socket}\n  lua-load {CAPTURE_LUA}\n"
+    return (
+        f"  setenv GS_CAPTURE_SOCKET {paths.capture_socket}\n"
+        f"  lua-load-per-thread {CAPTURE_LUA}\n"
+    )
 
 
 # InvokeEndpointWithResponseStream (`.../invocations-response-stream`) takes the same route as

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from greenshift.capture.reading import read_records
+from greenshift.capture.reading import read_records, stats_path
 from greenshift.capture.rules import (
     CaptureRule,
+    event_ids,
     parse_line,
     record,
+    record_text,
     relative_path,
     rule_from_config,
 )
@@ -33,6 +37,18 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def line_of(*old: str) -> tuple[str, str]:
+    """capture.lua's line for these fields (config.py, capture_rules, orders them so), and the
+    event id the writer gives it. `old`: backend, event id, time (ms), status, input and output
+    content types, custom attributes, inference id, input and output sizes, the two bodies."""
+    assert len(old) == 12
+    backend, event_id, time_ms, status, in_type, out_type, attrs, inference = old[:8]
+    in_size, out_size = old[8:10]
+    fields = [backend, time_ms, status, in_type, attrs, inference, in_size, out_type, out_size,
+              *old[10:]]  # fmt: skip
+    return "\t".join(fields), event_id
+
+
 def test_rule_from_config_follows_sagemakers_defaults() -> None:
     rule = rule_from_config(CONFIG)
     assert rule == CaptureRule(20.0, "file:///tmp/cap", True, False, ("text/csv",), ())
@@ -43,11 +59,11 @@ def test_rule_from_config_follows_sagemakers_defaults() -> None:
 
 
 def test_line_to_record_in_sagemakers_format() -> None:
-    line = "\t".join(
-        ["f.Shop.A.v2", "id-1", "1764633600123", "200", b64("text/csv"),
-         b64("application/json"), b64("trace=1"), "", b64("1,2"), b64('{"a":1}')]
+    line, event_id = line_of(
+        "f.Shop.A.v2", "id-1", "1764633600123", "200", b64("text/csv"),
+        b64("application/json"), b64("trace=1"), "", "3", "7", b64("1,2"), b64('{"a":1}')
     )  # fmt: skip
-    captured = parse_line(line + "\n")
+    captured = parse_line(line + "\n", event_id)
     assert captured is not None
     rule = CaptureRule(100, "file:///x", csv_types=("text/csv",))
     rec = record(captured, rule, "cfg-v2", "Shop.A.v2")
@@ -85,9 +101,8 @@ def test_line_to_record_in_sagemakers_format() -> None:
 def _write(root: Path, variant: str, when: datetime, config: str, answer: str) -> None:
     ms = int(when.timestamp() * 1000)
     rel = relative_path("Shop", variant, ms, config)
-    captured = parse_line(
-        "\t".join(["f.x", "e", str(ms), "200", "", "", "", "", b64("{}"), b64(answer)])
-    )
+    fields = ["f.x", "e", str(ms), "200", "", "", "", "", "2", str(len(answer))]
+    captured = parse_line(*line_of(*fields, b64("{}"), b64(answer)))
     assert captured is not None
     rec = record(captured, CaptureRule(100, "file:///x"), config, "x")
     path = root / rel
@@ -110,8 +125,9 @@ def test_reading_back_filters_by_variant_and_time_and_the_cli_prints_both_fleets
     assert len(list(read_records(tmp_path, "Shop", "A", since))) == 1
     assert len(list(read_records(tmp_path, "Shop", None, since))) == 2
 
+    home = ["--home", str(tmp_path / "home")]
     out = CliRunner().invoke(
-        cli, ["capture", "Shop", "--variant", "A", "--destination", f"file://{tmp_path}"]
+        cli, ["capture", "Shop", "--variant", "A", "--destination", f"file://{tmp_path}", *home]
     )
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
@@ -126,3 +142,139 @@ def test_since_takes_an_age_or_a_time() -> None:
     assert parse_since("15m", now) == datetime(2026, 1, 1, 11, 45, tzinfo=UTC)
     assert parse_since("2026-01-01T10:00:00", now) == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert parse_since(None) is None
+
+
+def test_a_body_captured_cut_says_so_and_a_side_not_captured_is_absent() -> None:
+    """The data plane holds at most CAPTURE_BODY_BYTES of a body: the record of a larger one
+    carries the part it got, `truncated` and the whole size, never a cut body passed off as
+    whole; an empty size field (a streamed answer) means no output side at all."""
+    part = "x" * 100
+    line, _ = line_of(
+        "f.x", "e", "1764633600123", "200", b64("application/json"), "", "", "",
+        "102400", "", b64(part), ""
+    )  # fmt: skip
+    captured = parse_line(line)
+    assert captured is not None
+    rule = CaptureRule(100, "file:///x", json_types=("application/json",))
+    rec = record(captured, rule, "c", "x")
+    assert rec["captureData"] == {
+        "endpointInput": {
+            "observedContentType": "application/json",
+            "mode": "INPUT",
+            "data": part,
+            "encoding": "JSON",
+            "truncated": True,
+            "size": 102400,
+        }
+    }
+    whole = parse_line(line.replace("\t102400\t", "\t100\t"))
+    assert whole is not None
+    assert "truncated" not in record(whole, CaptureRule(100, "file:///x"), "c", "x")[
+        "captureData"
+    ]["endpointInput"]
+
+
+def test_the_writers_fast_record_text_is_the_record() -> None:
+    """record_text (the writer's hot path: no dict, base64 sides never decoded) parses to
+    exactly record()'s dict, for text and base64 sides, cut bodies, custom attributes, an
+    inference id, escapes and non-UTF-8 bytes, a side off and a side not captured."""
+    odd = b'{"q": "\\"\xff\n\xc3\xa9"}'
+    rules = [
+        CaptureRule(100, "file:///x", json_types=("application/json",)),
+        CaptureRule(100, "file:///x", csv_types=("text/csv",)),
+        CaptureRule(100, "file:///x", capture_output=False),
+    ]
+    lines = [
+        ["f.a", "e1", "1764633600123", "200", b64("application/json; charset=utf-8"),
+         b64("text/csv"), b64('trace="1"'), b64("id-\t1"), "3", "5", b64("1,2"), b64("a,b\nc")],
+        ["f.a", "e2", "1764633600999", "200", b64("application/json"), b64("application/json"),
+         "", "", str(len(odd) + 50), str(len(odd)), base64.b64encode(odd).decode(),
+         base64.b64encode(odd).decode()],
+        ["f.a", "e3", "1764633601000", "200", "", "", "", "", "0", "", "", ""],
+        ["f.a", "e4", "1764633601000", "200", b64("x/y"), b64("x/y"), "", "", "4", "1",
+         b64("abcd"), b64("z")],
+    ]  # fmt: skip
+    checked = 0
+    for fields in lines:
+        captured = parse_line(*line_of(*fields))
+        assert captured is not None
+        for rule in rules:
+            assert json.loads(record_text(captured, rule, "cfg", "a")) == record(
+                captured, rule, "cfg", "a"
+            )
+            checked += 1
+    assert checked == 12
+    assert parse_line(line_of(*lines[3][:10], "ab=c", "z")[0]) is None  # not base64
+
+
+def test_the_cli_shows_the_data_planes_losses(tmp_path: Path) -> None:
+    """`greenshift capture --stats` prints the writer's counts; listing records warns on stderr
+    when the data plane lost any, so a loss is never silent to the user."""
+    home = tmp_path / "home"
+    runner = CliRunner()
+    out = runner.invoke(cli, ["capture", "--stats", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("no capture counts yet")
+    path = stats_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = {"written": 970, "lost": 30, "dropped": 25, "dropped_in_haproxy": 20, "cut": 0,
+              "malformed": 5, "unrouted": 0, "failed": 0, "nolines": 0, "heard_at": 0}  # fmt: skip
+    path.write_text(json.dumps(counts))
+    out = runner.invoke(cli, ["capture", "--stats", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines() == [
+        "records written 970, lost 30",
+        "lost: dropped 25, dropped in haproxy 20, cut 0, malformed 5, unrouted 0, failed 0, "
+        "without a line 0",
+    ]
+    dest = tmp_path / "capture"
+    dest.mkdir()
+    listing = ["capture", "Shop", "--destination", f"file://{dest}", "--home", str(home)]
+    out = runner.invoke(cli, listing)
+    assert out.exit_code == 0
+    assert "warning: the data plane lost 30 capture records" in out.stderr
+
+
+def test_event_ids_are_unique_uuid4s() -> None:
+    ids = event_ids()
+    taken = [next(ids) for _ in range(1000)]
+    assert len(set(taken)) == 1000
+    for found in taken[:3]:
+        assert uuid.UUID(found).version == 4
+        assert str(uuid.UUID(found)) == found
+    assert next(event_ids())[:24] != taken[0][:24]  # another writer, another random prefix
+
+
+def test_capture_rules_are_accepted_by_haproxy_with_and_without_sigv4(tmp_path: Path) -> None:
+    """capture.lua is loaded per thread while the SigV4 action is in the shared Lua state:
+    HAProxy takes both together, for every combination of capture options."""
+    from greenshift import binaries
+    from greenshift.dataplane.config import Listen, Paths, render, render_picks, render_slots
+    from greenshift.dataplane.desired import compute
+    from greenshift.dataplane.sigv4 import write_lua
+    from tests.unit.test_haproxy_config import INSTANCES, ROUTING
+
+    captures = {
+        "blue": CaptureRule(100, "file:///x"),
+        "green": CaptureRule(20, "file:///x", capture_input=False),
+        "bee": CaptureRule(50, "file:///x", capture_output=False),
+    }
+    state = compute(ROUTING, INSTANCES, captures=captures)
+    paths = Paths(tmp_path)
+    paths.slots_map.write_text(render_slots(state))
+    paths.picks_map.write_text(render_picks(state))
+    write_lua(paths.sigv4_lua, {"AKID": "secret"}, "us-east-1")
+    checked_configs = 0
+    for sigv4 in (False, True):
+        listen = Listen("127.0.0.1", 1, 2, "123456789012", sigv4=sigv4)
+        text = render(state, paths, listen)
+        assert text.count("lua.gs_out") == 3
+        assert "lua-load-per-thread" in text
+        paths.config.write_text(text)
+        checked = subprocess.run(
+            [binaries.haproxy(), "-c", "-f", str(paths.config)], capture_output=True, timeout=30
+        )
+        assert checked.returncode == 0, checked.stderr.decode()
+        assert b"WARNING" not in checked.stderr, checked.stderr.decode()
+        checked_configs += 1
+    assert checked_configs == 2

@@ -140,7 +140,13 @@ async def bench_world(
     """tests/workflow/harness.py's world, with the worker as `greenshift up` builds it; with
     `passthrough` the sandbox shares the `workflows` package instead of importing it again for
     every workflow run (an experiment: see the report)."""
-    settings = Settings(home=tmp, task_queue=f"bench-{uuid.uuid4().hex[:8]}")
+    # The API's quotas (greenshift/admission.py) would refuse the 33rd endpoint: not measured here.
+    settings = Settings(
+        home=tmp,
+        task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+        max_endpoints=100_000,
+        max_instances=1_000_000,
+    )
     registry = SqlRegistry(f"sqlite:///{tmp / 'registry.db'}", arn_for=settings.arn)
     w = World(
         client=client,
@@ -214,6 +220,7 @@ async def bench(
                 used = os.times()
                 worker_cpu = (used.user - cpu.user) + (used.system - cpu.system)
                 server_cpu = children_cpu() - server
+                histories = await history_counts(w, "many-")
     finally:
         await env.shutdown()
     return {
@@ -226,7 +233,38 @@ async def bench(
         "worker_cpu": worker_cpu,
         "server_cpu": server_cpu,
         "load": (load, os.getloadavg()[0]),
+        "history": histories,
     }
+
+
+# History event types counted per workflow run: what the server and the worker pay for.
+COUNTED = {
+    "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED": "activities",
+    "EVENT_TYPE_MARKER_RECORDED": "markers",
+    "EVENT_TYPE_WORKFLOW_TASK_COMPLETED": "workflow_tasks",
+}
+
+
+async def history_counts(w: World, prefix: str) -> dict[str, dict[str, float]]:
+    """Mean activities, markers (local activities, patches), workflow tasks and history events
+    per workflow type over the runs whose endpoint starts with `prefix`."""
+    from temporalio.api.enums.v1 import EventType
+
+    sums: dict[str, dict[str, float]] = {}
+    runs: dict[str, int] = {}
+    for handle in w.started:
+        if not handle.id.startswith(f"endpoint/{prefix}"):
+            continue
+        history = await handle.fetch_history()
+        kind = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+        entry = sums.setdefault(kind, {v: 0.0 for v in [*COUNTED.values(), "events"]})
+        runs[kind] = runs.get(kind, 0) + 1
+        entry["events"] += len(history.events)
+        for event in history.events:
+            counted = COUNTED.get(EventType.Name(event.event_type))
+            if counted is not None:
+                entry[counted] += 1
+    return {kind: {k: v / runs[kind] for k, v in entry.items()} for kind, entry in sums.items()}
 
 
 def profile(figures: dict[str, Any]) -> str:
@@ -243,6 +281,40 @@ def profile(figures: dict[str, Any]) -> str:
     calls = sorted(figures["registry"].items(), key=lambda kv: -kv[1][1])
     for name, (count, spent) in calls:
         lines.append(f"{name:<24} {count:>5} {spent:>9.2f} {spent / count * 1000:>9.1f}")
+    lines.append(per_deployment_table(figures))
+    return "\n".join(lines)
+
+
+def per_deployment(figures: dict[str, Any]) -> dict[str, float]:
+    """One deployment = its CreateEndpoint + its CANARY UpdateEndpoint, as the issue counts."""
+    n = figures["n"]
+    history = figures["history"]
+    totals = {
+        k: sum(h.get(k, 0.0) for h in history.values())
+        for k in ("activities", "markers", "workflow_tasks", "events")
+    }
+    return {
+        "worker_ms": figures["worker_cpu"] / n * 1000,
+        "server_ms": figures["server_cpu"] / n * 1000,
+        **totals,
+        "writes": figures["write_lock"][0] / n,
+    }
+
+
+def per_deployment_table(figures: dict[str, Any]) -> str:
+    d = per_deployment(figures)
+    lines = [
+        "per deployment (create + CANARY update): worker CPU {worker_ms:.0f} ms, server CPU "
+        "{server_ms:.0f} ms, activities {activities:.1f}, markers {markers:.1f}, workflow tasks "
+        "{workflow_tasks:.1f}, history events {events:.1f}, registry writes {writes:.1f}".format(
+            **d
+        )
+    ]
+    for kind, h in sorted(figures["history"].items()):
+        lines.append(
+            f"  {kind}: activities {h['activities']:.1f}, markers {h['markers']:.1f}, workflow "
+            f"tasks {h['workflow_tasks']:.1f}, events {h['events']:.1f}"
+        )
     return "\n".join(lines)
 
 

@@ -328,6 +328,11 @@ class RegistryActivities:
     @activity.defn(name=RECORD_PROGRESS)
     @business_errors
     def record_progress(self, data: ProgressInput) -> None:
+        self.write_progress(data)
+
+    def write_progress(self, data: ProgressInput) -> None:
+        """Progress and its StepStarted event; also called by the step activities that carry
+        their step's progress (StepInput.progress). Idempotent: a retry writes nothing new."""
         planned = self._planned(data.ref.deployment_id)
         if planned is None:
             return

@@ -37,10 +37,6 @@ sys.path.insert(0, str(ROOT))
 from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
-from temporalio.worker.workflow_sandbox import (  # noqa: E402
-    SandboxedWorkflowRunner,
-    SandboxRestrictions,
-)
 
 from bench.report_doc import replace_section  # noqa: E402
 from greenshift.binaries import temporal_cli  # noqa: E402
@@ -134,12 +130,8 @@ class TimedLock:
 
 
 @contextlib.asynccontextmanager
-async def bench_world(
-    client: Client, tmp: Path, passthrough: bool, threads: int | None
-) -> AsyncIterator[World]:
-    """tests/workflow/harness.py's world, with the worker as `greenshift up` builds it; with
-    `passthrough` the sandbox shares the `workflows` package instead of importing it again for
-    every workflow run (an experiment: see the report)."""
+async def bench_world(client: Client, tmp: Path, threads: int | None) -> AsyncIterator[World]:
+    """tests/workflow/harness.py's world, with the worker as `greenshift up` builds it."""
     # The API's quotas (greenshift/admission.py) would refuse the 33rd endpoint: not measured here.
     settings = Settings(
         home=tmp,
@@ -164,9 +156,6 @@ async def bench_world(
     executor = ThreadPoolExecutor(max_workers=threads) if threads else None
     if executor is not None:
         options["executor"] = executor
-    if passthrough:
-        restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows")
-        options["workflow_runner"] = SandboxedWorkflowRunner(restrictions=restrictions)
     try:
         async with build_worker(client, deps, **options):
             yield w
@@ -192,15 +181,13 @@ async def one_deployment(w: World, endpoint: str) -> float:
     return time.perf_counter() - started - WAITS
 
 
-async def bench(
-    concurrent: int, passthrough: bool = False, threads: int | None = None
-) -> dict[str, Any]:
+async def bench(concurrent: int, threads: int | None = None) -> dict[str, Any]:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter, dev_server_existing_path=temporal_cli()
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            async with bench_world(env.client, Path(tmp), passthrough, threads) as w:
+            async with bench_world(env.client, Path(tmp), threads) as w:
                 w.add_model("m1")
                 w.add_model("m2")
                 times = CallTimes()
@@ -392,18 +379,13 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument(
-        "--passthrough-workflows",
-        action="store_true",
-        help="experiment: let the sandbox share the workflows package between runs",
-    )
-    parser.add_argument(
         "--activity-threads",
         type=int,
         default=None,
         help="experiment: run activities in this many threads (default: the worker's)",
     )
     args = parser.parse_args()
-    figures = asyncio.run(bench(args.concurrent, args.passthrough_workflows, args.activity_threads))
+    figures = asyncio.run(bench(args.concurrent, args.activity_threads))
     text = report(figures)
     print(text)
     print("singles:", ", ".join(f"{s:.3f}" for s in figures["singles"]))

@@ -59,6 +59,16 @@ STALE_ALARMS_PATCH = "hold-on-stale-alarms"
 STALE_RECHECK_SECONDS = 5
 STALE_RECHECKS = 6
 
+# Fewer round trips per deployment (issue 17). A provision, traffic or terminate step is one
+# activity that records its own progress first and, on one machine, does the step without a
+# placement call (StepInput.unless_hosts). The other short registry writes (a bake's progress,
+# events, status, finish) and the rollback planning run as local activities: a marker event in
+# the workflow task that needed them instead of an activity task and a workflow task of their
+# own, and their inputs stay out of the history. All are idempotent like every activity: a worker
+# killed meanwhile fails its task, and the next worker runs them again. Decided once, at the
+# start of the run, so a history recorded before it replays the old way throughout.
+LEAN_PATCH = "lean-round-trips"
+
 PHASES = {
     "provision": "Provisioning",
     "traffic": "ShiftingTraffic",
@@ -105,11 +115,13 @@ class DeploymentWorkflow:
         self._started_steps = 0
         self._events = 0
         self._pause_message: str | None = None
+        self._lean = False
 
     # --- the checklist ---------------------------------------------------------------------
     async def _prepare(
         self, name: str, request: dict[str, Any], deployment_id: str | None
     ) -> act.Prepared:
+        self._lean = workflow.patched(LEAN_PATCH)
         data = act.PrepareInput(
             request=request,
             deployment_id=deployment_id_of(deployment_id),
@@ -183,12 +195,16 @@ class DeploymentWorkflow:
         if isinstance(step, BakeStep):
             await self._bake(planned.index, step)
             return
-        await self._progress(planned.index, step.message)
+        progress = None
+        if self._lean:  # the step's activity records it
+            progress = self._progress_input(planned.index, step.message)
+        else:
+            await self._progress(planned.index, step.message)
         try:
             if isinstance(step, ProvisionStep):
-                await self._interruptible(self._step_activity(step))
+                await self._interruptible(self._step_activity(step, progress=progress))
             else:
-                await self._step_activity(step)
+                await self._step_activity(step, progress=progress)
         except ActivityError as error:
             if failure_type(error) == act.PROVISION_FAILED:
                 self._request_abort(RollbackReason.PROVISION_FAILED, failure_message(error), None)
@@ -317,7 +333,7 @@ class DeploymentWorkflow:
         self._rolling_back = True
         self._phase = "RollingBack"
         try:
-            plan = await self._call(
+            plan = await self._write(
                 act.PLAN_ROLLBACK,
                 act.RollbackInput(
                     ref=prepared.ref,
@@ -332,12 +348,16 @@ class DeploymentWorkflow:
             for number, step in enumerate(plan.steps):
                 if isinstance(step, BakeStep):
                     continue
-                await self._progress(
-                    self._index if self._index is not None else -1,
-                    f"Rolling back: {step.message}",
-                    rollback_step=number,
+                index = self._index if self._index is not None else -1
+                message = f"Rolling back: {step.message}"
+                progress = None
+                if self._lean:  # the step's activity records it
+                    progress = self._progress_input(index, message, rollback_step=number)
+                else:
+                    await self._progress(index, message, rollback_step=number)
+                await self._step_activity(
+                    step, attempts=options.ROLLBACK_ATTEMPTS, progress=progress
                 )
-                await self._step_activity(step, attempts=options.ROLLBACK_ATTEMPTS)
         except ActivityError as error:
             return Settled(
                 EndpointStatus.UPDATE_ROLLBACK_FAILED,
@@ -359,7 +379,7 @@ class DeploymentWorkflow:
 
     async def _finish(self, settled: Settled, succeeded: bool) -> None:
         prepared = self._require_prepared()
-        await self._call(
+        await self._write(
             act.FINISH,
             act.FinishInput(
                 ref=prepared.ref,
@@ -375,13 +395,17 @@ class DeploymentWorkflow:
         )
 
     # --- activity calls --------------------------------------------------------------------
-    async def _step_activity(self, step: Step, attempts: int | None = None) -> Any:
+    async def _step_activity(
+        self, step: Step, attempts: int | None = None, progress: act.ProgressInput | None = None
+    ) -> Any:
         prepared = self._require_prepared()
         data = act.StepInput(
             ref=prepared.ref,
             step=step,
             fleets=prepared.fleets,
             routing_strategies=prepared.plan.routing_strategies(),
+            progress=progress,
+            unless_hosts=self._lean and isinstance(step, ProvisionStep | TerminateStep),
         )
         if isinstance(step, ProvisionStep):
             spec = next((s for s in prepared.plan.green if s.variant == step.fleet.variant), None)
@@ -411,6 +435,12 @@ class DeploymentWorkflow:
         fleet_id = data.fleets.get(step.fleet.key)
         if fleet_id is None:
             return await self._call(name, data, opts, None)
+        if data.unless_hosts:
+            # One activity when no host is registered; None means there are hosts: place.
+            done: Any = await self._call(name, data, opts, None)
+            if done is not None:
+                return done
+            data = data.model_copy(update={"progress": None, "unless_hosts": False})
         grow = isinstance(step, ProvisionStep)
         return await hosts.scale_fleet(
             fleet_id, step.count, grow, opts, lambda: self._call(name, data, opts, None)
@@ -429,6 +459,22 @@ class DeploymentWorkflow:
         )
         return result
 
+    async def _write(
+        self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None
+    ) -> T:
+        """A short registry write (or the pure rollback planning): a local activity once
+        LEAN_PATCH holds for this run, an activity otherwise."""
+        if not self._lean:
+            return await self._call(name, arg, opts, result_type)
+        result: T = await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=opts.start_to_close,
+            retry_policy=opts.retry(),
+        )
+        return result
+
     async def _progress(
         self,
         index: int,
@@ -437,26 +483,35 @@ class DeploymentWorkflow:
         bake_ends_at: Any = None,
         rollback_step: int | None = None,
     ) -> None:
-        prepared = self._require_prepared()
-        await self._call(
+        await self._write(
             act.RECORD_PROGRESS,
-            act.ProgressInput(
-                ref=prepared.ref,
-                step_index=index,
-                phase=self._phase,
-                message=message,
-                at=workflow.now(),
-                bake_ends_at=bake_ends_at,
-                paused=paused,
-                rollback_step=rollback_step,
-            ),
+            self._progress_input(index, message, paused, bake_ends_at, rollback_step),
             options.REGISTRY,
             None,
         )
 
+    def _progress_input(
+        self,
+        index: int,
+        message: str,
+        paused: bool = False,
+        bake_ends_at: Any = None,
+        rollback_step: int | None = None,
+    ) -> act.ProgressInput:
+        return act.ProgressInput(
+            ref=self._require_prepared().ref,
+            step_index=index,
+            phase=self._phase,
+            message=message,
+            at=workflow.now(),
+            bake_ends_at=bake_ends_at,
+            paused=paused,
+            rollback_step=rollback_step,
+        )
+
     async def _set_status(self, status: EndpointStatus, reason: str) -> None:
         prepared = self._require_prepared()
-        await self._call(
+        await self._write(
             act.SET_STATUS,
             act.StatusInput(ref=prepared.ref, status=status, reason=reason, at=workflow.now()),
             options.REGISTRY,
@@ -467,7 +522,7 @@ class DeploymentWorkflow:
         if self._prepared is None:
             return
         self._events += 1
-        await self._call(
+        await self._write(
             act.RECORD_EVENT,
             act.EventInput(
                 ref=self._prepared.ref,

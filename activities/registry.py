@@ -408,6 +408,15 @@ class RegistryActivities:
     @business_errors
     def finish_deployment(self, data: FinishInput) -> None:
         prepared = data.prepared
+        # The Finished event in the endpoint's release transaction: one write, not two.
+        finished = self._event_record(
+            data.ref,
+            "Finished",
+            data.failure_reason or f"{data.outcome.value}.",
+            data.at,
+            key="finished",
+            detail={"outcome": data.outcome.value, "status": data.status.value},
+        )
         if data.succeeded:
             self.registry.finish_operation(
                 data.ref.endpoint,
@@ -421,6 +430,7 @@ class RegistryActivities:
                 ),
                 failure_reason=None,
                 last_deployment_config=prepared.last_deployment_config,
+                event=finished,
             )
         else:
             self.registry.finish_operation(
@@ -430,15 +440,8 @@ class RegistryActivities:
                 outcome=data.outcome,
                 failure_reason=data.failure_reason,
                 last_deployment_config=prepared.last_deployment_config,
+                event=finished,
             )
-        self._event(
-            data.ref,
-            "Finished",
-            data.failure_reason or f"{data.outcome.value}.",
-            data.at,
-            key="finished",
-            detail={"outcome": data.outcome.value, "status": data.status.value},
-        )
 
     @activity.defn(name=RELEASE_ENDPOINT)
     @business_errors

@@ -469,10 +469,12 @@ class SqlRegistry(SqlTags):
         variants: Sequence[VariantState] | None = None,
         failure_reason: str | None = None,
         last_deployment_config: dict[str, Any] | None = None,
+        event: DeploymentEvent | None = None,
     ) -> EndpointRecord:
         """`failure_reason` is always written (None clears it: the operation succeeded); the
-        other optional fields change only when given. A second call for a deployment that
-        already finished returns the endpoint unchanged."""
+        other optional fields change only when given; `event` (the Finished event) is stored in
+        the same transaction. A second call for a deployment that already finished returns the
+        endpoint unchanged."""
         key = name.lower()
         now = self._clock()
         with self._write() as conn:
@@ -502,6 +504,8 @@ class SqlRegistry(SqlTags):
             updated = record.model_copy(update=changes)
             self._write_endpoint(conn, updated)
             self._end_deployment(conn, deployment_id, outcome, failure_reason, now)
+            if event is not None:
+                conn.execute(self._insert_event, _event_values(event))
         return updated
 
     def delete_endpoint_record(self, name: str, deployment_id: str) -> bool:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
@@ -61,8 +61,8 @@ STALE_RECHECKS = 6
 
 # Fewer round trips per deployment (issue 17). A provision, traffic or terminate step is one
 # activity that records its own progress first and, on one machine, does the step without a
-# placement call (StepInput.unless_hosts). The other short registry writes (a bake's progress,
-# events, status, finish) and the rollback planning run as local activities: a marker event in
+# placement call (StepInput.unless_hosts). The short registry writes (a bake's progress, events,
+# status, finish) and the rollback planning run as local activities: a marker event in
 # the workflow task that needed them instead of an activity task and a workflow task of their
 # own, and their inputs stay out of the history. All are idempotent like every activity: a worker
 # killed meanwhile fails its task, and the next worker runs them again. Decided once, at the
@@ -129,6 +129,8 @@ class DeploymentWorkflow:
             started_at=workflow.now(),
         )
         try:
+            # An activity, not a local one: updates sent meanwhile are told the deployment is
+            # still being prepared, and the request's checks get their own retries.
             prepared = await self._call(name, data, options.REGISTRY, act.Prepared)
         except ActivityError as error:
             failure = business_failure(error)
@@ -462,17 +464,33 @@ class DeploymentWorkflow:
     async def _write(
         self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None
     ) -> T:
-        """A short registry write (or the pure rollback planning): a local activity once
+        """A short registry call (or the pure rollback planning): a local activity once
         LEAN_PATCH holds for this run, an activity otherwise."""
         if not self._lean:
             return await self._call(name, arg, opts, result_type)
-        result: T = await workflow.execute_local_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=opts.start_to_close,
-            retry_policy=opts.retry(),
-        )
+        try:
+            result: T = await workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=opts.start_to_close,
+                retry_policy=opts.retry(),
+            )
+        except FailureError as failure:
+            if isinstance(failure, CancelledError):
+                raise
+            # A local activity's failure comes as its own error, not wrapped in ActivityError
+            # as an activity's is: wrap it, so callers tell step failures from their own bugs
+            # the same way for both.
+            raise ActivityError(
+                f"Local activity {name} failed",
+                scheduled_event_id=0,
+                started_event_id=0,
+                identity="",
+                activity_type=name,
+                activity_id="",
+                retry_state=None,
+            ) from failure
         return result
 
     async def _progress(

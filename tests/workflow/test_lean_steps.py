@@ -13,6 +13,7 @@ from activities.fleet import FleetActivities
 from activities.models import (
     PREPARE_UPDATE,
     PROVISION,
+    RECORD_PROGRESS,
     SHIFT_TRAFFIC,
     TERMINATE,
     PrepareInput,
@@ -54,7 +55,7 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         ]
-        # No progress, placement or registry-write activity of its own: only the steps.
+        # No progress, placement or registry-write activity of its own: prepare, then the steps.
         assert scheduled == [PREPARE_UPDATE, PROVISION, SHIFT_TRAFFIC, SHIFT_TRAFFIC, TERMINATE]
         markers = [
             e.marker_recorded_event_attributes.SerializeToString()
@@ -62,6 +63,7 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
             if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         ]
         assert any(LEAN_PATCH.encode() in m for m in markers)
+        assert any(RECORD_PROGRESS.encode() in m for m in markers)  # a bake's, locally
         record = w.endpoint("e1")
         assert record.config_name == "c2" and record.pending is None
         deployment = w.registry.list_deployments("e1")[0]

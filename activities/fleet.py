@@ -2,31 +2,74 @@
 
 Long calls heartbeat through the Progress callback, so a cancelled step (deadline, abort) stops
 promptly and a dead worker is noticed within the heartbeat timeout.
+
+A step's progress comes with it (StepInput.progress) and is recorded first, and a step asked to
+act only without hosts (StepInput.unless_hosts) answers None when hosts are registered: on one
+machine a step is one activity, not a progress write, a placement and the step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import activity
 
 from activities.errors import business_errors, heartbeat_progress
-from activities.models import PROVISION, RETIRE_FLEETS, TERMINATE, FleetsInput, StepInput
+from activities.models import (
+    PROVISION,
+    RETIRE_FLEETS,
+    TERMINATE,
+    FleetsInput,
+    ProgressInput,
+    StepInput,
+)
 from greenshift.errors import ValidationError
+from greenshift.hosts.store import HostStore
 from greenshift.planning.model import ProvisionStep, TerminateStep
 from greenshift.ports import Fleet, FleetStatus
 from greenshift.registry.api import Registry
 
+ProgressRecorder = Callable[[ProgressInput], None]
+
+
+def record_step_progress(data: StepInput, recorder: ProgressRecorder | None) -> None:
+    """Write the progress a step carries before the step acts (shared with the traffic step)."""
+    if data.progress is None:
+        return
+    if recorder is None:
+        raise ValidationError("this worker was built without a progress recorder")
+    recorder(data.progress)
+
 
 class FleetActivities:
-    def __init__(self, fleet: Fleet, registry: Registry) -> None:
+    """`hosts`: the hosts table (None: none registered); `record_progress` writes a step's
+    progress (RegistryActivities.write_progress)."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        registry: Registry,
+        hosts: HostStore | None = None,
+        record_progress: ProgressRecorder | None = None,
+    ) -> None:
         self.fleet = fleet
         self.registry = registry
+        self.hosts = hosts
+        self.record_progress = record_progress
+
+    def _on_hosts(self, data: StepInput) -> bool:
+        """The step is the hosts' (workflows/hosts.py places it), not this queue's fleet."""
+        return data.unless_hosts and self.hosts is not None and bool(self.hosts.list())
 
     @activity.defn(name=PROVISION)
     @business_errors
-    def provision(self, data: StepInput) -> FleetStatus:
+    def provision(self, data: StepInput) -> FleetStatus | None:
         step = data.step
         if not isinstance(step, ProvisionStep):
             raise ValidationError(f"provision got a {step.kind} step")
+        record_step_progress(data, self.record_progress)
+        if self._on_hosts(data):
+            return None
         fleet_id = data.fleets[step.fleet.key]
         record = self.registry.get_fleet(fleet_id)
         if record is None:
@@ -38,10 +81,13 @@ class FleetActivities:
 
     @activity.defn(name=TERMINATE)
     @business_errors
-    def terminate(self, data: StepInput) -> FleetStatus:
+    def terminate(self, data: StepInput) -> FleetStatus | None:
         step = data.step
         if not isinstance(step, TerminateStep):
             raise ValidationError(f"terminate got a {step.kind} step")
+        record_step_progress(data, self.record_progress)
+        if self._on_hosts(data):
+            return None
         fleet_id = data.fleets.get(step.fleet.key)
         if fleet_id is None:  # nothing was ever made for it: already terminated
             return FleetStatus(fleet_id="", desired=0, healthy=0, launching=0, failed=0)

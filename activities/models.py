@@ -81,6 +81,13 @@ class StepInput(_Message):
     confirm_timeout_seconds: float = 60.0
     # Fleet key -> RoutingStrategy of the config it runs (traffic steps; Plan.routing_strategies).
     routing_strategies: dict[str, str] = {}
+    # The step's progress, recorded by the step's activity before it acts: one round trip a step
+    # instead of two (None: the workflow recorded it itself, as older workflows do).
+    progress: ProgressInput | None = None
+    # Provision and terminate: act only if no host is registered (the shared queue's fleet does
+    # the work, as place_fleet would say) and answer None otherwise, leaving the placement over
+    # the hosts to the workflow. False: act unconditionally, as older workflows expect.
+    unless_hosts: bool = False
 
 
 class ProgressInput(_Message):
@@ -94,6 +101,9 @@ class ProgressInput(_Message):
     bake_ends_at: datetime | None = None
     paused: bool = False
     rollback_step: int | None = None  # index into the rollback steps, while rolling back
+
+
+StepInput.model_rebuild()
 
 
 class EventInput(_Message):

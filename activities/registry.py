@@ -328,6 +328,11 @@ class RegistryActivities:
     @activity.defn(name=RECORD_PROGRESS)
     @business_errors
     def record_progress(self, data: ProgressInput) -> None:
+        self.write_progress(data)
+
+    def write_progress(self, data: ProgressInput) -> None:
+        """Progress and its StepStarted event; also called by the step activities that carry
+        their step's progress (StepInput.progress). Idempotent: a retry writes nothing new."""
         planned = self._planned(data.ref.deployment_id)
         if planned is None:
             return
@@ -403,6 +408,15 @@ class RegistryActivities:
     @business_errors
     def finish_deployment(self, data: FinishInput) -> None:
         prepared = data.prepared
+        # The Finished event in the endpoint's release transaction: one write, not two.
+        finished = self._event_record(
+            data.ref,
+            "Finished",
+            data.failure_reason or f"{data.outcome.value}.",
+            data.at,
+            key="finished",
+            detail={"outcome": data.outcome.value, "status": data.status.value},
+        )
         if data.succeeded:
             self.registry.finish_operation(
                 data.ref.endpoint,
@@ -416,6 +430,7 @@ class RegistryActivities:
                 ),
                 failure_reason=None,
                 last_deployment_config=prepared.last_deployment_config,
+                event=finished,
             )
         else:
             self.registry.finish_operation(
@@ -425,15 +440,8 @@ class RegistryActivities:
                 outcome=data.outcome,
                 failure_reason=data.failure_reason,
                 last_deployment_config=prepared.last_deployment_config,
+                event=finished,
             )
-        self._event(
-            data.ref,
-            "Finished",
-            data.failure_reason or f"{data.outcome.value}.",
-            data.at,
-            key="finished",
-            detail={"outcome": data.outcome.value, "status": data.status.value},
-        )
 
     @activity.defn(name=RELEASE_ENDPOINT)
     @business_errors

@@ -1,5 +1,6 @@
 """Traffic activities: write the absolute desired routing, then wait until the data plane has
 really applied it (argo-rollouts' VerifyWeight), so a weight change counts only once it is live.
+The step's progress, when it comes with the step, is recorded first (activities/fleet.py).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import business_errors, heartbeat_progress
+from activities.fleet import ProgressRecorder, record_step_progress
 from activities.models import CLEAR_ROUTING, SHIFT_TRAFFIC, DeploymentRef, StepInput
 from activities.routing import routing_for
 from greenshift.errors import ValidationError
@@ -18,14 +20,18 @@ CONFIRM_TIMEOUT_SECONDS = 60.0
 
 
 class TrafficActivities:
-    def __init__(self, router: TrafficRouter) -> None:
+    def __init__(
+        self, router: TrafficRouter, record_progress: ProgressRecorder | None = None
+    ) -> None:
         self.router = router
+        self.record_progress = record_progress
 
     @activity.defn(name=SHIFT_TRAFFIC)
     @business_errors
     def shift_traffic(self, data: StepInput) -> int:
         if not isinstance(data.step, TrafficStep):
             raise ValidationError(f"shift_traffic got a {data.step.kind} step")
+        record_step_progress(data, self.record_progress)
         routing = routing_for(data.ref.endpoint, data.step, data.fleets, data.routing_strategies)
         version = self.router.apply(routing)
         self.router.confirm(

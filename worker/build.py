@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import all_activities
 from activities.alarms import AlarmActivities
@@ -30,6 +31,19 @@ from workflows import ALL_WORKFLOWS
 # Activities are synchronous (SQLAlchemy, boto3, subprocess): they run in this many threads,
 # never on the event loop.
 ACTIVITY_THREADS = 64
+
+# The sandbox imports every workflow module again for every workflow run it starts (about a
+# fifth of the worker's CPU per deployment). The workflows package is deterministic by its own
+# rule (it imports only the standard library, temporalio and pure project modules, the layering
+# test checks it), so it is shared instead; each run still gets its own sandboxed globals for
+# everything else, and its own instance of the workflow class.
+PASSTHROUGH_MODULES = ("workflows",)
+
+
+def workflow_runner() -> WorkflowRunner:
+    """The sandbox every Greenshift worker (and the replay test) runs workflows in."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 @dataclass
@@ -57,10 +71,11 @@ def build_worker(
 ) -> Worker:
     """A worker for every Greenshift workflow and activity on `task_queue` (default: the
     settings'). The caller owns `executor` when it passes one; `worker_options` go to Worker."""
+    registry = RegistryActivities(deps.registry, deps.settings, deps.alarms, deps.planner)
     activities = all_activities(
-        RegistryActivities(deps.registry, deps.settings, deps.alarms, deps.planner),
-        FleetActivities(deps.fleet, deps.registry),
-        TrafficActivities(deps.router),
+        registry,
+        FleetActivities(deps.fleet, deps.registry, deps.hosts, registry.write_progress),
+        TrafficActivities(deps.router, registry.write_progress),
         AlarmActivities(deps.alarms, deps.settings.alarm_stale_seconds),
         GroupActivities(deps.registry),
         SettleActivities(deps.registry),
@@ -70,6 +85,7 @@ def build_worker(
     )
     activities += placement.all()
     activities.append(JudgeActivities(deps.judges, deps.registry).judge_bake)
+    worker_options.setdefault("workflow_runner", workflow_runner())
     return Worker(
         client,
         task_queue=task_queue or deps.settings.task_queue,

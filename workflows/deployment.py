@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
@@ -58,6 +58,16 @@ T = TypeVar("T")
 STALE_ALARMS_PATCH = "hold-on-stale-alarms"
 STALE_RECHECK_SECONDS = 5
 STALE_RECHECKS = 6
+
+# Fewer round trips per deployment (issue 17). A provision, traffic or terminate step is one
+# activity that records its own progress first and, on one machine, does the step without a
+# placement call (StepInput.unless_hosts). The short registry writes (a bake's progress, events,
+# status, finish) and the rollback planning run as local activities: a marker event in
+# the workflow task that needed them instead of an activity task and a workflow task of their
+# own, and their inputs stay out of the history. All are idempotent like every activity: a worker
+# killed meanwhile fails its task, and the next worker runs them again. Decided once, at the
+# start of the run, so a history recorded before it replays the old way throughout.
+LEAN_PATCH = "lean-round-trips"
 
 PHASES = {
     "provision": "Provisioning",
@@ -105,11 +115,13 @@ class DeploymentWorkflow:
         self._started_steps = 0
         self._events = 0
         self._pause_message: str | None = None
+        self._lean = False
 
     # --- the checklist ---------------------------------------------------------------------
     async def _prepare(
         self, name: str, request: dict[str, Any], deployment_id: str | None
     ) -> act.Prepared:
+        self._lean = workflow.patched(LEAN_PATCH)
         data = act.PrepareInput(
             request=request,
             deployment_id=deployment_id_of(deployment_id),
@@ -117,6 +129,8 @@ class DeploymentWorkflow:
             started_at=workflow.now(),
         )
         try:
+            # An activity, not a local one: updates sent meanwhile are told the deployment is
+            # still being prepared, and the request's checks get their own retries.
             prepared = await self._call(name, data, options.REGISTRY, act.Prepared)
         except ActivityError as error:
             failure = business_failure(error)
@@ -183,12 +197,16 @@ class DeploymentWorkflow:
         if isinstance(step, BakeStep):
             await self._bake(planned.index, step)
             return
-        await self._progress(planned.index, step.message)
+        progress = None
+        if self._lean:  # the step's activity records it
+            progress = self._progress_input(planned.index, step.message)
+        else:
+            await self._progress(planned.index, step.message)
         try:
             if isinstance(step, ProvisionStep):
-                await self._interruptible(self._step_activity(step))
+                await self._interruptible(self._step_activity(step, progress=progress))
             else:
-                await self._step_activity(step)
+                await self._step_activity(step, progress=progress)
         except ActivityError as error:
             if failure_type(error) == act.PROVISION_FAILED:
                 self._request_abort(RollbackReason.PROVISION_FAILED, failure_message(error), None)
@@ -319,7 +337,7 @@ class DeploymentWorkflow:
         self._rolling_back = True
         self._phase = "RollingBack"
         try:
-            plan = await self._call(
+            plan = await self._write(
                 act.PLAN_ROLLBACK,
                 act.RollbackInput(
                     ref=prepared.ref,
@@ -334,12 +352,16 @@ class DeploymentWorkflow:
             for number, step in enumerate(plan.steps):
                 if isinstance(step, BakeStep):
                     continue
-                await self._progress(
-                    self._index if self._index is not None else -1,
-                    f"Rolling back: {step.message}",
-                    rollback_step=number,
+                index = self._index if self._index is not None else -1
+                message = f"Rolling back: {step.message}"
+                progress = None
+                if self._lean:  # the step's activity records it
+                    progress = self._progress_input(index, message, rollback_step=number)
+                else:
+                    await self._progress(index, message, rollback_step=number)
+                await self._step_activity(
+                    step, attempts=options.ROLLBACK_ATTEMPTS, progress=progress
                 )
-                await self._step_activity(step, attempts=options.ROLLBACK_ATTEMPTS)
         except ActivityError as error:
             return Settled(
                 EndpointStatus.UPDATE_ROLLBACK_FAILED,
@@ -361,7 +383,7 @@ class DeploymentWorkflow:
 
     async def _finish(self, settled: Settled, succeeded: bool) -> None:
         prepared = self._require_prepared()
-        await self._call(
+        await self._write(
             act.FINISH,
             act.FinishInput(
                 ref=prepared.ref,
@@ -377,13 +399,17 @@ class DeploymentWorkflow:
         )
 
     # --- activity calls --------------------------------------------------------------------
-    async def _step_activity(self, step: Step, attempts: int | None = None) -> Any:
+    async def _step_activity(
+        self, step: Step, attempts: int | None = None, progress: act.ProgressInput | None = None
+    ) -> Any:
         prepared = self._require_prepared()
         data = act.StepInput(
             ref=prepared.ref,
             step=step,
             fleets=prepared.fleets,
             routing_strategies=prepared.plan.routing_strategies(),
+            progress=progress,
+            unless_hosts=self._lean and isinstance(step, ProvisionStep | TerminateStep),
         )
         if isinstance(step, ProvisionStep):
             spec = next((s for s in prepared.plan.green if s.variant == step.fleet.variant), None)
@@ -413,6 +439,12 @@ class DeploymentWorkflow:
         fleet_id = data.fleets.get(step.fleet.key)
         if fleet_id is None:
             return await self._call(name, data, opts, None)
+        if data.unless_hosts:
+            # One activity when no host is registered; None means there are hosts: place.
+            done: Any = await self._call(name, data, opts, None)
+            if done is not None:
+                return done
+            data = data.model_copy(update={"progress": None, "unless_hosts": False})
         grow = isinstance(step, ProvisionStep)
         return await hosts.scale_fleet(
             fleet_id, step.count, grow, opts, lambda: self._call(name, data, opts, None)
@@ -431,6 +463,38 @@ class DeploymentWorkflow:
         )
         return result
 
+    async def _write(
+        self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None
+    ) -> T:
+        """A short registry call (or the pure rollback planning): a local activity once
+        LEAN_PATCH holds for this run, an activity otherwise."""
+        if not self._lean:
+            return await self._call(name, arg, opts, result_type)
+        try:
+            result: T = await workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=opts.start_to_close,
+                retry_policy=opts.retry(),
+            )
+        except FailureError as failure:
+            if isinstance(failure, CancelledError):
+                raise
+            # A local activity's failure comes as its own error, not wrapped in ActivityError
+            # as an activity's is: wrap it, so callers tell step failures from their own bugs
+            # the same way for both.
+            raise ActivityError(
+                f"Local activity {name} failed",
+                scheduled_event_id=0,
+                started_event_id=0,
+                identity="",
+                activity_type=name,
+                activity_id="",
+                retry_state=None,
+            ) from failure
+        return result
+
     async def _progress(
         self,
         index: int,
@@ -439,26 +503,35 @@ class DeploymentWorkflow:
         bake_ends_at: Any = None,
         rollback_step: int | None = None,
     ) -> None:
-        prepared = self._require_prepared()
-        await self._call(
+        await self._write(
             act.RECORD_PROGRESS,
-            act.ProgressInput(
-                ref=prepared.ref,
-                step_index=index,
-                phase=self._phase,
-                message=message,
-                at=workflow.now(),
-                bake_ends_at=bake_ends_at,
-                paused=paused,
-                rollback_step=rollback_step,
-            ),
+            self._progress_input(index, message, paused, bake_ends_at, rollback_step),
             options.REGISTRY,
             None,
         )
 
+    def _progress_input(
+        self,
+        index: int,
+        message: str,
+        paused: bool = False,
+        bake_ends_at: Any = None,
+        rollback_step: int | None = None,
+    ) -> act.ProgressInput:
+        return act.ProgressInput(
+            ref=self._require_prepared().ref,
+            step_index=index,
+            phase=self._phase,
+            message=message,
+            at=workflow.now(),
+            bake_ends_at=bake_ends_at,
+            paused=paused,
+            rollback_step=rollback_step,
+        )
+
     async def _set_status(self, status: EndpointStatus, reason: str) -> None:
         prepared = self._require_prepared()
-        await self._call(
+        await self._write(
             act.SET_STATUS,
             act.StatusInput(ref=prepared.ref, status=status, reason=reason, at=workflow.now()),
             options.REGISTRY,
@@ -469,7 +542,7 @@ class DeploymentWorkflow:
         if self._prepared is None:
             return
         self._events += 1
-        await self._call(
+        await self._write(
             act.RECORD_EVENT,
             act.EventInput(
                 ref=self._prepared.ref,

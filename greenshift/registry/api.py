@@ -125,9 +125,11 @@ class Registry(Protocol):
         variants: Sequence[VariantState] | None = None,
         failure_reason: str | None = None,
         last_deployment_config: dict[str, Any] | None = None,
+        event: DeploymentEvent | None = None,
     ) -> EndpointRecord:
         """Release the endpoint: clear `pending` and `current_deployment_id`, set the settled
-        status and whatever else is given, end the deployment record. Idempotent."""
+        status and whatever else is given, end the deployment record, store `event` (one
+        transaction). Idempotent."""
 
     def delete_endpoint_record(self, name: str, deployment_id: str) -> bool:
         """Remove an endpoint (held by deployment_id) with its routing; fleets and instances

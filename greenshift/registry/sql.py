@@ -37,6 +37,7 @@ from greenshift.errors import (
 from greenshift.groups.model import group_of
 from greenshift.registry import schema as t
 from greenshift.registry.api import ListQuery, Registry
+from greenshift.registry.batching import GroupCommit
 from greenshift.registry.database import create_registry_engine, is_sqlite, reader, writer
 from greenshift.registry.migrations import migrate
 from greenshift.registry.records import (
@@ -103,6 +104,8 @@ class SqlRegistry(SqlTags):
             threading.Lock() if is_sqlite(self._engine) else nullcontext()
         )
         self._insert_event = self._build_insert_event()
+        # Progress writes, the most frequent, queue for SQLite's lock as one batch.
+        self._progress_writes = GroupCommit(self._write, batched=is_sqlite(self._engine))
         try:
             self.schema_version = migrate(self._engine)
         except OperationalError as exc:
@@ -413,12 +416,13 @@ class SqlRegistry(SqlTags):
         write_event = event is not None and stored is None
         if not (write_pending or write_event):
             return
-        with self._write() as conn:
+
+        def write(conn: Connection) -> None:
             if write_pending:
                 changed = conn.execute(
                     _SET_PENDING, {"key": key, "holder": deployment_id, "doc": doc}
                 ).rowcount
-                if not changed:  # released or taken since the read: say by whom
+                if not changed:  # released or taken since the read: say by whom (nothing written)
                     held = conn.execute(_HELD_PENDING, {"key": key}).first()
                     if held is None:
                         raise self._missing("endpoint", name)
@@ -426,6 +430,8 @@ class SqlRegistry(SqlTags):
             if write_event:
                 assert event is not None
                 conn.execute(self._insert_event, _event_values(event))
+
+        self._progress_writes.run(write)
 
     def _build_insert_event(self) -> Any:
         """INSERT of an event that does nothing when its key is already stored (no read first;
@@ -469,10 +475,12 @@ class SqlRegistry(SqlTags):
         variants: Sequence[VariantState] | None = None,
         failure_reason: str | None = None,
         last_deployment_config: dict[str, Any] | None = None,
+        event: DeploymentEvent | None = None,
     ) -> EndpointRecord:
         """`failure_reason` is always written (None clears it: the operation succeeded); the
-        other optional fields change only when given. A second call for a deployment that
-        already finished returns the endpoint unchanged."""
+        other optional fields change only when given; `event` (the Finished event) is stored in
+        the same transaction. A second call for a deployment that already finished returns the
+        endpoint unchanged."""
         key = name.lower()
         now = self._clock()
         with self._write() as conn:
@@ -502,6 +510,8 @@ class SqlRegistry(SqlTags):
             updated = record.model_copy(update=changes)
             self._write_endpoint(conn, updated)
             self._end_deployment(conn, deployment_id, outcome, failure_reason, now)
+            if event is not None:
+                conn.execute(self._insert_event, _event_values(event))
         return updated
 
     def delete_endpoint_record(self, name: str, deployment_id: str) -> bool:

@@ -28,6 +28,9 @@ from tests.workflow.harness import World, canary, rolling, variant, wait_for, wo
 from workflows.messages import ABORT, ALARM_TRIPPED, PAUSE, RESUME, AlarmTripped, ControlRequest
 
 HERE = Path(__file__).parent
+# Histories of each workflow generation are kept side by side, never overwritten: "" for those
+# recorded before the lean-round-trips patch (workflows/deployment.py), "lean-" after it.
+GENERATION = "lean-"
 WHO = ControlRequest(actor="recorder", reason="replay fixture")
 
 
@@ -135,7 +138,7 @@ async def main() -> None:
                     handles = await scenario(w, env)
                     for number, handle in enumerate(handles):
                         history = await handle.fetch_history()
-                        path = HERE / f"{name}-{number}.json"
+                        path = HERE / f"{name}-{GENERATION}{number}.json"
                         path.write_text(history.to_json())
                         print(f"{path.name}: {len(history.events)} events")
     finally:

@@ -1,0 +1,149 @@
+"""Group commit of progress writes (greenshift/registry/batching.py): writers queued behind the
+write lock share one transaction, a refusal stays its own caller's, a failed transaction fails
+all of its writers; and progress written from many threads at once is all there, on SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from greenshift.errors import ConflictError, ServiceUnavailable
+from greenshift.registry.batching import GroupCommit
+from greenshift.registry.records import PendingDeployment
+from greenshift.registry.sql import SqlRegistry
+from greenshift.status import DeploymentOutcome, EndpointStatus
+from tests.registry_records import at, deployment, endpoint, event
+
+WAIT_SECONDS = 10.0
+
+
+class FakeWrites:
+    """A write lock the test holds, and the jobs each committed transaction carried out."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.committed: list[list[int]] = []
+        self.fail_commit = False
+
+    @contextmanager
+    def write(self) -> Iterator[Any]:
+        with self.lock:
+            done: list[int] = []
+            yield done
+            if self.fail_commit:
+                raise ServiceUnavailable("the registry database is unavailable: disk I/O")
+            self.committed.append(done)
+
+
+def _queue_behind_the_lock(
+    batches: GroupCommit, writes: FakeWrites, jobs: list[Callable[[Any], None]]
+) -> list[BaseException | None]:
+    """Run every job from its own thread while the test holds the write lock, then let go."""
+    results: list[BaseException | None] = [None] * len(jobs)
+
+    def run(number: int) -> None:
+        try:
+            batches.run(jobs[number])
+        except BaseException as error:
+            results[number] = error
+
+    writes.lock.acquire()
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while batches.queued < len(jobs):
+        assert time.monotonic() < deadline, "the writers never queued"
+        time.sleep(0.005)
+    writes.lock.release()
+    for thread in threads:
+        thread.join(WAIT_SECONDS)
+        assert not thread.is_alive()
+    return results
+
+
+def _append(number: int) -> Callable[[Any], None]:
+    return lambda done: done.append(number)
+
+
+def test_writers_queued_behind_the_lock_share_one_transaction() -> None:
+    writes = FakeWrites()
+    batches = GroupCommit(writes.write, batched=True)
+    results = _queue_behind_the_lock(batches, writes, [_append(n) for n in range(8)])
+    assert results == [None] * 8
+    assert len(writes.committed) == 1 and sorted(writes.committed[0]) == list(range(8))
+    assert batches.transactions == 1 and batches.queued == 0
+
+
+def test_a_refusal_is_its_own_writers_and_the_rest_commits() -> None:
+    writes = FakeWrites()
+    batches = GroupCommit(writes.write, batched=True)
+
+    def refuse(done: Any) -> None:
+        raise ConflictError("Endpoint e3 is held by deployment d9.")
+
+    jobs = [_append(n) for n in range(5)]
+    jobs[3] = refuse
+    results = _queue_behind_the_lock(batches, writes, jobs)
+    assert isinstance(results[3], ConflictError)
+    assert [r for n, r in enumerate(results) if n != 3] == [None] * 4
+    assert sorted(writes.committed[0]) == [0, 1, 2, 4]
+
+
+def test_a_failed_transaction_fails_every_writer_in_it() -> None:
+    writes = FakeWrites()
+    writes.fail_commit = True
+    batches = GroupCommit(writes.write, batched=True)
+    results = _queue_behind_the_lock(batches, writes, [_append(n) for n in range(4)])
+    assert all(isinstance(r, ServiceUnavailable) for r in results)
+    assert writes.committed == [] and batches.transactions == 0 and batches.queued == 0
+
+
+def test_unbatched_runs_each_job_in_its_own_transaction() -> None:
+    writes = FakeWrites()
+    batches = GroupCommit(writes.write, batched=False)
+    for n in range(3):
+        batches.run(_append(n))
+    assert writes.committed == [[0], [1], [2]]
+
+
+def _pending(step: int) -> PendingDeployment:
+    return PendingDeployment(
+        config_name="c2", start_time=at(1), variants=[], phase="Baking", step_index=step
+    )
+
+
+def test_progress_from_many_threads_at_once_is_all_stored(registry: SqlRegistry) -> None:
+    endpoints, steps = 12, 5
+    for n in range(endpoints):
+        name = f"ep{n}"
+        registry.create_endpoint(endpoint(name), deployment(f"c{n}", name, "CreateEndpoint"))
+        registry.finish_operation(
+            name, f"c{n}", status=EndpointStatus.IN_SERVICE, outcome=DeploymentOutcome.SUCCEEDED
+        )
+        registry.begin_operation(
+            name, [EndpointStatus.IN_SERVICE], EndpointStatus.UPDATING, deployment(f"d{n}", name)
+        )
+
+    def deploy(n: int) -> None:
+        for step in range(steps):
+            registry.record_progress(
+                f"ep{n}", f"d{n}", _pending(step), event(f"d{n}", key=f"d{n}:{step}", n=step)
+            )
+
+    with ThreadPoolExecutor(max_workers=endpoints) as pool:
+        list(pool.map(deploy, range(endpoints), timeout=60))
+    for n in range(endpoints):
+        record = registry.get_endpoint(f"ep{n}")
+        assert record is not None and record.pending == _pending(steps - 1)
+        assert [e.key for e in registry.list_events(f"d{n}")] == [f"d{n}:{s}" for s in range(steps)]
+    # Another deployment's progress is still refused, whatever batch it shares.
+    with pytest.raises(ConflictError):
+        registry.record_progress("ep0", "d1", _pending(9), event("d1", key="d1:x"))

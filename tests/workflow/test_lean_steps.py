@@ -1,0 +1,144 @@
+"""A deployment in few round trips (issue 17): each provision, traffic and terminate step is one
+activity that records its own progress; the other registry writes are local activities; with
+hosts registered the step still goes to the hosts' own queues."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from activities.fleet import FleetActivities
+from activities.models import (
+    PREPARE_UPDATE,
+    PROVISION,
+    RECORD_PROGRESS,
+    SHIFT_TRAFFIC,
+    TERMINATE,
+    PrepareInput,
+    ProgressInput,
+    StepInput,
+)
+from activities.planner import SagemakerPlanner
+from activities.registry import RegistryActivities
+from activities.traffic import TrafficActivities
+from greenshift.hosts.service import advertisement
+from greenshift.hosts.store import HostStore
+from greenshift.planning.model import ProvisionStep, TrafficStep
+from greenshift.registry.sql import SqlRegistry
+from greenshift.settings import Settings
+from tests.fakes import FakeAlarms, FakeFleet, FakeRouter
+from tests.workflow.harness import canary, variant, world
+from tests.workflow.test_activities import AT, seed
+from workflows.deployment import LEAN_PATCH
+
+
+async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    async with world(env.client, tmp_path) as w:
+        await w.create("e1", "c1", variant(count=4))
+        w.add_config("c2", variant(model="m2", count=4))
+        handle = await w.start(
+            "UpdateEndpoint",
+            {
+                "EndpointName": "e1",
+                "EndpointConfigName": "c2",
+                "DeploymentConfig": canary(wait=60, size=1, final=30),
+            },
+        )
+        await handle.result()
+        history = await handle.fetch_history()
+        scheduled = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+        # No progress, placement or registry-write activity of its own: prepare, then the steps.
+        assert scheduled == [PREPARE_UPDATE, PROVISION, SHIFT_TRAFFIC, SHIFT_TRAFFIC, TERMINATE]
+        markers = [
+            e.marker_recorded_event_attributes.SerializeToString()
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        ]
+        assert any(LEAN_PATCH.encode() in m for m in markers)
+        assert any(RECORD_PROGRESS.encode() in m for m in markers)  # a bake's, locally
+        record = w.endpoint("e1")
+        assert record.config_name == "c2" and record.pending is None
+        deployment = w.registry.list_deployments("e1")[0]
+        assert deployment.operation == "UpdateEndpoint" and deployment.plan is not None
+        events = w.registry.list_events(deployment.deployment_id)
+        started = [e for e in events if e.type == "StepStarted"]
+        # Every step of the plan wrote its progress and StepStarted event, in order.
+        assert [e.detail["step"] for e in started] == list(range(len(deployment.plan["steps"])))
+        assert events[-1].type == "Finished"
+
+
+def test_a_step_with_hosts_registered_records_progress_and_leaves_the_work_to_the_hosts(
+    tmp_path: Path,
+) -> None:
+    settings = Settings()
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    registry = SqlRegistry(url, arn_for=settings.arn)
+    hosts = HostStore(url)
+    try:
+        seed(registry, settings)
+        acts = RegistryActivities(registry, settings, FakeAlarms(), SagemakerPlanner())
+        env = ActivityEnvironment()
+        prepared = env.run(
+            acts.prepare_update,
+            PrepareInput(
+                request={"EndpointName": "e1", "EndpointConfigName": "c2"},
+                deployment_id="dep-1",
+                workflow_id="w",
+                started_at=AT,
+            ),
+        )
+        fleet = FakeFleet()
+        fleets = FleetActivities(fleet, registry, hosts, acts.write_progress)
+        steps = [p for p in prepared.plan.steps if isinstance(p.step, ProvisionStep)]
+        planned = steps[0]
+
+        def step_input(index: int, message: str, phase: str = "Provisioning") -> StepInput:
+            return StepInput(
+                ref=prepared.ref,
+                step=planned.step,
+                fleets=prepared.fleets,
+                unless_hosts=True,
+                progress=ProgressInput(
+                    ref=prepared.ref,
+                    step_index=index,
+                    phase=phase,
+                    message=message,
+                    at=AT,
+                ),
+            )
+
+        # No host registered: the shared queue's fleet does it, in this one activity.
+        status = env.run(fleets.provision, step_input(planned.index, "one"))
+        assert status is not None and status.healthy == planned.step.count
+        assert fleet.changes
+        # A host registered: progress is written, nothing is scaled here (None: place it).
+        hosts.register(advertisement("127.0.0.2", settings.task_queue))
+        calls = len(fleet.calls)
+        assert env.run(fleets.provision, step_input(planned.index + 1, "two")) is None
+        assert len(fleet.calls) == calls
+        record = registry.get_endpoint("e1")
+        assert record is not None and record.pending is not None
+        assert record.pending.step_index == planned.index + 1
+        messages = [e.message for e in registry.list_events("dep-1") if e.type == "StepStarted"]
+        assert messages == ["one", "two"]
+        # The traffic step records its progress too, then applies and confirms.
+        router = FakeRouter()
+        traffic = TrafficActivities(router, acts.write_progress)
+        shift = next(p for p in prepared.plan.steps if isinstance(p.step, TrafficStep))
+        data = step_input(shift.index, "three", "ShiftingTraffic").model_copy(
+            update={"step": shift.step, "unless_hosts": False}
+        )
+        env.run(traffic.shift_traffic, data)
+        messages = [e.message for e in registry.list_events("dep-1") if e.type == "StepStarted"]
+        assert messages == ["one", "two", "three"]
+    finally:
+        hosts.close()
+        registry.close()

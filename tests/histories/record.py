@@ -29,8 +29,9 @@ from workflows.messages import ABORT, ALARM_TRIPPED, PAUSE, RESUME, AlarmTripped
 
 HERE = Path(__file__).parent
 # Histories of each workflow generation are kept side by side, never overwritten: "" for those
-# recorded before the lean-round-trips patch (workflows/deployment.py), "lean-" after it.
-GENERATION = "lean-"
+# recorded before the lean-round-trips patch (workflows/deployment.py), "lean-" after it,
+# "lean-judged-" once the judge-lacking-data patch (workflows/judging.py) joined it.
+GENERATION = "lean-judged-"
 WHO = ControlRequest(actor="recorder", reason="replay fixture")
 
 

@@ -338,19 +338,19 @@ frontend runtime
 {log_format}{STREAM_FRONTEND_OPTIONS}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
   http-request {no_route} if !invocation || !METH_POST
 {sigv4_check}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
-  http-request set-var(txn.eslot) var(txn.ep),lower,map_str_int({paths.slots_map},-1)
+  http-request set-var(txn.eslot) var(txn.ep),map_str_int({paths.slots_map},-1)
   http-request {not_found} if {{ var(txn.eslot) -m int lt 0 }}
   http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
   http-request {length_required} if {{ req.hdr(transfer-encoding) -m found }}
   http-request set-var(txn.slot) var(txn.eslot)
   http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant) if {{ req.hdr(X-Amzn-SageMaker-Target-Variant) -m found }}
-  http-request set-var(txn.vkey) var(txn.ep),lower,concat(/,txn.tv) if {{ var(txn.tv) -m found }}
+  http-request set-var(txn.vkey) var(txn.ep),concat(/,txn.tv) if {{ var(txn.tv) -m found }}
   http-request set-var(txn.slot) var(txn.vkey),map_str_int({paths.slots_map},-1) if {{ var(txn.tv) -m found }}
   http-request {bad_variant} if {{ var(txn.slot) -m int lt 0 }}
   http-request track-sc0 var(txn.slot) table {COUNTER_TABLE}
   http-request set-var(txn.r) sc_inc_gpc0(0),mul({STRIDE}),mod({RESOLUTION})
   http-request set-var(txn.key) var(txn.slot),mul({RESOLUTION}),add(txn.r)
-  http-request set-path /invocations
+  http-request set-uri /invocations
   http-response wait-for-body time 5s if {{ status ge 400 }}
   http-response set-var(txn.ostatus) status if {{ status ge 400 }}
   http-response set-var(txn.obody) res.body,json(utf8s) if {{ status ge 400 }}

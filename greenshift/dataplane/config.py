@@ -2,8 +2,11 @@
 
 The frontend implements `POST /endpoints/{EndpointName}/invocations`:
 1. unknown endpoint -> 400 ValidationError, body over 6 MB -> 413 ValidationError;
-2. slot = slots[endpoint] (or slots[endpoint/variant] with X-Amzn-SageMaker-Target-Variant);
-3. backend = picks[slot * RESOLUTION + pick_key(n)], n = the slot's request counter (a
+2. route = slots[endpoint] (or slots[endpoint/variant] with X-Amzn-SageMaker-Target-Variant);
+3. a route that is a backend name (a slot all of whose traffic goes to one fleet: the common
+   case, one fleet and no deployment in flight) is that backend; otherwise it is the slot's
+   base key (slot * RESOLUTION) and backend = picks[base + pick_key(n)], n = the slot's request
+   counter (a
    stick-table gpc0; routing.py explains why), no pick -> 503 ServiceUnavailable;
 4. the path becomes /invocations; answers get x-Amzn-Invoked-Production-Variant; a model answer
    of 4xx/5xx becomes 424 ModelError with OriginalStatusCode and OriginalMessage.
@@ -16,16 +19,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from greenshift.dataplane.desired import Backend, DesiredState
+from greenshift.dataplane.desired import BACKEND_PREFIX, Backend, DesiredState
 from greenshift.dataplane.routing import RESOLUTION, STRIDE
 from greenshift.dataplane.sigv4 import LUA_ACTION, SIGV4_BUFFER_BYTES
 
 MAX_BODY_BYTES = 6_291_456  # SEMANTICS.md 1: 6 MB
+# HAProxy's buffer (without SigV4; sigv4.py sizes its own): the largest request, headers + body,
+# read whole before a server is chosen, so the largest one the retry can replay when its
+# instance is killed; larger bodies stream to the model and are not retried. The L7 retry copies
+# a whole buffer per request whatever the request's size, so the buffer is sized to the requests
+# worth retrying, not to the largest header block: 8 KB holds a SageMaker request's headers
+# (custom attributes at most 1 KB) with a body of several KB, and halves HAProxy's default 16 KB
+# copy (bench/dataplane_bench.py, docs/benchmarks.md). Header blocks are limited to 7 KB
+# (tune.maxrewrite's 1 KB is kept for the rewrites).
+BUFFER_BYTES = 8_192
 # The stats page and the Prometheus exporter name every endpoint, variant and fleet and carry no
 # authentication: loopback only, whatever --host says (issue 14 item 2). The metrics process
 # reaches them there (same host, or the data plane's network namespace in docker-compose.yml).
 STATS_HOST = "127.0.0.1"
 UNAVAILABLE_BACKEND = "gs_unavailable"
+NO_ROUTE = "none"  # the slots map's answer for a key it does not hold
 COUNTER_TABLE = "gs_counter"
 VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
 LOG_TAG = "GS2"
@@ -88,8 +101,20 @@ class Listen:
     )
 
 
+def slot_routes(state: DesiredState) -> list[tuple[str, str]]:
+    """The slots map: key -> the one backend that takes all of the slot's traffic, or else the
+    slot's first pick key (slot x RESOLUTION, to which the request's pick_key is added). A one-backend slot needs no request counter and no picks lookup: those rules
+    are the most per-request work of the routing (bench/dataplane_bench.py), and most endpoints
+    most of the time have one fleet. Changes with the picks, through the runtime API."""
+    solo: dict[int, str] = {}
+    for lo, hi, name in state.picks:
+        if hi - lo == RESOLUTION - 1 and lo % RESOLUTION == 0:
+            solo[lo // RESOLUTION] = name
+    return [(key, solo.get(slot, str(slot * RESOLUTION))) for key, slot in state.slots]
+
+
 def render_slots(state: DesiredState) -> str:
-    return "".join(f"{key} {slot}\n" for key, slot in state.slots)
+    return "".join(f"{key} {route}\n" for key, route in slot_routes(state))
 
 
 def render_picks(state: DesiredState) -> str:
@@ -270,7 +295,7 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
         # Large buffers must stay in the thread's pool cache, not go back to malloc each time.
         f"  tune.memory.hot-size {SIGV4_BUFFER_BYTES * 64}\n  no-memory-trimming\n"
         if listen.sigv4
-        else ""
+        else f"  tune.bufsize {BUFFER_BYTES}\n"
     )
     auth_error = (
         "content-type application/json "
@@ -338,23 +363,22 @@ frontend runtime
 {log_format}{STREAM_FRONTEND_OPTIONS}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
   http-request {no_route} if !invocation || !METH_POST
 {sigv4_check}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
-  http-request set-var(txn.eslot) var(txn.ep),map_str_int({paths.slots_map},-1)
-  http-request {not_found} if {{ var(txn.eslot) -m int lt 0 }}
+  http-request set-var(txn.route) var(txn.ep),map_str({paths.slots_map},{NO_ROUTE})
+  http-request {not_found} if {{ var(txn.route) -m str {NO_ROUTE} }}
   http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
   http-request {length_required} if {{ req.hdr(transfer-encoding) -m found }}
-  http-request set-var(txn.slot) var(txn.eslot)
-  http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant) if {{ req.hdr(X-Amzn-SageMaker-Target-Variant) -m found }}
-  http-request set-var(txn.vkey) var(txn.ep),concat(/,txn.tv) if {{ var(txn.tv) -m found }}
-  http-request set-var(txn.slot) var(txn.vkey),map_str_int({paths.slots_map},-1) if {{ var(txn.tv) -m found }}
-  http-request {bad_variant} if {{ var(txn.slot) -m int lt 0 }}
-  http-request track-sc0 var(txn.slot) table {COUNTER_TABLE}
-  http-request set-var(txn.r) sc_inc_gpc0(0),mul({STRIDE}),mod({RESOLUTION})
-  http-request set-var(txn.key) var(txn.slot),mul({RESOLUTION}),add(txn.r)
+  http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant)
+  http-request set-var(txn.route) var(txn.ep),concat(/,txn.tv),map_str({paths.slots_map},{NO_ROUTE}) if {{ var(txn.tv) -m found }}
+  http-request {bad_variant} if {{ var(txn.route) -m str {NO_ROUTE} }}
+  acl solo var(txn.route) -m beg {BACKEND_PREFIX}
+  http-request track-sc0 var(txn.route) table {COUNTER_TABLE} if !solo
+  http-request set-var(txn.key) sc_inc_gpc0(0),mul({STRIDE}),mod({RESOLUTION}),add(txn.route) if !solo
   http-request set-uri /invocations
   http-response wait-for-body time 5s if {{ status ge 400 }}
   http-response set-var(txn.ostatus) status if {{ status ge 400 }}
   http-response set-var(txn.obody) res.body,json(utf8s) if {{ status ge 400 }}
   http-response {model_error} if {{ status ge 400 }}
+  use_backend %[var(txn.route)] if solo
   use_backend %[var(txn.key),map_int({paths.picks_map},{UNAVAILABLE_BACKEND})]
   default_backend {UNAVAILABLE_BACKEND}
 

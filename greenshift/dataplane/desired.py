@@ -43,8 +43,11 @@ def haproxy_id(text: str) -> str:
     return _INVALID.sub("_", text)
 
 
+BACKEND_PREFIX = "f."  # of every fleet backend's name, and of nothing else in the slots map
+
+
 def backend_name(fleet_id: str) -> str:
-    return "f." + haproxy_id(fleet_id)
+    return BACKEND_PREFIX + haproxy_id(fleet_id)
 
 
 def balance_for(strategy: str) -> str:

@@ -103,9 +103,11 @@ class Listen:
 
 def slot_routes(state: DesiredState) -> list[tuple[str, str]]:
     """The slots map: key -> the one backend that takes all of the slot's traffic, or else the
-    slot's first pick key (slot x RESOLUTION, to which the request's pick_key is added). A one-backend slot needs no request counter and no picks lookup: those rules
-    are the most per-request work of the routing (bench/dataplane_bench.py), and most endpoints
-    most of the time have one fleet. Changes with the picks, through the runtime API."""
+    slot's first pick key (slot x RESOLUTION, to which the request's pick_key is added).
+
+    A one-backend slot needs no request counter and no picks lookup: those rules are the most
+    per-request work of the routing (bench/dataplane_bench.py), and most endpoints most of the
+    time have one fleet. Changes with the picks, through the runtime API."""
     solo: dict[int, str] = {}
     for lo, hi, name in state.picks:
         if hi - lo == RESOLUTION - 1 and lo % RESOLUTION == 0:

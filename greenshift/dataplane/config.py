@@ -21,7 +21,14 @@ from pathlib import Path
 
 from greenshift.dataplane.desired import BACKEND_PREFIX, Backend, DesiredState
 from greenshift.dataplane.routing import RESOLUTION, STRIDE
-from greenshift.dataplane.sigv4 import LUA_ACTION, SIGV4_BUFFER_BYTES
+from greenshift.dataplane.sigv4 import (
+    LUA_ACTION,
+    LUA_HEADERS_ACTION,
+    LUA_RELAYED_ACTION,
+    PAYLOAD_HEADER,
+    SIGV4_BUFFER_BYTES,
+    SIGV4_MAX_BODY_BYTES,
+)
 
 MAX_BODY_BYTES = 6_291_456  # SEMANTICS.md 1: 6 MB
 # HAProxy's buffer (without SigV4; sigv4.py sizes its own): the largest request, headers + body,
@@ -38,6 +45,7 @@ BUFFER_BYTES = 8_192
 # reaches them there (same host, or the data plane's network namespace in docker-compose.yml).
 STATS_HOST = "127.0.0.1"
 UNAVAILABLE_BACKEND = "gs_unavailable"
+RELAY_BACKEND = "gs_sigv4_relay"
 NO_ROUTE = "none"  # the slots map's answer for a key it does not hold
 COUNTER_TABLE = "gs_counter"
 VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
@@ -83,6 +91,16 @@ class Paths:
     @property
     def sigv4_lua(self) -> Path:
         return self.root / "sigv4.lua"
+
+    @property
+    def relay_socket(self) -> Path:
+        """The body-hash relay's (relay.py): large signed bodies go there."""
+        return self.root / "relay.sock"
+
+    @property
+    def relayed_socket(self) -> Path:
+        """HAProxy's private frontend: the relay sends the bodies back there, with their hash."""
+        return self.root / "relayed.sock"
 
     @property
     def capture_socket(self) -> Path:
@@ -304,14 +322,69 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
         'lf-string \'{"message":"%[var(txn.auth_msg),json(utf8s)]"}\' '
         "hdr x-amzn-ErrorType %[var(txn.auth_code)]"
     )
+    refused = (
+        f"  http-request return status 403 {auth_error} if {{ var(txn.auth_code) -m found }}\n"
+    )
+    # With SigV4 on, a body the buffer cannot hold goes to the relay (sigv4.py says why) once
+    # the checks that need no body passed; the relay sends it back, with its hash, to the
+    # private frontend. The public frontend neither routes, logs nor maps the answer of a
+    # relayed request: the private one does, once.
     sigv4_check = (
-        f"  http-request lua.{LUA_ACTION}\n"
+        f"  acl large req.hdr_val(content-length) gt {SIGV4_MAX_BODY_BYTES}\n"
+        f"  http-request lua.{LUA_ACTION} if !large\n"
+        f"  http-request lua.{LUA_HEADERS_ACTION} if large\n"
         f"  http-request return status 413 {auth_error}"
         " if { var(txn.auth_status) -m int eq 413 }\n"
-        f"  http-request return status 403 {auth_error} if {{ var(txn.auth_code) -m found }}\n"
-        if listen.sigv4
-        else ""
+        f"{refused}"
+        "  http-request set-var(txn.relay) int(1) if large\n"
+        "  http-request set-log-level silent if large\n"
+        "  acl relayed var(txn.relay) -m found\n"
     )
+    relayed_check = (
+        f"  http-request lua.{LUA_RELAYED_ACTION}\n{refused}"
+        f"  http-request del-header {PAYLOAD_HEADER}\n"
+    )
+
+    def runtime_frontend(name: str, bind: str, auth: str, relay: bool) -> str:
+        skip = " !relayed" if relay else ""
+        to_relay = f"  use_backend {RELAY_BACKEND} if relayed\n" if relay else ""
+        return f"""\
+frontend {name}
+  bind {bind}
+{log_format}{STREAM_FRONTEND_OPTIONS}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
+  http-request {no_route} if !invocation || !METH_POST
+{auth}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
+  http-request set-var(txn.route) var(txn.ep),map_str({paths.slots_map},{NO_ROUTE})
+  http-request {not_found} if {{ var(txn.route) -m str {NO_ROUTE} }}
+  http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
+  http-request {length_required} if {{ req.hdr(transfer-encoding) -m found }}
+  http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant)
+  http-request set-var(txn.route) var(txn.ep),concat(/,txn.tv),map_str({paths.slots_map},{NO_ROUTE}) if {{ var(txn.tv) -m found }}
+  http-request {bad_variant} if {{ var(txn.route) -m str {NO_ROUTE} }}
+  acl solo var(txn.route) -m beg {BACKEND_PREFIX}
+  http-request track-sc0 var(txn.route) table {COUNTER_TABLE} if !solo{skip}
+  http-request set-var(txn.key) sc_inc_gpc0(0),mul({STRIDE}),mod({RESOLUTION}),add(txn.route) if !solo{skip}
+  http-request set-uri /invocations{" if !relayed" if relay else ""}
+  http-response wait-for-body time 5s if {{ status ge 400 }}{skip}
+  http-response set-var(txn.ostatus) status if {{ status ge 400 }}{skip}
+  http-response set-var(txn.obody) res.body,json(utf8s) if {{ status ge 400 }}{skip}
+  http-response {model_error} if {{ status ge 400 }}{skip}
+{to_relay}  use_backend %[var(txn.route)] if solo
+  use_backend %[var(txn.key),map_int({paths.picks_map},{UNAVAILABLE_BACKEND})]
+  default_backend {UNAVAILABLE_BACKEND}
+
+"""  # noqa: E501
+
+    public = f"{listen.host}:{listen.runtime_port}"
+    if listen.sigv4:
+        frontends = runtime_frontend("runtime", public, sigv4_check, relay=True)
+        frontends += runtime_frontend(
+            "runtime_relayed", f"unix@{paths.relayed_socket} mode 600", relayed_check, False
+        )
+        relay_backend = f"\nbackend {RELAY_BACKEND}\n  server relay unix@{paths.relay_socket}\n"
+    else:
+        frontends = runtime_frontend("runtime", public, "", relay=False)
+        relay_backend = ""
     head = f"""\
 # Generated by greenshift.dataplane.config: do not edit, the router controller rewrites it.
 global
@@ -360,34 +433,10 @@ frontend stats
   stats uri /
   stats refresh 5s
 
-frontend runtime
-  bind {listen.host}:{listen.runtime_port}
-{log_format}{STREAM_FRONTEND_OPTIONS}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
-  http-request {no_route} if !invocation || !METH_POST
-{sigv4_check}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
-  http-request set-var(txn.route) var(txn.ep),map_str({paths.slots_map},{NO_ROUTE})
-  http-request {not_found} if {{ var(txn.route) -m str {NO_ROUTE} }}
-  http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
-  http-request {length_required} if {{ req.hdr(transfer-encoding) -m found }}
-  http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant)
-  http-request set-var(txn.route) var(txn.ep),concat(/,txn.tv),map_str({paths.slots_map},{NO_ROUTE}) if {{ var(txn.tv) -m found }}
-  http-request {bad_variant} if {{ var(txn.route) -m str {NO_ROUTE} }}
-  acl solo var(txn.route) -m beg {BACKEND_PREFIX}
-  http-request track-sc0 var(txn.route) table {COUNTER_TABLE} if !solo
-  http-request set-var(txn.key) sc_inc_gpc0(0),mul({STRIDE}),mod({RESOLUTION}),add(txn.route) if !solo
-  http-request set-uri /invocations
-  http-response wait-for-body time 5s if {{ status ge 400 }}
-  http-response set-var(txn.ostatus) status if {{ status ge 400 }}
-  http-response set-var(txn.obody) res.body,json(utf8s) if {{ status ge 400 }}
-  http-response {model_error} if {{ status ge 400 }}
-  use_backend %[var(txn.route)] if solo
-  use_backend %[var(txn.key),map_int({paths.picks_map},{UNAVAILABLE_BACKEND})]
-  default_backend {UNAVAILABLE_BACKEND}
-
-backend {COUNTER_TABLE}
+{frontends}backend {COUNTER_TABLE}
   stick-table type integer size 64k expire 24h store gpc0
 
 backend {UNAVAILABLE_BACKEND}
   http-request {unavailable}
-"""  # noqa: E501
+{relay_backend}"""  # noqa: E501
     return head + "".join("\n" + _backend(b) for b in state.backends)

@@ -20,9 +20,15 @@ Why it is built this way (a 2-core box shared with other test runs):
   Python instances fight over both cores in a different way each run. With it, throughput is
   what one core can serve (model + proxy (+ collector) per request), the same for every target,
   and HAProxy runs one thread in both proxies (it sizes nbthread from its CPU affinity).
-- Same work in the baseline: the bare HAProxy gets the same URL
-  (`/endpoints/Bench/invocations`), rewrites the path to /invocations, and has the same
-  keep-alive, connection reuse, timeouts, retries and balance as the Greenshift config.
+- Same work in the baseline: the bare HAProxy rewrites the path to /invocations, and has the
+  same keep-alive, connection reuse, timeouts, retries and balance as the Greenshift config.
+- Same scheduling: every HAProxy runs in a session of its own, as HAProxyProcess starts
+  Greenshift's (`start_new_session`). With the kernel's autogroup scheduling (on by default,
+  /proc/sys/kernel/sched_autogroup_enabled) a session is a CPU group of its own: a proxy in the
+  bench's session shares its group with the instances and is scheduled differently from one in
+  its own. Measured before this was equalised: the same bare HAProxy config cost 28.6 us/request
+  in its own session against 22.8 in the bench's, and the same Greenshift config 29.9 against
+  25.9; the earlier "78 % of bare" compared the two proxies across that difference.
 - Rounds interleaved (targets rotate their order every round); the median round and the
   spread (min-max) are printed; CPU per request is the serving processes' own CPU time
   (HAProxy worker, + the collector thread for Greenshift with the access log).
@@ -297,6 +303,7 @@ def main() -> None:
                 [binaries.haproxy(), "-f", str(bare_cfg)],  # one process: its CPU is measured
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                start_new_session=True,  # as HAProxyProcess starts Greenshift's (see docstring)
             )
         )
         bare_pid = procs[-1].pid
@@ -310,6 +317,7 @@ def main() -> None:
                 [binaries.haproxy(), "-f", str(retry_cfg)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                start_new_session=True,
             )
         )
         retry_pid = procs[-1].pid

@@ -40,6 +40,10 @@ MAX_BODY_BYTES = 6_291_456  # SEMANTICS.md 1: 6 MB
 # copy (bench/dataplane_bench.py, docs/benchmarks.md). Header blocks are limited to 7 KB
 # (tune.maxrewrite's 1 KB is kept for the rewrites).
 BUFFER_BYTES = 8_192
+# With data capture on: a capture record (both bodies in base64, built in one HAProxy variable)
+# is bounded by the buffer, and 16 KB is what capture was built for (bodies up to ~5.5 KB);
+# 8 KB would halve that (measured: a 4 KB body captured empty).
+CAPTURE_BUFFER_BYTES = 16_384
 # The stats page and the Prometheus exporter name every endpoint, variant and fleet and carry no
 # authentication: loopback only, whatever --host says (issue 14 item 2). The metrics process
 # reaches them there (same host, or the data plane's network namespace in docker-compose.yml).
@@ -258,6 +262,12 @@ def response_stream_rules() -> str:
     return f"  http-request set-header {STREAM_HEADER} %[path,field(4,/)]\n"
 
 
+def _plain_buffer(state: DesiredState) -> int:
+    """The buffer without SigV4: the capture's when a fleet captures, else the retry's."""
+    capturing = any(b.capture is not None for b in state.backends)
+    return CAPTURE_BUFFER_BYTES if capturing else BUFFER_BYTES
+
+
 def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
     """The whole haproxy.cfg; the map files are rendered by render_slots / render_picks."""
     not_found = _json_error(
@@ -315,7 +325,7 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
         # Large buffers must stay in the thread's pool cache, not go back to malloc each time.
         f"  tune.memory.hot-size {SIGV4_BUFFER_BYTES * 64}\n  no-memory-trimming\n"
         if listen.sigv4
-        else f"  tune.bufsize {BUFFER_BYTES}\n"
+        else f"  tune.bufsize {_plain_buffer(state)}\n"
     )
     auth_error = (
         "content-type application/json "

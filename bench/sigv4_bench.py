@@ -7,6 +7,10 @@ SHA-256 (body, canonical request) and one HMAC (the derived key is cached per ke
 HAProxy and the instance run on CPU `--serve-cpu`, wrk alone on `--load-cpu`; rounds alternate
 the order of the two targets; the median round is printed. Needs `wrk`; not part of the tests.
 
+Then large bodies (`--large`, default 10 requests per size): the median time of one invocation
+of 32 KB (verified in HAProxy's buffer), 1 MB and 6 MB (verified through the body-hash relay,
+greenshift/dataplane/relay.py), signed, against the same body unsigned on the plane without keys.
+
     .venv/bin/python bench/sigv4_bench.py [--seconds 5] [--rounds 3] [--connections 16]
 """
 
@@ -19,27 +23,35 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import httpx  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
 from greenshift.dataplane.controller import RouterController  # noqa: E402
+from greenshift.dataplane.relay import BodyHashRelay  # noqa: E402
+from greenshift.dataplane.sigv4 import SIGV4_MAX_BODY_BYTES  # noqa: E402
 from tests.integration.dataplane_support import Dataplane  # noqa: E402
 
 KEY, SECRET = "AKIDBENCH0001", "bench-secret"
 BODY = '{"x": 1}'
 
 
-def plane(tmp: Path, keys: bool) -> Dataplane:
+def plane(tmp: Path, keys: bool, stop: threading.Event) -> Dataplane:
     dp = Dataplane(tmp)
     if keys:
         dp.settings = dp.settings.model_copy(update={"access_keys": f"{KEY}:{SECRET}"})
         dp.controller = RouterController(dp.registry, dp.haproxy, dp.settings)
+        relay = BodyHashRelay(dp.haproxy.paths.relay_socket, dp.haproxy.paths.relayed_socket)
+        relay.bind()
+        threading.Thread(target=relay.run, args=(stop,), daemon=True).start()
     dp.instance("Bench", "A", "Bench.A.aaaa", 0, dp.model("echo-v1"))
     dp.route("Bench", [("A", 1.0, [("Bench.A.aaaa", 1.0)])])
     dp.controller.sync_once()
@@ -110,6 +122,32 @@ def wrk(url: str, lua: Path, seconds: int, connections: int, cpu: int) -> tuple[
     return rps, value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def large_bodies(planes: dict[str, Dataplane], requests: int) -> dict[int, dict[str, float]]:
+    """Median ms of one invocation per body size, signed (on) and unsigned (off)."""
+    out: dict[int, dict[str, float]] = {}
+    for size in (32_768, 1_048_576, 6_291_456):
+        body = b'{"x": "' + b"a" * (size - 10) + b'"}'
+        out[size] = {}
+        for name, dp in planes.items():
+            url = dp.url + "/endpoints/Bench/invocations"
+            request = AWSRequest(
+                method="POST", url=url, data=body, headers={"Content-Type": "application/json"}
+            )
+            if name == "on":
+                SigV4Auth(Credentials(KEY, SECRET), "sagemaker", "us-east-1").add_auth(request)
+            headers = dict(request.headers.items())
+            times = []
+            with httpx.Client(timeout=60) as client:
+                for _ in range(requests):
+                    start = time.perf_counter()
+                    answer = client.post(url, content=body, headers=headers)
+                    times.append((time.perf_counter() - start) * 1000)
+                    if answer.status_code != 200:
+                        raise SystemExit(f"{name} {size}: {answer.status_code} {answer.text[:200]}")
+            out[size][name] = statistics.median(times)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
@@ -117,12 +155,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--serve-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
+    parser.add_argument("--large", type=int, default=10, help="requests per large body size")
     args = parser.parse_args()
+    stop = threading.Event()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "off").mkdir()
         (tmp / "on").mkdir()
-        planes = {"off": plane(tmp / "off", False), "on": plane(tmp / "on", True)}
+        planes = {"off": plane(tmp / "off", False, stop), "on": plane(tmp / "on", True, stop)}
         try:
             for dp in planes.values():
                 pin(
@@ -147,7 +187,9 @@ def main() -> None:
                     results[name].append(run)
                     done = run[0] * args.seconds
                     cpu_us[name].append((haproxy_cpu(dp) - before) * 1e6 / max(1.0, done))
+            large = large_bodies(planes, args.large) if args.large else {}
         finally:
+            stop.set()
             for dp in planes.values():
                 dp.close()
     for name in ("off", "on"):
@@ -162,6 +204,12 @@ def main() -> None:
     off = statistics.median(x for x, _ in results["off"])
     on = statistics.median(x for x, _ in results["on"])
     print(f"SigV4 on / off: {on / off:.1%} of the throughput")
+    for size, times in large.items():
+        print(
+            f"one {size:>9,}-byte invocation, median of {args.large}: unsigned "
+            f"{times['off']:.1f} ms, signed {times['on']:.1f} ms "
+            f"({'relay' if size > SIGV4_MAX_BODY_BYTES else 'in the buffer'})"
+        )
 
 
 if __name__ == "__main__":

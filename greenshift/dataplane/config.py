@@ -2,8 +2,11 @@
 
 The frontend implements `POST /endpoints/{EndpointName}/invocations`:
 1. unknown endpoint -> 400 ValidationError, body over 6 MB -> 413 ValidationError;
-2. slot = slots[endpoint] (or slots[endpoint/variant] with X-Amzn-SageMaker-Target-Variant);
-3. backend = picks[slot * RESOLUTION + pick_key(n)], n = the slot's request counter (a
+2. route = slots[endpoint] (or slots[endpoint/variant] with X-Amzn-SageMaker-Target-Variant);
+3. a route that is a backend name (a slot all of whose traffic goes to one fleet: the common
+   case, one fleet and no deployment in flight) is that backend; otherwise it is the slot's
+   base key (slot * RESOLUTION) and backend = picks[base + pick_key(n)], n = the slot's request
+   counter (a
    stick-table gpc0; routing.py explains why), no pick -> 503 ServiceUnavailable;
 4. the path becomes /invocations; answers get x-Amzn-Invoked-Production-Variant; a model answer
    of 4xx/5xx becomes 424 ModelError with OriginalStatusCode and OriginalMessage.
@@ -16,16 +19,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from greenshift.dataplane.desired import Backend, DesiredState
+from greenshift.dataplane.desired import BACKEND_PREFIX, Backend, DesiredState
 from greenshift.dataplane.routing import RESOLUTION, STRIDE
-from greenshift.dataplane.sigv4 import LUA_ACTION, SIGV4_BUFFER_BYTES
+from greenshift.dataplane.sigv4 import (
+    LUA_ACTION,
+    LUA_HEADERS_ACTION,
+    LUA_RELAYED_ACTION,
+    PAYLOAD_HEADER,
+    SIGV4_BUFFER_BYTES,
+    SIGV4_MAX_BODY_BYTES,
+)
 
 MAX_BODY_BYTES = 6_291_456  # SEMANTICS.md 1: 6 MB
+# HAProxy's buffer (without SigV4; sigv4.py sizes its own): the largest request, headers + body,
+# read whole before a server is chosen, so the largest one the retry can replay when its
+# instance is killed; larger bodies stream to the model and are not retried. The L7 retry copies
+# a whole buffer per request whatever the request's size, so the buffer is sized to the requests
+# worth retrying, not to the largest header block: 8 KB holds a SageMaker request's headers
+# (custom attributes at most 1 KB) with a body of several KB, and halves HAProxy's default 16 KB
+# copy (bench/dataplane_bench.py, docs/benchmarks.md). Header blocks are limited to 7 KB
+# (tune.maxrewrite's 1 KB is kept for the rewrites).
+BUFFER_BYTES = 8_192
+# With data capture on: a capture record (both bodies in base64, built in one HAProxy variable)
+# is bounded by the buffer, and 16 KB is what capture was built for (bodies up to ~5.5 KB);
+# 8 KB would halve that (measured: a 4 KB body captured empty).
+CAPTURE_BUFFER_BYTES = 16_384
 # The stats page and the Prometheus exporter name every endpoint, variant and fleet and carry no
 # authentication: loopback only, whatever --host says (issue 14 item 2). The metrics process
 # reaches them there (same host, or the data plane's network namespace in docker-compose.yml).
 STATS_HOST = "127.0.0.1"
 UNAVAILABLE_BACKEND = "gs_unavailable"
+RELAY_BACKEND = "gs_sigv4_relay"
+NO_ROUTE = "none"  # the slots map's answer for a key it does not hold
 COUNTER_TABLE = "gs_counter"
 VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
 LOG_TAG = "GS2"
@@ -72,6 +97,16 @@ class Paths:
         return self.root / "sigv4.lua"
 
     @property
+    def relay_socket(self) -> Path:
+        """The body-hash relay's (relay.py): large signed bodies go there."""
+        return self.root / "relay.sock"
+
+    @property
+    def relayed_socket(self) -> Path:
+        """HAProxy's private frontend: the relay sends the bodies back there, with their hash."""
+        return self.root / "relayed.sock"
+
+    @property
     def capture_socket(self) -> Path:
         return self.root / "capture.sock"
 
@@ -88,8 +123,22 @@ class Listen:
     )
 
 
+def slot_routes(state: DesiredState) -> list[tuple[str, str]]:
+    """The slots map: key -> the one backend that takes all of the slot's traffic, or else the
+    slot's first pick key (slot x RESOLUTION, to which the request's pick_key is added).
+
+    A one-backend slot needs no request counter and no picks lookup: those rules are the most
+    per-request work of the routing (bench/dataplane_bench.py), and most endpoints most of the
+    time have one fleet. Changes with the picks, through the runtime API."""
+    solo: dict[int, str] = {}
+    for lo, hi, name in state.picks:
+        if hi - lo == RESOLUTION - 1 and lo % RESOLUTION == 0:
+            solo[lo // RESOLUTION] = name
+    return [(key, solo.get(slot, str(slot * RESOLUTION))) for key, slot in state.slots]
+
+
 def render_slots(state: DesiredState) -> str:
-    return "".join(f"{key} {slot}\n" for key, slot in state.slots)
+    return "".join(f"{key} {route}\n" for key, route in slot_routes(state))
 
 
 def render_picks(state: DesiredState) -> str:
@@ -233,6 +282,12 @@ def response_stream_rules() -> str:
     return f"  http-request set-header {STREAM_HEADER} %[path,field(4,/)]\n"
 
 
+def _plain_buffer(state: DesiredState) -> int:
+    """The buffer without SigV4: the capture's when a fleet captures, else the retry's."""
+    capturing = any(b.capture is not None for b in state.backends)
+    return CAPTURE_BUFFER_BYTES if capturing else BUFFER_BYTES
+
+
 def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
     """The whole haproxy.cfg; the map files are rendered by render_slots / render_picks."""
     not_found = _json_error(
@@ -290,21 +345,76 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
         # Large buffers must stay in the thread's pool cache, not go back to malloc each time.
         f"  tune.memory.hot-size {SIGV4_BUFFER_BYTES * 64}\n  no-memory-trimming\n"
         if listen.sigv4
-        else ""
+        else f"  tune.bufsize {_plain_buffer(state)}\n"
     )
     auth_error = (
         "content-type application/json "
         'lf-string \'{"message":"%[var(txn.auth_msg),json(utf8s)]"}\' '
         "hdr x-amzn-ErrorType %[var(txn.auth_code)]"
     )
+    refused = (
+        f"  http-request return status 403 {auth_error} if {{ var(txn.auth_code) -m found }}\n"
+    )
+    # With SigV4 on, a body the buffer cannot hold goes to the relay (sigv4.py says why) once
+    # the checks that need no body passed; the relay sends it back, with its hash, to the
+    # private frontend. The public frontend neither routes, logs nor maps the answer of a
+    # relayed request: the private one does, once.
     sigv4_check = (
-        f"  http-request lua.{LUA_ACTION}\n"
+        f"  acl large req.hdr_val(content-length) gt {SIGV4_MAX_BODY_BYTES}\n"
+        f"  http-request lua.{LUA_ACTION} if !large\n"
+        f"  http-request lua.{LUA_HEADERS_ACTION} if large\n"
         f"  http-request return status 413 {auth_error}"
         " if { var(txn.auth_status) -m int eq 413 }\n"
-        f"  http-request return status 403 {auth_error} if {{ var(txn.auth_code) -m found }}\n"
-        if listen.sigv4
-        else ""
+        f"{refused}"
+        "  http-request set-var(txn.relay) int(1) if large\n"
+        "  http-request set-log-level silent if large\n"
+        "  acl relayed var(txn.relay) -m found\n"
     )
+    relayed_check = (
+        f"  http-request lua.{LUA_RELAYED_ACTION}\n{refused}"
+        f"  http-request del-header {PAYLOAD_HEADER}\n"
+    )
+
+    def runtime_frontend(name: str, bind: str, auth: str, relay: bool) -> str:
+        skip = " !relayed" if relay else ""
+        to_relay = f"  use_backend {RELAY_BACKEND} if relayed\n" if relay else ""
+        return f"""\
+frontend {name}
+  bind {bind}
+{log_format}{STREAM_FRONTEND_OPTIONS}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
+  http-request {no_route} if !invocation || !METH_POST
+{auth}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
+  http-request set-var(txn.route) var(txn.ep),map_str({paths.slots_map},{NO_ROUTE})
+  http-request {not_found} if {{ var(txn.route) -m str {NO_ROUTE} }}
+  http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
+  http-request {length_required} if {{ req.hdr(transfer-encoding) -m found }}
+  http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant)
+  http-request set-var(txn.route) var(txn.ep),concat(/,txn.tv),map_str({paths.slots_map},{NO_ROUTE}) if {{ var(txn.tv) -m found }}
+  http-request {bad_variant} if {{ var(txn.route) -m str {NO_ROUTE} }}
+  acl solo var(txn.route) -m beg {BACKEND_PREFIX}
+  http-request track-sc0 var(txn.route) table {COUNTER_TABLE} if !solo{skip}
+  http-request set-var(txn.key) sc_inc_gpc0(0),mul({STRIDE}),mod({RESOLUTION}),add(txn.route) if !solo{skip}
+  http-request set-uri /invocations{" if !relayed" if relay else ""}
+  http-response wait-for-body time 5s if {{ status ge 400 }}{skip}
+  http-response set-var(txn.ostatus) status if {{ status ge 400 }}{skip}
+  http-response set-var(txn.obody) res.body,json(utf8s) if {{ status ge 400 }}{skip}
+  http-response {model_error} if {{ status ge 400 }}{skip}
+{to_relay}  use_backend %[var(txn.route)] if solo
+  use_backend %[var(txn.key),map_int({paths.picks_map},{UNAVAILABLE_BACKEND})]
+  default_backend {UNAVAILABLE_BACKEND}
+
+"""  # noqa: E501
+
+    public = f"{listen.host}:{listen.runtime_port}"
+    if listen.sigv4:
+        frontends = runtime_frontend("runtime", public, sigv4_check, relay=True)
+        frontends += runtime_frontend(
+            "runtime_relayed", f"unix@{paths.relayed_socket} mode 600", relayed_check, False
+        )
+        relay_backend = f"\nbackend {RELAY_BACKEND}\n  server relay unix@{paths.relay_socket}\n"
+    else:
+        frontends = runtime_frontend("runtime", public, "", relay=False)
+        relay_backend = ""
     head = f"""\
 # Generated by greenshift.dataplane.config: do not edit, the router controller rewrites it.
 global
@@ -353,35 +463,10 @@ frontend stats
   stats uri /
   stats refresh 5s
 
-frontend runtime
-  bind {listen.host}:{listen.runtime_port}
-{log_format}{STREAM_FRONTEND_OPTIONS}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
-  http-request {no_route} if !invocation || !METH_POST
-{sigv4_check}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
-  http-request set-var(txn.eslot) var(txn.ep),lower,map_str_int({paths.slots_map},-1)
-  http-request {not_found} if {{ var(txn.eslot) -m int lt 0 }}
-  http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
-  http-request {length_required} if {{ req.hdr(transfer-encoding) -m found }}
-  http-request set-var(txn.slot) var(txn.eslot)
-  http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant) if {{ req.hdr(X-Amzn-SageMaker-Target-Variant) -m found }}
-  http-request set-var(txn.vkey) var(txn.ep),lower,concat(/,txn.tv) if {{ var(txn.tv) -m found }}
-  http-request set-var(txn.slot) var(txn.vkey),map_str_int({paths.slots_map},-1) if {{ var(txn.tv) -m found }}
-  http-request {bad_variant} if {{ var(txn.slot) -m int lt 0 }}
-  http-request track-sc0 var(txn.slot) table {COUNTER_TABLE}
-  http-request set-var(txn.r) sc_inc_gpc0(0),mul({STRIDE}),mod({RESOLUTION})
-  http-request set-var(txn.key) var(txn.slot),mul({RESOLUTION}),add(txn.r)
-  http-request set-path /invocations
-  http-response wait-for-body time 5s if {{ status ge 400 }}
-  http-response set-var(txn.ostatus) status if {{ status ge 400 }}
-  http-response set-var(txn.obody) res.body,json(utf8s) if {{ status ge 400 }}
-  http-response {model_error} if {{ status ge 400 }}
-  use_backend %[var(txn.key),map_int({paths.picks_map},{UNAVAILABLE_BACKEND})]
-  default_backend {UNAVAILABLE_BACKEND}
-
-backend {COUNTER_TABLE}
+{frontends}backend {COUNTER_TABLE}
   stick-table type integer size 64k expire 24h store gpc0
 
 backend {UNAVAILABLE_BACKEND}
   http-request {unavailable}
-"""  # noqa: E501
+{relay_backend}"""  # noqa: E501
     return head + "".join("\n" + _backend(b) for b in state.backends)

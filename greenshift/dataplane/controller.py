@@ -155,7 +155,12 @@ class RouterController:
             return
         self._apply_servers(desired)
         if desired.picks != self.applied.picks:
+            # Picks first: a slot that leaves its one backend (a deployment's first shift) is
+            # routed by the counter only once the slots map says so, and then finds its picks.
             self.haproxy.runtime.replace_map(self.haproxy.paths.picks_map, render_picks(desired))
+            slots = render_slots(desired)
+            if slots != render_slots(self.applied):
+                self.haproxy.runtime.replace_map(self.haproxy.paths.slots_map, slots)
         # Keep the files equal to the live state so the next reload or restart starts from it.
         self.haproxy.write(*self._files(desired))
         self._mark(desired)

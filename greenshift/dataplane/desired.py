@@ -1,7 +1,7 @@
 """The data plane's desired state, computed from registry records (pure).
 
 Layout in HAProxy (see config.py): one backend per fleet (its instances as servers); a string
-map `slots` from "<endpoint lower-cased>" and "<endpoint lower-cased>/<variant>" to a slot
+map `slots` from "<endpoint>" and "<endpoint>/<variant>" (exact case, see below) to a slot
 number; an integer map `picks` from `slot * RESOLUTION + rand(RESOLUTION)` ranges to the fleet
 backend. Backends and slots change only with a reload ("topology"); servers, their states and
 the picks change through the runtime API.
@@ -43,8 +43,11 @@ def haproxy_id(text: str) -> str:
     return _INVALID.sub("_", text)
 
 
+BACKEND_PREFIX = "f."  # of every fleet backend's name, and of nothing else in the slots map
+
+
 def backend_name(fleet_id: str) -> str:
-    return "f." + haproxy_id(fleet_id)
+    return BACKEND_PREFIX + haproxy_id(fleet_id)
 
 
 def balance_for(strategy: str) -> str:
@@ -118,7 +121,9 @@ def compute(
     for e_index, record in enumerate(records):
         routing = record.routing
         versions[record.endpoint] = record.version
-        key = record.endpoint.lower()
+        # Exact case: SageMaker's endpoint names are unique case-insensitively, but "the case is
+        # preserved and must be matched in InvokeEndpoint" (CreateEndpoint's EndpointName).
+        key = record.endpoint
         base_slot = e_index * SLOTS_PER_ENDPOINT
         slots.append((key, base_slot))
         parts = allocate([(backend_name(f), s) for f, s in endpoint_fleet_shares(routing, healthy)])

@@ -10,10 +10,16 @@ are cached (as HMAC pads) per access key and day, so a request costs four SHA-25
 canonical request, and the two of one HMAC, done over the sha2 converter (see the Lua for why).
 Measured: about 65 us of HAProxy CPU a request (bench/sigv4_bench.py, docs/security.md).
 
-The body must be whole in HAProxy's buffer to be hashed (botocore sends no
-x-amz-content-sha256 for sagemaker-runtime): with SigV4 on the buffer is SIGV4_BUFFER_BYTES and a
-signed body over SIGV4_MAX_BODY_BYTES is refused with 413, where SageMaker takes 6 MB. Larger
-buffers cost more on every request (measured: 256 KB +20 us, 1 MB several times that).
+The body must be hashed (botocore sends no x-amz-content-sha256 for sagemaker-runtime), and
+HAProxy's Lua sees only what its buffer holds: with SigV4 on the buffer is SIGV4_BUFFER_BYTES, and
+a body up to SIGV4_MAX_BODY_BYTES is verified there (`gs_sigv4`). A larger one (SageMaker takes
+6 MB) is not buffered in HAProxy: every buffer costs every request (the retry copies a whole one;
+measured 256 KB +20 us a request, 1 MB several times that, and 6 MB buffers would be 6 MB of
+memory per connection). Instead, after the checks that need no body (`gs_sigv4_headers`: a known
+key, a fresh date, the right scope, so nobody without a key gets a body buffered), it goes to the
+relay (greenshift/dataplane/relay.py), which reads it, hashes it and sends it back to HAProxy on a
+private socket with the hash in PAYLOAD_HEADER; there `gs_sigv4_relayed` verifies the signature
+with that hash. One verifier, in Lua, for both; the relay holds no key and decides nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +31,11 @@ from pathlib import Path
 SIGV4_BUFFER_BYTES = 65_536
 # The largest signed body: the buffer also holds the headers and HAProxy's rewrite reserve.
 SIGV4_MAX_BODY_BYTES = SIGV4_BUFFER_BYTES - 16_384
-LUA_ACTION = "gs_sigv4"
+LUA_ACTION = "gs_sigv4"  # the whole check, body in the buffer
+LUA_HEADERS_ACTION = "gs_sigv4_headers"  # what needs no body, before a large body is relayed
+LUA_RELAYED_ACTION = "gs_sigv4_relayed"  # the signature, with the relay's hash of the body
+# Set by the relay, read only on the relay's private frontend (a client's copy never counts).
+PAYLOAD_HEADER = "X-Greenshift-Payload-Sha256"
 
 
 def lua_source(keys: dict[str, str], region: str) -> str:
@@ -33,7 +43,8 @@ def lua_source(keys: dict[str, str], region: str) -> str:
     table = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in sorted(keys.items()))
     return (
         f"local KEYS = {{ {table} }}\nlocal REGION = {json.dumps(region)}\n"
-        f"local MAX_BODY = {SIGV4_MAX_BODY_BYTES}\n" + _LUA
+        f"local MAX_BODY = {SIGV4_MAX_BODY_BYTES}\n"
+        f"local PAYLOAD_HEADER = {json.dumps(PAYLOAD_HEADER.lower())}\n" + _LUA
     )
 
 
@@ -148,8 +159,8 @@ local function first(headers, name)
   return values[0]
 end
 
-local function verify(txn)
-  local headers = txn.http:req_get_headers()
+-- Every check that needs no body; the parsed authorization, or nil once refused.
+local function check_headers(txn, headers)
   local auth = first(headers, "authorization")
   if auth == nil or auth == "" then
     return refuse(txn, "MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -226,14 +237,14 @@ local function verify(txn)
   if when > now + MAX_SKEW then
     return refuse(txn, "InvalidSignatureException", "Signature not yet current: " .. amz_date .. " is still later than 5 minutes from now.")
   end
-  local body = txn.sf:req_body() or ""
-  local length = tonumber(first(headers, "content-length") or "0") or 0
-  if length > MAX_BODY or length > #body then
-    txn:set_var("txn.auth_status", 413)
-    return refuse(txn, "ValidationError",
-      "With SigV4 authentication on, a request body is verified up to " .. MAX_BODY .. " bytes.")
-  end
-  local payload = hex(txn, txn.c:sha2(body, 256))
+  return { fields = fields, akid = akid, secret = secret, date = date, region = region,
+           service = service, signed = signed, amz_date = amz_date }
+end
+
+-- The signature itself, given the SHA-256 (hex) of the body.
+local function check_signature(txn, headers, a, payload)
+  local fields, signed, date, region, service = a.fields, a.signed, a.date, a.region, a.service
+  local amz_date = a.amz_date
   local declared = first(headers, "x-amz-content-sha256")
   if declared ~= nil then
     if declared == "UNSIGNED-PAYLOAD" or declared:sub(1, 10) == "STREAMING-" then
@@ -258,11 +269,45 @@ local function verify(txn)
   local canonical = table.concat(lines, "\n")
   local scope = date .. "/" .. region .. "/" .. service .. "/aws4_request"
   local to_sign = "AWS4-HMAC-SHA256\n" .. amz_date .. "\n" .. scope .. "\n" .. hex(txn, txn.c:sha2(canonical, 256))
-  local expected = hex(txn, hmac_pads(txn, signing_pads(txn, akid, secret, date), to_sign))
+  local expected = hex(txn, hmac_pads(txn, signing_pads(txn, a.akid, a.secret, date), to_sign))
   if expected ~= fields.Signature:lower() then
     return refuse(txn, "InvalidSignatureException", MISMATCH)
   end
 end
 
+-- The whole check, the body being whole in the buffer.
+local function verify(txn)
+  local headers = txn.http:req_get_headers()
+  local a = check_headers(txn, headers)
+  if a == nil then return end
+  local body = txn.sf:req_body() or ""
+  local length = tonumber(first(headers, "content-length") or "0") or 0
+  if length > MAX_BODY or length > #body then
+    txn:set_var("txn.auth_status", 413)
+    return refuse(txn, "ValidationError",
+      "With SigV4 authentication on, a request body is verified up to " .. MAX_BODY .. " bytes.")
+  end
+  return check_signature(txn, headers, a, hex(txn, txn.c:sha2(body, 256)))
+end
+
+-- Before a body too large for the buffer goes to the relay.
+local function verify_headers(txn)
+  check_headers(txn, txn.http:req_get_headers())
+end
+
+-- On the relay's private frontend: the body's hash is the relay's (fail closed without one).
+local function verify_relayed(txn)
+  local headers = txn.http:req_get_headers()
+  local a = check_headers(txn, headers)
+  if a == nil then return end
+  local payload = first(headers, PAYLOAD_HEADER)
+  if payload == nil or #payload ~= 64 or payload:match("^%x+$") == nil then
+    return refuse(txn, "InvalidSignatureException", MISMATCH)
+  end
+  return check_signature(txn, headers, a, payload:lower())
+end
+
 core.register_action("gs_sigv4", { "http-req" }, verify, 0)
+core.register_action("gs_sigv4_headers", { "http-req" }, verify_headers, 0)
+core.register_action("gs_sigv4_relayed", { "http-req" }, verify_relayed, 0)
 """  # noqa: E501

@@ -64,8 +64,8 @@ def test_invoke_returns_the_model_answer_and_the_variant(dp: Dataplane) -> None:
 
     variant, body = invoke(client, EndpointName="Shop")
     assert (variant, body) == ("A", {"version": "v1", "input": {"x": 1}})
-    # Endpoint names are case-insensitive; the target variant overrides the weights.
-    assert invoke(client, EndpointName="shop", TargetVariant="B")[0] == "B"
+    # The target variant overrides the weights.
+    assert invoke(client, EndpointName="Shop", TargetVariant="B")[0] == "B"
     assert invoke(client, EndpointName="Shop", TargetVariant="B")[1]["version"] == "v2"
 
 

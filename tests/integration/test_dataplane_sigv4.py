@@ -1,12 +1,15 @@
 """SigV4 on the runtime (issue 14 item 2): with access keys configured, InvokeEndpoint through
 HAProxy needs a valid signature for service `sagemaker` by a configured key, checked by the Lua
-action, with AWS's 403 errors as boto3 raises them; without keys the runtime is open as before."""
+action, with AWS's 403 errors as boto3 raises them; without keys the runtime is open as before.
+Bodies up to SageMaker's 6 MB are verified: those larger than HAProxy's buffer through the
+body-hash relay (greenshift/dataplane/relay.py), failing closed in the same ways."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,10 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from greenshift.dataplane.config import MAX_BODY_BYTES
 from greenshift.dataplane.controller import RouterController
-from greenshift.dataplane.sigv4 import SIGV4_MAX_BODY_BYTES
+from greenshift.dataplane.relay import BodyHashRelay
+from greenshift.dataplane.sigv4 import PAYLOAD_HEADER, SIGV4_MAX_BODY_BYTES
 from tests.integration.dataplane_support import Dataplane
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,14 +37,24 @@ KEY, SECRET = "AKIDRUNTIME0001", "runtime/secret+key"
 @pytest.fixture
 def dp(tmp_path: Path) -> Iterator[Dataplane]:
     plane = Dataplane(tmp_path)
+    stop = threading.Event()
+    relaying: threading.Thread | None = None
     try:
         plane.settings = plane.settings.model_copy(update={"access_keys": f"{KEY}:{SECRET}"})
         plane.controller = RouterController(plane.registry, plane.haproxy, plane.settings)
+        paths = plane.haproxy.paths
+        relay = BodyHashRelay(paths.relay_socket, paths.relayed_socket)
+        relay.bind()
+        relaying = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+        relaying.start()
         plane.instance("Shop", "A", "Shop.A.aaaa", 0, plane.model("echo-v1"))
         plane.route("Shop", [("A", 1.0, [("Shop.A.aaaa", 1.0)])])
         plane.controller.sync_once()
         yield plane
     finally:
+        stop.set()
+        if relaying is not None:
+            relaying.join(10)
         plane.close()
 
 
@@ -120,10 +135,50 @@ def test_a_signature_replayed_with_another_body_or_service_is_refused(dp: Datapl
     assert httpx.post(url, content=b"{}", headers=unsigned_payload, timeout=10).status_code == 403
 
 
-def test_a_signed_body_larger_than_the_buffer_is_refused_clearly(dp: Dataplane) -> None:
-    status, code, message = code_of(runtime(dp), body=b"x" * (SIGV4_MAX_BODY_BYTES + 1))
+def test_a_signed_megabyte_is_served_and_just_over_6_mb_is_refused(dp: Dataplane) -> None:
+    client = runtime(dp)
+    for size in (SIGV4_MAX_BODY_BYTES + 1, 1_048_576):  # past the buffer: through the relay
+        payload = {"x": "a" * (size - 9)}
+        body = json.dumps(payload).encode()
+        assert len(body) == size
+        answer = client.invoke_endpoint(
+            EndpointName="Shop", ContentType="application/json", Body=body
+        )
+        assert answer["InvokedProductionVariant"] == "A"
+        assert json.loads(answer["Body"].read()) == {"version": "v1", "input": payload}
+    # One byte over SageMaker's limit: its 413 ValidationError, before anything is buffered.
+    status, code, message = code_of(client, body=b"x" * (MAX_BODY_BYTES + 1))
     assert (status, code) == (413, "ValidationError")
-    assert str(SIGV4_MAX_BODY_BYTES) in message
+    assert str(MAX_BODY_BYTES) in message
+
+
+def test_a_large_body_fails_closed_like_a_small_one(dp: Dataplane) -> None:
+    url = dp.url + "/endpoints/Shop/invocations"
+    signed_body = json.dumps({"x": "a" * 1_048_576}).encode()
+    headers = _signed(dp, signed_body)
+    other = signed_body.replace(b"a", b"b")
+    # The signature of one megabyte replayed with another of the same length.
+    replay = httpx.post(url, content=other, headers=headers, timeout=30)
+    assert replay.status_code == 403
+    assert replay.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    # Nor does a client's own copy of the relay's header stand for the body.
+    forged = {**headers, PAYLOAD_HEADER: hashlib.sha256(signed_body).hexdigest()}
+    assert httpx.post(url, content=other, headers=forged, timeout=30).status_code == 403
+    # Refused before the relay with no valid key, with AWS's codes; the genuine one is served.
+    bad_key = httpx.post(url, content=signed_body, headers=_signed_as(dp, signed_body), timeout=30)
+    assert bad_key.status_code == 403
+    assert bad_key.headers["x-amzn-ErrorType"] == "UnrecognizedClientException"
+    unsigned = httpx.post(url, content=signed_body, timeout=30)
+    assert unsigned.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert httpx.post(url, content=signed_body, headers=headers, timeout=30).status_code == 200
+
+
+def _signed_as(dp: Dataplane, body: bytes) -> dict[str, str]:
+    request = AWSRequest(
+        method="POST", url=dp.url + "/endpoints/Shop/invocations", data=body, headers={}
+    )
+    SigV4Auth(Credentials("AKIDNOBODY", SECRET), "sagemaker", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
 
 
 def test_the_lua_file_holding_the_secrets_is_private(dp: Dataplane) -> None:

@@ -72,7 +72,7 @@ INSTANCES = [
 def test_desired_state_layout() -> None:
     state = compute(ROUTING, INSTANCES)
     assert state.versions == {"Shop": 4, "Cart": 1}
-    assert dict(state.slots) == {"cart": 0, "cart/A": 1, "shop": 16, "shop/A": 17, "shop/B": 18}
+    assert dict(state.slots) == {"Cart": 0, "Cart/A": 1, "Shop": 16, "Shop/A": 17, "Shop/B": 18}
     blue = state.backend("f.blue")
     assert blue is not None and blue.balance == "random(1)" and blue.variant == "A"
     assert [(s.name, s.enabled, s.backup) for s in blue.servers] == [

@@ -150,8 +150,9 @@ class DeploymentWorkflow:
             settled = Settled(EndpointStatus.IN_SERVICE, DeploymentOutcome.SUCCEEDED)
         else:
             assert self._abort is not None
-            settled = await self._shielded(on_failure(self._abort))
-        await self._shielded(self._finish(settled, succeeded))
+            abort = self._abort
+            settled = await self._shielded(lambda: on_failure(abort))
+        await self._shielded(lambda: self._finish(settled, succeeded))
         self._finished = True
         self._phase = "Finished"
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -370,9 +371,11 @@ class DeploymentWorkflow:
             )
         return Settled(EndpointStatus.IN_SERVICE, DeploymentOutcome.ROLLED_BACK, abort.message)
 
-    async def _shielded(self, call: Awaitable[T]) -> T:
-        """Finish `call` even if the workflow is cancelled meanwhile."""
-        task = asyncio.ensure_future(call)
+    async def _shielded(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Finish `call()` even if the workflow is cancelled meanwhile. The coroutine is made
+        here, not by the caller: a workflow evicted in a `finally` never leaves an un-awaited
+        coroutine behind (a RuntimeWarning at garbage collection)."""
+        task = asyncio.ensure_future(call())
         while True:
             try:
                 return await asyncio.shield(task)

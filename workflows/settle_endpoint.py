@@ -54,10 +54,10 @@ class SettleEndpoint(DeploymentWorkflow):
                 await self._record_abort(data.aborted_by, data.abort_reason)
             abort = Abort(RollbackReason.ABORTED, data.reason)
             if plan.action == "rollback":
-                settled = await self._shielded(self._rollback(abort))
+                settled = await self._shielded(lambda: self._rollback(abort))
             else:
-                settled = await self._shielded(self._clean_up(abort))
-            await self._shielded(self._finish(settled, False))
+                settled = await self._shielded(lambda: self._clean_up(abort))
+            await self._shielded(lambda: self._finish(settled, False))
         self._finished = True
         self._phase = "Finished"
         await workflow.wait_condition(workflow.all_handlers_finished)

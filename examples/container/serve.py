@@ -127,7 +127,9 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("command", nargs="?", default="serve")
-    parser.add_argument("--mode", default="serve", choices=["serve", "fail", "exit", "noping", "stream"])
+    parser.add_argument(
+        "--mode", default="serve", choices=["serve", "fail", "exit", "noping", "stream"]
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"example container: {args.command} (mode {args.mode})", file=sys.stderr, flush=True)

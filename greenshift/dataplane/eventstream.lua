@@ -90,13 +90,19 @@ function Framer:http_headers(txn, msg)
     filter.unregister_data_filter(self, msg.channel)
     return
   end
+  local hdrs = msg:get_headers()
+  local ctype = hdrs["content-type"] and hdrs["content-type"][0]
+  -- A container that frames its answer itself (what Greenshift asked of containers before this
+  -- filter) is passed through as it is.
+  if ctype ~= nil and ctype:lower():find("application/vnd.amazon.eventstream", 1, true) then
+    filter.unregister_data_filter(self, msg.channel)
+    return
+  end
   self.on = true
   -- The framed body is longer than the container's: a Content-Length would be wrong, and
   -- without one HAProxy sends the answer chunked.
   msg:del_header("content-length")
-  local hdrs = msg:get_headers()
-  local ctype = hdrs["content-type"]
-  msg:set_header("X-Amzn-SageMaker-Content-Type", ctype and ctype[0] or "application/json")
+  msg:set_header("X-Amzn-SageMaker-Content-Type", ctype or "application/json")
   msg:set_header("Content-Type", "application/vnd.amazon.eventstream")
 end
 

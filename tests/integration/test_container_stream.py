@@ -103,7 +103,8 @@ PARTS = [b"hello ", bytes(range(256)), "größer \u2603 ".encode(), b"x" * 40_00
 
 
 class Chunked(BaseHTTPRequestHandler):
-    """Answers each invocation with PARTS as HTTP chunks, 50 ms apart (or 500 for /fail)."""
+    """Answers each invocation with PARTS as HTTP chunks, 50 ms apart; a request `framed` with
+    an event stream of its own."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -117,7 +118,15 @@ class Chunked(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        request = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if request == b"framed":  # a container that frames its answer itself
+            body = payload_part(b"already framed")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         self.send_response(200)
         self.send_header("Content-Type", "application/x-parts")
         self.send_header("Transfer-Encoding", "chunked")
@@ -158,6 +167,9 @@ def test_the_lua_framing_is_the_python_framing_byte_for_byte(
             timeout=20,
         )
         plain = http.request("POST", f"{dp.url}/endpoints/Chat/invocations", body=b"{}")
+        framed = http.request(
+            "POST", f"{dp.url}/endpoints/Chat/invocations-response-stream", body=b"framed"
+        )
     finally:
         http.clear()
     assert answer.status == 200
@@ -181,6 +193,8 @@ def test_the_lua_framing_is_the_python_framing_byte_for_byte(
     # A plain invocation of the same fleet is not framed.
     assert plain.data == b"".join(PARTS)
     assert plain.headers["Content-Type"] == "application/x-parts"
+    # A container's own event stream passes as it is (not framed twice).
+    assert framed.data == payload_part(b"already framed")
 
 
 # --- the example container -----------------------------------------------------------------------

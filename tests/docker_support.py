@@ -24,6 +24,7 @@ IMAGE = "greenshift-test/example:serve"  # answers /ping and /invocations
 FAILING_IMAGE = "greenshift-test/example:fail"  # answers every invocation 500
 EXITING_IMAGE = "greenshift-test/example:exit"  # exits with code 3 at once
 SILENT_IMAGE = "greenshift-test/example:noping"  # never answers /ping
+STREAM_IMAGE = "greenshift-test/example:stream"  # answers invocations with chunks, streaming
 MISSING_IMAGE = "greenshift-test/not-built:never"
 
 
@@ -63,6 +64,7 @@ def build_images(workdir: Path) -> None:
         (FAILING_IMAGE, "fail"),
         (EXITING_IMAGE, "exit"),
         (SILENT_IMAGE, "noping"),
+        (STREAM_IMAGE, "stream"),
     ):
         build_image.build(tag, mode, workdir)
 

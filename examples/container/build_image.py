@@ -192,7 +192,9 @@ def build(tag: str = DEFAULT_TAG, mode: str = "serve", workdir: Path | None = No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tag", default=DEFAULT_TAG)
-    parser.add_argument("--mode", default="serve", choices=["serve", "fail", "exit", "noping"])
+    parser.add_argument(
+        "--mode", default="serve", choices=["serve", "fail", "exit", "noping", "stream"]
+    )
     args = parser.parse_args()
     print(build(args.tag, args.mode))
 

@@ -13,6 +13,13 @@ the variables named in ECHO_ENV, the custom-attributes header, whether /opt/ml/m
 
 `--mode` makes the broken containers the tests need: `fail` answers every invocation 500,
 `exit` exits at once with code 3, `noping` never answers /ping.
+
+`--mode stream` streams the way SageMaker's container contract says a container streams
+(InvokeEndpointWithResponseStream): a plain `POST /invocations`, answered with a chunked body
+whose chunks leave as they are produced; the platform frames them as event-stream parts (in
+Greenshift the data plane, greenshift/dataplane/eventstream.lua). The request is
+`{"parts": N, "delay": seconds, "die_at": k}`: N chunks `"<i> "` (text/plain), `delay` apart;
+with `die_at` the container exits (code 1) after k chunks, mid-stream.
 """
 
 from __future__ import annotations
@@ -55,6 +62,32 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _stream(self, data: bytes) -> None:
+        try:
+            request = json.loads(data or b"{}")
+        except ValueError:
+            request = {}
+        if not isinstance(request, dict):
+            request = {}
+        parts, delay = int(request.get("parts", 5)), float(request.get("delay", 0.0))
+        die_at = request.get("die_at")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(parts):
+            if die_at is not None and i == int(die_at):
+                sys.stderr.write(f"example container: dying after {i} parts, as asked\n")
+                sys.stderr.flush()
+                os._exit(1)
+            if i and delay:
+                time.sleep(delay)
+            chunk = f"{i} ".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
     def do_GET(self) -> None:
         if self.path == "/ping":
             self._answer(200, b"{}")
@@ -69,6 +102,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if self.mode == "fail":
             self._answer(500, b'{"error": "this container always fails"}')
+            return
+        if self.mode == "stream":
+            self._stream(data)
             return
         try:
             payload: object = json.loads(data) if data else None
@@ -91,7 +127,9 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("command", nargs="?", default="serve")
-    parser.add_argument("--mode", default="serve", choices=["serve", "fail", "exit", "noping"])
+    parser.add_argument(
+        "--mode", default="serve", choices=["serve", "fail", "exit", "noping", "stream"]
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"example container: {args.command} (mode {args.mode})", file=sys.stderr, flush=True)

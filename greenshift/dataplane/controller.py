@@ -20,6 +20,7 @@ import time
 from greenshift.capture.source import FleetCaptures
 from greenshift.dataplane.config import Listen, render, render_picks, render_slots, server_line
 from greenshift.dataplane.desired import DesiredState, compute
+from greenshift.dataplane.fleetkinds import FleetKinds
 from greenshift.dataplane.haproxy import HAProxyProcess
 from greenshift.dataplane.runtime import RuntimeApiError
 from greenshift.dataplane.sigv4 import write_lua
@@ -69,6 +70,7 @@ class RouterController:
         self.reloads = 0
         self.restarts = 0
         self.captures = FleetCaptures(registry)
+        self.kinds = FleetKinds(registry)
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -97,7 +99,12 @@ class RouterController:
             return False
         routings = self.registry.list_routing()
         fleet_ids = {f.fleet_id for r in routings for v in r.routing.variants for f in v.fleets}
-        desired = compute(routings, self.registry.list_instances(), self.captures.rules(fleet_ids))
+        desired = compute(
+            routings,
+            self.registry.list_instances(),
+            self.captures.rules(fleet_ids),
+            self.kinds.containers(fleet_ids),
+        )
         if not running:
             self._start(desired)
         else:

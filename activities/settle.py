@@ -14,12 +14,13 @@ from temporalio import activity
 from activities.errors import business_errors
 from activities.models import PREPARE_SETTLE, DeploymentRef, Prepared, SettleInput, SettlePlan
 from greenshift import naming
+from greenshift.names import CREATE_ENDPOINT
 from greenshift.planning.model import Plan, Role
 from greenshift.registry.api import Registry
 from greenshift.registry.records import DeploymentRecord, EndpointRecord
 from greenshift.status import DeploymentOutcome, EndpointStatus
 
-CREATE = "CreateEndpoint"
+CREATE = CREATE_ENDPOINT
 WEIGHTS = "UpdateEndpointWeightsAndCapacities"
 
 

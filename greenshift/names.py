@@ -6,6 +6,17 @@ noticing until it happened. Standard library only: the workflows import it in th
 
 from __future__ import annotations
 
+# Workflow types, as `temporal workflow start --type ...` names them. The endpoint operations'
+# are SageMaker's operation names too: the API starts the workflow of the operation it serves.
+CREATE_ENDPOINT = "CreateEndpoint"
+UPDATE_ENDPOINT = "UpdateEndpoint"
+DELETE_ENDPOINT = "DeleteEndpoint"
+UPDATE_WEIGHTS = "UpdateEndpointWeightsAndCapacities"
+SETTLE_ENDPOINT = "SettleEndpoint"  # the reconciler's (greenshift.orphans)
+ROLLOUT_GROUP = "RolloutGroup"
+REPLACE_INSTANCES = "ReplaceInstances"  # the hosts' healer (greenshift.hosts)
+DRAIN_HOST = "DrainHost"
+
 # The workflow's memo entry carrying the deployment id the API (or the reconciler) reserved.
 MEMO_DEPLOYMENT_ID = "deployment_id"
 

@@ -25,9 +25,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.models import SettleInput
 from greenshift import naming
-from greenshift.names import MEMO_DEPLOYMENT_ID
+from greenshift.names import MEMO_DEPLOYMENT_ID, SETTLE_ENDPOINT
 
-SETTLE_WORKFLOW = "SettleEndpoint"
+SETTLE_WORKFLOW = SETTLE_ENDPOINT
 # Seconds a deployment must have been held before a missing workflow counts as gone: the API
 # reserves the endpoint a moment before it starts the workflow.
 GRACE_SECONDS = 15.0

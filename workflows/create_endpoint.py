@@ -13,13 +13,14 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
     from greenshift.contracts.sagemaker_shapes import CreateEndpointInput
+    from greenshift.names import CREATE_ENDPOINT
     from greenshift.status import DeploymentOutcome, EndpointStatus
     from workflows import hosts, options
     from workflows.deployment import Abort, DeploymentWorkflow, Settled
     from workflows.inputs import failure_message, parse_input
 
 
-@workflow.defn(name="CreateEndpoint")
+@workflow.defn(name=CREATE_ENDPOINT)
 class CreateEndpoint(DeploymentWorkflow):
     @workflow.run
     async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:

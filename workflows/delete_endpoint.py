@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
     from greenshift.contracts.sagemaker_shapes import DeleteEndpointInput
+    from greenshift.names import DELETE_ENDPOINT
     from workflows import hosts, options
     from workflows.inputs import (
         business_failure,
@@ -29,7 +30,7 @@ def _kwargs(opts: options.ActivityOptions) -> dict[str, Any]:
     }
 
 
-@workflow.defn(name="DeleteEndpoint")
+@workflow.defn(name=DELETE_ENDPOINT)
 class DeleteEndpoint:
     @workflow.run
     async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:

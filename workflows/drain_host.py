@@ -15,7 +15,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from greenshift.hosts.messages import DRAIN_HOST, HOST_FLEETS
+    from greenshift.hosts.messages import HOST_FLEETS
+    from greenshift.names import DRAIN_HOST
     from workflows import hosts, options
 
 

@@ -25,11 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.hosts import replacement
     from greenshift.hosts.messages import (
         RECORD_HOST_EVENT,
-        REPLACE_INSTANCES,
         HostEventInput,
         ReplaceInput,
         ReplaceResult,
     )
+    from greenshift.names import REPLACE_INSTANCES
     from greenshift.ports import FleetStatus
     from workflows import hosts, options
 

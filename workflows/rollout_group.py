@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         group_deployment_id,
         with_group_alarms,
     )
+    from greenshift.names import ROLLOUT_GROUP
     from workflows import options
     from workflows.inputs import business_failure
     from workflows.messages import ABORT, ALARM_TRIPPED, AlarmTripped, ControlRequest, ControlResult
@@ -65,7 +66,7 @@ def _plain(error: BaseException) -> str:
     return str(error)
 
 
-@workflow.defn(name="RolloutGroup")
+@workflow.defn(name=ROLLOUT_GROUP)
 class RolloutGroup:
     def __init__(self) -> None:
         self._name = ""

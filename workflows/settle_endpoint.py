@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
+    from greenshift.names import SETTLE_ENDPOINT
     from greenshift.status import DeploymentOutcome, EndpointStatus, RollbackReason
     from workflows import options
     from workflows.deployment import Abort, DeploymentWorkflow, Settled
@@ -27,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import ABORT, ControlRequest, ControlResult
 
 
-@workflow.defn(name="SettleEndpoint")
+@workflow.defn(name=SETTLE_ENDPOINT)
 class SettleEndpoint(DeploymentWorkflow):
     @workflow.run
     async def run(self, data: act.SettleInput) -> str:

@@ -10,11 +10,12 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
     from greenshift.contracts.sagemaker_shapes import UpdateEndpointInput
+    from greenshift.names import UPDATE_ENDPOINT
     from workflows.deployment import DeploymentWorkflow
     from workflows.inputs import parse_input
 
 
-@workflow.defn(name="UpdateEndpoint")
+@workflow.defn(name=UPDATE_ENDPOINT)
 class UpdateEndpoint(DeploymentWorkflow):
     @workflow.run
     async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:

@@ -10,11 +10,12 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
     from greenshift.contracts.sagemaker_shapes import UpdateEndpointWeightsAndCapacitiesInput
+    from greenshift.names import UPDATE_WEIGHTS
     from workflows.deployment import DeploymentWorkflow
     from workflows.inputs import parse_input
 
 
-@workflow.defn(name="UpdateEndpointWeightsAndCapacities")
+@workflow.defn(name=UPDATE_WEIGHTS)
 class UpdateEndpointWeightsAndCapacities(DeploymentWorkflow):
     @workflow.run
     async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:

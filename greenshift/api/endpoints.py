@@ -22,6 +22,7 @@ import uuid
 from typing import Any
 
 from greenshift import admission, naming, render
+from greenshift import names as workflow_names  # the workflow types the API starts
 from greenshift.admission import DELETABLE, REWEIGHTABLE, UPDATABLE, Planned
 from greenshift.admission import check_status as check_status  # for deployments, groups
 from greenshift.api.context import ApiContext
@@ -132,7 +133,7 @@ async def create_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
     await ctx.run(ctx.registry.replace_tags, arn, tags)
     try:
         await ctx.starter.start(
-            "CreateEndpoint",
+            workflow_names.CREATE_ENDPOINT,
             request,
             workflow_id=deployment.workflow_id,
             deployment_id=deployment.deployment_id,
@@ -190,7 +191,7 @@ async def update_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
     await ctx.run(
         ctx.registry.begin_operation, record.name, UPDATABLE, EndpointStatus.UPDATING, deployment
     )
-    await _start_or_release(ctx, "UpdateEndpoint", deployment, record)
+    await _start_or_release(ctx, workflow_names.UPDATE_ENDPOINT, deployment, record)
     return {"EndpointArn": record.arn}
 
 
@@ -203,7 +204,7 @@ async def delete_endpoint(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any
     await ctx.run(
         ctx.registry.begin_operation, record.name, DELETABLE, EndpointStatus.DELETING, deployment
     )
-    await _start_or_release(ctx, "DeleteEndpoint", deployment, record)
+    await _start_or_release(ctx, workflow_names.DELETE_ENDPOINT, deployment, record)
     return {}
 
 
@@ -248,5 +249,5 @@ async def update_endpoint_weights_and_capacities(
             )
         variants.append(v)
     await ctx.run(ctx.registry.save_endpoint, taken.model_copy(update={"variants": variants}))
-    await _start_or_release(ctx, "UpdateEndpointWeightsAndCapacities", deployment, record)
+    await _start_or_release(ctx, workflow_names.UPDATE_WEIGHTS, deployment, record)
     return {"EndpointArn": record.arn}

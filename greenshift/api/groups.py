@@ -56,7 +56,7 @@ async def start_rollout_group(ctx: ApiContext, doc: dict[str, Any]) -> dict[str,
     )
     try:
         await ctx.starter.start(
-            "RolloutGroup",
+            names.ROLLOUT_GROUP,
             group.model_dump(mode="json"),
             workflow_id=workflow_id,
             deployment_id=group.RolloutGroupName,

@@ -35,7 +35,8 @@ def render_stats(stats: dict[str, Any]) -> list[str]:
     if lost:
         kinds = ("dropped", "dropped_in_haproxy", "cut", "malformed", "unrouted", "failed")
         lines.append(
-            "lost: " + ", ".join(f"{k.replace('_', ' ')} {stats.get(k, 0)}" for k in kinds)
+            "lost: "
+            + ", ".join(f"{k.replace('_', ' ')} {stats.get(k, 0)}" for k in kinds)
             + f", without a line {stats.get('nolines', 0)}"
         )
     heard = float(stats.get("heard_at") or 0)

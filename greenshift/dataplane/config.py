@@ -234,9 +234,7 @@ def capture_rules(b: Backend) -> list[str]:
     # The fixed fields built natively; the bodies stay in their own variables (each is bounded
     # by one buffer, a joined line would be bounded by one for the whole record). A size field
     # is "-" when that body is not captured (a side off, or a stream's answer).
-    line = (
-        "%b\\t%[date(0,ms)]\\t%[status]\\t%[var(txn.gsreq)]\\t%[res.hdr(content-type),base64]\\t"
-    )
+    line = "%b\\t%[date(0,ms)]\\t%[status]\\t%[var(txn.gsreq)]\\t%[res.hdr(content-type),base64]\\t"
     if rule.capture_output:
         lines += [
             f'  http-response set-var-fmt(txn.gsline) "{line}%[res.body_size]\\t" if {on} {plain}',
@@ -256,8 +254,7 @@ def capture_global(state: DesiredState, paths: Paths) -> str:
     if not any(b.capture is not None for b in state.backends):
         return ""
     return (
-        f"  setenv GS_CAPTURE_SOCKET {paths.capture_socket}\n"
-        f"  lua-load-per-thread {CAPTURE_LUA}\n"
+        f"  setenv GS_CAPTURE_SOCKET {paths.capture_socket}\n  lua-load-per-thread {CAPTURE_LUA}\n"
     )
 
 

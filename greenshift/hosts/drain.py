@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from greenshift.errors import ResourceLimitExceeded, ValidationError
-from greenshift.hosts.messages import DRAIN_HOST
 from greenshift.hosts.shares import shares_for
 from greenshift.hosts.store import HostStore
+from greenshift.names import DRAIN_HOST
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
 from greenshift.temporal import connect

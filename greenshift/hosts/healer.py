@@ -23,10 +23,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from greenshift.hosts import replacement
 from greenshift.hosts.events import record_host_event
-from greenshift.hosts.messages import REPLACE_INSTANCES, HostEventInput, ReplaceInput
+from greenshift.hosts.messages import HostEventInput, ReplaceInput
 from greenshift.hosts.records import HostRecord, is_alive
 from greenshift.hosts.shares import LIVE
 from greenshift.hosts.store import HostStore
+from greenshift.names import REPLACE_INSTANCES
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
 

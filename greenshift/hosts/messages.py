@@ -44,8 +44,6 @@ class Placement(BaseModel):
     shares: list[HostShare] = Field(default_factory=list)
 
 
-REPLACE_INSTANCES = "ReplaceInstances"
-DRAIN_HOST = "DrainHost"
 HOST_FLEETS = "HostFleets"
 
 

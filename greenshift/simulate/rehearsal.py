@@ -27,6 +27,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from greenshift.names import CREATE_ENDPOINT, UPDATE_ENDPOINT
 from greenshift.planning.model import BakeStep, Plan
 from greenshift.registry.records import EndpointConfigRecord, ModelRecord
 from greenshift.registry.sql import SqlRegistry
@@ -173,7 +174,7 @@ async def rehearse(
         _store(registry, settings, scenario)
         async with build_worker(client, deps):
             create = await client.start_workflow(
-                "CreateEndpoint",
+                CREATE_ENDPOINT,
                 args=[
                     {
                         "EndpointName": endpoint,
@@ -188,7 +189,7 @@ async def rehearse(
             initial = dict(fleet.sizes)
             deployment_id = f"simulate-{uuid.uuid4().hex[:12]}"
             handle = await client.start_workflow(
-                "UpdateEndpoint",
+                UPDATE_ENDPOINT,
                 args=[scenario.request, deployment_id],
                 id=f"simulate/{endpoint}/update/{uuid.uuid4().hex[:6]}",
                 task_queue=settings.task_queue,

@@ -27,7 +27,6 @@ from greenshift.hosts.messages import (
     HOST_SCALE_UP,
     PLACE_FLEET,
     RECORD_HOST_EVENT,
-    REPLACE_INSTANCES,
     HostEventInput,
     HostScaleInput,
     HostShare,
@@ -38,6 +37,7 @@ from greenshift.hosts.messages import (
 )
 from greenshift.hosts.service import advertisement
 from greenshift.hosts.store import HostStore
+from greenshift.names import REPLACE_INSTANCES
 from greenshift.ports import FleetStatus
 from greenshift.registry.sql import SqlRegistry
 from tests.registry_records import fleet

@@ -31,6 +31,14 @@ class Settings(BaseSettings):
         default=None, description="an existing Temporal frontend; default 127.0.0.1:<temporal_port>"
     )
     temporal_namespace: str = "default"
+    # Mutual TLS to a Temporal frontend that requires it (docs/security.md, door 1): PEM files.
+    # A client certificate and its key go together; a CA alone verifies the server only.
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = Field(
+        default=None, description="CA that signed the frontend's certificate; default the system's"
+    )
+    temporal_tls_server_name: str | None = None  # the name in the frontend's certificate
     task_queue: str = "greenshift"
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default a SQLite file in <home>"

@@ -49,6 +49,7 @@ SERVER_REQUIREMENTS = ("numpy>=1.23", "httptools==0.9.0", "uvloop==0.23.0")
 # Bump when the serving package needs different requirements: every environment is rebuilt.
 SERVER_ENV_VERSION = "1"
 COMPLETE = ".complete"
+KEY_LENGTH = 20
 HEARTBEAT_SECONDS = 5.0
 FAILURE_LINES = 12
 FAILURE_CHARS = 900  # FailureReason holds 1024 characters
@@ -89,13 +90,18 @@ def interpreter() -> str:
     return str(getattr(sys, "_base_executable", None) or sys.executable)
 
 
+def is_env_key(name: str) -> bool:
+    """An environment's folder name (env_key's form); the cache also holds the server's copies."""
+    return len(name) == KEY_LENGTH and all(c in "0123456789abcdef" for c in name)
+
+
 def env_key(lines: tuple[str, ...]) -> str:
     identity = [
         f"python {platform.python_version()} {sysconfig.get_platform()}",
         f"server {SERVER_ENV_VERSION}",
         *lines,
     ]
-    return hashlib.sha256("\n".join(identity).encode()).hexdigest()[:20]
+    return hashlib.sha256("\n".join(identity).encode()).hexdigest()[:KEY_LENGTH]
 
 
 def uv_binary() -> str:
@@ -196,7 +202,7 @@ class ModelEnvironments:
                 continue
             if entry.name.startswith(".") and entry.is_dir():
                 stale = now - entry.stat().st_mtime > 3600  # a build in progress is younger
-            elif entry.is_dir():
+            elif entry.is_dir() and is_env_key(entry.name):  # never the server's copy
                 stamp = entry / COMPLETE
                 stale = not stamp.is_file() or now - stamp.stat().st_mtime > unused_for_seconds
             else:

@@ -135,10 +135,13 @@ def test_collection_removes_old_environments_but_never_one_a_live_process_runs_f
     tmp_path: Path,
 ) -> None:
     envs = _envs(tmp_path)
+    names = {"aged": "a" * 20, "busy": "b" * 20, "fresh": "f" * 20, "kept": "c" * 20}  # key-like
     old, running, _fresh, kept = (
-        _fake_env(envs, name, age)
-        for name, age in (("old", 10_000), ("running", 10_000), ("fresh", 10), ("kept", 10_000))
+        _fake_env(envs, names[label], age)
+        for label, age in (("aged", 10_000), ("busy", 10_000), ("fresh", 10), ("kept", 10_000))
     )
+    not_an_env = envs.cache_dir / "server-0123"  # the server's copy: never collected here
+    not_an_env.mkdir()
     # An instance that has served for weeks never touched its stamp: its process tells.
     proc = subprocess.Popen(
         [str(running / "bin" / "python"), "-c", "import time; time.sleep(30)"],
@@ -146,16 +149,17 @@ def test_collection_removes_old_environments_but_never_one_a_live_process_runs_f
     )
     try:
         deadline = time.monotonic() + 10
-        while "running" not in environments_in_use(envs.cache_dir):
+        while running.name not in environments_in_use(envs.cache_dir):
             assert time.monotonic() < deadline, "the process never showed in /proc"
             time.sleep(0.05)
         assert envs.collect(unused_for_seconds=3600, keep=[kept]) == [old]
     finally:
         proc.kill()
         proc.wait(timeout=10)
-    assert sorted(p.name for p in envs.cache_dir.iterdir()) == ["fresh", "kept", "running"]
+    left = sorted(p.name for p in envs.cache_dir.iterdir())
+    assert left == sorted([names["fresh"], names["kept"], names["busy"], not_an_env.name])
     # Once its process is gone, it is as old as it looks.
-    assert sorted(p.name for p in envs.collect(unused_for_seconds=3600)) == ["kept", "running"]
+    assert sorted(envs.collect(unused_for_seconds=3600)) == sorted([kept, running])
 
 
 def test_preparing_a_fleet_collects_environments_unused_too_long(tmp_path: Path) -> None:
@@ -165,8 +169,10 @@ def test_preparing_a_fleet_collects_environments_unused_too_long(tmp_path: Path)
     model_dir.mkdir()
     ours = requirements_of(fleet, model_dir)
     _fake_env(envs, ours.key, age_seconds=10_000)  # built long ago: reused, not collected
-    _fake_env(envs, "abandoned", age_seconds=10_000)
+    _fake_env(envs, "e" * 20, age_seconds=10_000)  # an abandoned environment
     runtime = ProcessRuntime(envs, unused_seconds=3600)
+    server = runtime.server_copy()
+    os.utime(server, (time.time() - 10_000, time.time() - 10_000))
     runtime.prepare(fleet, model_dir, lambda _message: None)
-    left = sorted(p.name for p in envs.cache_dir.iterdir() if not p.name.startswith("server-"))
-    assert left == [ours.key]
+    # The abandoned environment goes; ours and the server's copy (which instances run) stay.
+    assert sorted(p.name for p in envs.cache_dir.iterdir()) == sorted([ours.key, server.name])

@@ -13,6 +13,10 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
 
 from greenshift.dataplane.controller import RouterController
 from greenshift.dataplane.haproxy import HAProxyProcess
@@ -158,3 +162,18 @@ class Dataplane:
         for m in self.models:
             m.stop()
         self.registry.close()
+
+
+def runtime_client(
+    url: str, key: str = "test", secret: str = "test", read_timeout: int = 60
+) -> Any:
+    """boto3's sagemaker-runtime client of a data plane, one attempt per call (a retry by
+    the client would hide what the data plane did)."""
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=read_timeout),
+    )

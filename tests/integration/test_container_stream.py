@@ -18,10 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import urllib3
-from botocore.config import Config
 from botocore.eventstream import EventStreamBuffer
 from botocore.exceptions import ClientError
 
@@ -36,29 +34,9 @@ from tests.docker_support import (
     docker_images,  # noqa: F401  (the session fixture)
     remove_containers,
 )
-from tests.integration.dataplane_support import Dataplane, free_port
+from tests.integration.dataplane_support import Dataplane, free_port, runtime_client
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def dp(tmp_path: Path) -> Iterator[Dataplane]:
-    plane = Dataplane(tmp_path)
-    try:
-        yield plane
-    finally:
-        plane.close()
-
-
-def runtime_client(dp: Dataplane) -> Any:
-    return boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=dp.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30),
-    )
 
 
 def fleet_record(image: str, fleet_id: str = "Chat.A.cont") -> FleetRecord:
@@ -248,7 +226,7 @@ def test_a_container_streams_parts_as_they_are_produced(
     dp: Dataplane, docker_runtime: DockerRuntime, tmp_path: Path
 ) -> None:
     start_container(dp, docker_runtime, STREAM_IMAGE, tmp_path)
-    client = runtime_client(dp)
+    client = runtime_client(dp.url, read_timeout=30)
     started = time.monotonic()
     answer, body = stream(client, {"parts": 10, "delay": 0.2})
     parts = [(time.monotonic() - started, e["PayloadPart"]["Bytes"]) for e in body]
@@ -275,7 +253,7 @@ def test_a_container_answering_500_is_a_model_error(
 ) -> None:
     start_container(dp, docker_runtime, FAILING_IMAGE, tmp_path)
     with pytest.raises(ClientError) as info:
-        stream(runtime_client(dp), {"parts": 3})
+        stream(runtime_client(dp.url, read_timeout=30), {"parts": 3})
     error = info.value.response
     assert error["Error"]["Code"] == "ModelError"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
@@ -292,7 +270,9 @@ def test_a_container_dying_mid_stream_cuts_the_stream_after_the_parts_it_sent(
     gets the parts sent so far and then an incomplete body, which botocore's iteration raises
     as urllib3's ProtocolError. Pinned here so a change of either is noticed."""
     start_container(dp, docker_runtime, STREAM_IMAGE, tmp_path)
-    _, body = stream(runtime_client(dp), {"parts": 10, "delay": 0.1, "die_at": 3})
+    _, body = stream(
+        runtime_client(dp.url, read_timeout=30), {"parts": 10, "delay": 0.1, "die_at": 3}
+    )
     received = []
     with pytest.raises(urllib3.exceptions.ProtocolError):
         for event in body:

@@ -13,13 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from greenshift.capture.writer import CaptureWriter
 from greenshift.registry.records import EndpointConfigRecord, FleetRecord
-from tests.integration.dataplane_support import Dataplane, wait_for
+from tests.integration.dataplane_support import Dataplane, runtime_client, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -82,14 +80,7 @@ def deploy(
 
 
 def runtime(dp: Dataplane) -> Any:
-    return boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=dp.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return runtime_client(dp.url)
 
 
 def records(dest: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -8,7 +8,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,15 +18,6 @@ from greenshift.supervisor import pid_alive
 from tests.integration.dataplane_support import Dataplane, wait_for
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def dp(tmp_path: Path) -> Iterator[Dataplane]:
-    d = Dataplane(tmp_path)
-    try:
-        yield d
-    finally:
-        d.close()
 
 
 def test_a_restarted_data_plane_retires_the_haproxy_of_its_killed_predecessor(

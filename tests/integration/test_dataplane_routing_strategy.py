@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -21,15 +19,6 @@ pytestmark = pytest.mark.timeout(120)
 
 REQUESTS = 160
 CONCURRENCY = 8
-
-
-@pytest.fixture
-def dp(tmp_path: Path) -> Iterator[Dataplane]:
-    plane = Dataplane(tmp_path)
-    try:
-        yield plane
-    finally:
-        plane.close()
 
 
 def _version(url: str) -> str:

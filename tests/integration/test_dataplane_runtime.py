@@ -6,40 +6,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from greenshift.dataplane.controller import RouterController
 from greenshift.dataplane.haproxy import HAProxyProcess
-from tests.integration.dataplane_support import Dataplane, wait_for
+from tests.integration.dataplane_support import Dataplane, runtime_client, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def dp(tmp_path: Path) -> Iterator[Dataplane]:
-    plane = Dataplane(tmp_path)
-    try:
-        yield plane
-    finally:
-        plane.close()
-
-
 def runtime(dp: Dataplane) -> Any:
-    return boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=dp.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return runtime_client(dp.url)
 
 
 def invoke(client: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:

@@ -6,38 +6,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 
-from tests.integration.dataplane_support import Dataplane
+from tests.integration.dataplane_support import Dataplane, runtime_client
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def dp(tmp_path: Path) -> Iterator[Dataplane]:
-    plane = Dataplane(tmp_path)
-    try:
-        yield plane
-    finally:
-        plane.close()
-
-
 def runtime(dp: Dataplane) -> Any:
-    return boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=dp.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30),
-    )
+    return runtime_client(dp.url, read_timeout=30)
 
 
 def stream(client: Any, request: dict[str, Any], **kwargs: Any) -> tuple[dict[str, Any], Any]:

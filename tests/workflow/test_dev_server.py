@@ -30,13 +30,17 @@ def target_of(env: WorkflowEnvironment) -> str:
     return env.client.service_client.config.target_host
 
 
-async def spawn_worker(target: str, queue: str, state: Path) -> asyncio.subprocess.Process:
+async def spawn_worker(
+    target: str, queue: str, state: Path, module: str = "tests.workflow.worker_proc"
+) -> asyncio.subprocess.Process:
+    """A worker process (`module`: worker_proc, or another of the same arguments) on `queue`,
+    once it has written `worker.ready` into `state`."""
     ready = state / "worker.ready"
     ready.unlink(missing_ok=True)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.workflow.worker_proc",
+        module,
         target,
         queue,
         str(state),

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,7 +39,7 @@ from greenshift.names import REPLACE_INSTANCES
 from greenshift.ports import FleetStatus
 from greenshift.registry.sql import SqlRegistry
 from tests.registry_records import fleet
-from tests.workflow.test_dev_server import ROOT, stop, target_of
+from tests.workflow.test_dev_server import spawn_worker, stop, target_of
 from workflows.replace_instances import ReplaceInstances
 
 pytestmark = pytest.mark.timeout(60)
@@ -197,26 +195,7 @@ async def test_no_host_with_room_gives_up_after_the_last_attempt_saying_why(
 
 
 async def _spawn(target: str, queue: str, state: Path) -> asyncio.subprocess.Process:
-    ready = state / "worker.ready"
-    ready.unlink(missing_ok=True)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.workflow.replace_worker_proc",
-        target,
-        queue,
-        str(state),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        assert proc.returncode is None, "worker process exited"
-        assert time.monotonic() < deadline, "worker did not start"
-        await asyncio.sleep(0.1)
-    return proc
+    return await spawn_worker(target, queue, state, "tests.workflow.replace_worker_proc")
 
 
 @pytest.mark.timeout(120)

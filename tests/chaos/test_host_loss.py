@@ -23,11 +23,10 @@ from greenshift.chaos.invariants import (
 )
 from greenshift.chaos.killers import haproxy_pids
 from greenshift.hosts import replacement
-from greenshift.hosts.store import HostStore
 from greenshift.loadgen import SteadyLoad
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
-from tests.e2e.agents import Agents
+from tests.e2e.agents import Agents, spread, wait_hosts
 from tests.e2e.conftest import create_config, create_model
 from tests.e2e.stack import Stack, processes_mentioning, running_stack
 
@@ -75,26 +74,6 @@ def _delete_endpoints(stack: Stack) -> None:
             )
 
 
-def _wait_hosts(stack: Stack, n: int) -> None:
-    store = HostStore(stack.settings.registry_url)
-    try:
-        deadline = time.monotonic() + 60
-        while len(store.list()) < n:
-            assert time.monotonic() < deadline, "the agents did not register in 60 s"
-            time.sleep(0.2)
-    finally:
-        store.close()
-
-
-def _spread(registry: SqlRegistry, config: str) -> Counter[str]:
-    fleets = {f.fleet_id for f in registry.list_fleets(ENDPOINT) if f.config_name == config}
-    return Counter(
-        r.host
-        for r in registry.list_instances(endpoint=ENDPOINT)
-        if r.fleet_id in fleets and r.state == "InService"
-    )
-
-
 def _snapshot(stack: Stack, agents: Agents, registry: SqlRegistry, config: str) -> Snapshot:
     """The chaos suite's facts, with the model-server processes of every host's home."""
     record = registry.get_endpoint(ENDPOINT)
@@ -129,7 +108,7 @@ def test_a_host_killed_mid_canary_under_load_is_replaced_and_the_update_ends_as_
     sm = stack.client("sagemaker")
     registry = SqlRegistry(stack.settings.registry_url)
     try:
-        _wait_hosts(stack, 3)
+        wait_hosts(stack, 3)
         create_model(sm, "hl-v1", "echo-v1")
         create_model(sm, "hl-v2", "echo-v2")
         create_config(sm, "hl-c1", "hl-v1", count=6)
@@ -138,7 +117,7 @@ def test_a_host_killed_mid_canary_under_load_is_replaced_and_the_update_ends_as_
         sm.get_waiter("endpoint_in_service").wait(
             EndpointName=ENDPOINT, WaiterConfig={"Delay": 1, "MaxAttempts": 180}
         )
-        assert _spread(registry, "hl-c1") == {h: 2 for h in HOSTS}
+        assert spread(registry, ENDPOINT, "hl-c1") == {h: 2 for h in HOSTS}
         cw = stack.client("cloudwatch")
         cw.put_metric_alarm(
             AlarmName=ALARM,
@@ -187,7 +166,7 @@ def test_a_host_killed_mid_canary_under_load_is_replaced_and_the_update_ends_as_
                     break
                 assert time.monotonic() < deadline, d
                 time.sleep(0.2)
-            assert _spread(registry, "hl-c2").get(VICTIM) == 2
+            assert spread(registry, ENDPOINT, "hl-c2").get(VICTIM) == 2
             killed_at = time.monotonic()
             agents.kill(VICTIM, registry)
 
@@ -198,12 +177,12 @@ def test_a_host_killed_mid_canary_under_load_is_replaced_and_the_update_ends_as_
                 statuses.add(d["EndpointStatus"])
                 settled = d["EndpointStatus"] == "InService" and "PendingDeploymentSummary" not in d
                 serving = d["EndpointConfigName"] if settled else "hl-c2"
-                replaced = _spread(registry, serving) == {HOSTS[0]: 3, HOSTS[1]: 3}
+                replaced = spread(registry, ENDPOINT, serving) == {HOSTS[0]: 3, HOSTS[1]: 3}
                 if replaced and replaced_after is None:
                     replaced_after = time.monotonic() - killed_at
                 if settled and replaced:
                     break
-                assert time.monotonic() < deadline, (d, _spread(registry, serving))
+                assert time.monotonic() < deadline, (d, spread(registry, ENDPOINT, serving))
                 time.sleep(0.3)
             settled_after = time.monotonic() - began
             time.sleep(1)
@@ -224,7 +203,7 @@ def test_a_host_killed_mid_canary_under_load_is_replaced_and_the_update_ends_as_
         # instances each with exactly one process, nothing orphaned, HAProxy agreeing.
         assert violations(_snapshot(stack, agents, registry, expected)) == []
         other = "hl-c2" if expected == "hl-c1" else "hl-c1"
-        assert _spread(registry, other) == Counter()
+        assert spread(registry, ENDPOINT, other) == Counter()
 
         # Requests: none lost but those in flight on the killed host at the kill.
         kill = killed_at - load.started_at
@@ -247,13 +226,13 @@ def test_a_host_killed_mid_canary_under_load_is_replaced_and_the_update_ends_as_
         lost = [e for e in events if e.type == replacement.HOST_LOST]
         assert sorted(e.detail["instances"] for e in lost) == [2, 2], events
         assert all(e.message.startswith(f"Host {VICTIM} lost") for e in lost)
-        replaced = [
+        replacements = [
             e
             for e in events
             if e.type == replacement.INSTANCES_REPLACED and e.detail["fleet_id"] == serving_fleet
         ]
-        assert len(replaced) == 1, events
-        assert "back to 6 of 6 healthy instance(s)" in replaced[0].message
+        assert len(replacements) == 1, events
+        assert "back to 6 of 6 healthy instance(s)" in replacements[0].message
         assert not [e for e in events if e.type == replacement.REPLACEMENT_ABANDONED]
         print(
             f"host loss mid-CANARY: 6/6 on the survivors {replaced_after:.1f} s after the kill; "

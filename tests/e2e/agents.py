@@ -9,8 +9,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
+from greenshift.hosts.store import HostStore
 from greenshift.registry.sql import SqlRegistry
 from tests.e2e.stack import Stack
 
@@ -63,3 +66,25 @@ class Agents:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
         self.processes.clear()
+
+
+def wait_hosts(stack: Stack, n: int) -> None:
+    """Until `n` agents have registered their hosts (60 s at most)."""
+    store = HostStore(stack.settings.registry_url)
+    try:
+        deadline = time.monotonic() + 60
+        while len(store.list()) < n:
+            assert time.monotonic() < deadline, "the agents did not register in 60 s"
+            time.sleep(0.2)
+    finally:
+        store.close()
+
+
+def spread(registry: SqlRegistry, endpoint: str, config: str) -> Counter[str]:
+    """Host -> in-service instances of `endpoint`'s fleets deployed from `config`."""
+    fleets = {f.fleet_id for f in registry.list_fleets(endpoint) if f.config_name == config}
+    return Counter(
+        r.host
+        for r in registry.list_instances(endpoint=endpoint)
+        if r.fleet_id in fleets and r.state == "InService"
+    )

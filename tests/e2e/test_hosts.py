@@ -16,7 +16,7 @@ import pytest
 
 from greenshift.loadgen import SteadyLoad
 from greenshift.registry.sql import SqlRegistry
-from tests.e2e.agents import Agents
+from tests.e2e.agents import Agents, spread, wait_hosts
 from tests.e2e.conftest import create_config, create_model
 from tests.e2e.stack import Stack, processes_mentioning, running_stack
 
@@ -57,28 +57,6 @@ def _registry(stack: Stack) -> SqlRegistry:
     return SqlRegistry(stack.settings.registry_url)
 
 
-def _spread(registry: SqlRegistry, endpoint: str, config: str) -> Counter[str]:
-    fleets = {f.fleet_id for f in registry.list_fleets(endpoint) if f.config_name == config}
-    return Counter(
-        r.host
-        for r in registry.list_instances(endpoint=endpoint)
-        if r.fleet_id in fleets and r.state == "InService"
-    )
-
-
-def _wait_hosts(stack: Stack, registry: SqlRegistry, n: int) -> None:
-    from greenshift.hosts.store import HostStore
-
-    store = HostStore(stack.settings.registry_url)
-    try:
-        deadline = time.monotonic() + 60
-        while len(store.list()) < n:
-            assert time.monotonic() < deadline, "the agents did not register in 60 s"
-            time.sleep(0.2)
-    finally:
-        store.close()
-
-
 def _canary(sm: object, endpoint: str, config: str) -> None:
     sm.update_endpoint(  # type: ignore[attr-defined]
         EndpointName=endpoint,
@@ -114,7 +92,7 @@ def test_six_instances_spread_two_per_host_and_a_canary_moves_them_losing_nothin
     sm = stack.client("sagemaker")
     registry = _registry(stack)
     try:
-        _wait_hosts(stack, registry, 3)
+        wait_hosts(stack, 3)
         create_model(sm, "hosts-v1", "echo-v1")
         create_model(sm, "hosts-v2", "echo-v2")
         create_config(sm, "hosts-c1", "hosts-v1", count=6)
@@ -123,7 +101,7 @@ def test_six_instances_spread_two_per_host_and_a_canary_moves_them_losing_nothin
         sm.get_waiter("endpoint_in_service").wait(
             EndpointName="spread", WaiterConfig={"Delay": 1, "MaxAttempts": 180}
         )
-        assert _spread(registry, "spread", "hosts-c1") == {h: 2 for h in HOSTS}
+        assert spread(registry, "spread", "hosts-c1") == {h: 2 for h in HOSTS}
         planned = _cli(stack, "plan", "spread", "--endpoint-config", "hosts-c2")
         assert planned.returncode == 0, planned.stdout + planned.stderr
         expected = ", ".join(f"{h}: 2" for h in HOSTS)
@@ -139,7 +117,7 @@ def test_six_instances_spread_two_per_host_and_a_canary_moves_them_losing_nothin
         assert report.sent > 100
         assert report.failed == [], f"{len(report.failed)} failed: {report.failed[:5]}"
         assert {"v1", "v2"} <= set(report.by_version())
-        assert _spread(registry, "spread", "hosts-c2") == {h: 2 for h in HOSTS}
+        assert spread(registry, "spread", "hosts-c2") == {h: 2 for h in HOSTS}
     finally:
         registry.close()
 
@@ -152,9 +130,9 @@ def test_a_killed_host_is_replaced_on_the_others_and_nothing_is_orphaned_when_it
     runtime = stack.client("sagemaker-runtime")
     registry = _registry(stack)
     try:
-        _wait_hosts(stack, registry, 3)
+        wait_hosts(stack, 3)
         assert sm.describe_endpoint(EndpointName="spread")["EndpointStatus"] == "InService"
-        before = _spread(registry, "spread", "hosts-c2")
+        before = spread(registry, "spread", "hosts-c2")
         assert before == {h: 2 for h in HOSTS}
         victim = HOSTS[-1]
         load = SteadyLoad(stack.settings.runtime_url, "spread", rate=40, duration=120).start()
@@ -167,10 +145,10 @@ def test_a_killed_host_is_replaced_on_the_others_and_nothing_is_orphaned_when_it
             while time.monotonic() < deadline:
                 d = sm.describe_endpoint(EndpointName="spread")
                 assert d["EndpointStatus"] == "InService"
-                spread = _spread(registry, "spread", "hosts-c2")
-                if out_by is None and spread.get(victim, 0) == 0:
+                placed = spread(registry, "spread", "hosts-c2")
+                if out_by is None and placed.get(victim, 0) == 0:
                     out_by = time.monotonic() - killed_at
-                if sum(spread.values()) == 6 and victim not in spread:
+                if sum(placed.values()) == 6 and victim not in placed:
                     replaced_by = time.monotonic() - killed_at
                     break
                 time.sleep(0.2)
@@ -180,7 +158,7 @@ def test_a_killed_host_is_replaced_on_the_others_and_nothing_is_orphaned_when_it
         finally:
             report = load.stop()
         print(f"host loss: out of rotation in {out_by:.1f} s, replaced in {replaced_by:.1f} s")
-        assert _spread(registry, "spread", "hosts-c2") == {HOSTS[0]: 3, HOSTS[1]: 3}
+        assert spread(registry, "spread", "hosts-c2") == {HOSTS[0]: 3, HOSTS[1]: 3}
         # Only requests in flight at the kill may fail (the data plane retries on connect).
         assert len(report.failed) <= 5, report.failed[:5]
         answer = runtime.invoke_endpoint(EndpointName="spread", Body=json.dumps({"x": 1}))
@@ -191,7 +169,7 @@ def test_a_killed_host_is_replaced_on_the_others_and_nothing_is_orphaned_when_it
         while registry.list_instances(host=victim):
             assert time.monotonic() < deadline, "the returned host kept its stale instances"
             time.sleep(0.3)
-        assert _spread(registry, "spread", "hosts-c2") == {HOSTS[0]: 3, HOSTS[1]: 3}
+        assert spread(registry, "spread", "hosts-c2") == {HOSTS[0]: 3, HOSTS[1]: 3}
         assert processes_mentioning(str(agents.home(victim) / "instances")) == []
     finally:
         registry.close()
@@ -217,8 +195,8 @@ def test_drain_under_traffic_loses_nothing_and_a_drain_that_cannot_fit_changes_n
     registry = _registry(stack)
     store = HostStore(stack.settings.registry_url)
     try:
-        _wait_hosts(stack, registry, 3)
-        assert sum(_spread(registry, "spread", "hosts-c2").values()) == 6
+        wait_hosts(stack, 3)
+        assert sum(spread(registry, "spread", "hosts-c2").values()) == 6
         drained = HOSTS[0]
         load = SteadyLoad(stack.settings.runtime_url, "spread", rate=40, duration=200).start()
         try:
@@ -230,8 +208,8 @@ def test_drain_under_traffic_loses_nothing_and_a_drain_that_cannot_fit_changes_n
         assert f"{drained} drained" in done.stdout
         assert report.sent > 50
         assert report.failed == [], f"{len(report.failed)} failed: {report.failed[:5]}"
-        spread = _spread(registry, "spread", "hosts-c2")
-        assert drained not in spread and sum(spread.values()) == 6, spread
+        placed = spread(registry, "spread", "hosts-c2")
+        assert drained not in placed and sum(placed.values()) == 6, placed
         assert registry.list_instances(host=drained) == []
 
         listing = _cli(stack, "hosts")
@@ -302,11 +280,11 @@ def test_a_host_killed_in_the_middle_of_a_linear_update_ends_on_one_config(
         assert serving in ("hosts-c1", "hosts-c2")
         other = "hosts-c2" if serving == "hosts-c1" else "hosts-c1"
         deadline = time.monotonic() + 60
-        while sum(_spread(registry, "spread", serving).values()) != 6:
-            assert time.monotonic() < deadline, _spread(registry, "spread", serving)
+        while sum(spread(registry, "spread", serving).values()) != 6:
+            assert time.monotonic() < deadline, spread(registry, "spread", serving)
             time.sleep(0.3)
-        assert victim not in _spread(registry, "spread", serving)
-        assert _spread(registry, "spread", other) == Counter()
+        assert victim not in spread(registry, "spread", serving)
+        assert spread(registry, "spread", other) == Counter()
         print(f"LINEAR with a host killed mid-way ended on {serving}: {d.get('FailureReason')}")
     finally:
         store.close()

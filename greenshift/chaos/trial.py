@@ -77,6 +77,8 @@ class TrialResult:
     outcome: str = ""  # updated | rolled back | stuck | <other status>
     expected: str = ""
     seconds: float = 0.0
+    rate: float = 0.0  # the steady traffic's requests/s
+    load_seconds: float = 0.0  # how long that traffic ran
     sent: int = 0
     retries: int = 0
     model_errors: int = 0
@@ -101,6 +103,13 @@ class TrialResult:
     @property
     def ok(self) -> bool:
         return self.outcome == self.expected and not self.failed and not self.violations
+
+    @property
+    def kept_pace(self) -> bool:
+        """The traffic really flowed: at least a second's worth, and at least half the requests
+        its pace asks for over the time it ran (the load is open loop: a stalled sender, not a
+        slow stack, is what falls behind). A trial an abort settles at once may be 2 s long."""
+        return self.sent >= max(self.rate, 0.5 * self.rate * self.load_seconds)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -293,6 +302,7 @@ class ChaosRig:
                 watch.stop()
             killers.release(stopped)  # nothing stays stopped after a trial, whatever happened
             report = load.stop()
+            result.load_seconds = round(time.monotonic() - load.started_at, 1)
         if watch is not None:
             result.share_trace = _changes(watch.samples)
             result.watch_errors = watch.errors[:3]
@@ -307,6 +317,7 @@ class ChaosRig:
         if result.outcome == "updated":
             self.model = model
         result.sent = report.sent
+        result.rate = self.rate
         result.retries = report.retries
         bad = report.failed_not_by_model()
         result.model_errors = len(report.failed) - len(bad)

@@ -70,4 +70,4 @@ def test_container_deployment_survives_a_sigkill(
     assert result.outcome == result.expected, result.as_dict()
     assert result.failed == 0, result.failures
     assert result.violations == []
-    assert result.sent > 50
+    assert result.kept_pace, result.as_dict()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from datetime import timedelta
 from pathlib import Path
+
+# How long an ephemeral Temporal server (the time-skipping test server, the CLI's dev server) may
+# take to answer. The SDK's default is 5 s, which a loaded 2-core machine has exceeded; a slow
+# start is not a failure.
+SERVER_STARTUP_TIMEOUT = timedelta(seconds=60)
 
 
 def _beside_python(name: str) -> str | None:

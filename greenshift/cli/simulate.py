@@ -21,7 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
-from greenshift.binaries import temporal_test_server
+from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_test_server
 from greenshift.simulate.faults import USAGE, FaultError
 from greenshift.simulate.rehearsal import Scenario, SkippingClock, rehearse
 from greenshift.simulate.report import Report, render
@@ -41,6 +41,7 @@ async def simulate(scenario: Scenario) -> Report:
         data_converter=pydantic_data_converter,
         runtime=quiet,
         test_server_existing_path=temporal_test_server(),
+        test_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     try:
         with tempfile.TemporaryDirectory(prefix="greenshift-simulate-") as home:

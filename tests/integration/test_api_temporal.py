@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from greenshift.api.testing import free_port
 from greenshift.api.workflows import MEMO_DEPLOYMENT_ID, TemporalStarter
-from greenshift.binaries import temporal_cli
+from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli
 from greenshift.errors import ResourceInUse, ServiceUnavailable, ValidationError
 from greenshift.settings import Settings
 
@@ -24,6 +24,7 @@ async def temporal() -> AsyncIterator[WorkflowEnvironment]:
         ip="127.0.0.1",
         port=free_port(),
         ui=False,
+        dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     try:
         yield env

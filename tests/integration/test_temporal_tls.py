@@ -22,7 +22,7 @@ import pytest_asyncio
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.testing import WorkflowEnvironment
 
-from greenshift.binaries import haproxy, temporal_cli
+from greenshift.binaries import SERVER_STARTUP_TIMEOUT, haproxy, temporal_cli
 from greenshift.errors import ValidationError
 from greenshift.settings import Settings
 from greenshift.temporal import connect, tls_config
@@ -92,7 +92,9 @@ def _free_port() -> int:
 async def frontend(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """host:port of a Temporal frontend that requires a client certificate of the clients' CA."""
     folder = pki.server_ca.parent
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli())
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT
+    )
     port = _free_port()
     config = tmp_path_factory.mktemp("tls-frontend") / "haproxy.cfg"
     config.write_text(

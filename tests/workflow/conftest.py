@@ -6,7 +6,7 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from greenshift.binaries import temporal_cli, temporal_test_server
+from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli, temporal_test_server
 
 
 @pytest_asyncio.fixture
@@ -19,6 +19,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=temporal_test_server(),
+        test_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     try:
         yield environment
@@ -32,6 +33,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_cli(),
+        dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     try:
         yield environment

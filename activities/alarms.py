@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities.errors import business_errors
 from activities.models import CHECK_ALARMS, AlarmCheckInput, AlarmCheckResult
+from greenshift.metrics.verdicts import JudgeSource
 from greenshift.ports import AlarmSource, AlarmState
 
 ALARM = "ALARM"
@@ -16,11 +17,18 @@ ALARM = "ALARM"
 
 class AlarmActivities:
     """`stale_after_seconds`: an alarm whose evaluation is older than this is reported stale
-    (None: never); states that carry no evaluation time (real CloudWatch) are never stale."""
+    (None: never); states that carry no evaluation time (real CloudWatch) are never stale.
+    `judges`: the built-in judge source, asked which alarms are judges (None: no judge)."""
 
-    def __init__(self, alarms: AlarmSource, stale_after_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        alarms: AlarmSource,
+        stale_after_seconds: float | None = None,
+        judges: JudgeSource | None = None,
+    ) -> None:
         self.alarms = alarms
         self.stale_after = stale_after_seconds
+        self.judges = judges
 
     @activity.defn(name=CHECK_ALARMS)
     @business_errors
@@ -42,7 +50,19 @@ class AlarmActivities:
             states={name: s.state for name, s in states.items()},
             stale=sorted(ages),
             stale_seconds=max(ages.values(), default=0.0),
+            judges=self._judge_alarms(list(data.alarms)),
         )
+
+    def _judge_alarms(self, names: list[str]) -> list[str] | None:
+        """The judges among `names`; None when the judge source cannot say, so the bake judges
+        as if all were (and a judge that cannot be read fails closed there)."""
+        if self.judges is None:
+            return []
+        try:
+            return self.judges.judge_alarms(names)
+        except Exception:  # whatever the store raised: judging decides, and fails closed
+            activity.logger.warning("could not tell the judge alarms apart", exc_info=True)
+            return None
 
 
 def stale_ages(

@@ -158,6 +158,9 @@ class AlarmCheckResult(_Message):
     # how old the oldest evaluation is, in seconds.
     stale: list[str] = Field(default_factory=list)
     stale_seconds: float = 0.0
+    # Which of the alarms are built-in judges (None: not known, the judge source could not
+    # say): a bake whose alarms hold none skips the judging activity. Older histories lack it.
+    judges: list[str] | None = None
 
 
 class PreparedDelete(_Message):

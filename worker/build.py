@@ -76,7 +76,7 @@ def build_worker(
         registry,
         FleetActivities(deps.fleet, deps.registry, deps.hosts, registry.write_progress),
         TrafficActivities(deps.router, registry.write_progress),
-        AlarmActivities(deps.alarms, deps.settings.alarm_stale_seconds),
+        AlarmActivities(deps.alarms, deps.settings.alarm_stale_seconds, deps.judges),
         GroupActivities(deps.registry),
         SettleActivities(deps.registry),
     )

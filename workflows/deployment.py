@@ -233,19 +233,24 @@ class DeploymentWorkflow:
         finally:
             self._baking = False
             self._bake_ends_at = None
+        judges: list[str] | None = None  # not known
         if self._abort is None and step.alarms:
-            await self._check_alarms(list(step.alarms), "at the end of the bake")
+            judges = await self._check_alarms(list(step.alarms), "at the end of the bake")
         if step.alarms and workflow.patched(judging.PATCH):
+            if judges == [] and workflow.patched(judging.ONLY_JUDGES_PATCH):
+                return  # no judge among the alarms: nothing to judge
             await judging.judge_bake(self, index, step)
 
-    async def _check_alarms(self, alarms: list[str], when: str) -> None:
+    async def _check_alarms(self, alarms: list[str], when: str) -> list[str] | None:
         """The pull check: a lost signal can never let an ALARM pass, and stale states (a hung
-        evaluator) never pass for OK: the deployment holds until they are fresh again."""
+        evaluator) never pass for OK: the deployment holds until they are fresh again. Returns
+        which alarms are judges (None: not known)."""
         result = await self._alarm_states(alarms)
         if result.tripped is not None:
             self._alarm(result.tripped.name, result.tripped.reason, when)
         elif result.stale and workflow.patched(STALE_ALARMS_PATCH):
             await self._hold_while_stale(alarms, when, result)
+        return result.judges
 
     async def _alarm_states(self, alarms: list[str]) -> act.AlarmCheckResult:
         return await self._call(

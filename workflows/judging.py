@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from workflows.deployment import DeploymentWorkflow
 
 PATCH = "judge-lacking-data"
+# A bake whose alarm check found no judge among its alarms skips the judging activity (one
+# activity and one workflow task per bake). Histories recorded before it replay with it.
+ONLY_JUDGES_PATCH = "judge-only-judges"
 # The judge reads the metric store, which shares the registry's database: as patient as the
 # registry's own activities.
 JUDGE = options.ActivityOptions(start_to_close=timedelta(seconds=30), attempts=8)

@@ -32,6 +32,14 @@ class StoreJudgeSource:
     def __init__(self, store: MetricStore) -> None:
         self.store = store
 
+    def judge_alarms(self, names: list[str]) -> list[str]:
+        found = []
+        for name in dict.fromkeys(names):
+            row = self.store.alarms.get(name)
+            if row is not None and _judge_call(row.definition) is not None:
+                found.append(name)
+        return found
+
     def verdicts(self, request: JudgeInput, now: datetime) -> list[Verdict]:
         found = []
         since = request.since
@@ -47,16 +55,10 @@ class StoreJudgeSource:
     def _verdict(
         self, name: str, definition: dict[str, Any], since: float, now: float
     ) -> Verdict | None:
-        metrics = definition["Metrics"]
-        returned = next((q for q in metrics if q.get("ReturnData", True)), None)
-        if returned is None or returned.get("Expression") is None:
-            return None
-        try:
-            judged = judge_of(parse(returned["Expression"]))
-        except MetricMathError:
-            return None
+        judged = _judge_call(definition)
         if judged is None:
             return None
+        metrics = definition["Metrics"]
         kind, new_id, old_id = judged
         spec = math_alarm_spec(name, definition)
         start = int(
@@ -133,3 +135,15 @@ def _rate(value: float | None) -> str:
 
 def _micros(value: float | None) -> str:
     return "-" if value is None else f"{value / 1000:.1f} ms"
+
+
+def _judge_call(definition: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(judge, new id, old id) when the alarm's returned metric is a judge call, else None."""
+    metrics = definition.get("Metrics") or []
+    returned = next((q for q in metrics if q.get("ReturnData", True)), None)
+    if returned is None or returned.get("Expression") is None:
+        return None
+    try:
+        return judge_of(parse(returned["Expression"]))
+    except MetricMathError:
+        return None

@@ -110,6 +110,10 @@ class JudgeSource(Protocol):
         """The verdicts of the judge alarms among `request.alarms` (others are left out) over
         [request.since - the alarm's range, now]. Blocking."""
 
+    def judge_alarms(self, names: list[str]) -> list[str]:
+        """Which of `names` are judge alarms (the alarm check asks, so a bake whose alarms hold
+        no judge skips the judging activity). Blocking."""
+
 
 class Action(StrEnum):
     PASS = "Pass"

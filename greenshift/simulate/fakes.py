@@ -123,6 +123,9 @@ class SimJudges:
         self._bakes: list[int] = []  # the plan steps of the bakes seen, in order
         self.looks: dict[int, int] = {}  # bake number -> looks so far
 
+    def judge_alarms(self, names: list[str]) -> list[str]:
+        return [name for name in names if name in self.names]
+
     def verdicts(self, request: JudgeInput, now: datetime) -> list[Verdict]:
         with self._lock:
             if request.step_index not in self._bakes:

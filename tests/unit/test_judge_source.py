@@ -142,3 +142,11 @@ def test_a_look_reads_at_most_the_last_four_hours(store: MetricStore) -> None:
     (verdict,) = StoreJudgeSource(store).verdicts(*ask(["errors-judge"], 0, 5 * 3600))
     assert MAX_LOOKBACK_SECONDS == 4 * 3600
     assert verdict.new_requests == 100  # the two seconds after 1 h, not the two before
+
+
+def test_the_judge_alarms_are_told_apart_from_plain_and_missing_ones(store: MetricStore) -> None:
+    """What the alarm check asks so a bake without a judge skips the judging activity."""
+    source = StoreJudgeSource(store)
+    names = ["plain", "latency-judge", "missing", "errors-judge", "latency-judge"]
+    assert source.judge_alarms(names) == ["latency-judge", "errors-judge"]
+    assert source.judge_alarms(["plain", "missing"]) == []

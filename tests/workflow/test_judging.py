@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from temporalio.client import WorkflowFailureError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from greenshift import naming
@@ -17,6 +18,7 @@ from greenshift.metrics.judge_source import verdict_of
 from greenshift.metrics.stats import Aggregate
 from greenshift.metrics.verdicts import (
     EXTENDED_EVENT,
+    JUDGE_BAKE,
     VERDICT_EVENT,
     JudgeInput,
     Verdict,
@@ -133,6 +135,9 @@ class FailingJudge:
         )
         return [worse] if "judge" in request.alarms else []
 
+    def judge_alarms(self, names: list[str]) -> list[str]:
+        return [n for n in names if n == "judge"]
+
 
 async def test_a_judge_that_finds_the_new_fleet_worse_rolls_it_back(
     env: WorkflowEnvironment, tmp_path: Path
@@ -162,6 +167,9 @@ class BrokenJudge:
     def verdicts(self, request: JudgeInput, now: object) -> list[Verdict]:
         raise GreenshiftError("injected: metric store unreadable")
 
+    def judge_alarms(self, names: list[str]) -> list[str]:
+        raise GreenshiftError("injected: metric store unreadable")
+
 
 async def test_a_judge_that_cannot_be_read_fails_closed(
     env: WorkflowEnvironment, tmp_path: Path
@@ -175,3 +183,55 @@ async def test_a_judge_that_cannot_be_read_fails_closed(
         assert endpoint.config_name == "c1" and endpoint.failure_reason is not None
         assert "Judging the bake (step" in endpoint.failure_reason
         assert "metric store unreadable" in endpoint.failure_reason
+
+
+async def judging_activities(handle: WorkflowHandle) -> int:
+    history = await handle.fetch_history()
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == JUDGE_BAKE
+    )
+
+
+async def test_a_bake_whose_alarms_hold_no_judge_runs_no_judging_activity(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The alarm check says which alarms are judges: alarms with none cost the bake no judging
+    activity (issue 17), while a judge among them is still judged at every bake."""
+    judges = SimJudges(["judge"])
+    async with world(env.client, tmp_path, alarms=["plain", "judge"], judges=judges) as w:
+        await w.create("e1", "c1", variant(count=2))
+        w.add_config("c2", variant(model="m2", count=2))
+        w.add_config("c3", variant(model="m1", count=2))
+        plain = await w.start(
+            "UpdateEndpoint",
+            {
+                "EndpointName": "e1",
+                "EndpointConfigName": "c2",
+                "DeploymentConfig": all_at_once(wait=BAKE, final=0, alarms=("plain",)),
+            },
+            DEPLOYMENT,
+        )
+        await plain.result()
+        assert w.endpoint("e1").config_name == "c2"
+        assert len(bake_indices(await plan_of(w, DEPLOYMENT))) >= 1
+        assert await judging_activities(plain) == 0
+        assert not types(w, VERDICT_EVENT)
+
+        judged = await w.start(
+            "UpdateEndpoint",
+            {
+                "EndpointName": "e1",
+                "EndpointConfigName": "c3",
+                "DeploymentConfig": all_at_once(wait=BAKE, final=0, alarms=("plain", "judge")),
+            },
+            "dep-0002-judging",
+        )
+        await judged.result()
+        assert w.endpoint("e1").config_name == "c3"
+        bakes = len(bake_indices(await plan_of(w, "dep-0002-judging")))
+        assert bakes >= 1
+        assert await judging_activities(judged) == bakes
+        assert judges.looks == {n: 1 for n in range(1, bakes + 1)}

@@ -139,7 +139,11 @@ class TimedLock:
 
 @contextlib.asynccontextmanager
 async def bench_world(
-    client: Client, tmp: Path, threads: int | None, registry_url: str | None = None
+    client: Client,
+    tmp: Path,
+    threads: int | None,
+    registry_url: str | None = None,
+    alarms: tuple[str, ...] = (),
 ) -> AsyncIterator[World]:
     """tests/workflow/harness.py's world, with the worker as `greenshift up` builds it."""
     # The API's quotas (greenshift/admission.py) would refuse the 33rd endpoint: not measured here.
@@ -157,7 +161,7 @@ async def bench_world(
         registry=registry,
         fleet=FakeFleet(),
         router=FakeRouter(),
-        alarms=FakeAlarms(None),
+        alarms=FakeAlarms(list(alarms)),
         task_queue=settings.task_queue,
     )
     deps = Dependencies(
@@ -176,8 +180,9 @@ async def bench_world(
             executor.shutdown(wait=False)
 
 
-async def one_deployment(w: World, endpoint: str) -> float:
-    """Create `endpoint`, then time one CANARY UpdateEndpoint; returns its overhead in s."""
+async def one_deployment(w: World, endpoint: str, alarms: tuple[str, ...] = ()) -> float:
+    """Create `endpoint`, then time one CANARY UpdateEndpoint watching `alarms` (all OK);
+    returns its overhead in s."""
     config = f"{endpoint}-c1"
     w.add_config(config, variant(model="m1", count=4))
     await w.run("CreateEndpoint", {"EndpointName": endpoint, "EndpointConfigName": config})
@@ -185,7 +190,7 @@ async def one_deployment(w: World, endpoint: str) -> float:
     request: dict[str, Any] = {
         "EndpointName": endpoint,
         "EndpointConfigName": f"{endpoint}-c2",
-        "DeploymentConfig": canary(wait=WAIT, size=1, final=FINAL),
+        "DeploymentConfig": canary(wait=WAIT, size=1, final=FINAL, alarms=alarms),
     }
     started = time.perf_counter()
     await w.run("UpdateEndpoint", request)
@@ -193,28 +198,31 @@ async def one_deployment(w: World, endpoint: str) -> float:
 
 
 async def bench(
-    concurrent: int, threads: int | None = None, registry_url: str | None = None
+    concurrent: int,
+    threads: int | None = None,
+    registry_url: str | None = None,
+    alarms: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter, dev_server_existing_path=temporal_cli()
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            async with bench_world(env.client, Path(tmp), threads, registry_url) as w:
+            async with bench_world(env.client, Path(tmp), threads, registry_url, alarms) as w:
                 w.add_model("m1")
                 w.add_model("m2")
                 times = CallTimes()
                 times.wrap(w.registry)
                 lock = TimedLock(exclusive=registry_url is None)
                 w.registry._local_writes = lock
-                await one_deployment(w, "warmup")
-                singles = [await one_deployment(w, f"single-{i}") for i in range(3)]
+                await one_deployment(w, "warmup", alarms)
+                singles = [await one_deployment(w, f"single-{i}", alarms) for i in range(3)]
                 times.reset()
                 lock.reset()
                 cpu, load, server = os.times(), os.getloadavg()[0], children_cpu()
                 started = time.perf_counter()
                 many = await asyncio.gather(
-                    *(one_deployment(w, f"many-{i}") for i in range(concurrent))
+                    *(one_deployment(w, f"many-{i}", alarms) for i in range(concurrent))
                 )
                 total = time.perf_counter() - started
                 used = os.times()
@@ -439,7 +447,14 @@ def main() -> None:
         default=None,
         help="experiment: run activities in this many threads (default: the worker's)",
     )
+    parser.add_argument(
+        "--alarms",
+        type=int,
+        default=0,
+        help="each deployment watches this many alarms (plain ones, all OK; default none)",
+    )
     args = parser.parse_args()
+    alarms = tuple(f"alarm-{i}" for i in range(args.alarms))
     if args.postgres:
         from tests.postgres import PostgresServer
 
@@ -447,11 +462,11 @@ def main() -> None:
         server.start()
         try:
             url = server.url(schema=server.create_schema())
-            figures = asyncio.run(bench(args.concurrent, args.activity_threads, url))
+            figures = asyncio.run(bench(args.concurrent, args.activity_threads, url, alarms))
         finally:
             server.stop()
     else:
-        figures = asyncio.run(bench(args.concurrent, args.activity_threads))
+        figures = asyncio.run(bench(args.concurrent, args.activity_threads, None, alarms))
     text = report(figures, "PostgreSQL" if args.postgres else "SQLite")
     print(text)
     print("singles:", ", ".join(f"{s:.3f}" for s in figures["singles"]))

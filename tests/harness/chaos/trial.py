@@ -23,7 +23,7 @@ from greenshift.dataplane.runtime import RuntimeApi
 from greenshift.loadgen import SteadyLoad
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
-from greenshift.supervisor import component_health
+from greenshift.supervisor.status_report import component_health
 from tests.harness.chaos import killers
 from tests.harness.chaos.invariants import SETTLED, Snapshot, collect, violations
 from tests.harness.chaos.watch import ShareWatch, held_on_stale, moved_on_stale, new_share

@@ -25,7 +25,7 @@ up: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy greenshift workflows activities worker
+	$(PY) -m mypy greenshift workflows activities worker tests/harness
 	$(PY) -m pytest -q --durations=25
 
 unit: $(STAMP)
@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 typecheck: $(STAMP)
-	$(PY) -m mypy greenshift workflows activities worker
+	$(PY) -m mypy greenshift workflows activities worker tests/harness
 
 bench: $(STAMP)
 	$(PY) bench/run_all

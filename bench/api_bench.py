@@ -31,9 +31,9 @@ def serve(db_url: str, port: int) -> None:
     """Child process: the API with a fake starter."""
     from greenshift.api.app import build_app
     from greenshift.api.context import ApiContext
-    from greenshift.api.testing import FakeStarter, ServerThread
     from greenshift.registry.sql import SqlRegistry
     from greenshift.settings import Settings
+    from tests.harness.api_testing import FakeStarter, ServerThread
 
     settings = Settings(
         home=Path(tempfile.mkdtemp()),
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=200)
     parser.add_argument("--describes", type=int, default=2000)
     args = parser.parse_args()
-    from greenshift.api.testing import free_port
+    from tests.harness.api_testing import free_port
 
     tmp = Path(tempfile.mkdtemp())
     db_url = f"sqlite:///{tmp / 'registry.db'}"

@@ -1,5 +1,5 @@
 """Chaos suite: deployments of every strategy under steady traffic while one component is
-SIGKILLed at a random moment; after each, the invariants of greenshift/chaos/invariants.py.
+SIGKILLed at a random moment; after each, the invariants of tests/harness/chaos/invariants.py.
 
     PYTHONPATH=. .venv/bin/python bench/chaos.py --trials 14 --seed 1 --json chaos.json
 
@@ -23,10 +23,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from greenshift.chaos.killers import COMPONENTS  # noqa: E402
-from greenshift.chaos.trial import STRATEGIES, ChaosRig, TrialResult  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from tests.e2e.stack import processes_mentioning, running_stack  # noqa: E402
+from tests.harness.chaos.killers import COMPONENTS  # noqa: E402
+from tests.harness.chaos.trial import STRATEGIES, ChaosRig, TrialResult  # noqa: E402
 
 
 def schedule(

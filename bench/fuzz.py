@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report_doc import replace_section  # noqa: E402
-from greenshift.fuzzing import fixtures  # noqa: E402
-from greenshift.fuzzing.control import Keys  # noqa: E402
-from greenshift.fuzzing.runner import (  # noqa: E402
+from tests.e2e.stack import Stack, running_stack  # noqa: E402
+from tests.harness.fuzzing import fixtures  # noqa: E402
+from tests.harness.fuzzing.control import Keys  # noqa: E402
+from tests.harness.fuzzing.runner import (  # noqa: E402
     ControlApi,
     Finding,
     FuzzReport,
@@ -35,7 +36,6 @@ from greenshift.fuzzing.runner import (  # noqa: E402
     fuzz_runtime,
     invoke_ok,
 )
-from tests.e2e.stack import Stack, running_stack  # noqa: E402
 
 KEYS = Keys("fuzzkey", "fuzzsecret")
 FOUND = [

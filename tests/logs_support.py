@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config
 
-from greenshift.api.testing import free_port
 from tests.api_process import running_api
+from tests.harness.api_testing import free_port
 
 T = TypeVar("T")
 KEY, SECRET = "AKIDLOGSTEST", "logs-test-secret"

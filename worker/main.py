@@ -135,7 +135,7 @@ async def _healer(client: Any, deps: Dependencies, settings: Settings, stop: asy
 
 async def _alive(settings: Settings, stop: asyncio.Event, every: float = 3.0) -> None:
     """Tell `greenshift up`'s supervisor this worker is alive (it has no port to probe)."""
-    from greenshift.supervisor import touch_heartbeat
+    from greenshift.heartbeat import touch_heartbeat
 
     while not stop.is_set():
         await asyncio.to_thread(touch_heartbeat, settings, settings.worker_name)

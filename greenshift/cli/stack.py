@@ -15,15 +15,10 @@ import click
 
 from greenshift.cli.options import stack_options
 from greenshift.settings import Settings
-from greenshift.supervisor import (
-    AlreadyRunningError,
-    HomeError,
-    Supervisor,
-    client_environment,
-    component_health,
-    prepare_home,
-    settings_env,
-)
+from greenshift.supervisor.environment import client_environment, settings_env
+from greenshift.supervisor.home import HomeError, prepare_home
+from greenshift.supervisor.lifecycle import AlreadyRunningError, Supervisor
+from greenshift.supervisor.status_report import component_health
 
 
 @click.command("up")

@@ -6,9 +6,9 @@ import asyncio
 import logging
 import signal
 
+from greenshift.heartbeat import touch_heartbeat
 from greenshift.metrics.evaluator import run_evaluator
 from greenshift.settings import Settings
-from greenshift.supervisor import touch_heartbeat
 
 
 async def _main() -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from greenshift.chaos.trial import ChaosRig
 from greenshift.registry.sql import SqlRegistry
 from tests.docker_support import (
     IMAGE,
@@ -22,6 +21,7 @@ from tests.docker_support import (
     require_engine,
 )
 from tests.e2e.stack import processes_mentioning, running_stack
+from tests.harness.chaos.trial import ChaosRig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

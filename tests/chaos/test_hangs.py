@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 
-from greenshift.chaos.trial import ChaosRig, TrialResult
 from greenshift.client import GreenshiftClient
 from greenshift.registry.sql import SqlRegistry
 from tests.e2e.stack import processes_mentioning, running_stack
+from tests.harness.chaos.trial import ChaosRig, TrialResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -15,13 +15,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from greenshift.chaos.invariants import (
-    Snapshot,
-    haproxy_servers,
-    model_server_instances,
-    violations,
-)
-from greenshift.chaos.killers import haproxy_pids
 from greenshift.hosts import replacement
 from greenshift.loadgen import SteadyLoad
 from greenshift.registry.sql import SqlRegistry
@@ -29,6 +22,13 @@ from greenshift.settings import Settings
 from tests.e2e.agents import Agents, spread, wait_hosts
 from tests.e2e.conftest import create_config, create_model
 from tests.e2e.stack import Stack, processes_mentioning, running_stack
+from tests.harness.chaos.invariants import (
+    Snapshot,
+    haproxy_servers,
+    model_server_instances,
+    violations,
+)
+from tests.harness.chaos.killers import haproxy_pids
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 

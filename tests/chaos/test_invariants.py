@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from greenshift.chaos.invariants import Snapshot, violations
-from greenshift.chaos.trial import deployment_config
-from greenshift.chaos.watch import Sample, held_on_stale, moved_on_stale
 from greenshift.dataplane.desired import backend_name
+from tests.harness.chaos.invariants import Snapshot, violations
+from tests.harness.chaos.trial import deployment_config
+from tests.harness.chaos.watch import Sample, held_on_stale, moved_on_stale
 
 
 def healthy(**changes: object) -> Snapshot:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from greenshift.chaos import killers
+from tests.harness.chaos import killers
 
 
 def test_hang_is_seen_and_released() -> None:

@@ -14,7 +14,6 @@ from typing import Any
 import docker
 import pytest
 
-from greenshift.chaos import killers
 from greenshift.fleet.containers import LABEL_INSTANCE, container_name
 from greenshift.loadgen import SteadyLoad
 from greenshift.registry.sql import SqlRegistry
@@ -30,6 +29,7 @@ from tests.docker_support import (
 )
 from tests.e2e.conftest import create_config, create_model
 from tests.e2e.stack import Stack, processes_mentioning, running_stack
+from tests.harness.chaos import killers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

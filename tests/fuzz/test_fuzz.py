@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from greenshift.fuzzing import fixtures
-from greenshift.fuzzing.control import Keys
-from greenshift.fuzzing.runner import ControlApi, FuzzReport, fuzz_control, fuzz_runtime, invoke_ok
 from tests.e2e.stack import Stack, processes_mentioning, running_stack
+from tests.harness.fuzzing import fixtures
+from tests.harness.fuzzing.control import Keys
+from tests.harness.fuzzing.runner import (
+    ControlApi,
+    FuzzReport,
+    fuzz_control,
+    fuzz_runtime,
+    invoke_ok,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

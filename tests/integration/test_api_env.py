@@ -21,12 +21,12 @@ from botocore.config import Config
 
 from greenshift.api.app import build_app
 from greenshift.api.context import ApiContext
-from greenshift.api.testing import FakeStarter, ServerThread
 from greenshift.ports import AlarmState
 from greenshift.registry.records import VariantState
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
 from greenshift.status import DeploymentOutcome, EndpointStatus
+from tests.harness.api_testing import FakeStarter, ServerThread
 
 KEY, SECRET = "AKIDGREENSHIFTTEST", "test-secret-key"
 IMAGE = "greenshift/builtin"

@@ -14,8 +14,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from greenshift.api.testing import free_port
 from tests.api_process import running_api
+from tests.harness.api_testing import free_port
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from greenshift.api.testing import free_port
 from greenshift.api.workflows import MEMO_DEPLOYMENT_ID, TemporalStarter
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli
 from greenshift.errors import ResourceInUse, ServiceUnavailable, ValidationError
 from greenshift.settings import Settings
+from tests.harness.api_testing import free_port
 
 
 @pytest.fixture

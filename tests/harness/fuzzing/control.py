@@ -16,8 +16,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.model import Shape, ShapeResolver
 
-from greenshift.fuzzing.values import encode, mutate, valid_ish
-from greenshift.fuzzing.wire import RawRequest
+from tests.harness.fuzzing.values import encode, mutate, valid_ish
+from tests.harness.fuzzing.wire import RawRequest
 
 JSON_11 = "application/x-amz-json-1.1"
 JSON_10 = "application/x-amz-json-1.0"

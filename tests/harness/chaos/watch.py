@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from greenshift.chaos import killers
 from greenshift.registry.api import Registry
+from tests.harness.chaos import killers
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from greenshift.fuzzing import control, runtime
-from greenshift.fuzzing.wire import RawAnswer, RawRequest, send
+from tests.harness.fuzzing import control, runtime
+from tests.harness.fuzzing.wire import RawAnswer, RawRequest, send
 
 SETTLING = {"Creating", "Updating", "Deleting", "RollingBack", "SystemUpdating"}
 

@@ -1,6 +1,6 @@
 """Test helpers for the control API: a fake WorkflowStarter and an in-thread uvicorn server.
 
-Shipped in the package (not under tests/) so other suites (end-to-end, benchmarks) can run the
+Part of the test harness (tests/harness/) so other suites (integration, benchmarks) can run the
 API the same way. Nothing here is used in production.
 """
 

@@ -11,13 +11,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from greenshift.chaos.killers import cmdline, haproxy_pids
 from greenshift.dataplane.desired import backend_name, haproxy_id
 from greenshift.dataplane.runtime import RuntimeApi
 from greenshift.fleet.processes import SERVER_MODULE
 from greenshift.ports import ProvisionFailed
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
+from tests.harness.chaos.killers import cmdline, haproxy_pids
 
 SETTLED = {"InService", "Failed", "UpdateRollbackFailed"}
 

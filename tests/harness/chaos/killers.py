@@ -19,7 +19,7 @@ from pathlib import Path
 from greenshift import binaries
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
-from greenshift.supervisor import read_state
+from greenshift.supervisor.state import read_state
 
 SUPERVISED = ("worker", "api", "dataplane", "temporal", "metrics")
 INSTANCE_KILLS = ("old-instance", "new-instance")

@@ -8,8 +8,8 @@ import random
 from dataclasses import dataclass
 
 from greenshift.dataplane.config import MAX_BODY_BYTES
-from greenshift.fuzzing.values import NASTY_STRINGS
-from greenshift.fuzzing.wire import RawRequest
+from tests.harness.fuzzing.values import NASTY_STRINGS
+from tests.harness.fuzzing.wire import RawRequest
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from greenshift import naming
-from greenshift.chaos import killers
-from greenshift.chaos.invariants import SETTLED, Snapshot, collect, violations
-from greenshift.chaos.watch import ShareWatch, held_on_stale, moved_on_stale, new_share
 from greenshift.dataplane.desired import haproxy_id
 from greenshift.dataplane.runtime import RuntimeApi
 from greenshift.loadgen import SteadyLoad
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
-from greenshift.supervisor import component_health
+from greenshift.supervisor.status_report import component_health
+from tests.harness.chaos import killers
+from tests.harness.chaos.invariants import SETTLED, Snapshot, collect, violations
+from tests.harness.chaos.watch import ShareWatch, held_on_stale, moved_on_stale, new_share
 
 STRATEGIES = ("ALL_AT_ONCE", "CANARY", "LINEAR", "ROLLING", "FAULTY")
 VARIANT = "AllTraffic"

@@ -30,7 +30,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.workflow_bench import WAITS, one_deployment  # noqa: E402
-from greenshift.binaries import temporal_cli  # noqa: E402
+from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
 from greenshift.temporal import connect  # noqa: E402
@@ -62,7 +62,9 @@ async def serve(target: str, queue: str, db: str, ready: str) -> None:
 
 async def run(workers: int, concurrent: int) -> dict[str, float]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=temporal_cli()
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_cli(),
+        dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     procs: list[subprocess.Popen[bytes]] = []
     try:

@@ -23,7 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.report_doc import replace_section  # noqa: E402
-from greenshift.binaries import temporal_test_server  # noqa: E402
+from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_test_server  # noqa: E402
 from greenshift.simulate.rehearsal import Scenario, SkippingClock, rehearse  # noqa: E402
 
 RUNS = 3
@@ -75,7 +75,9 @@ CASES = [
 
 async def main(write: bool) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=temporal_test_server(),
+        test_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     rows = []
     try:

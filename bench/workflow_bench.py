@@ -39,7 +39,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.report_doc import replace_section  # noqa: E402
-from greenshift.binaries import temporal_cli  # noqa: E402
+from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter  # noqa: E402
@@ -204,7 +204,9 @@ async def bench(
     alarms: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=temporal_cli()
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_cli(),
+        dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:

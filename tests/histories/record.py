@@ -21,7 +21,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from greenshift.binaries import temporal_test_server
+from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_test_server
 from greenshift.simulate.fakes import SimJudges
 from tests.fakes import FleetFaults
 from tests.workflow.harness import World, canary, rolling, variant, wait_for, world
@@ -123,7 +123,9 @@ JUDGES = {"judge_quiet_paused_resumed": lambda: SimJudges(["errors"], quiet={1: 
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=temporal_test_server(),
+        test_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     try:
         only = sys.argv[1:]

@@ -83,14 +83,6 @@ class Captured(NamedTuple):
     input_size: int = -1  # the body's declared size; more than len(input): captured cut
     output_size: int = -1
 
-    @property
-    def input(self) -> bytes | None:
-        return None if self.input_b64 is None else _b64(self.input_b64)
-
-    @property
-    def output(self) -> bytes | None:
-        return None if self.output_b64 is None else _b64(self.output_b64)
-
 
 FIELDS = 11
 
@@ -167,51 +159,6 @@ def _encoding(content_type: str, rule: CaptureRule) -> str:
     return "BASE64"
 
 
-def _side(
-    mode: str, content_type: str, data: bytes, size: int, rule: CaptureRule
-) -> dict[str, Any]:
-    encoding = _encoding(content_type, rule)
-    text = (
-        base64.b64encode(data).decode() if encoding == "BASE64" else data.decode("utf-8", "replace")
-    )
-    side: dict[str, Any] = {
-        "observedContentType": content_type,
-        "mode": mode,
-        "data": text,
-        "encoding": encoding,
-    }
-    if size > len(data):
-        side["truncated"] = True
-        side["size"] = size
-    return side
-
-
-def record(
-    captured: Captured, rule: CaptureRule, config_name: str, fleet_id: str
-) -> dict[str, Any]:
-    """The SageMaker capture record of one invocation."""
-    data: dict[str, Any] = {}
-    if rule.capture_input and captured.input is not None:
-        data["endpointInput"] = _side(
-            "INPUT", captured.input_type, captured.input, captured.input_size, rule
-        )
-    if rule.capture_output and captured.output is not None:
-        data["endpointOutput"] = _side(
-            "OUTPUT", captured.output_type, captured.output, captured.output_size, rule
-        )
-    meta: dict[str, Any] = {
-        "eventId": captured.event_id,
-        "inferenceTime": inference_time(captured.time_ms),
-        "endpointConfigName": config_name,
-        "fleetId": fleet_id,
-    }
-    if captured.inference_id:
-        meta["inferenceId"] = captured.inference_id
-    if captured.custom_attributes:
-        meta["customAttributes"] = [captured.custom_attributes]
-    return {"captureData": data, "eventMetadata": meta, "eventVersion": EVENT_VERSION}
-
-
 @lru_cache(maxsize=256)
 def _second(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
@@ -241,8 +188,9 @@ def _side_text(mode: str, content_type: str, b64: str, size: int, rule: CaptureR
 
 
 def record_text(captured: Captured, rule: CaptureRule, config_name: str, fleet_id: str) -> str:
-    """`dumps(record(...))` without building it: the writer's hot path (the unit tests hold the
-    two equal)."""
+    """The SageMaker capture record of one invocation, as one JSON line, written directly: the
+    writer's hot path (no dict is built, a base64 side is never decoded and encoded again).
+    tests/unit/test_capture.py holds it equal to a plain dict-building reference."""
     sides = []
     if rule.capture_input and captured.input_b64 is not None:
         side = _side_text(

@@ -9,15 +9,17 @@ import subprocess
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
 from greenshift.capture.reading import read_records, stats_path
 from greenshift.capture.rules import (
+    Captured,
     CaptureRule,
     event_ids,
+    inference_time,
     parse_line,
-    record,
     record_text,
     relative_path,
     rule_from_config,
@@ -35,6 +37,61 @@ CONFIG = {
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def record(captured: Captured, rule: CaptureRule, config_name: str, fleet_id: str) -> Any:
+    """The record the writer writes, parsed."""
+    return json.loads(record_text(captured, rule, config_name, fleet_id))
+
+
+def reference_record(
+    captured: Captured, rule: CaptureRule, config_name: str, fleet_id: str
+) -> dict[str, Any]:
+    """SageMaker's capture record built the plain way, as a dict from the decoded bodies: the
+    reference the writer's direct record_text is held to."""
+
+    def side(mode: str, content_type: str, b64_data: str, size: int) -> dict[str, Any]:
+        data = base64.b64decode(b64_data)
+        base_type = content_type.split(";", 1)[0].strip()
+        encoding = (
+            "CSV"
+            if base_type in rule.csv_types
+            else "JSON"
+            if base_type in rule.json_types
+            else "BASE64"
+        )
+        text = b64_data if encoding == "BASE64" else data.decode("utf-8", "replace")
+        found: dict[str, Any] = {
+            "observedContentType": content_type,
+            "mode": mode,
+            "data": text,
+            "encoding": encoding,
+        }
+        if size > len(data):
+            found["truncated"] = True
+            found["size"] = size
+        return found
+
+    sides: dict[str, Any] = {}
+    if rule.capture_input and captured.input_b64 is not None:
+        sides["endpointInput"] = side(
+            "INPUT", captured.input_type, captured.input_b64, captured.input_size
+        )
+    if rule.capture_output and captured.output_b64 is not None:
+        sides["endpointOutput"] = side(
+            "OUTPUT", captured.output_type, captured.output_b64, captured.output_size
+        )
+    meta: dict[str, Any] = {
+        "eventId": captured.event_id,
+        "inferenceTime": inference_time(captured.time_ms),
+        "endpointConfigName": config_name,
+        "fleetId": fleet_id,
+    }
+    if captured.inference_id:
+        meta["inferenceId"] = captured.inference_id
+    if captured.custom_attributes:
+        meta["customAttributes"] = [captured.custom_attributes]
+    return {"captureData": sides, "eventMetadata": meta, "eventVersion": "0"}
 
 
 def line_of(*old: str) -> tuple[str, str]:
@@ -175,8 +232,9 @@ def test_a_body_captured_cut_says_so_and_a_side_not_captured_is_absent() -> None
 
 def test_the_writers_fast_record_text_is_the_record() -> None:
     """record_text (the writer's hot path: no dict, base64 sides never decoded) parses to
-    exactly record()'s dict, for text and base64 sides, cut bodies, custom attributes, an
-    inference id, escapes and non-UTF-8 bytes, a side off and a side not captured."""
+    exactly the reference record's dict, for text and base64 sides, cut bodies, custom
+    attributes, an inference id, escapes and non-UTF-8 bytes, a side off and a side not
+    captured."""
     odd = b'{"q": "\\"\xff\n\xc3\xa9"}'
     rules = [
         CaptureRule(100, "file:///x", json_types=("application/json",)),
@@ -198,7 +256,7 @@ def test_the_writers_fast_record_text_is_the_record() -> None:
         captured = parse_line(*line_of(*fields))
         assert captured is not None
         for rule in rules:
-            assert json.loads(record_text(captured, rule, "cfg", "a")) == record(
+            assert record(captured, rule, "cfg", "a") == reference_record(
                 captured, rule, "cfg", "a"
             )
             checked += 1

@@ -2,10 +2,11 @@
 
 Strategy lives in the planner; this class only carries steps out, in order:
 provision → traffic (applied and confirmed) → bake (a timer raced against the abort flag, then a
-pull check of the alarms) → terminate. Before each step its undo is registered (saga). Alarm,
-deadline, a failed step and the `abort` update all set one flag with a reason (habit 6); the
-checklist looks at it at every step boundary and hands over to the rollback, which is shielded
-from cancellation and not cut short by the deadline.
+pull check of the alarms) → terminate. Alarm, deadline, a failed step and the `abort` update
+all set one flag with a reason (habit 6); the checklist looks at it at every step boundary and
+hands over to the rollback, which is shielded from cancellation and not cut short by the
+deadline. The rollback is planned from the state after every step that began (a step may have
+taken effect even if it seemed to fail, and every step is absolute).
 """
 
 from __future__ import annotations
@@ -111,7 +112,6 @@ class DeploymentWorkflow:
         self._finished = False
         self._phase = "Preparing"
         self._index: int | None = None
-        self._undo: list[Step] = []
         self._started_steps = 0
         self._events = 0
         self._pause_message: str | None = None
@@ -176,9 +176,8 @@ class DeploymentWorkflow:
                 await self._hold_while_paused()
                 if self._abort is not None:
                     break
-                # Saga: the undo is registered before the step, which may happen even if it
-                # appears to fail (a timeout after the effect).
-                self._undo.extend(planned.undo)
+                # Counted before the step runs: it may take effect even if it appears to fail
+                # (a timeout after the effect), and the rollback starts from where it led.
                 self._started_steps = planned.index + 1
                 await self._run_step(planned)
                 if self._abort is not None:
@@ -344,7 +343,6 @@ class DeploymentWorkflow:
                     ref=prepared.ref,
                     plan=prepared.plan,
                     started_steps=self._started_steps,
-                    undo=self._undo,
                 ),
                 options.REGISTRY,
                 act.RollbackPlan,

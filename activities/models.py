@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from greenshift.planning.model import Plan, Step
+from greenshift.planning.model import Plan, Step, drop_legacy_undo
 from greenshift.ports import AlarmState
 from greenshift.status import DeploymentOutcome, EndpointStatus
 
@@ -126,8 +126,13 @@ class StatusInput(_Message):
 class RollbackInput(_Message):
     ref: DeploymentRef
     plan: Plan
-    started_steps: int  # steps that began (their undo registered): 0..len(plan.steps)
-    undo: list[Step]  # the registered undo steps, in registration order (saga)
+    started_steps: int  # steps that began (they may have taken effect): 0..len(plan.steps)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy_undo(cls, data: Any) -> Any:
+        # plan_rollback inputs recorded before issue 13 carry the unused undo steps.
+        return drop_legacy_undo(data)
 
 
 class RollbackPlan(_Message):

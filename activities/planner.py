@@ -25,9 +25,9 @@ __all__ = ["Planner", "SagemakerPlanner", "serving_specs"]
 
 
 class Planner(Protocol):
-    def rollback_steps(self, plan: Plan, started_steps: int, undo: list[Step]) -> list[Step]:
+    def rollback_steps(self, plan: Plan, started_steps: int) -> list[Step]:
         """The steps that restore the state before the deployment, given that the first
-        `started_steps` steps began (their undo steps, `undo`, are registered in that order)."""
+        `started_steps` steps began."""
 
 
 class SagemakerPlanner:
@@ -55,7 +55,7 @@ class SagemakerPlanner:
     ) -> Plan:
         return admission.plan_weights(endpoint, request).plan
 
-    def rollback_steps(self, plan: Plan, started_steps: int, undo: list[Step]) -> list[Step]:
-        # A step that began may have taken effect even if it seemed to fail (saga), and every
-        # step is absolute: roll back from the state after all the steps that began.
+    def rollback_steps(self, plan: Plan, started_steps: int) -> list[Step]:
+        # A step that began may have taken effect even if it seemed to fail (a timeout after the
+        # effect), and every step is absolute: roll back from the state after all that began.
         return list(rollback.rollback_steps(plan, started_steps))

@@ -322,7 +322,7 @@ class RegistryActivities:
     @activity.defn(name=PLAN_ROLLBACK)
     @business_errors
     def plan_rollback(self, data: RollbackInput) -> RollbackPlan:
-        steps = self.planner.rollback_steps(data.plan, data.started_steps, list(data.undo))
+        steps = self.planner.rollback_steps(data.plan, data.started_steps)
         return RollbackPlan(steps=list(steps))
 
     @activity.defn(name=RECORD_PROGRESS)

@@ -16,8 +16,9 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.names import CREATE_ENDPOINT
     from greenshift.status import DeploymentOutcome, EndpointStatus
     from workflows import hosts, options
-    from workflows.deployment import Abort, DeploymentWorkflow, Settled
+    from workflows.deployment import DeploymentWorkflow, Settled
     from workflows.inputs import failure_message, parse_input
+    from workflows.state import Abort, DeploymentPhase
 
 
 @workflow.defn(name=CREATE_ENDPOINT)
@@ -31,7 +32,7 @@ class CreateEndpoint(DeploymentWorkflow):
     async def _clean_up(self, abort: Abort) -> Settled:
         """No old fleet to return to: take the routing away and stop every new instance."""
         prepared = self._require_prepared()
-        self._phase = "CleaningUp"
+        self.state.phase = DeploymentPhase.CLEANING_UP
         reason = abort.message
         try:
             await self._call(act.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)

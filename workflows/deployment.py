@@ -2,10 +2,11 @@
 
 Strategy lives in the planner; this class only carries steps out, in order:
 provision → traffic (applied and confirmed) → bake (a timer raced against the abort flag, then a
-pull check of the alarms) → terminate. Before each step its undo is registered (saga). Alarm,
-deadline, a failed step and the `abort` update all set one flag with a reason (habit 6); the
-checklist looks at it at every step boundary and hands over to the rollback, which is shielded
-from cancellation and not cut short by the deadline.
+pull check of the alarms) → terminate. Alarm, deadline, a failed step and the `abort` update
+all set one flag with a reason (habit 6); the checklist looks at it at every step boundary and
+hands over to the rollback, which is shielded from cancellation and not cut short by the
+deadline. The rollback is planned from the state after every step that began (a step may have
+taken effect even if it seemed to fail, and every step is absolute).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         ControlResult,
         ProgressView,
     )
+    from workflows.state import STEP_PHASES, Abort, DeploymentPhase, DeploymentState
 
 T = TypeVar("T")
 
@@ -69,22 +71,6 @@ STALE_RECHECKS = 6
 # start of the run, so a history recorded before it replays the old way throughout.
 LEAN_PATCH = "lean-round-trips"
 
-PHASES = {
-    "provision": "Provisioning",
-    "traffic": "ShiftingTraffic",
-    "bake": "Baking",
-    "terminate": "Terminating",
-}
-
-
-@dataclass
-class Abort:
-    """Why the deployment hands over to rollback: one reason, one message (FailureReason)."""
-
-    reason: RollbackReason
-    message: str
-    actor: str | None = None
-
 
 @dataclass
 class Settled:
@@ -96,32 +82,18 @@ class Settled:
 
 
 class DeploymentWorkflow:
-    """Shared state, handlers and step executor of the endpoint workflows (not a workflow itself:
-    each operation subclasses it with its own `@workflow.run`)."""
+    """Shared state (`state`, workflows/state.py), handlers and step executor of the endpoint
+    workflows (not a workflow itself: each operation subclasses it with its own `@workflow.run`).
+    """
 
     def __init__(self) -> None:
-        self._prepared: act.Prepared | None = None
-        self._abort: Abort | None = None
-        self._paused = False
-        self._promote = False
-        self._baking = False
-        self._bake_ends_at: Any = None
-        self._rolling_back = False
-        self._forward_done = False
-        self._finished = False
-        self._phase = "Preparing"
-        self._index: int | None = None
-        self._undo: list[Step] = []
-        self._started_steps = 0
-        self._events = 0
-        self._pause_message: str | None = None
-        self._lean = False
+        self.state = DeploymentState()
 
     # --- the checklist ---------------------------------------------------------------------
     async def _prepare(
         self, name: str, request: dict[str, Any], deployment_id: str | None
     ) -> act.Prepared:
-        self._lean = workflow.patched(LEAN_PATCH)
+        self.state.lean = workflow.patched(LEAN_PATCH)
         data = act.PrepareInput(
             request=request,
             deployment_id=deployment_id_of(deployment_id),
@@ -138,7 +110,7 @@ class DeploymentWorkflow:
                 request.get("EndpointName"), data.deployment_id, failure
             )
             raise failure from None
-        self._prepared = prepared
+        self.state.prepared = prepared
         return prepared
 
     async def _deploy(self, on_failure: Callable[[Abort], Awaitable[Settled]]) -> dict[str, str]:
@@ -149,12 +121,12 @@ class DeploymentWorkflow:
         if succeeded:
             settled = Settled(EndpointStatus.IN_SERVICE, DeploymentOutcome.SUCCEEDED)
         else:
-            assert self._abort is not None
-            abort = self._abort
+            assert self.state.abort is not None
+            abort = self.state.abort
             settled = await self._shielded(lambda: on_failure(abort))
         await self._shielded(lambda: self._finish(settled, succeeded))
-        self._finished = True
-        self._phase = "Finished"
+        self.state.finished = True
+        self.state.phase = DeploymentPhase.FINISHED
         await workflow.wait_condition(workflow.all_handlers_finished)
         if not succeeded:
             raise ApplicationError(
@@ -174,32 +146,31 @@ class DeploymentWorkflow:
                 await self._check_alarms(list(plan.alarms), "before the first instance")
             for planned in plan.steps:
                 await self._hold_while_paused()
-                if self._abort is not None:
+                if self.state.abort is not None:
                     break
-                # Saga: the undo is registered before the step, which may happen even if it
-                # appears to fail (a timeout after the effect).
-                self._undo.extend(planned.undo)
-                self._started_steps = planned.index + 1
+                # Counted before the step runs: it may take effect even if it appears to fail
+                # (a timeout after the effect), and the rollback starts from where it led.
+                self.state.started_steps = planned.index + 1
                 await self._run_step(planned)
-                if self._abort is not None:
+                if self.state.abort is not None:
                     break
         except asyncio.CancelledError:
             self._request_abort(RollbackReason.ABORTED, "The workflow was cancelled.", None)
         finally:
-            self._forward_done = True
+            self.state.forward_done = True
         if deadline is not None:
             await deadline
-        return self._abort is None
+        return self.state.abort is None
 
     async def _run_step(self, planned: PlannedStep) -> None:
         step = planned.step
-        self._index = planned.index
-        self._phase = PHASES[step.kind]
+        self.state.index = planned.index
+        self.state.phase = STEP_PHASES[step.kind]
         if isinstance(step, BakeStep):
             await self._bake(planned.index, step)
             return
         progress = None
-        if self._lean:  # the step's activity records it
+        if self.state.lean:  # the step's activity records it
             progress = self._progress_input(planned.index, step.message)
         else:
             await self._progress(planned.index, step.message)
@@ -219,22 +190,19 @@ class DeploymentWorkflow:
                 )
 
     async def _bake(self, index: int, step: BakeStep) -> None:
-        self._promote = False
-        self._baking = True
-        self._bake_ends_at = workflow.now() + timedelta(seconds=step.seconds)
-        await self._progress(index, step.message, bake_ends_at=self._bake_ends_at)
+        self.state.start_bake(workflow.now() + timedelta(seconds=step.seconds))
+        await self._progress(index, step.message, bake_ends_at=self.state.bake_ends_at)
         try:
             if step.seconds > 0:
                 await workflow.wait_condition(
-                    lambda: self._abort is not None or self._promote, timeout=step.seconds
+                    lambda: self.state.abort is not None or self.state.promote, timeout=step.seconds
                 )
         except TimeoutError:
             pass  # the bake ran its full time
         finally:
-            self._baking = False
-            self._bake_ends_at = None
+            self.state.end_bake()
         judges: list[str] | None = None  # not known
-        if self._abort is None and step.alarms:
+        if self.state.abort is None and step.alarms:
             judges = await self._check_alarms(list(step.alarms), "at the end of the bake")
         if step.alarms and workflow.patched(judging.PATCH):
             if judges == [] and workflow.patched(judging.ONLY_JUDGES_PATCH):
@@ -265,15 +233,15 @@ class DeploymentWorkflow:
     ) -> None:
         """Wait for the alarms to be evaluated again; if they are not, pause and say why. Traffic
         stays where it is; a resume checks again, an abort or the deadline rolls back."""
-        while result.stale and self._abort is None:
+        while result.stale and self.state.abort is None:
             for _ in range(STALE_RECHECKS):
                 try:
                     await workflow.wait_condition(
-                        lambda: self._abort is not None, timeout=STALE_RECHECK_SECONDS
+                        lambda: self.state.abort is not None, timeout=STALE_RECHECK_SECONDS
                     )
                 except TimeoutError:
                     pass
-                if self._abort is not None:
+                if self.state.abort is not None:
                     return
                 result = await self._alarm_states(alarms)
                 if result.tripped is not None:
@@ -281,17 +249,17 @@ class DeploymentWorkflow:
                     return
                 if not result.stale:
                     return
-            self._pause_message = (
+            self.state.pause_message = (
                 f"Paused {when}: alarm(s) {', '.join(result.stale)} were last evaluated "
                 f"{result.stale_seconds:.0f} s ago (is the alarm evaluator running?); traffic "
                 "is held where it is. Resume once they are evaluated again, or abort."
             )
-            if not self._paused:
-                self._paused = True
-                await self._event("Paused", self._pause_message, None)
+            if not self.state.paused:
+                self.state.paused = True
+                await self._event("Paused", self.state.pause_message, None)
             await self._hold_while_paused()
-            self._pause_message = None
-            if self._abort is None:
+            self.state.pause_message = None
+            if self.state.abort is None:
                 result = await self._alarm_states(alarms)
                 if result.tripped is not None:
                     self._alarm(result.tripped.name, result.tripped.reason, when)
@@ -301,7 +269,7 @@ class DeploymentWorkflow:
         """MaximumExecutionTimeoutInSeconds as a timer in the workflow (execution_timeout would
         kill it without its rollback)."""
         try:
-            await workflow.wait_condition(lambda: self._forward_done, timeout=seconds)
+            await workflow.wait_condition(lambda: self.state.forward_done, timeout=seconds)
         except TimeoutError:
             self._request_abort(
                 RollbackReason.DEADLINE,
@@ -311,27 +279,27 @@ class DeploymentWorkflow:
             )
 
     async def _hold_while_paused(self) -> None:
-        if not self._paused:
+        if not self.state.paused:
             return
-        self._phase = "Paused"
+        self.state.phase = DeploymentPhase.PAUSED
         await self._progress(
-            self._index if self._index is not None else -1,
-            self._pause_message or "Paused before the next step; resume or abort it.",
+            self.state.index if self.state.index is not None else -1,
+            self.state.pause_message or "Paused before the next step; resume or abort it.",
             True,
         )
         # A paused deployment still rolls back on an alarm, an abort or the deadline.
-        await workflow.wait_condition(lambda: not self._paused or self._abort is not None)
+        await workflow.wait_condition(lambda: not self.state.paused or self.state.abort is not None)
 
     async def _interruptible(self, call: Awaitable[T]) -> T | None:
         """Run a long step, cancelling it when the deployment is aborted meanwhile."""
         task = asyncio.ensure_future(call)
-        await workflow.wait_condition(lambda: task.done() or self._abort is not None)
+        await workflow.wait_condition(lambda: task.done() or self.state.abort is not None)
         if not task.done():
             task.cancel()
         try:
             return await task
         except (ActivityError, asyncio.CancelledError):
-            if self._abort is not None:
+            if self.state.abort is not None:
                 return None
             raise
 
@@ -340,16 +308,15 @@ class DeploymentWorkflow:
         """Traffic back to blue, green terminated, InService on the old config; a failed
         rollback is UpdateRollbackFailed, never a silent drop."""
         prepared = self._require_prepared()
-        self._rolling_back = True
-        self._phase = "RollingBack"
+        self.state.rolling_back = True
+        self.state.phase = DeploymentPhase.ROLLING_BACK
         try:
             plan = await self._write(
                 act.PLAN_ROLLBACK,
                 act.RollbackInput(
                     ref=prepared.ref,
                     plan=prepared.plan,
-                    started_steps=self._started_steps,
-                    undo=self._undo,
+                    started_steps=self.state.started_steps,
                 ),
                 options.REGISTRY,
                 act.RollbackPlan,
@@ -358,10 +325,10 @@ class DeploymentWorkflow:
             for number, step in enumerate(plan.steps):
                 if isinstance(step, BakeStep):
                     continue
-                index = self._index if self._index is not None else -1
+                index = self.state.index if self.state.index is not None else -1
                 message = f"Rolling back: {step.message}"
                 progress = None
-                if self._lean:  # the step's activity records it
+                if self.state.lean:  # the step's activity records it
                     progress = self._progress_input(index, message, rollback_step=number)
                 else:
                     await self._progress(index, message, rollback_step=number)
@@ -417,7 +384,7 @@ class DeploymentWorkflow:
             fleets=prepared.fleets,
             routing_strategies=prepared.plan.routing_strategies(),
             progress=progress,
-            unless_hosts=self._lean and isinstance(step, ProvisionStep | TerminateStep),
+            unless_hosts=self.state.lean and isinstance(step, ProvisionStep | TerminateStep),
         )
         if isinstance(step, ProvisionStep):
             spec = next((s for s in prepared.plan.green if s.variant == step.fleet.variant), None)
@@ -476,7 +443,7 @@ class DeploymentWorkflow:
     ) -> T:
         """A short registry call (or the pure rollback planning): a local activity once
         LEAN_PATCH holds for this run, an activity otherwise."""
-        if not self._lean:
+        if not self.state.lean:
             return await self._call(name, arg, opts, result_type)
         try:
             result: T = await workflow.execute_local_activity(
@@ -529,7 +496,7 @@ class DeploymentWorkflow:
         return act.ProgressInput(
             ref=self._require_prepared().ref,
             step_index=index,
-            phase=self._phase,
+            phase=self.state.phase.value,
             message=message,
             at=workflow.now(),
             bake_ends_at=bake_ends_at,
@@ -547,33 +514,33 @@ class DeploymentWorkflow:
         )
 
     async def _event(self, type_: str, message: str, actor: str | None) -> None:
-        if self._prepared is None:
+        if self.state.prepared is None:
             return
-        self._events += 1
+        self.state.events += 1
         await self._write(
             act.RECORD_EVENT,
             act.EventInput(
-                ref=self._prepared.ref,
+                ref=self.state.prepared.ref,
                 type=type_,
                 message=message,
                 at=workflow.now(),
                 actor=actor,
-                key=f"control:{self._events}",
+                key=f"control:{self.state.events}",
             ),
             options.REGISTRY,
             None,
         )
 
     def _require_prepared(self) -> act.Prepared:
-        if self._prepared is None:
+        if self.state.prepared is None:
             raise ApplicationError("the deployment was not prepared", non_retryable=True)
-        return self._prepared
+        return self.state.prepared
 
     # --- the abort flag --------------------------------------------------------------------
     def _request_abort(self, reason: RollbackReason, message: str, actor: str | None) -> bool:
-        if self._abort is not None or self._rolling_back or self._forward_done:
+        if self.state.abort is not None or self.state.rolling_back or self.state.forward_done:
             return False
-        self._abort = Abort(reason, message, actor)
+        self.state.abort = Abort(reason, message, actor)
         return True
 
     def _alarm(self, name: str, reason: str, when: str) -> None:
@@ -585,45 +552,45 @@ class DeploymentWorkflow:
     # --- signal, updates, query ------------------------------------------------------------
     @workflow.signal(name=ALARM_TRIPPED)
     def alarm_tripped(self, alarm: AlarmTripped) -> None:
-        if self._prepared is not None and alarm.name not in self._prepared.plan.alarms:
+        if self.state.prepared is not None and alarm.name not in self.state.prepared.plan.alarms:
             return  # not an alarm this deployment watches
         self._alarm(alarm.name, alarm.reason, "during the deployment")
 
     def _require_running(self) -> None:
-        if self._prepared is None:
+        if self.state.prepared is None:
             raise ValueError("The deployment is still being prepared; try again in a moment.")
-        if self._rolling_back or self._abort is not None:
+        if self.state.rolling_back or self.state.abort is not None:
             raise ValueError("The deployment is rolling back.")
-        if self._forward_done or self._finished:
+        if self.state.forward_done or self.state.finished:
             raise ValueError("The deployment has finished.")
 
     @workflow.update(name=PAUSE)
     async def pause(self, request: ControlRequest) -> ControlResult:
-        self._paused = True
+        self.state.paused = True
         await self._event("Paused", f"Paused by {request.actor}: {request.reason}", request.actor)
         return ControlResult(accepted=True, message="The deployment holds at the next step.")
 
     @pause.validator
     def _validate_pause(self, request: ControlRequest) -> None:
         self._require_running()
-        if self._paused:
+        if self.state.paused:
             raise ValueError("The deployment is already paused.")
 
     @workflow.update(name=RESUME)
     async def resume(self, request: ControlRequest) -> ControlResult:
-        self._paused = False
+        self.state.paused = False
         await self._event("Resumed", f"Resumed by {request.actor}: {request.reason}", request.actor)
         return ControlResult(accepted=True, message="The deployment goes on.")
 
     @resume.validator
     def _validate_resume(self, request: ControlRequest) -> None:
         self._require_running()
-        if not self._paused:
+        if not self.state.paused:
             raise ValueError("The deployment is not paused.")
 
     @workflow.update(name=PROMOTE)
     async def promote(self, request: ControlRequest) -> ControlResult:
-        self._promote = True
+        self.state.promote = True
         await self._event(
             "Promoted", f"Bake ended early by {request.actor}: {request.reason}", request.actor
         )
@@ -632,8 +599,8 @@ class DeploymentWorkflow:
     @promote.validator
     def _validate_promote(self, request: ControlRequest) -> None:
         self._require_running()
-        if not self._baking:
-            raise ValueError(f"The deployment is not baking (it is {self._phase}).")
+        if not self.state.baking:
+            raise ValueError(f"The deployment is not baking (it is {self.state.phase.value}).")
 
     @workflow.update(name=ABORT)
     async def abort(self, request: ControlRequest) -> ControlResult:
@@ -652,16 +619,16 @@ class DeploymentWorkflow:
 
     @workflow.query(name=PROGRESS)
     def progress(self) -> ProgressView:
-        steps = self._prepared.plan.steps if self._prepared is not None else ()
+        steps = self.state.prepared.plan.steps if self.state.prepared is not None else ()
         return ProgressView(
-            phase=self._phase,
-            step_index=self._index,
+            phase=self.state.phase.value,
+            step_index=self.state.index,
             step_count=len(steps),
-            paused=self._paused,
-            baking=self._baking,
-            bake_ends_at=self._bake_ends_at,
-            rolling_back=self._rolling_back,
-            abort_reason=self._abort.reason.value if self._abort else None,
-            abort_message=self._abort.message if self._abort else None,
-            finished=self._finished,
+            paused=self.state.paused,
+            baking=self.state.baking,
+            bake_ends_at=self.state.bake_ends_at,
+            rolling_back=self.state.rolling_back,
+            abort_reason=self.state.abort.reason.value if self.state.abort else None,
+            abort_message=self.state.abort.message if self.state.abort else None,
+            finished=self.state.finished,
         )

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.status import RollbackReason
     from workflows import options
     from workflows.inputs import failure_message
+    from workflows.state import DeploymentPhase
 
 if TYPE_CHECKING:
     from workflows.deployment import DeploymentWorkflow
@@ -48,15 +49,15 @@ JUDGE = options.ActivityOptions(start_to_close=timedelta(seconds=30), attempts=8
 async def judge_bake(wf: DeploymentWorkflow, index: int, step: BakeStep) -> None:
     """Called at the end of every bake that watches alarms, after their pull check. The judges
     look at the whole deployment so far (greenshift.metrics.judge_source says why)."""
-    if wf._abort is not None and wf._abort.reason is not RollbackReason.ALARM:
+    if wf.state.abort is not None and wf.state.abort.reason is not RollbackReason.ALARM:
         return  # aborted or out of time: nothing to judge, the rollback comes first
     extended = 0
     look = 0
-    can_extend = not wf._promote
+    can_extend = not wf.state.promote
     while True:
         look += 1
         result = await _look(wf, index, step, look)
-        if wf._abort is not None:
+        if wf.state.abort is not None:
             return  # an alarm tripped: its verdict is recorded, the rollback follows
         decision = decide_bake(
             result.verdicts, step.seconds, extended, _deadline_left(wf), can_extend
@@ -77,22 +78,22 @@ async def judge_bake(wf: DeploymentWorkflow, index: int, step: BakeStep) -> None
             await wf._event(EXTENDED_EVENT, decision.message, None)
             promoted = await _extend(wf, index, decision.seconds, decision.message)
             extended += decision.seconds
-            if wf._abort is None and step.alarms:
+            if wf.state.abort is None and step.alarms:
                 await wf._check_alarms(list(step.alarms), "at the end of the extended bake")
-            if wf._abort is not None:
+            if wf.state.abort is not None:
                 return
             can_extend = can_extend and not promoted
             continue
         # PAUSE: hold until a resume (judge once more, then go on) or an abort.
-        wf._pause_message = decision.message
-        if not wf._paused:
-            wf._paused = True
+        wf.state.pause_message = decision.message
+        if not wf.state.paused:
+            wf.state.paused = True
             await wf._event("Paused", decision.message, None)
         await wf._hold_while_paused()
-        wf._pause_message = None
-        if wf._abort is not None:
+        wf.state.pause_message = None
+        if wf.state.abort is not None:
             return
-        wf._phase = "Baking"
+        wf.state.phase = DeploymentPhase.BAKING
         can_extend = False
 
 
@@ -125,19 +126,18 @@ async def _look(wf: DeploymentWorkflow, index: int, step: BakeStep, look: int) -
 
 async def _extend(wf: DeploymentWorkflow, index: int, seconds: int, message: str) -> bool:
     """Bake `seconds` more, as a bake: abort and alarms end it, promote ends it early (True)."""
-    wf._phase = "Baking"
-    wf._promote = False
-    wf._baking = True
-    wf._bake_ends_at = workflow.now() + timedelta(seconds=seconds)
-    await wf._progress(index, message, bake_ends_at=wf._bake_ends_at)
+    wf.state.phase = DeploymentPhase.BAKING
+    wf.state.start_bake(workflow.now() + timedelta(seconds=seconds))
+    await wf._progress(index, message, bake_ends_at=wf.state.bake_ends_at)
     try:
-        await workflow.wait_condition(lambda: wf._abort is not None or wf._promote, timeout=seconds)
+        await workflow.wait_condition(
+            lambda: wf.state.abort is not None or wf.state.promote, timeout=seconds
+        )
     except TimeoutError:
         pass
     finally:
-        wf._baking = False
-        wf._bake_ends_at = None
-    return wf._promote
+        wf.state.end_bake()
+    return wf.state.promote
 
 
 def _deadline_left(wf: DeploymentWorkflow) -> float | None:

@@ -23,9 +23,10 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.names import SETTLE_ENDPOINT
     from greenshift.status import DeploymentOutcome, EndpointStatus, RollbackReason
     from workflows import options
-    from workflows.deployment import Abort, DeploymentWorkflow, Settled
+    from workflows.deployment import DeploymentWorkflow, Settled
     from workflows.inputs import failure_message
     from workflows.messages import ABORT, ControlRequest, ControlResult
+    from workflows.state import Abort, DeploymentPhase
 
 
 @workflow.defn(name=SETTLE_ENDPOINT)
@@ -47,10 +48,10 @@ class SettleEndpoint(DeploymentWorkflow):
                 None,
             )
         elif plan.action in ("rollback", "clean_up") and plan.prepared is not None:
-            self._prepared = plan.prepared
-            self._started_steps = plan.started_steps
-            self._index = plan.step_index
-            self._forward_done = True  # nothing goes forward: pause/resume/promote refuse
+            self.state.prepared = plan.prepared
+            self.state.started_steps = plan.started_steps
+            self.state.index = plan.step_index
+            self.state.forward_done = True  # nothing goes forward: pause/resume/promote refuse
             if data.aborted_by is not None:  # an AbortDeployment started this settling
                 await self._record_abort(data.aborted_by, data.abort_reason)
             abort = Abort(RollbackReason.ABORTED, data.reason)
@@ -59,15 +60,15 @@ class SettleEndpoint(DeploymentWorkflow):
             else:
                 settled = await self._shielded(lambda: self._clean_up(abort))
             await self._shielded(lambda: self._finish(settled, False))
-        self._finished = True
-        self._phase = "Finished"
+        self.state.finished = True
+        self.state.phase = DeploymentPhase.FINISHED
         await workflow.wait_condition(workflow.all_handlers_finished)
         return plan.action
 
     async def _clean_up(self, abort: Abort) -> Settled:
         """A create: no old fleet to return to; the routing and every new instance go."""
         prepared = self._require_prepared()
-        self._phase = "CleaningUp"
+        self.state.phase = DeploymentPhase.CLEANING_UP
         reason = abort.message
         try:
             await self._call(act.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
@@ -96,5 +97,5 @@ class SettleEndpoint(DeploymentWorkflow):
 
     @abort.validator
     def _validate_abort(self, request: ControlRequest) -> None:
-        if self._finished:
+        if self.state.finished:
             raise ValueError("The endpoint has been settled.")

@@ -9,9 +9,9 @@ never a delta, so carrying out a step twice is the same as carrying it out once.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Role(StrEnum):
@@ -118,17 +118,36 @@ Step = Annotated[
 ]
 
 
+def drop_legacy_undo(data: Any) -> Any:
+    """Accept, and drop, the `undo` key of payloads recorded before it was removed (issue 13).
+
+    Every planned step once carried an undo step, and the rollback request the undo steps
+    registered so far; the rollback never used them (it is planned from the state after the
+    steps that began: `greenshift.planning.rollback`). Payloads recorded then still carry the
+    key: the prepare activities' results in every deployment history in tests/histories, the
+    `finish_deployment` and `plan_rollback` inputs in those recorded before the lean patch
+    (no `lean` in the name), and the plans stored with deployments in the registry. Dropped by
+    name, so any other unknown key is still refused (`extra="forbid"`).
+    """
+    if isinstance(data, dict) and "undo" in data:
+        return {key: value for key, value in data.items() if key != "undo"}
+    return data
+
+
 class PlannedStep(_Frozen):
-    """A step, when it starts at the earliest (seconds from the deployment's start), and how to
-    undo it. `undo` is registered before the step runs (saga); it restores the state before it."""
+    """A step, and when it starts at the earliest (seconds from the deployment's start)."""
 
     index: int
     offset_seconds: int
     step: Step
-    undo: tuple[Step, ...] = ()
     # Fleet sizes and traffic once this step is done: what `greenshift plan` prints.
     instances_after: dict[str, int]
     traffic_after: dict[str, VariantTraffic]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy_undo(cls, data: Any) -> Any:
+        return drop_legacy_undo(data)
 
 
 class Plan(_Frozen):

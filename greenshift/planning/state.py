@@ -1,7 +1,7 @@
-"""Fleet sizes and traffic as a plan moves them, and the builder that records steps with undos.
+"""Fleet sizes and traffic as a plan moves them, and the builder that records the steps.
 
 The planner and the rollback both describe a deployment as a walk through states; the builder
-keeps that state, so every step knows what it changes from (its undo) and what it leads to
+keeps that state, so every step knows what it changes from and what it leads to
 (`instances_after`, `traffic_after`), and steps that would change nothing are never emitted.
 """
 
@@ -76,10 +76,7 @@ class Builder:
                 count=count,
                 instance_type=kind,
                 message=f"Launching {count - before} instance(s).",
-            ),
-            TerminateStep(
-                fleet=fleet, count=before, message=f"Terminating {count - before} instance(s)."
-            ),
+            )
         )
 
     def terminate(self, fleet: FleetRef, count: int) -> None:
@@ -89,33 +86,22 @@ class Builder:
         self._add(
             TerminateStep(
                 fleet=fleet, count=count, message=f"Terminating {before - count} instance(s)."
-            ),
-            ProvisionStep(
-                fleet=fleet,
-                count=before,
-                instance_type=self.instance_types.get(fleet.key, ""),
-                message=f"Launching {before - count} instance(s).",
-            ),
+            )
         )
 
     def shift(self, traffic: Mapping[str, VariantTraffic], message: str) -> None:
         if all(self.traffic.get(v) == t for v, t in traffic.items()):
             return
-        self._add(
-            TrafficStep(variants=dict(traffic), message=message),
-            TrafficStep(
-                variants=dict(self.traffic), message="Restoring the traffic split before the step."
-            ),
-        )
+        self._add(TrafficStep(variants=dict(traffic), message=message))
 
     def bake(self, seconds: int, reason: BakeReason, alarms: tuple[str, ...], message: str) -> None:
         # A bake of 0 seconds still means one alarm check; without alarms it means nothing.
         if seconds <= 0 and not alarms:
             return
-        self._add(BakeStep(seconds=seconds, reason=reason, alarms=alarms, message=message), None)
+        self._add(BakeStep(seconds=seconds, reason=reason, alarms=alarms, message=message))
         self.offset += seconds
 
-    def _add(self, step: Step, undo: Step | None) -> None:
+    def _add(self, step: Step) -> None:
         offset = self.offset
         self.instances, self.traffic = apply_step(self.instances, self.traffic, step)
         self.peak = max(self.peak, sum(self.instances.values()))
@@ -124,7 +110,6 @@ class Builder:
                 index=len(self.steps),
                 offset_seconds=offset,
                 step=step,
-                undo=() if undo is None else (undo,),
                 instances_after=dict(self.instances),
                 traffic_after=dict(self.traffic),
             )

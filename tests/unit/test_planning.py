@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError as PydanticValidationError
 
 from greenshift.contracts.sagemaker_shapes import (
     CapacitySize,
@@ -424,3 +425,16 @@ def test_rendered_table_shows_timeline_peak_and_duration() -> None:
     assert "peak instances:   6" in text and "minimum duration: 0:20:00" in text
     assert Plan.model_validate_json(plan_json(plan)) == plan
     assert isinstance(plan.steps[1].step, TrafficStep)
+
+
+def test_plans_recorded_with_undo_steps_still_load() -> None:
+    # Plans made before issue 13 carry an unused `undo` per step (recorded histories, registry
+    # rows); they load as the same plan, while any other unknown key is still refused.
+    plan = plan_update([spec()], [spec(model="m2")], request(blue_green("ALL_AT_ONCE")))
+    legacy = plan.model_dump(mode="json")
+    for planned in legacy["steps"]:
+        planned["undo"] = [planned["step"]]
+    assert Plan.model_validate(legacy) == plan
+    legacy["steps"][0]["surprise"] = 1
+    with pytest.raises(PydanticValidationError):
+        Plan.model_validate(legacy)

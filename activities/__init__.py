@@ -1,21 +1,27 @@
-"""Every side effect of a deployment, one small class per concern (registry, fleet, traffic,
-alarms), each built with its dependency. `activities.models` is the typed contract with the
-workflows."""
+"""Every side effect of a deployment, one small class per concern (prepare, recording, finish,
+planner, fleet, traffic, alarms, ...), each built with its dependency. `activities.models` is the
+typed contract with the workflows."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from activities.alarms import AlarmActivities
+from activities.finish import FinishActivities
 from activities.fleet import FleetActivities
 from activities.groups import GroupActivities
-from activities.registry import RegistryActivities
+from activities.planner import PlannerActivities
+from activities.prepare import PrepareActivities
+from activities.recording import RecordingActivities
 from activities.settle import SettleActivities
 from activities.traffic import TrafficActivities
 
 
 def all_activities(
-    registry: RegistryActivities,
+    prepare: PrepareActivities,
+    recording: RecordingActivities,
+    finish: FinishActivities,
+    planner: PlannerActivities,
     fleet: FleetActivities,
     traffic: TrafficActivities,
     alarms: AlarmActivities,
@@ -24,17 +30,17 @@ def all_activities(
 ) -> list[Any]:
     """The bound activity methods a worker registers."""
     return [
-        registry.prepare_create,
-        registry.prepare_update,
-        registry.prepare_weights,
-        registry.prepare_delete,
-        registry.plan_rollback,
-        registry.record_progress,
-        registry.record_event,
-        registry.set_status,
-        registry.finish_deployment,
-        registry.remove_endpoint,
-        registry.release_endpoint,
+        prepare.prepare_create,
+        prepare.prepare_update,
+        prepare.prepare_weights,
+        prepare.prepare_delete,
+        planner.plan_rollback,
+        recording.record_progress,
+        recording.record_event,
+        recording.set_status,
+        finish.finish_deployment,
+        finish.remove_endpoint,
+        finish.release_endpoint,
         fleet.provision,
         fleet.terminate,
         fleet.retire_fleets,

@@ -43,7 +43,7 @@ def record_step_progress(data: StepInput, recorder: ProgressRecorder | None) -> 
 
 class FleetActivities:
     """`hosts`: the hosts table (None: none registered); `record_progress` writes a step's
-    progress (RegistryActivities.write_progress)."""
+    progress (RecordingActivities.write_progress)."""
 
     def __init__(
         self,

@@ -3,13 +3,18 @@
 Planning runs inside an activity so the plan is recorded in the workflow's history: a planner
 change can never alter a deployment already in flight, and replay never re-plans. The records ->
 VariantSpecs adapters and the plans themselves are `greenshift.admission`'s, the same functions
-the API's PlanDeployment calls; this module adds only the rollback steps.
+the API's PlanDeployment calls; this module adds only the rollback steps, and the activity that
+asks for them.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from temporalio import activity
+
+from activities.errors import business_errors
+from activities.models import PLAN_ROLLBACK, RollbackInput, RollbackPlan
 from greenshift import admission
 from greenshift.admission import serving_specs
 from greenshift.contracts.sagemaker_shapes import (
@@ -21,7 +26,7 @@ from greenshift.planning import rollback
 from greenshift.planning.model import Plan, Step
 from greenshift.registry.records import EndpointConfigRecord, EndpointRecord, ModelRecord
 
-__all__ = ["Planner", "SagemakerPlanner", "serving_specs"]
+__all__ = ["Planner", "PlannerActivities", "SagemakerPlanner", "serving_specs"]
 
 
 class Planner(Protocol):
@@ -59,3 +64,16 @@ class SagemakerPlanner:
         # A step that began may have taken effect even if it seemed to fail (a timeout after the
         # effect), and every step is absolute: roll back from the state after all that began.
         return list(rollback.rollback_steps(plan, started_steps))
+
+
+class PlannerActivities:
+    """The rollback plan of a deployment, from `planner` (recorded in the workflow's history)."""
+
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+
+    @activity.defn(name=PLAN_ROLLBACK)
+    @business_errors
+    def plan_rollback(self, data: RollbackInput) -> RollbackPlan:
+        steps = self.planner.rollback_steps(data.plan, data.started_steps)
+        return RollbackPlan(steps=list(steps))

@@ -2,7 +2,7 @@
 
 Two doors lead to a deployment: the API (`greenshift.api.endpoints`, `Greenshift.PlanDeployment`)
 and Temporal itself (`temporal workflow start ...`), whose workflows run the prepare activities
-(`activities.registry`). Both call the functions here on the same records, so they refuse the
+(`activities.prepare`). Both call the functions here on the same records, so they refuse the
 same requests with the same messages and `PlanDeployment` shows exactly the plan the workflow
 will run (issue 13). The functions are synchronous (the registry is): the API runs them off its
 event loop with `ctx.run`, the activities in the worker's thread pool.

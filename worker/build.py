@@ -13,12 +13,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import all_activities
 from activities.alarms import AlarmActivities
+from activities.finish import FinishActivities
 from activities.fleet import FleetActivities
 from activities.groups import GroupActivities
 from activities.hosts import HostPlacementActivities
 from activities.judging import JudgeActivities
-from activities.planner import Planner, SagemakerPlanner
-from activities.registry import RegistryActivities
+from activities.planner import Planner, PlannerActivities, SagemakerPlanner
+from activities.prepare import PrepareActivities
+from activities.recording import RecordingActivities
 from activities.settle import SettleActivities
 from activities.traffic import TrafficActivities
 from greenshift.hosts.store import HostStore
@@ -71,11 +73,14 @@ def build_worker(
 ) -> Worker:
     """A worker for every Greenshift workflow and activity on `task_queue` (default: the
     settings'). The caller owns `executor` when it passes one; `worker_options` go to Worker."""
-    registry = RegistryActivities(deps.registry, deps.settings, deps.alarms, deps.planner)
+    recording = RecordingActivities(deps.registry)
     activities = all_activities(
-        registry,
-        FleetActivities(deps.fleet, deps.registry, deps.hosts, registry.write_progress),
-        TrafficActivities(deps.router, registry.write_progress),
+        PrepareActivities(deps.registry, deps.settings, deps.alarms),
+        recording,
+        FinishActivities(deps.registry),
+        PlannerActivities(deps.planner),
+        FleetActivities(deps.fleet, deps.registry, deps.hosts, recording.write_progress),
+        TrafficActivities(deps.router, recording.write_progress),
         AlarmActivities(deps.alarms, deps.settings.alarm_stale_seconds, deps.judges),
         GroupActivities(deps.registry),
         SettleActivities(deps.registry),

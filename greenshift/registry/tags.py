@@ -1,6 +1,6 @@
 """Tags of models, endpoint configs and endpoints, keyed by the resource's ARN.
 
-A mixin of `SqlRegistry` (it uses the registry's `_read` / `_write` transactions). The rules
+A part of `SqlRegistry` (it uses the `_read` / `_write` transactions of `SqlBase`). The rules
 that need the stored tags are checked inside the write transaction (on PostgreSQL under a lock
 per resource), so two concurrent AddTags cannot together pass the limit: at most `MAX_TAGS` per
 resource (AWS's 50); a key added again replaces its value and keeps its place. A resource
@@ -11,12 +11,12 @@ created again under an old name starts with the tags of its create request only
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from greenshift.errors import ValidationError
 from greenshift.registry import schema as t
+from greenshift.registry.sql_base import SqlBase
 
 MAX_TAGS = 50
 
@@ -27,14 +27,8 @@ def too_many(arn: str, total: int) -> ValidationError:
     )
 
 
-class SqlTags:
+class SqlTags(SqlBase):
     """Tag methods of the SQL registry."""
-
-    def _read(self) -> AbstractContextManager[Connection]:  # provided by SqlRegistry
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[Connection]:  # provided by SqlRegistry
-        raise NotImplementedError
 
     def list_tags(self, arn: str) -> list[tuple[str, str]]:
         """The resource's tags, in the order their keys were first added."""

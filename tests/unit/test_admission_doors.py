@@ -22,8 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.models import PrepareInput
-from activities.planner import SagemakerPlanner
-from activities.registry import RegistryActivities
+from activities.prepare import PrepareActivities
 from greenshift.api.context import ApiContext
 from greenshift.api.deployments import plan_deployment
 from greenshift.api.endpoints import update_endpoint
@@ -216,7 +215,7 @@ Outcome = tuple[str, str] | Plan  # a refusal (code, message), or the plan admit
 
 
 def prepare(registry: SqlRegistry, request: dict[str, Any], deployment_id: str) -> Outcome:
-    acts = RegistryActivities(registry, SETTINGS, FakeAlarms(["ok"]), SagemakerPlanner())
+    acts = PrepareActivities(registry, SETTINGS, FakeAlarms(["ok"]))
     data = PrepareInput(
         request=request, deployment_id=deployment_id, workflow_id="endpoint/e1", started_at=AT
     )

@@ -136,7 +136,7 @@ def test_the_graph_holds_the_layers_it_reasons_about() -> None:
     for prefix in PURE:
         assert any(_within(m, [prefix]) for m in modules), prefix
     assert "greenshift.admission" in graph()["greenshift.api.endpoints"]
-    assert "greenshift.admission" in graph()["activities.registry"]
+    assert "greenshift.admission" in graph()["activities.prepare"]
 
 
 def test_pure_modules_import_only_pure_modules() -> None:

@@ -14,8 +14,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.alarms import AlarmActivities
 from activities.fleet import FleetActivities
 from activities.models import AlarmCheckInput, PrepareInput, StepInput
-from activities.planner import SagemakerPlanner
-from activities.registry import RegistryActivities
+from activities.prepare import PrepareActivities
 from greenshift.planning.model import ProvisionStep
 from greenshift.registry.records import DeploymentRecord, EndpointRecord, VariantState
 from greenshift.registry.sql import SqlRegistry
@@ -84,7 +83,7 @@ def test_prepare_update_is_idempotent_and_takes_the_endpoint(registry: SqlRegist
     settings = Settings()
     seed(registry, settings)
     alarms = FakeAlarms(["errors"])
-    acts = RegistryActivities(registry, settings, alarms, SagemakerPlanner())
+    acts = PrepareActivities(registry, settings, alarms)
     data = PrepareInput(
         request={
             "EndpointName": "e1",
@@ -113,7 +112,7 @@ def test_prepare_update_is_idempotent_and_takes_the_endpoint(registry: SqlRegist
 def test_provision_twice_launches_once(registry: SqlRegistry) -> None:
     settings = Settings()
     seed(registry, settings)
-    acts = RegistryActivities(registry, settings, FakeAlarms(), SagemakerPlanner())
+    acts = PrepareActivities(registry, settings, FakeAlarms())
     env = ActivityEnvironment()
     prepared = env.run(
         acts.prepare_update,

@@ -20,8 +20,8 @@ from activities.models import (
     ProgressInput,
     StepInput,
 )
-from activities.planner import SagemakerPlanner
-from activities.registry import RegistryActivities
+from activities.prepare import PrepareActivities
+from activities.recording import RecordingActivities
 from activities.traffic import TrafficActivities
 from greenshift.hosts.service import advertisement
 from greenshift.hosts.store import HostStore
@@ -84,7 +84,8 @@ def test_a_step_with_hosts_registered_records_progress_and_leaves_the_work_to_th
     hosts = HostStore(url)
     try:
         seed(registry, settings)
-        acts = RegistryActivities(registry, settings, FakeAlarms(), SagemakerPlanner())
+        acts = PrepareActivities(registry, settings, FakeAlarms())
+        recording = RecordingActivities(registry)
         env = ActivityEnvironment()
         prepared = env.run(
             acts.prepare_update,
@@ -96,7 +97,7 @@ def test_a_step_with_hosts_registered_records_progress_and_leaves_the_work_to_th
             ),
         )
         fleet = FakeFleet()
-        fleets = FleetActivities(fleet, registry, hosts, acts.write_progress)
+        fleets = FleetActivities(fleet, registry, hosts, recording.write_progress)
         steps = [p for p in prepared.plan.steps if isinstance(p.step, ProvisionStep)]
         planned = steps[0]
 
@@ -131,7 +132,7 @@ def test_a_step_with_hosts_registered_records_progress_and_leaves_the_work_to_th
         assert messages == ["one", "two"]
         # The traffic step records its progress too, then applies and confirms.
         router = FakeRouter()
-        traffic = TrafficActivities(router, acts.write_progress)
+        traffic = TrafficActivities(router, recording.write_progress)
         shift = next(p for p in prepared.plan.steps if isinstance(p.step, TrafficStep))
         data = step_input(shift.index, "three", "ShiftingTraffic").model_copy(
             update={"step": shift.step, "unless_hosts": False}

@@ -1,45 +1,28 @@
-"""Registry activities: validate a request against the registry, plan it, take the endpoint for
-one operation (compare-and-set), record progress and events, settle the endpoint at the end.
+"""Prepare activities: admit a request against the registry as it is now (greenshift.admission,
+the same rules the API applies), plan it, take the endpoint for the operation (compare-and-set)
+and make the records of the new fleets. Each is idempotent: a retry finds its own deployment
+holding the endpoint and returns the same answer.
 
 Every method is synchronous (SQLAlchemy) and runs in the worker's thread pool.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from datetime import datetime
-from typing import Any
 
 from temporalio import activity
 
 from activities.errors import business_errors
 from activities.models import (
-    FINISH,
-    PLAN_ROLLBACK,
     PREPARE_CREATE,
     PREPARE_DELETE,
     PREPARE_UPDATE,
     PREPARE_WEIGHTS,
-    RECORD_EVENT,
-    RECORD_PROGRESS,
-    RELEASE_ENDPOINT,
-    REMOVE_ENDPOINT,
-    SET_STATUS,
     DeploymentRef,
-    EventInput,
-    FinishInput,
     Prepared,
     PreparedDelete,
     PrepareInput,
-    ProgressInput,
-    ReleaseInput,
-    RollbackInput,
-    RollbackPlan,
-    StatusInput,
 )
-from activities.planner import Planner
-from activities.progress import pending_at
 from greenshift import admission, naming
 from greenshift.admission import DELETABLE, REWEIGHTABLE, UPDATABLE
 from greenshift.contracts.sagemaker_shapes import (
@@ -49,38 +32,22 @@ from greenshift.contracts.sagemaker_shapes import (
 )
 from greenshift.contracts.tagging import tag_pairs
 from greenshift.errors import ResourceInUse
-from greenshift.fleet.modeldata import container_of
-from greenshift.planning.model import Plan, Role, VariantSpec
+from greenshift.planning.model import Plan, Role
 from greenshift.ports import AlarmSource
 from greenshift.registry.api import Registry
-from greenshift.registry.records import (
-    DeploymentEvent,
-    DeploymentRecord,
-    EndpointRecord,
-    FleetRecord,
-    ModelRecord,
-    VariantState,
-)
+from greenshift.registry.records import DeploymentRecord, EndpointRecord, FleetRecord, ModelRecord
 from greenshift.settings import Settings
-from greenshift.status import DeploymentOutcome, EndpointStatus
-
-# Plans of deployments in flight kept by record_progress (a plan is a few kB).
-PLAN_CACHE_SIZE = 512
+from greenshift.status import EndpointStatus
 
 
-class RegistryActivities:
-    """Activities over the registry; admission (greenshift.admission) validates and plans,
-    `alarms` answers whether alarm names exist, `planner` gives the rollback steps."""
+class PrepareActivities:
+    """The first activity of every deployment; admission (greenshift.admission) validates and
+    plans, `alarms` answers whether alarm names exist."""
 
-    def __init__(
-        self, registry: Registry, settings: Settings, alarms: AlarmSource, planner: Planner
-    ) -> None:
+    def __init__(self, registry: Registry, settings: Settings, alarms: AlarmSource) -> None:
         self.registry = registry
         self.settings = settings
         self.alarms = alarms
-        self.planner = planner
-        self._plans: OrderedDict[str, tuple[Plan, str, datetime]] = OrderedDict()
-        self._plans_lock = threading.Lock()
 
     def _green_fleets(
         self,
@@ -156,7 +123,6 @@ class RegistryActivities:
             started_at=data.started_at,
         )
 
-    # --- prepare ---------------------------------------------------------------------------
     @activity.defn(name=PREPARE_UPDATE)
     @business_errors
     def prepare_update(self, data: PrepareInput) -> Prepared:
@@ -317,214 +283,3 @@ class RegistryActivities:
             endpoint_arn=endpoint.arn,
             fleet_ids=sorted(fleets),
         )
-
-    # --- during the deployment -------------------------------------------------------------
-    @activity.defn(name=PLAN_ROLLBACK)
-    @business_errors
-    def plan_rollback(self, data: RollbackInput) -> RollbackPlan:
-        steps = self.planner.rollback_steps(data.plan, data.started_steps)
-        return RollbackPlan(steps=list(steps))
-
-    @activity.defn(name=RECORD_PROGRESS)
-    @business_errors
-    def record_progress(self, data: ProgressInput) -> None:
-        self.write_progress(data)
-
-    def write_progress(self, data: ProgressInput) -> None:
-        """Progress and its StepStarted event; also called by the step activities that carry
-        their step's progress (StepInput.progress). Idempotent: a retry writes nothing new."""
-        planned = self._planned(data.ref.deployment_id)
-        if planned is None:
-            return
-        plan, config_name, started_at = planned
-        pending = pending_at(
-            plan,
-            config_name=config_name,
-            start_time=started_at,
-            index=data.step_index,
-            phase=data.phase,
-            at=data.at,
-            message=data.message,
-            bake_ends_at=data.bake_ends_at,
-            paused=data.paused,
-        )
-        # Progress and its event in one transaction: half the writes of a step.
-        self.registry.record_progress(
-            data.ref.endpoint,
-            data.ref.deployment_id,
-            pending,
-            self._event_record(
-                data.ref,
-                "StepStarted",
-                data.message,
-                data.at,
-                key=f"{data.phase}:{data.step_index}:{data.rollback_step}",
-                detail={"phase": data.phase, "step": data.step_index},
-            ),
-        )
-
-    def _planned(self, deployment_id: str) -> tuple[Plan, str, datetime] | None:
-        """The plan progress is computed from, read once per deployment: prepare stores it before
-        the first step and it never changes afterwards (a deployment without one yet is not
-        remembered)."""
-        with self._plans_lock:
-            cached = self._plans.get(deployment_id)
-        if cached is not None:
-            return cached
-        deployment = self.registry.get_deployment(deployment_id)
-        if deployment is None or deployment.plan is None:
-            return None
-        planned = (
-            Plan.model_validate(deployment.plan),
-            deployment.to_config or "",
-            deployment.started_at,
-        )
-        with self._plans_lock:
-            self._plans[deployment_id] = planned
-            while len(self._plans) > PLAN_CACHE_SIZE:
-                self._plans.popitem(last=False)
-        return planned
-
-    @activity.defn(name=RECORD_EVENT)
-    @business_errors
-    def record_event(self, data: EventInput) -> None:
-        self._event(data.ref, data.type, data.message, data.at, data.key, data.detail, data.actor)
-
-    @activity.defn(name=SET_STATUS)
-    @business_errors
-    def set_status(self, data: StatusInput) -> None:
-        self.registry.set_status(
-            data.ref.endpoint, data.ref.deployment_id, data.status, data.reason
-        )
-        self._event(
-            data.ref,
-            "StatusChanged",
-            f"{data.status.value}: {data.reason}",
-            data.at,
-            key=f"status:{data.status.value}",
-        )
-
-    @activity.defn(name=FINISH)
-    @business_errors
-    def finish_deployment(self, data: FinishInput) -> None:
-        prepared = data.prepared
-        # The Finished event in the endpoint's release transaction: one write, not two.
-        finished = self._event_record(
-            data.ref,
-            "Finished",
-            data.failure_reason or f"{data.outcome.value}.",
-            data.at,
-            key="finished",
-            detail={"outcome": data.outcome.value, "status": data.status.value},
-        )
-        if data.succeeded:
-            self.registry.finish_operation(
-                data.ref.endpoint,
-                data.ref.deployment_id,
-                status=data.status,
-                outcome=data.outcome,
-                config_name=prepared.to_config,
-                config_snapshot=prepared.config_snapshot,
-                variants=final_variants(
-                    prepared.plan.green, prepared.fleets, prepared.config_snapshot
-                ),
-                failure_reason=None,
-                last_deployment_config=prepared.last_deployment_config,
-                event=finished,
-            )
-        else:
-            self.registry.finish_operation(
-                data.ref.endpoint,
-                data.ref.deployment_id,
-                status=data.status,
-                outcome=data.outcome,
-                failure_reason=data.failure_reason,
-                last_deployment_config=prepared.last_deployment_config,
-                event=finished,
-            )
-
-    @activity.defn(name=RELEASE_ENDPOINT)
-    @business_errors
-    def release_endpoint(self, data: ReleaseInput) -> None:
-        endpoint = self.registry.get_endpoint(data.endpoint)
-        if endpoint is None or endpoint.current_deployment_id != data.deployment_id:
-            return  # never taken (the usual refusal), or already released
-        # Nothing was provisioned or routed yet: the old fleets still serve as before. A create
-        # or delete that cannot go on leaves the endpoint Failed, where DeleteEndpoint works.
-        settled = (
-            EndpointStatus.FAILED
-            if endpoint.status in (EndpointStatus.CREATING, EndpointStatus.DELETING)
-            else EndpointStatus.IN_SERVICE
-        )
-        self.registry.finish_operation(
-            endpoint.name,
-            data.deployment_id,
-            status=settled,
-            outcome=DeploymentOutcome.FAILED,
-            failure_reason=data.reason,
-        )
-
-    @activity.defn(name=REMOVE_ENDPOINT)
-    @business_errors
-    def remove_endpoint(self, ref: DeploymentRef) -> None:
-        for fleet in self.registry.list_fleets(ref.endpoint, include_retired=True):
-            for instance in self.registry.list_instances(fleet_id=fleet.fleet_id):
-                self.registry.delete_instance(instance.instance_id)
-        self.registry.delete_endpoint_record(ref.endpoint, ref.deployment_id)
-
-    def _event(
-        self,
-        ref: DeploymentRef,
-        type_: str,
-        message: str,
-        at: datetime,
-        key: str,
-        detail: dict[str, Any] | None = None,
-        actor: str | None = None,
-    ) -> None:
-        self.registry.append_event(self._event_record(ref, type_, message, at, key, detail, actor))
-
-    @staticmethod
-    def _event_record(
-        ref: DeploymentRef,
-        type_: str,
-        message: str,
-        at: datetime,
-        key: str,
-        detail: dict[str, Any] | None = None,
-        actor: str | None = None,
-    ) -> DeploymentEvent:
-        return DeploymentEvent(
-            deployment_id=ref.deployment_id,
-            endpoint=ref.endpoint,
-            at=at,
-            type=type_,
-            message=message,
-            detail=detail or {},
-            actor=actor,
-            key=f"{ref.deployment_id}:{key}",
-        )
-
-
-def final_variants(
-    green: tuple[VariantSpec, ...], fleets: dict[str, str], snapshot: dict[str, Any]
-) -> list[VariantState]:
-    """The endpoint's variants once the deployment succeeded: the green side, settled."""
-    images = {
-        name: container_of(spec).get("Image")
-        for name, spec in (snapshot.get("Models") or {}).items()
-    }
-    return [
-        VariantState(
-            variant=spec.variant,
-            model_name=spec.model_name,
-            instance_type=spec.instance_type,
-            fleet_id=fleets.get(f"{Role.GREEN.value}/{spec.variant}"),
-            current_weight=spec.weight,
-            desired_weight=spec.weight,
-            current_instance_count=spec.instance_count,
-            desired_instance_count=spec.instance_count,
-            image=images.get(spec.model_name),
-        )
-        for spec in green
-    ]

@@ -1,0 +1,106 @@
+"""Fleets and their model instances. Both are part of what the data plane applies: a write that
+changes what it routes to bumps the routing generation, under the generation lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, delete, func, insert, select, update
+
+from greenshift.registry import schema as t
+from greenshift.registry.records import FleetRecord, InstanceRecord
+from greenshift.registry.sql_base import SqlBase, bump_generation, lock_generation
+from greenshift.registry.sql_rows import fleet_record, instance_record
+
+
+class SqlFleets(SqlBase):
+    """Fleet and instance methods of the SQL registry."""
+
+    def upsert_fleet(self, record: FleetRecord) -> None:
+        values = {**record.model_dump(mode="python"), "endpoint_lower": record.endpoint.lower()}
+        self._upsert_generational(t.fleets, t.fleets.c.fleet_id, record.fleet_id, values, ())
+
+    def get_fleet(self, fleet_id: str) -> FleetRecord | None:
+        f = t.fleets
+        with self._read() as conn:
+            row = conn.execute(select(f).where(f.c.fleet_id == fleet_id)).first()
+        return None if row is None else fleet_record(row)
+
+    def list_fleets(
+        self, endpoint: str | None = None, include_retired: bool = False
+    ) -> list[FleetRecord]:
+        f = t.fleets
+        stmt = select(f).order_by(f.c.created_at, f.c.fleet_id)
+        if endpoint is not None:
+            stmt = stmt.where(f.c.endpoint_lower == endpoint.lower())
+        if not include_retired:
+            stmt = stmt.where(f.c.retired.is_(False))
+        with self._read() as conn:
+            return [fleet_record(row) for row in conn.execute(stmt)]
+
+    def upsert_instance(self, record: InstanceRecord) -> None:
+        """A write that changes nothing but `updated_at` (a health heartbeat) does not bump the
+        generation: the data plane has nothing new to apply."""
+        values = {**record.model_dump(mode="python"), "endpoint_lower": record.endpoint.lower()}
+        self._upsert_generational(
+            t.instances, t.instances.c.instance_id, record.instance_id, values, ("updated_at",)
+        )
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        i = t.instances
+        with self._read() as conn:
+            row = conn.execute(select(i).where(i.c.instance_id == instance_id)).first()
+        return None if row is None else instance_record(row)
+
+    def list_instances(
+        self, fleet_id: str | None = None, endpoint: str | None = None, host: str | None = None
+    ) -> list[InstanceRecord]:
+        i = t.instances
+        stmt = select(i).order_by(i.c.fleet_id, i.c.index)
+        if fleet_id is not None:
+            stmt = stmt.where(i.c.fleet_id == fleet_id)
+        if endpoint is not None:
+            stmt = stmt.where(i.c.endpoint_lower == endpoint.lower())
+        if host is not None:
+            stmt = stmt.where(i.c.host == host)
+        with self._read() as conn:
+            return [instance_record(row) for row in conn.execute(stmt)]
+
+    def delete_instance(self, instance_id: str) -> bool:
+        i = t.instances
+        with self._write() as conn:
+            lock_generation(conn)
+            deleted = conn.execute(delete(i).where(i.c.instance_id == instance_id)).rowcount
+            if deleted:
+                bump_generation(conn)
+        return bool(deleted)
+
+    def count_instances(self) -> int:
+        i = t.instances
+        stmt = select(func.count()).select_from(i).where(i.c.state != "Stopped")
+        with self._read() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def _upsert_generational(
+        self,
+        table: Table,
+        key_column: Any,
+        key: str,
+        values: dict[str, Any],
+        ignored: tuple[str, ...],
+    ) -> None:
+        """Insert or change the row; bump the generation unless nothing but `ignored` changed."""
+        with self._write() as conn:
+            lock_generation(conn)
+            row = conn.execute(select(table).where(key_column == key)).first()
+            if row is None:
+                conn.execute(insert(table).values(**values))
+                bump_generation(conn)
+                return
+            stored = row._asdict()
+            changed = {k: v for k, v in values.items() if stored.get(k) != v}
+            if not changed:
+                return
+            conn.execute(update(table).where(key_column == key).values(**changed))
+            if set(changed) - set(ignored):
+                bump_generation(conn)

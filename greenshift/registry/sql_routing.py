@@ -1,0 +1,88 @@
+"""The desired routing of each endpoint and the generation counter over all of it: what the router
+controller applies to the data plane, and what it reports back as applied."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+
+from greenshift.registry import schema as t
+from greenshift.registry.records import EndpointRouting, RoutingRecord
+from greenshift.registry.sql_base import SqlBase, bump_generation, lock_generation
+from greenshift.registry.sql_rows import routing_record
+
+
+class SqlRouting(SqlBase):
+    """Routing and generation methods of the SQL registry."""
+
+    def set_routing(self, routing: EndpointRouting) -> int:
+        key = routing.endpoint.lower()
+        doc = routing.model_dump(mode="json")
+        r = t.routing
+        with self._write() as conn:
+            lock_generation(conn)
+            row = conn.execute(
+                select(r.c.version, r.c.doc).where(r.c.endpoint_lower == key)
+            ).first()
+            if row is None:
+                conn.execute(
+                    insert(r).values(
+                        endpoint_lower=key,
+                        endpoint=routing.endpoint,
+                        version=1,
+                        doc=doc,
+                        applied_version=0,
+                    )
+                )
+                version = 1
+            elif row.doc == doc:
+                return int(row.version)
+            else:
+                version = int(row.version) + 1
+                conn.execute(
+                    update(r).where(r.c.endpoint_lower == key).values(version=version, doc=doc)
+                )
+            bump_generation(conn)
+        return version
+
+    def get_routing(self, endpoint: str) -> RoutingRecord | None:
+        r = t.routing
+        with self._read() as conn:
+            row = conn.execute(select(r).where(r.c.endpoint_lower == endpoint.lower())).first()
+        return None if row is None else routing_record(row)
+
+    def list_routing(self) -> list[RoutingRecord]:
+        r = t.routing
+        with self._read() as conn:
+            return [
+                routing_record(row) for row in conn.execute(select(r).order_by(r.c.endpoint_lower))
+            ]
+
+    def mark_applied(self, endpoint: str, version: int) -> None:
+        r = t.routing
+        with self._write() as conn:
+            conn.execute(
+                update(r)
+                .where(r.c.endpoint_lower == endpoint.lower())
+                .where(r.c.applied_version < version)
+                .values(applied_version=version)
+            )
+
+    def routing_generation(self) -> int:
+        g = t.generation
+        with self._read() as conn:
+            return int(conn.execute(select(g.c.value).where(g.c.id == 1)).scalar_one())
+
+    def mark_generation_applied(self, generation: int) -> None:
+        g = t.generation
+        with self._write() as conn:
+            conn.execute(
+                update(g)
+                .where(g.c.id == 1)
+                .where(g.c.applied < generation)
+                .values(applied=generation)
+            )
+
+    def applied_generation(self) -> int:
+        g = t.generation
+        with self._read() as conn:
+            return int(conn.execute(select(g.c.applied).where(g.c.id == 1)).scalar_one())

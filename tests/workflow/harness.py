@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from greenshift.planning.model import Plan
@@ -247,7 +248,15 @@ async def wait_for(
     with `env`: then each bake that does not satisfy `predicate` is skipped to its end."""
     deadline = time.monotonic() + within
     while True:
-        view = await handle.query(PROGRESS, result_type=ProgressView)
+        try:
+            view = await handle.query(PROGRESS, result_type=ProgressView)
+        except RPCError as error:
+            # A run being started (a rollout group's child, a new run of an endpoint's id)
+            # may not be queryable for a moment yet: look again, within the same bound.
+            if error.status is not RPCStatusCode.NOT_FOUND or time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.02)
+            continue
         if predicate(view):
             return view
         assert time.monotonic() < deadline, f"still {view}"

@@ -50,6 +50,7 @@ from greenshift.contracts.sagemaker_shapes import (
 from greenshift.contracts.tagging import tag_pairs
 from greenshift.errors import ResourceInUse
 from greenshift.fleet.modeldata import container_of
+from greenshift.names import fleet_key, parse_fleet_key
 from greenshift.planning.model import Plan, Role, VariantSpec
 from greenshift.ports import AlarmSource
 from greenshift.registry.api import Registry
@@ -94,7 +95,7 @@ class RegistryActivities:
         fleets: dict[str, str] = {}
         for spec in plan.green:
             fleet_id = naming.fleet_id(ref.endpoint, ref.deployment_id, spec.variant)
-            fleets[f"{Role.GREEN.value}/{spec.variant}"] = fleet_id
+            fleets[fleet_key(Role.GREEN, spec.variant)] = fleet_id
             if self.registry.get_fleet(fleet_id) is None:
                 self.registry.upsert_fleet(
                     FleetRecord(
@@ -130,7 +131,7 @@ class RegistryActivities:
     @staticmethod
     def _blue_fleets(endpoint: EndpointRecord) -> dict[str, str]:
         return {
-            f"{Role.BLUE.value}/{v.variant}": v.fleet_id for v in endpoint.variants if v.fleet_id
+            fleet_key(Role.BLUE, v.variant): v.fleet_id for v in endpoint.variants if v.fleet_id
         }
 
     def _deployment(
@@ -285,7 +286,7 @@ class RegistryActivities:
             endpoint = self.registry.save_endpoint(endpoint)
         fleets = self._blue_fleets(endpoint)
         # In place: the "green" side of the plan is the same fleets, resized.
-        fleets.update({f"{Role.GREEN.value}/{k.split('/', 1)[1]}": v for k, v in fleets.items()})
+        fleets.update({fleet_key(Role.GREEN, parse_fleet_key(k)[1]): v for k, v in fleets.items()})
         return Prepared(
             ref=DeploymentRef(endpoint=endpoint.name, deployment_id=data.deployment_id),
             endpoint_arn=endpoint.arn,
@@ -519,7 +520,7 @@ def final_variants(
             variant=spec.variant,
             model_name=spec.model_name,
             instance_type=spec.instance_type,
-            fleet_id=fleets.get(f"{Role.GREEN.value}/{spec.variant}"),
+            fleet_id=fleets.get(fleet_key(Role.GREEN, spec.variant)),
             current_weight=spec.weight,
             desired_weight=spec.weight,
             current_instance_count=spec.instance_count,

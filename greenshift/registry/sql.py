@@ -55,7 +55,7 @@ from greenshift.registry.records import (
     VariantState,
 )
 from greenshift.registry.tags import SqlTags
-from greenshift.status import IN_PROGRESS, DeploymentOutcome, EndpointStatus
+from greenshift.status import IN_PROGRESS, DeploymentOutcome, EndpointStatus, InstanceState
 
 R = TypeVar("R")
 
@@ -723,7 +723,7 @@ class SqlRegistry(SqlTags):
 
     def count_instances(self) -> int:
         i = t.instances
-        stmt = select(func.count()).select_from(i).where(i.c.state != "Stopped")
+        stmt = select(func.count()).select_from(i).where(i.c.state != InstanceState.STOPPED)
         with self._read() as conn:
             return int(conn.execute(stmt).scalar_one())
 

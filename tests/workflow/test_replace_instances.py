@@ -22,9 +22,6 @@ from temporalio.worker import Worker
 
 from greenshift.hosts import replacement
 from greenshift.hosts.messages import (
-    HOST_SCALE_UP,
-    PLACE_FLEET,
-    RECORD_HOST_EVENT,
     HostEventInput,
     HostScaleInput,
     HostShare,
@@ -35,7 +32,7 @@ from greenshift.hosts.messages import (
 )
 from greenshift.hosts.service import advertisement
 from greenshift.hosts.store import HostStore
-from greenshift.names import REPLACE_INSTANCES
+from greenshift.names import HOST_SCALE_UP, PLACE_FLEET, RECORD_HOST_EVENT, REPLACE_INSTANCES
 from greenshift.ports import FleetStatus
 from greenshift.registry.sql import SqlRegistry
 from tests.registry_records import fleet

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from activities.errors import business_errors
-from activities.models import CHECK_ALARMS, AlarmCheckInput, AlarmCheckResult
+from activities.models import AlarmCheckInput, AlarmCheckResult
 from greenshift.metrics.verdicts import JudgeSource
+from greenshift.names import CHECK_ALARMS
 from greenshift.ports import AlarmSource, AlarmState
 
 ALARM = "ALARM"

@@ -22,6 +22,7 @@ from activities.models import (
 )
 from activities.recording import event_record
 from greenshift.fleet.modeldata import container_of
+from greenshift.names import fleet_key
 from greenshift.planning.model import Role, VariantSpec
 from greenshift.registry.api import Registry
 from greenshift.registry.records import VariantState
@@ -116,7 +117,7 @@ def final_variants(
             variant=spec.variant,
             model_name=spec.model_name,
             instance_type=spec.instance_type,
-            fleet_id=fleets.get(f"{Role.GREEN.value}/{spec.variant}"),
+            fleet_id=fleets.get(fleet_key(Role.GREEN, spec.variant)),
             current_weight=spec.weight,
             desired_weight=spec.weight,
             current_instance_count=spec.instance_count,

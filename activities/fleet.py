@@ -15,16 +15,10 @@ from collections.abc import Callable
 from temporalio import activity
 
 from activities.errors import business_errors, heartbeat_progress
-from activities.models import (
-    PROVISION,
-    RETIRE_FLEETS,
-    TERMINATE,
-    FleetsInput,
-    ProgressInput,
-    StepInput,
-)
+from activities.models import FleetsInput, ProgressInput, StepInput
 from greenshift.errors import ValidationError
 from greenshift.hosts.store import HostStore
+from greenshift.names import PROVISION, RETIRE_FLEETS, TERMINATE
 from greenshift.planning.model import ProvisionStep, TerminateStep
 from greenshift.ports import Fleet, FleetStatus
 from greenshift.registry.api import Registry

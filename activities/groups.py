@@ -10,10 +10,8 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities.errors import business_errors
+from greenshift.names import HOLD_GROUP, RELEASE_GROUP
 from greenshift.registry.api import Registry
-
-HOLD_GROUP = "hold_group_endpoints"
-RELEASE_GROUP = "release_group_endpoints"
 
 
 class HoldInput(BaseModel):

@@ -12,17 +12,11 @@ from temporalio import activity
 from activities.errors import business_errors
 from greenshift.errors import ValidationError
 from greenshift.hosts.events import record_host_event
-from greenshift.hosts.messages import (
-    HOST_FLEETS,
-    PLACE_FLEET,
-    RECORD_HOST_EVENT,
-    HostEventInput,
-    PlaceInput,
-    Placement,
-)
+from greenshift.hosts.messages import HostEventInput, PlaceInput, Placement
 from greenshift.hosts.records import Reservation
 from greenshift.hosts.shares import shares_for, with_reservations
 from greenshift.hosts.store import HostStore
+from greenshift.names import HOST_FLEETS, PLACE_FLEET, RECORD_HOST_EVENT
 from greenshift.registry.api import Registry
 
 # A reserved index not launched within this is given up (its host never ran the launch: lost, or

@@ -14,13 +14,8 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from activities.errors import business_errors
-from greenshift.metrics.verdicts import (
-    JUDGE_BAKE,
-    VERDICT_EVENT,
-    JudgeInput,
-    JudgeResult,
-    JudgeSource,
-)
+from greenshift.metrics.verdicts import VERDICT_EVENT, JudgeInput, JudgeResult, JudgeSource
+from greenshift.names import JUDGE_BAKE
 from greenshift.registry.api import Registry
 from greenshift.registry.records import DeploymentEvent
 

@@ -12,28 +12,31 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from greenshift import names
 from greenshift.planning.model import Plan, Step, drop_legacy_undo
 from greenshift.ports import AlarmState
 from greenshift.status import DeploymentOutcome, EndpointStatus
 
-# --- activity names (registered by the classes in activities/, called by workflows/) ---------
-PREPARE_CREATE = "prepare_create"
-PREPARE_UPDATE = "prepare_update"
-PREPARE_WEIGHTS = "prepare_weights"
-PREPARE_DELETE = "prepare_delete"
-PLAN_ROLLBACK = "plan_rollback"
-RECORD_PROGRESS = "record_progress"
-RECORD_EVENT = "record_event"
-SET_STATUS = "set_status"
-FINISH = "finish_deployment"
-REMOVE_ENDPOINT = "remove_endpoint"
-RELEASE_ENDPOINT = "release_endpoint"
-PROVISION = "provision"
-TERMINATE = "terminate"
-RETIRE_FLEETS = "retire_fleets"
-SHIFT_TRAFFIC = "shift_traffic"
-CLEAR_ROUTING = "clear_routing"
-CHECK_ALARMS = "check_alarms"
+# Activity names are defined in greenshift.names (the one module of cross-process names); the
+# workflows call them as `act.PROVISION`, so they stay reachable from here.
+PREPARE_CREATE = names.PREPARE_CREATE
+PREPARE_UPDATE = names.PREPARE_UPDATE
+PREPARE_WEIGHTS = names.PREPARE_WEIGHTS
+PREPARE_DELETE = names.PREPARE_DELETE
+PLAN_ROLLBACK = names.PLAN_ROLLBACK
+RECORD_PROGRESS = names.RECORD_PROGRESS
+RECORD_EVENT = names.RECORD_EVENT
+SET_STATUS = names.SET_STATUS
+FINISH = names.FINISH
+REMOVE_ENDPOINT = names.REMOVE_ENDPOINT
+RELEASE_ENDPOINT = names.RELEASE_ENDPOINT
+PROVISION = names.PROVISION
+TERMINATE = names.TERMINATE
+RETIRE_FLEETS = names.RETIRE_FLEETS
+SHIFT_TRAFFIC = names.SHIFT_TRAFFIC
+CLEAR_ROUTING = names.CLEAR_ROUTING
+CHECK_ALARMS = names.CHECK_ALARMS
+PREPARE_SETTLE = names.PREPARE_SETTLE
 
 # Error types (ApplicationError.type) that no retry can fix.
 PROVISION_FAILED = "ProvisionFailed"
@@ -190,7 +193,6 @@ class ReleaseInput(_Message):
 
 
 # --- settling an endpoint whose workflow is gone (worker/reconciler.py) -----------------------
-PREPARE_SETTLE = "prepare_settle"
 
 
 class SettleInput(_Message):

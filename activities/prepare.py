@@ -32,6 +32,7 @@ from greenshift.contracts.sagemaker_shapes import (
 )
 from greenshift.contracts.tagging import tag_pairs
 from greenshift.errors import ResourceInUse
+from greenshift.names import fleet_key, parse_fleet_key
 from greenshift.planning.model import Plan, Role
 from greenshift.ports import AlarmSource
 from greenshift.registry.api import Registry
@@ -61,7 +62,7 @@ class PrepareActivities:
         fleets: dict[str, str] = {}
         for spec in plan.green:
             fleet_id = naming.fleet_id(ref.endpoint, ref.deployment_id, spec.variant)
-            fleets[f"{Role.GREEN.value}/{spec.variant}"] = fleet_id
+            fleets[fleet_key(Role.GREEN, spec.variant)] = fleet_id
             if self.registry.get_fleet(fleet_id) is None:
                 self.registry.upsert_fleet(
                     FleetRecord(
@@ -97,7 +98,7 @@ class PrepareActivities:
     @staticmethod
     def _blue_fleets(endpoint: EndpointRecord) -> dict[str, str]:
         return {
-            f"{Role.BLUE.value}/{v.variant}": v.fleet_id for v in endpoint.variants if v.fleet_id
+            fleet_key(Role.BLUE, v.variant): v.fleet_id for v in endpoint.variants if v.fleet_id
         }
 
     def _deployment(
@@ -251,7 +252,7 @@ class PrepareActivities:
             endpoint = self.registry.save_endpoint(endpoint)
         fleets = self._blue_fleets(endpoint)
         # In place: the "green" side of the plan is the same fleets, resized.
-        fleets.update({f"{Role.GREEN.value}/{k.split('/', 1)[1]}": v for k, v in fleets.items()})
+        fleets.update({fleet_key(Role.GREEN, parse_fleet_key(k)[1]): v for k, v in fleets.items()})
         return Prepared(
             ref=DeploymentRef(endpoint=endpoint.name, deployment_id=data.deployment_id),
             endpoint_arn=endpoint.arn,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from greenshift.names import fleet_key
 from greenshift.planning.model import (
     BakeStep,
     Plan,
@@ -52,7 +53,9 @@ def state_before(plan: Plan, index: int) -> tuple[dict[str, int], dict[str, Vari
     if index >= len(plan.steps) and plan.steps:
         last = plan.steps[-1]
         return dict(last.instances_after), dict(last.traffic_after)
-    instances = {f"{Role.BLUE.value}/{s.variant}": s.instance_count for s in plan.blue}
+    instances: dict[str, int] = {
+        fleet_key(Role.BLUE, s.variant): s.instance_count for s in plan.blue
+    }
     traffic = {s.variant: VariantTraffic(weight=s.weight, blue=1.0, green=0.0) for s in plan.blue}
     return instances, traffic
 
@@ -89,7 +92,7 @@ def pending_at(
                 instance_type=spec.instance_type,
                 current_weight=(now.weight * now.green) if now else 0.0,
                 desired_weight=spec.weight,
-                current_instance_count=instances.get(f"{Role.GREEN.value}/{spec.variant}", 0),
+                current_instance_count=instances.get(fleet_key(Role.GREEN, spec.variant), 0),
                 desired_instance_count=spec.instance_count,
                 statuses=statuses,
             )

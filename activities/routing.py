@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from greenshift.names import fleet_key
 from greenshift.planning.model import Role, TrafficStep
 from greenshift.planning.specs import DEFAULT_ROUTING
 from greenshift.registry.records import EndpointRouting, FleetRoute, VariantRoute
-
-
-def fleet_key(role: Role | str, variant: str) -> str:
-    """The key of a fleet in the map: the same as `FleetRef.key`."""
-    return f"{Role(role).value}/{variant}"
 
 
 def routing_for(

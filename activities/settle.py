@@ -12,9 +12,9 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import business_errors
-from activities.models import PREPARE_SETTLE, DeploymentRef, Prepared, SettleInput, SettlePlan
+from activities.models import DeploymentRef, Prepared, SettleInput, SettlePlan
 from greenshift import naming
-from greenshift.names import CREATE_ENDPOINT
+from greenshift.names import CREATE_ENDPOINT, PREPARE_SETTLE, fleet_key, parse_fleet_key
 from greenshift.planning.model import Plan, Role
 from greenshift.registry.api import Registry
 from greenshift.registry.records import DeploymentRecord, EndpointRecord
@@ -77,13 +77,17 @@ def settle_started_steps(endpoint: EndpointRecord, plan: Plan) -> int:
 
 def fleets_of(endpoint: EndpointRecord, deployment: DeploymentRecord, plan: Plan) -> dict[str, str]:
     """The fleet ids the dead workflow used, as its prepare activity derived them."""
-    blue = {f"{Role.BLUE.value}/{v.variant}": v.fleet_id for v in endpoint.variants if v.fleet_id}
+    blue: dict[str, str] = {
+        fleet_key(Role.BLUE, v.variant): v.fleet_id for v in endpoint.variants if v.fleet_id
+    }
     if deployment.operation == WEIGHTS:
         # In place: the "green" side is the serving fleets, resized.
-        green = {f"{Role.GREEN.value}/{k.split('/', 1)[1]}": v for k, v in blue.items()}
+        green: dict[str, str] = {
+            fleet_key(Role.GREEN, parse_fleet_key(k)[1]): v for k, v in blue.items()
+        }
     else:
         green = {
-            f"{Role.GREEN.value}/{s.variant}": naming.fleet_id(
+            fleet_key(Role.GREEN, s.variant): naming.fleet_id(
                 endpoint.name, deployment.deployment_id, s.variant
             )
             for s in plan.green

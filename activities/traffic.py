@@ -9,9 +9,10 @@ from temporalio import activity
 
 from activities.errors import business_errors, heartbeat_progress
 from activities.fleet import ProgressRecorder, record_step_progress
-from activities.models import CLEAR_ROUTING, SHIFT_TRAFFIC, DeploymentRef, StepInput
+from activities.models import DeploymentRef, StepInput
 from activities.routing import routing_for
 from greenshift.errors import ValidationError
+from greenshift.names import CLEAR_ROUTING, SHIFT_TRAFFIC
 from greenshift.planning.model import TrafficStep
 from greenshift.ports import TrafficRouter
 from greenshift.registry.records import EndpointRouting

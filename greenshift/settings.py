@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from greenshift.names import DEFAULT_TASK_QUEUE
+
 
 class Settings(BaseSettings):
     """Greenshift's settings. Build one with `Settings()` (environment) or `Settings(field=...)`."""
@@ -39,7 +41,7 @@ class Settings(BaseSettings):
         default=None, description="CA that signed the frontend's certificate; default the system's"
     )
     temporal_tls_server_name: str | None = None  # the name in the frontend's certificate
-    task_queue: str = "greenshift"
+    task_queue: str = DEFAULT_TASK_QUEUE
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default a SQLite file in <home>"
     )

@@ -31,6 +31,24 @@ IN_PROGRESS = frozenset(
 )
 
 
+class InstanceState(StrEnum):
+    """An instance's state in the registry (`InstanceRecord.state`): written by the agent that
+    runs it, read by the data plane, the placement, the healer and the API."""
+
+    LAUNCHING = "Launching"
+    IN_SERVICE = "InService"
+    UNHEALTHY = "Unhealthy"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+
+
+# States that should have a live process, and those that still hold a host's room and appear as
+# servers in the data plane (a stopping instance drains its requests).
+RUNNING_STATES = (InstanceState.LAUNCHING, InstanceState.IN_SERVICE, InstanceState.UNHEALTHY)
+HOLDING_STATES = (*RUNNING_STATES, InstanceState.STOPPING)
+
+
 class VariantStatus(StrEnum):
     """`VariantStatus[].Status` shown in PendingDeploymentSummary."""
 

@@ -3,6 +3,7 @@ built with the registry, fleet, traffic router and alarm source given. Tests pas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,21 @@ def build_worker(
 ) -> Worker:
     """A worker for every Greenshift workflow and activity on `task_queue` (default: the
     settings'). The caller owns `executor` when it passes one; `worker_options` go to Worker."""
+    worker_options.setdefault("workflow_runner", workflow_runner())
+    return Worker(
+        client,
+        task_queue=task_queue or deps.settings.task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=worker_activities(deps),
+        activity_executor=executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
+        max_concurrent_activities=ACTIVITY_THREADS,
+        **worker_options,
+    )
+
+
+def worker_activities(deps: Dependencies) -> list[Callable[..., Any]]:
+    """Every activity a worker registers on the shared task queue, built with `deps`
+    (greenshift.names.WORKER_ACTIVITIES names them)."""
     recording = RecordingActivities(deps.registry)
     activities = all_activities(
         PrepareActivities(deps.registry, deps.settings, deps.alarms),
@@ -90,13 +106,4 @@ def build_worker(
     )
     activities += placement.all()
     activities.append(JudgeActivities(deps.judges, deps.registry).judge_bake)
-    worker_options.setdefault("workflow_runner", workflow_runner())
-    return Worker(
-        client,
-        task_queue=task_queue or deps.settings.task_queue,
-        workflows=ALL_WORKFLOWS,
-        activities=activities,
-        activity_executor=executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
-        max_concurrent_activities=ACTIVITY_THREADS,
-        **worker_options,
-    )
+    return activities

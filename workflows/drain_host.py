@@ -15,8 +15,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from greenshift.hosts.messages import HOST_FLEETS
-    from greenshift.names import DRAIN_HOST
+    from greenshift.names import DRAIN_HOST, HOST_FLEETS
     from workflows import hosts, options
 
 

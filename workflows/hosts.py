@@ -16,15 +16,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from greenshift.hosts.messages import (
-        HOST_SCALE_DOWN,
-        HOST_SCALE_UP,
-        PLACE_FLEET,
-        HostScaleInput,
-        HostShare,
-        PlaceInput,
-        Placement,
-    )
+    from greenshift.hosts.messages import HostScaleInput, HostShare, PlaceInput, Placement
+    from greenshift.names import HOST_SCALE_DOWN, HOST_SCALE_UP, PLACE_FLEET
     from greenshift.ports import FleetStatus
     from workflows import options
 

@@ -21,13 +21,13 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from greenshift.metrics.verdicts import (
         EXTENDED_EVENT,
-        JUDGE_BAKE,
         VERDICT_EVENT,
         Action,
         JudgeInput,
         JudgeResult,
         decide_bake,
     )
+    from greenshift.names import JUDGE_BAKE
     from greenshift.planning.model import BakeStep
     from greenshift.status import RollbackReason
     from workflows import options

@@ -23,13 +23,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from greenshift.hosts import replacement
-    from greenshift.hosts.messages import (
-        RECORD_HOST_EVENT,
-        HostEventInput,
-        ReplaceInput,
-        ReplaceResult,
-    )
-    from greenshift.names import REPLACE_INSTANCES
+    from greenshift.hosts.messages import HostEventInput, ReplaceInput, ReplaceResult
+    from greenshift.names import RECORD_HOST_EVENT, REPLACE_INSTANCES
     from greenshift.ports import FleetStatus
     from workflows import hosts, options
 

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError as PydanticValidationError
 
     from activities import models as act
-    from activities.groups import HOLD_GROUP, RELEASE_GROUP, HoldInput, HoldResult, ReleaseInput
+    from activities.groups import HoldInput, HoldResult, ReleaseInput
     from greenshift import names, naming
     from greenshift.groups.model import (
         EndpointOutcome,
@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         group_deployment_id,
         with_group_alarms,
     )
-    from greenshift.names import ROLLOUT_GROUP
+    from greenshift.names import HOLD_GROUP, RELEASE_GROUP, ROLLOUT_GROUP
     from workflows import options
     from workflows.inputs import business_failure
     from workflows.messages import ABORT, ALARM_TRIPPED, AlarmTripped, ControlRequest, ControlResult

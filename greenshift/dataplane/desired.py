@@ -30,10 +30,11 @@ from greenshift.dataplane.routing import (
     ranges,
 )
 from greenshift.registry.records import InstanceRecord, RoutingRecord
+from greenshift.status import HOLDING_STATES, InstanceState
 
 SLOTS_PER_ENDPOINT = 16  # slot 0: the endpoint's weighted split; 1..15: one per target variant
-ROUTABLE_STATES = {"Launching", "InService", "Unhealthy", "Stopping"}  # present as servers
-SERVING_STATE = "InService"  # the only state that takes traffic
+ROUTABLE_STATES = frozenset(HOLDING_STATES)  # present as servers
+SERVING_STATE = InstanceState.IN_SERVICE  # the only state that takes traffic
 
 _INVALID = re.compile(r"[^A-Za-z0-9_.:-]")
 

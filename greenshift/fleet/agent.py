@@ -41,16 +41,10 @@ from greenshift.ports import FleetStatus, Progress, ProvisionFailed
 from greenshift.registry.api import Registry
 from greenshift.registry.records import FleetRecord, InstanceRecord
 from greenshift.settings import Settings
+from greenshift.status import RUNNING_STATES, InstanceState
 
 log = logging.getLogger("greenshift.fleet")
 
-LAUNCHING = "Launching"
-IN_SERVICE = "InService"
-UNHEALTHY = "Unhealthy"
-STOPPING = "Stopping"
-STOPPED = "Stopped"
-FAILED = "Failed"
-RUNNING = (LAUNCHING, IN_SERVICE, UNHEALTHY)  # states that should have a live process
 
 DOWNLOAD_TOO_SLOW = (
     "The model data for production variant {variant} was not ready within "
@@ -166,7 +160,7 @@ class FleetAgent:
         self._remember(fleet, desired=None if share else count)
         deadline = time.monotonic() + fleet.startup_timeout_seconds
         with self._lock:
-            live = [r for r in self._instances(fleet.fleet_id) if r.state in RUNNING]
+            live = [r for r in self._instances(fleet.fleet_id) if r.state in RUNNING_STATES]
             used = {r.index for r in live}
             missing = max(0, count - len(live))
             free = indices if indices is not None else range(count + len(used))
@@ -207,8 +201,10 @@ class FleetAgent:
         Out of rotation first (Stopping, confirmed by the router controller), then SIGTERM so
         in-flight requests finish, SIGKILL after the grace period; the record is then deleted."""
         with self._lock:
-            current = [r for r in self._instances(fleet_id) if r.state != STOPPED]
-            keep_order = sorted(current, key=lambda r: (r.state != IN_SERVICE, r.index))
+            current = [r for r in self._instances(fleet_id) if r.state != InstanceState.STOPPED]
+            keep_order = sorted(
+                current, key=lambda r: (r.state != InstanceState.IN_SERVICE, r.index)
+            )
             victims = [r for r in keep_order[max(0, count) :]]
             self._busy.update(r.instance_id for r in victims)
             fleet = self._fleet(fleet_id)
@@ -227,13 +223,13 @@ class FleetAgent:
         records = self._instances(fleet_id)
         fleet = self._fleet(fleet_id)
         states = [r.state for r in records]
-        live = sum(s in RUNNING for s in states)
+        live = sum(s in RUNNING_STATES for s in states)
         return FleetStatus(
             fleet_id=fleet_id,
             desired=fleet.desired_count if fleet is not None else live,
-            healthy=states.count(IN_SERVICE),
-            launching=states.count(LAUNCHING),
-            failed=states.count(FAILED),
+            healthy=states.count(InstanceState.IN_SERVICE),
+            launching=states.count(InstanceState.LAUNCHING),
+            failed=states.count(InstanceState.FAILED),
         )
 
     # --- supervision -------------------------------------------------------------------------
@@ -268,7 +264,7 @@ class FleetAgent:
         """One round: a dead process is relaunched (out of rotation at once); a live one that
         fails /ping becomes Unhealthy, and InService again when it answers; one unhealthy for
         too long is replaced."""
-        records = [r for r in self._host_instances() if r.state in RUNNING]
+        records = [r for r in self._host_instances() if r.state in RUNNING_STATES]
         with self._lock:
             records = [r for r in records if r.instance_id not in self._busy]
         alive = {r.instance_id: self._alive(r) for r in records}
@@ -289,25 +285,27 @@ class FleetAgent:
 
     def _supervise_one(self, seen: InstanceRecord, alive: bool, healthy: bool) -> None:
         record = self.registry.get_instance(seen.instance_id)
-        if record is None or record.state not in RUNNING or record.pid != seen.pid:
+        if record is None or record.state not in RUNNING_STATES or record.pid != seen.pid:
             return  # changed meanwhile (stopped, relaunched): next tick sees the new state
         if not alive:
             if not self._relaunch_due(record):
-                if record.state == IN_SERVICE:
-                    self._save(record, UNHEALTHY, "process exited; relaunch backing off")
+                if record.state == InstanceState.IN_SERVICE:
+                    self._save(
+                        record, InstanceState.UNHEALTHY, "process exited; relaunch backing off"
+                    )
                 return
             log.warning("instance %s (pid %s) is gone: relaunching", record.instance_id, record.pid)
             self._relaunch(record, "process exited")
             return
         if healthy:
             self._unhealthy_since.pop(record.instance_id, None)
-            if record.state != IN_SERVICE:
-                self._save(record, IN_SERVICE, None)
+            if record.state != InstanceState.IN_SERVICE:
+                self._save(record, InstanceState.IN_SERVICE, None)
             return
-        if record.state == IN_SERVICE:
+        if record.state == InstanceState.IN_SERVICE:
             self._unhealthy_since[record.instance_id] = time.monotonic()
-            self._save(record, UNHEALTHY, "/ping failed")
-        elif record.state == UNHEALTHY:
+            self._save(record, InstanceState.UNHEALTHY, "/ping failed")
+        elif record.state == InstanceState.UNHEALTHY:
             since = self._unhealthy_since.setdefault(record.instance_id, time.monotonic())
             if time.monotonic() - since > self.timing.unhealthy_replace_after:
                 self._kill(record)
@@ -324,14 +322,14 @@ class FleetAgent:
         with self._lock:
             for record in self._host_instances():
                 alive = self._alive(record)
-                if record.state in RUNNING:
+                if record.state in RUNNING_STATES:
                     if alive:
                         counts["adopted"] += 1
                     elif self._relaunch(record, "relaunched after agent restart"):
                         counts["relaunched"] += 1
-                elif record.state in (STOPPING, STOPPED):
+                elif record.state in (InstanceState.STOPPING, InstanceState.STOPPED):
                     unfinished.append(record)
-                elif record.state == FAILED and alive:
+                elif record.state == InstanceState.FAILED and alive:
                     self._kill(record)
         if unfinished:
             self._stop_instances(unfinished, lambda _: None, confirm=False)
@@ -345,10 +343,10 @@ class FleetAgent:
         mark it Unhealthy ("stopped with the host"), keeping the record, so the next `adopt()`
         relaunches it and the endpoints come back as they were."""
         self.stop()
-        records = [r for r in self._host_instances() if r.state in RUNNING]
+        records = [r for r in self._host_instances() if r.state in RUNNING_STATES]
         with self._lock:
             for record in records:
-                self._save(record, UNHEALTHY, "stopped with the host")
+                self._save(record, InstanceState.UNHEALTHY, "stopped with the host")
         self._terminate(
             [r for r in records if r.pid is not None],
             grace if grace is not None else self.timing.stop_grace,
@@ -417,7 +415,7 @@ class FleetAgent:
         """Containers no running record of this host wants are removed (stale: the agent died
         between a record's change and the container's); the adopted ones' logs are followed
         again. No engine: nothing to adopt."""
-        keep = [r.instance_id for r in self._host_instances() if r.state in RUNNING]
+        keep = [r.instance_id for r in self._host_instances() if r.state in RUNNING_STATES]
         try:
             runtime = self._container_runtime()
             removed = runtime.sweep(keep)
@@ -430,7 +428,11 @@ class FleetAgent:
 
     def _holders(self) -> list[str]:
         """This host's instances that hold their GPUs (every one not yet stopped)."""
-        return [r.instance_id for r in self._host_instances() if r.state in (*RUNNING, STOPPING)]
+        return [
+            r.instance_id
+            for r in self._host_instances()
+            if r.state in (*RUNNING_STATES, InstanceState.STOPPING)
+        ]
 
     def _image_in_engine(self, image: str) -> bool:
         try:
@@ -542,7 +544,7 @@ class FleetAgent:
             host=self.host,
             port=port,
             pid=None,
-            state=LAUNCHING,
+            state=InstanceState.LAUNCHING,
             state_reason=None,
             restarts=restarts if restarts is not None else (previous.restarts if previous else 0),
             started_at=now,
@@ -569,10 +571,10 @@ class FleetAgent:
             )
         except ProvisionFailed as exc:  # e.g. a container that exits at start
             if restarts is None:  # the fleet's own launch: the step fails now, naming the cause
-                self._save(record, FAILED, exc.message)
+                self._save(record, InstanceState.FAILED, exc.message)
                 raise
             # A relaunch: retried with the backoff, like a process that keeps crashing.
-            return self._save(record, LAUNCHING, exc.message)
+            return self._save(record, InstanceState.LAUNCHING, exc.message)
         record = record.model_copy(update={"pid": pid, "updated_at": _now()})
         self.registry.upsert_instance(record)
         log.info("launched %s pid %d port %d", iid, pid, port)
@@ -581,16 +583,18 @@ class FleetAgent:
     def _relaunch(self, record: InstanceRecord, reason: str) -> bool:
         fleet = self._fleet(record.fleet_id)
         if fleet is None:
-            self._save(record, FAILED, f"{reason}; fleet {record.fleet_id} is unknown")
+            self._save(
+                record, InstanceState.FAILED, f"{reason}; fleet {record.fleet_id} is unknown"
+            )
             return False
-        self._save(record, LAUNCHING, reason)  # out of rotation at once
+        self._save(record, InstanceState.LAUNCHING, reason)  # out of rotation at once
         try:
             self._launch(
                 fleet, record.index, self._model_dir(fleet), record.restarts + 1, port=record.port
             )
         except Exception as exc:
             log.exception("relaunch of %s failed", record.instance_id)
-            self._save(record, FAILED, f"relaunch failed: {exc}")
+            self._save(record, InstanceState.FAILED, f"relaunch failed: {exc}")
             return False
         return True
 
@@ -624,22 +628,22 @@ class FleetAgent:
             for iid in ids:
                 with self._lock:
                     record = self.registry.get_instance(iid)
-                    if record is None or record.state not in RUNNING:
+                    if record is None or record.state not in RUNNING_STATES:
                         continue
-                    if record.state == IN_SERVICE and self._runtime_of(record).alive(
+                    if record.state == InstanceState.IN_SERVICE and self._runtime_of(record).alive(
                         record.pid, iid
                     ):
                         healthy += 1
                         continue
                     if not self._alive(record):
-                        if record.state == LAUNCHING:
+                        if record.state == InstanceState.LAUNCHING:
                             self._fail_launch(fleet, ids, exited=record)
                         if self._relaunch_due(record):
                             self._relaunch(record, "process exited during startup")
                         continue
                 if self.probe(record.host, record.port, self.timing.probe_timeout):
                     with self._lock:
-                        self._save(record, IN_SERVICE, None)
+                        self._save(record, InstanceState.IN_SERVICE, None)
                     healthy += 1
             message = f"{healthy}/{count} instances healthy"
             if message != last or time.monotonic() - beat >= self.timing.heartbeat:
@@ -660,7 +664,7 @@ class FleetAgent:
         failed = [
             r
             for r in (self.registry.get_instance(i) for i in ids)
-            if r is not None and r.state != IN_SERVICE
+            if r is not None and r.state != InstanceState.IN_SERVICE
         ]
         culprit = exited or (failed[0] if failed else None)
         reason = PING_FAILED.format(variant=fleet.variant)
@@ -676,7 +680,7 @@ class FleetAgent:
                 reason = head + tail
         with self._lock:
             for record in failed:
-                self._save(record, FAILED, reason)
+                self._save(record, InstanceState.FAILED, reason)
         self._terminate([r for r in failed if r.pid is not None], grace=2.0)
         raise ProvisionFailed(reason)
 
@@ -685,8 +689,8 @@ class FleetAgent:
     ) -> None:
         with self._lock:
             for record in victims:
-                if record.state != STOPPING:
-                    self._save(record, STOPPING, "scale down")
+                if record.state != InstanceState.STOPPING:
+                    self._save(record, InstanceState.STOPPING, "scale down")
         if confirm:
             self._await_rotation(progress)
         self._terminate([r for r in victims if r.pid is not None], self.timing.stop_grace)

@@ -16,14 +16,9 @@ from temporalio import activity
 from activities.errors import business_errors, heartbeat_progress
 from greenshift.errors import ValidationError
 from greenshift.fleet.agent import FleetAgent
-from greenshift.hosts.messages import (
-    HOST_ADOPT,
-    HOST_SCALE_DOWN,
-    HOST_SCALE_UP,
-    HOST_STATUS,
-    HostScaleInput,
-)
+from greenshift.hosts.messages import HostScaleInput
 from greenshift.hosts.store import HostStore
+from greenshift.names import HOST_ADOPT, HOST_SCALE_DOWN, HOST_SCALE_UP, HOST_STATUS
 from greenshift.ports import FleetStatus
 from greenshift.registry.api import Registry
 

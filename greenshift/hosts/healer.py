@@ -30,10 +30,10 @@ from greenshift.hosts.store import HostStore
 from greenshift.names import REPLACE_INSTANCES
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
+from greenshift.status import InstanceState
 
 log = logging.getLogger("greenshift.hosts.healer")
 
-STOPPING = "Stopping"
 HOST_LOST = "host {address} lost: no heartbeat for {seconds:g} s"
 
 
@@ -88,7 +88,11 @@ class Healer:
                 reason = HOST_LOST.format(address=host.address, seconds=self.lost_after)
                 self.registry.upsert_instance(
                     record.model_copy(
-                        update={"state": STOPPING, "state_reason": reason, "updated_at": now}
+                        update={
+                            "state": InstanceState.STOPPING,
+                            "state_reason": reason,
+                            "updated_at": now,
+                        }
                     )
                 )
                 taken[record.fleet_id] += 1

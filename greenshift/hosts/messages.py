@@ -7,14 +7,6 @@ from pydantic import BaseModel, Field
 
 from greenshift.hosts import replacement
 
-# On the shared task queue: where a fleet's instances go (reads hosts and instances).
-PLACE_FLEET = "PlaceFleet"
-# On each host's own task queue (greenshift.hosts.activities).
-HOST_SCALE_UP = "HostScaleUp"
-HOST_SCALE_DOWN = "HostScaleDown"
-HOST_STATUS = "HostStatus"
-HOST_ADOPT = "HostAdopt"
-
 
 class PlaceInput(BaseModel):
     fleet_id: str
@@ -42,12 +34,6 @@ class Placement(BaseModel):
 
     hosts_registered: bool
     shares: list[HostShare] = Field(default_factory=list)
-
-
-HOST_FLEETS = "HostFleets"
-
-
-RECORD_HOST_EVENT = "RecordHostEvent"
 
 
 class ReplaceInput(BaseModel):

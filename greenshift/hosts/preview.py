@@ -10,8 +10,9 @@ from greenshift.errors import ResourceLimitExceeded
 from greenshift.hosts.placement import place
 from greenshift.hosts.records import HostRecord, is_alive, room_of
 from greenshift.registry.records import InstanceRecord
+from greenshift.status import HOLDING_STATES
 
-HOLDING = ("Launching", "InService", "Unhealthy", "Stopping")
+HOLDING = HOLDING_STATES
 
 
 def placement_lines(

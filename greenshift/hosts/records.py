@@ -1,5 +1,5 @@
-"""A host as the registry records it, and the pure rules about hosts: its task queue name, whether
-it is alive by its heartbeats, and its room for placement."""
+"""A host as the registry records it, and the pure rules about hosts: whether it is alive by its
+heartbeats, and its room for placement (its task queue name is greenshift.names's)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,6 @@ DEFAULT_LOST_AFTER_SECONDS = 5.0
 ALIVE = "Alive"
 LOST = "Lost"
 DRAINING = "Draining"
-
-
-def host_task_queue(base: str, address: str) -> str:
-    """The task queue of one host's instance activities (Temporal worker-specific task queues):
-    `<shared queue>-host-<address>`, so every deployment can address one host's agent."""
-    return f"{base}-host-{address}"
 
 
 class HostRecord(BaseModel):

@@ -16,9 +16,11 @@ from temporalio.worker import Worker
 
 from greenshift.fleet.agent import FleetAgent
 from greenshift.hosts.activities import HostActivities
-from greenshift.hosts.records import HostRecord, host_task_queue
+from greenshift.hosts.records import HostRecord
 from greenshift.hosts.store import HostStore
+from greenshift.names import host_task_queue
 from greenshift.registry.api import Registry
+from greenshift.status import InstanceState
 
 log = logging.getLogger("greenshift.hosts")
 
@@ -108,6 +110,7 @@ class HostService:
 
     def _written_off(self) -> bool:
         return any(
-            r.state == "Stopping" and (r.state_reason or "").startswith(HOST_LOST_PREFIX)
+            r.state == InstanceState.STOPPING
+            and (r.state_reason or "").startswith(HOST_LOST_PREFIX)
             for r in self.registry.list_instances(host=self.host.address)
         )

@@ -11,12 +11,13 @@ from greenshift.hosts.placement import HostRoom, place
 from greenshift.hosts.records import HostRecord, Reservation, is_alive, room_of
 from greenshift.naming import instance_id
 from greenshift.registry.records import FleetRecord, InstanceRecord
+from greenshift.status import HOLDING_STATES, RUNNING_STATES, InstanceState
 
 # Instance states that hold a host's room and count toward a fleet's share there.
-HOLDING = ("Launching", "InService", "Unhealthy", "Stopping")
-LIVE = ("Launching", "InService", "Unhealthy")
+HOLDING = HOLDING_STATES
+LIVE = RUNNING_STATES
 # How a reserved index shows in placement: an instance about to launch.
-RESERVED = "Launching"
+RESERVED = InstanceState.LAUNCHING
 
 
 def with_reservations(

@@ -26,8 +26,6 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JUDGE_BAKE = "judge_bake"  # the activity's name (activities/judging.py)
-
 # The bake extends by its own length at most, at least MIN_EXTENSION_SECONDS (a final bake of
 # 0 s still gets a minute to collect data) and at most MAX_EXTENSION_SECONDS, in
 # EXTENSION_STEPS equal steps of at least MIN_STEP_SECONDS.

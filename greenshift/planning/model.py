@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from greenshift.names import fleet_key
+
 
 class Role(StrEnum):
     """Blue is the fleet serving before the deployment; green is the one it deploys."""
@@ -48,7 +50,7 @@ class FleetRef(_Frozen):
 
     @property
     def key(self) -> str:
-        return f"{self.role.value}/{self.variant}"
+        return fleet_key(self.role, self.variant)
 
 
 class VariantSpec(_Frozen):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from greenshift.names import fleet_key
 from greenshift.planning.model import (
     BakeStep,
     Plan,
@@ -39,7 +40,7 @@ def traffic_cells(traffic: Mapping[str, VariantTraffic]) -> str:
         for role, share in (("blue", t.blue), ("green", t.green)):
             pct = 100 * endpoint_share * share
             if pct > 0:
-                parts.append(f"{role}/{variant} {_pct(pct)}")
+                parts.append(f"{fleet_key(role, variant)} {_pct(pct)}")
     return " ".join(parts) or "-"
 
 

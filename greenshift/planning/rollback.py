@@ -7,7 +7,8 @@ from "it happened" also covers "it did not".
 
 from __future__ import annotations
 
-from greenshift.planning.model import Plan, Step, Strategy, VariantTraffic
+from greenshift.names import fleet_key
+from greenshift.planning.model import FleetRef, Plan, Role, Step, Strategy, VariantTraffic
 from greenshift.planning.sizes import ceil_div
 from greenshift.planning.state import Builder, Instances, Traffic, fleet_from_key
 
@@ -28,8 +29,8 @@ def rollback_steps(plan: Plan, completed: int) -> list[Step]:
     (SEMANTICS.md 4); everything else moves back at once.
     """
     instances, traffic = state_after(plan, completed)
-    types = {f"blue/{s.variant}": s.instance_type for s in plan.blue}
-    types.update({f"green/{s.variant}": s.instance_type for s in plan.green})
+    types: dict[str, str] = {fleet_key(Role.BLUE, s.variant): s.instance_type for s in plan.blue}
+    types.update({fleet_key(Role.GREEN, s.variant): s.instance_type for s in plan.green})
     b = Builder(instances, traffic, types)
     if plan.strategy is Strategy.ROLLING and plan.rollback_max_batch_instances:
         _rolling_back(plan, b, plan.rollback_max_batch_instances)
@@ -51,8 +52,8 @@ def _rolling_back(plan: Plan, b: Builder, batch: int) -> None:
     Reusing idle old instances first keeps the peak at N + one (rollback) batch."""
     old, new = plan.blue[0], plan.green[0]
     blue_ref, green_ref = (
-        fleet_from_key(f"blue/{old.variant}"),
-        fleet_from_key(f"green/{new.variant}"),
+        FleetRef(variant=old.variant, role=Role.BLUE),
+        FleetRef(variant=new.variant, role=Role.GREEN),
     )
     n_old, n_new = old.instance_count, new.instance_count
     weight = plan.traffic_before[old.variant].weight

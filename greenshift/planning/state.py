@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from greenshift.names import parse_fleet_key
 from greenshift.planning.model import (
     BakeReason,
     BakeStep,
@@ -27,7 +28,7 @@ Traffic = dict[str, VariantTraffic]
 
 
 def fleet_from_key(key: str) -> FleetRef:
-    role, _, variant = key.partition("/")
+    role, variant = parse_fleet_key(key)
     return FleetRef(variant=variant, role=Role(role))
 
 

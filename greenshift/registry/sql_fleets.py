@@ -11,6 +11,7 @@ from greenshift.registry import schema as t
 from greenshift.registry.records import FleetRecord, InstanceRecord
 from greenshift.registry.sql_base import SqlBase, bump_generation, lock_generation
 from greenshift.registry.sql_rows import fleet_record, instance_record
+from greenshift.status import InstanceState
 
 
 class SqlFleets(SqlBase):
@@ -77,7 +78,7 @@ class SqlFleets(SqlBase):
 
     def count_instances(self) -> int:
         i = t.instances
-        stmt = select(func.count()).select_from(i).where(i.c.state != "Stopped")
+        stmt = select(func.count()).select_from(i).where(i.c.state != InstanceState.STOPPED)
         with self._read() as conn:
             return int(conn.execute(stmt).scalar_one())
 

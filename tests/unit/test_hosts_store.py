@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from greenshift.hosts.records import ALIVE, DRAINING, LOST, host_task_queue, room_of, state_of
+from greenshift.hosts.records import ALIVE, DRAINING, LOST, room_of, state_of
 from greenshift.hosts.service import advertisement
 from greenshift.hosts.store import HostStore
+from greenshift.names import host_task_queue
 
 
 def test_register_heartbeat_and_drain(tmp_path: Path) -> None:

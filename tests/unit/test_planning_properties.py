@@ -21,6 +21,7 @@ from greenshift.contracts.sagemaker_shapes import (
     UpdateEndpointInput,
 )
 from greenshift.errors import ValidationError
+from greenshift.names import fleet_key
 from greenshift.planning.model import BakeStep, Plan, Step, Strategy, VariantSpec, VariantTraffic
 from greenshift.planning.planner import plan_create, plan_update, plan_weights
 from greenshift.planning.rollback import rollback_steps, state_after
@@ -52,7 +53,7 @@ def check_state(plan: Plan, state: State) -> None:
         if t.weight <= 0 or total <= 0:
             continue
         for role, share in (("blue", t.blue), ("green", t.green)):
-            key = f"{role}/{variant}"
+            key = fleet_key(role, variant)
             if share <= EPS:
                 continue
             have = instances.get(key, 0)

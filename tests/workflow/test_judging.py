@@ -18,13 +18,13 @@ from greenshift.metrics.judge_source import verdict_of
 from greenshift.metrics.stats import Aggregate
 from greenshift.metrics.verdicts import (
     EXTENDED_EVENT,
-    JUDGE_BAKE,
     VERDICT_EVENT,
     JudgeInput,
     Verdict,
     extension_step,
     max_extension,
 )
+from greenshift.names import JUDGE_BAKE
 from greenshift.simulate.fakes import SimJudges
 from greenshift.status import EndpointStatus
 from tests.workflow.harness import (

@@ -22,9 +22,6 @@ from temporalio.worker import Worker
 
 from greenshift.hosts import replacement
 from greenshift.hosts.messages import (
-    HOST_SCALE_UP,
-    PLACE_FLEET,
-    RECORD_HOST_EVENT,
     HostEventInput,
     HostScaleInput,
     HostShare,
@@ -35,7 +32,13 @@ from greenshift.hosts.messages import (
 )
 from greenshift.hosts.service import advertisement
 from greenshift.hosts.store import HostStore
-from greenshift.names import REPLACE_INSTANCES
+from greenshift.names import (
+    HOST_SCALE_UP,
+    PLACE_FLEET,
+    RECORD_HOST_EVENT,
+    REPLACE_INSTANCES,
+    host_task_queue,
+)
 from greenshift.ports import FleetStatus
 from greenshift.registry.sql import SqlRegistry
 from tests.registry_records import fleet
@@ -62,7 +65,7 @@ class FakeHosts:
     launches: list[HostScaleInput] = field(default_factory=list)
 
     def host_queue(self) -> str:
-        return f"{self.queue}-host-127.0.0.2"
+        return host_task_queue(self.queue, "127.0.0.2")
 
     def _answer(self) -> str:
         return self.script[min(len(self.placed_at), len(self.script)) - 1]
@@ -220,7 +223,9 @@ async def test_a_worker_sigkilled_in_the_backoff_leaves_the_replacement_to_the_n
             fleet_id=data.fleet_id, desired=data.count, healthy=data.count, launching=0, failed=0
         )
 
-    host = Worker(dev_env.client, task_queue=f"{queue}-host-127.0.0.2", activities=[scale_up])
+    host = Worker(
+        dev_env.client, task_queue=host_task_queue(queue, "127.0.0.2"), activities=[scale_up]
+    )
     procs = [await _spawn(target_of(dev_env), queue, tmp_path)]
     try:
         async with host:

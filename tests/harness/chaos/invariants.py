@@ -17,6 +17,7 @@ from greenshift.fleet.processes import SERVER_MODULE
 from greenshift.ports import ProvisionFailed
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
+from greenshift.status import InstanceState
 from tests.harness.chaos.killers import cmdline, haproxy_pids
 
 SETTLED = {"InService", "Failed", "UpdateRollbackFailed"}
@@ -50,7 +51,9 @@ def violations(s: Snapshot) -> list[str]:
     desired = sum(count for _, count in s.fleets.values())
     if desired != s.expected_count:
         found.append(f"serving fleets desire {desired} instances, config asks {s.expected_count}")
-    in_service = {iid for iid, (fleet, state) in s.instances.items() if state == "InService"}
+    in_service = {
+        iid for iid, (fleet, state) in s.instances.items() if state == InstanceState.IN_SERVICE
+    }
     serving = {iid for iid in in_service if s.instances[iid][0] in s.fleets}
     if len(serving) != s.expected_count:
         found.append(f"{len(serving)} InService instances, expected {s.expected_count}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from greenshift import binaries
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
+from greenshift.status import InstanceState
 from greenshift.supervisor.state import read_state
 
 SUPERVISED = ("worker", "api", "dataplane", "temporal", "metrics")
@@ -67,7 +68,7 @@ def instance_pids(registry: Registry, endpoint: str, config_name: str) -> list[i
     return [
         i.pid
         for i in registry.list_instances(endpoint=endpoint)
-        if i.fleet_id in fleets and i.pid and i.state == "InService" and _live(i.pid)
+        if i.fleet_id in fleets and i.pid and i.state == InstanceState.IN_SERVICE and _live(i.pid)
     ]
 
 

@@ -48,6 +48,7 @@ CAPTURE_BUFFER_BYTES = 16_384
 STATS_HOST = "127.0.0.1"
 UNAVAILABLE_BACKEND = "gs_unavailable"
 RELAY_BACKEND = "gs_sigv4_relay"
+SUCCESSOR_PREFIX = "gs_successor_"  # + a runtime frontend's name (handover_rules says why)
 NO_ROUTE = "none"  # the slots map's answer for a key it does not hold
 COUNTER_TABLE = "gs_counter"
 VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
@@ -306,6 +307,22 @@ def _plain_buffer(state: DesiredState) -> int:
     return CAPTURE_BUFFER_BYTES if capturing else BUFFER_BYTES
 
 
+# A reload leaves the old worker each idle keep-alive connection until it has answered one more
+# request on it (`option idle-close-on-response`: no client has a connection closed under a
+# request it is sending). That answer must not come from the old routing: an endpoint the
+# client was just told is InService would be "not found", a fleet just retired would be asked.
+# So a worker that is stopping routes nothing itself: it hands each request, untouched, to its
+# successor through the frontend's own address (the new worker owns that socket now) and
+# passes the answer back, unmapped and unlogged (the successor maps and logs it, once).
+def handover_rules() -> str:
+    return "  acl handover stopping\n  http-request set-log-level silent if handover\n"
+
+
+def connect_host(bind_host: str) -> str:
+    """Where to connect to reach a listener bound to `bind_host` from this machine."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(bind_host, bind_host)
+
+
 def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
     """The whole haproxy.cfg; the map files are rendered by render_slots / render_picks."""
     not_found = _json_error(
@@ -390,33 +407,37 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
     )
     relayed_check = (
         f"  http-request lua.{LUA_RELAYED_ACTION}\n{refused}"
-        f"  http-request del-header {PAYLOAD_HEADER}\n"
+        # kept for a successor: its relayed frontend reads the hash again (handover_rules)
+        f"  http-request del-header {PAYLOAD_HEADER} if !handover\n"
     )
 
     def runtime_frontend(name: str, bind: str, auth: str, relay: bool) -> str:
-        skip = " !relayed" if relay else ""
+        # `!handover` on every rule whose answer depends on the routing or that would rewrite
+        # what the successor must receive (handover_rules says why).
+        skip = " !relayed !handover" if relay else " !handover"
         to_relay = f"  use_backend {RELAY_BACKEND} if relayed\n" if relay else ""
         return f"""\
 frontend {name}
   bind {bind}
-{log_format}{STREAM_FRONTEND_OPTIONS}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
+{log_format}{STREAM_FRONTEND_OPTIONS}{handover_rules()}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
   http-request {no_route} if !invocation || !METH_POST
 {auth}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
   http-request set-var(txn.route) var(txn.ep),map_str({paths.slots_map},{NO_ROUTE})
-  http-request {not_found} if {{ var(txn.route) -m str {NO_ROUTE} }}
+  http-request {not_found} if {{ var(txn.route) -m str {NO_ROUTE} }} !handover
   http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
   http-request {length_required} if {{ req.hdr(transfer-encoding) -m found }}
   http-request set-var(txn.tv) req.hdr(X-Amzn-SageMaker-Target-Variant)
   http-request set-var(txn.route) var(txn.ep),concat(/,txn.tv),map_str({paths.slots_map},{NO_ROUTE}) if {{ var(txn.tv) -m found }}
-  http-request {bad_variant} if {{ var(txn.route) -m str {NO_ROUTE} }}
+  http-request {bad_variant} if {{ var(txn.route) -m str {NO_ROUTE} }} !handover
   acl solo var(txn.route) -m beg {BACKEND_PREFIX}
   http-request track-sc0 var(txn.route) table {COUNTER_TABLE} if !solo{skip}
   http-request set-var(txn.key) sc_inc_gpc0(0),mul({STRIDE}),mod({RESOLUTION}),add(txn.route) if !solo{skip}
-  http-request set-uri /invocations{" if !relayed" if relay else ""}
+  http-request set-uri /invocations if{skip}
   http-response wait-for-body time 5s if {{ status ge 400 }}{skip}
   http-response set-var(txn.ostatus) status if {{ status ge 400 }}{skip}
   http-response set-var(txn.obody) res.body,json(utf8s) if {{ status ge 400 }}{skip}
   http-response {model_error} if {{ status ge 400 }}{skip}
+  use_backend {SUCCESSOR_PREFIX}{name} if handover
 {to_relay}  use_backend %[var(txn.route)] if solo
   use_backend %[var(txn.key),map_int({paths.picks_map},{UNAVAILABLE_BACKEND})]
   default_backend {UNAVAILABLE_BACKEND}
@@ -424,15 +445,21 @@ frontend {name}
 """  # noqa: E501
 
     public = f"{listen.host}:{listen.runtime_port}"
+    successors = {"runtime": f"{connect_host(listen.host)}:{listen.runtime_port}"}
     if listen.sigv4:
         frontends = runtime_frontend("runtime", public, sigv4_check, relay=True)
         frontends += runtime_frontend(
             "runtime_relayed", f"unix@{paths.relayed_socket} mode 600", relayed_check, False
         )
+        successors["runtime_relayed"] = f"unix@{paths.relayed_socket}"
         relay_backend = f"\nbackend {RELAY_BACKEND}\n  server relay unix@{paths.relay_socket}\n"
     else:
         frontends = runtime_frontend("runtime", public, "", relay=False)
         relay_backend = ""
+    relay_backend += "".join(
+        f"\nbackend {SUCCESSOR_PREFIX}{name}\n  server successor {address}\n"
+        for name, address in successors.items()
+    )
     head = f"""\
 # Generated by greenshift.dataplane.config: do not edit, the router controller rewrites it.
 global

@@ -167,3 +167,42 @@ def test_a_chunked_body_is_refused_because_its_size_cannot_be_checked(dp: Datapl
     assert answer.getheader("x-amzn-ErrorType") == "ValidationError"
     assert b"Content-Length" in answer.read()
     conn.close()
+
+
+def test_after_a_reload_a_kept_alive_connection_gets_the_new_routing(dp: Dataplane) -> None:
+    """A reload leaves the old worker one more answer per idle keep-alive connection
+    (`idle-close-on-response`); that answer must come from the new routing: a client that was
+    just told an endpoint is InService must reach it on the connection it already holds."""
+    dp.instance("Shop", "A", "Shop.A.aaaa", 0, dp.model("echo-v1"))
+    dp.route("Shop", [("A", 1.0, [("Shop.A.aaaa", 1.0)])])
+    dp.controller.sync_once()
+    client = runtime(dp)  # one pooled keep-alive connection, opened to the first worker
+    assert invoke(client, EndpointName="Shop")[1]["version"] == "v1"
+
+    # A new endpoint (new backends: a reload), then a canary's end: Shop moves to a new fleet
+    # and its old instance is gone (another reload, the old fleet's backend removed).
+    dp.instance("Cart", "B", "Cart.B.bbbb", 0, dp.model("echo-v2"))
+    dp.route("Cart", [("B", 1.0, [("Cart.B.bbbb", 1.0)])])
+    reloads = dp.controller.reloads
+    assert dp.controller.sync_once()
+    assert dp.controller.reloads == reloads + 1
+    assert invoke(client, EndpointName="Cart")[1]["version"] == "v2"
+
+    green = dp.model("echo-v2")
+    dp.instance("Shop", "A", "Shop.A.green", 0, green)
+    dp.route("Shop", [("A", 1.0, [("Shop.A.green", 1.0)])])
+    assert dp.controller.sync_once()
+    assert dp.controller.reloads == reloads + 2
+    dp.models[0].stop()
+    for _ in range(3):  # the first on the old worker's last connection, then the new worker's
+        assert invoke(client, EndpointName="Shop")[1]["version"] == "v2"
+
+    # A model's error passes the old worker as the successor mapped it, not mapped twice.
+    dp.instance("Bad", "A", "Bad.A.aaaa", 0, dp.model("faulty"))
+    dp.route("Bad", [("A", 1.0, [("Bad.A.aaaa", 1.0)])])
+    assert dp.controller.sync_once()
+    assert dp.controller.reloads == reloads + 3
+    err = error_of(client, EndpointName="Bad")
+    assert err.response["Error"]["Code"] == "ModelError"
+    assert err.response["OriginalStatusCode"] == 500
+    assert "faulty model" in err.response["OriginalMessage"]

@@ -7,6 +7,7 @@ body-hash relay (greenshift/dataplane/relay.py), failing closed in the same ways
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import stat
 import threading
@@ -94,6 +95,44 @@ def test_a_signed_invocation_is_served(dp: Dataplane) -> None:
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
+def test_a_connection_held_over_a_reload_reaches_a_new_endpoint_signed_and_relayed(
+    dp: Dataplane,
+) -> None:
+    """The old worker hands what it still receives after a reload to its successor (config.py,
+    handover_rules), signature and all: the successor verifies it, and relays a large body."""
+    big = json.dumps({"x": "a" * SIGV4_MAX_BODY_BYTES}).encode()  # past the buffer: relayed
+    held = http.client.HTTPConnection("127.0.0.1", dp.settings.runtime_port, timeout=30)
+    try:
+
+        def answer(endpoint: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+            held.request(
+                "POST",
+                f"/endpoints/{endpoint}/invocations",
+                body,
+                _signed(dp, body, endpoint=endpoint),
+            )
+            response = held.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+
+        assert answer("Shop", b'{"x": 1}')[0] == 200  # the connection now idles in the worker
+        dp.instance("Cart", "B", "Cart.B.bbbb", 0, dp.model("echo-v2"))
+        dp.route("Cart", [("B", 1.0, [("Cart.B.bbbb", 1.0)])])
+        reloads = dp.controller.reloads
+        assert dp.controller.sync_once() and dp.controller.reloads == reloads + 1
+        status, headers, body = answer("Cart", big)
+        # The old worker's answer (it closes the connection with it), with the new routing.
+        assert (status, headers.get("connection")) == (200, "close")
+        assert json.loads(body)["version"] == "v2"
+    finally:
+        held.close()
+    client = runtime(dp)
+    for body in (b'{"x": 1}', big):
+        reply = client.invoke_endpoint(
+            EndpointName="Cart", ContentType="application/json", Body=body
+        )
+        assert json.loads(reply["Body"].read())["version"] == "v2"
+
+
 def test_wrong_or_unknown_keys_and_other_scopes_are_refused_like_aws(dp: Dataplane) -> None:
     assert code_of(runtime(dp, secret="wrong"))[:2] == (403, "InvalidSignatureException")
     assert code_of(runtime(dp, key="AKIDNOBODY"))[:2] == (403, "UnrecognizedClientException")
@@ -113,8 +152,10 @@ def test_an_unsigned_invocation_is_refused(dp: Dataplane) -> None:
     assert answer.json() == {"message": "Missing Authentication Token"}
 
 
-def _signed(dp: Dataplane, body: bytes, service: str = "sagemaker") -> dict[str, str]:
-    url = dp.url + "/endpoints/Shop/invocations"
+def _signed(
+    dp: Dataplane, body: bytes, service: str = "sagemaker", endpoint: str = "Shop"
+) -> dict[str, str]:
+    url = dp.url + f"/endpoints/{endpoint}/invocations"
     request = AWSRequest(
         method="POST", url=url, data=body, headers={"Content-Type": "application/json"}
     )

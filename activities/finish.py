@@ -13,14 +13,12 @@ from temporalio import activity
 
 from activities.errors import business_errors
 from activities.models import (
-    FINISH,
-    RELEASE_ENDPOINT,
-    REMOVE_ENDPOINT,
     DeploymentRef,
     FinishInput,
     ReleaseInput,
 )
 from activities.recording import event_record
+from greenshift import names
 from greenshift.fleet.modeldata import container_of
 from greenshift.names import fleet_key
 from greenshift.planning.model import Role, VariantSpec
@@ -35,7 +33,7 @@ class FinishActivities:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    @activity.defn(name=FINISH)
+    @activity.defn(name=names.FINISH)
     @business_errors
     def finish_deployment(self, data: FinishInput) -> None:
         prepared = data.prepared
@@ -74,7 +72,7 @@ class FinishActivities:
                 event=finished,
             )
 
-    @activity.defn(name=RELEASE_ENDPOINT)
+    @activity.defn(name=names.RELEASE_ENDPOINT)
     @business_errors
     def release_endpoint(self, data: ReleaseInput) -> None:
         endpoint = self.registry.get_endpoint(data.endpoint)
@@ -95,7 +93,7 @@ class FinishActivities:
             failure_reason=data.reason,
         )
 
-    @activity.defn(name=REMOVE_ENDPOINT)
+    @activity.defn(name=names.REMOVE_ENDPOINT)
     @business_errors
     def remove_endpoint(self, ref: DeploymentRef) -> None:
         for fleet in self.registry.list_fleets(ref.endpoint, include_retired=True):

@@ -1,8 +1,9 @@
 """The typed messages between the workflows and their activities (STYLE.md habit 2).
 
 Pure data with no I/O, so workflow modules may import it (through the sandbox) while activities
-never import workflows. Activity names are constants here: workflows call activities by name and
-never import the classes that implement them (which hold the registry, the fleet, boto3...).
+never import workflows. Workflows call activities by the names in greenshift.names (with every
+other name that crosses a process) and never import the classes that implement them (which hold
+the registry, the fleet, boto3...).
 """
 
 from __future__ import annotations
@@ -12,31 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from greenshift import names
 from greenshift.planning.model import Plan, Step, drop_legacy_undo
 from greenshift.ports import AlarmState
 from greenshift.status import DeploymentOutcome, EndpointStatus
-
-# Activity names are defined in greenshift.names (the one module of cross-process names); the
-# workflows call them as `act.PROVISION`, so they stay reachable from here.
-PREPARE_CREATE = names.PREPARE_CREATE
-PREPARE_UPDATE = names.PREPARE_UPDATE
-PREPARE_WEIGHTS = names.PREPARE_WEIGHTS
-PREPARE_DELETE = names.PREPARE_DELETE
-PLAN_ROLLBACK = names.PLAN_ROLLBACK
-RECORD_PROGRESS = names.RECORD_PROGRESS
-RECORD_EVENT = names.RECORD_EVENT
-SET_STATUS = names.SET_STATUS
-FINISH = names.FINISH
-REMOVE_ENDPOINT = names.REMOVE_ENDPOINT
-RELEASE_ENDPOINT = names.RELEASE_ENDPOINT
-PROVISION = names.PROVISION
-TERMINATE = names.TERMINATE
-RETIRE_FLEETS = names.RETIRE_FLEETS
-SHIFT_TRAFFIC = names.SHIFT_TRAFFIC
-CLEAR_ROUTING = names.CLEAR_ROUTING
-CHECK_ALARMS = names.CHECK_ALARMS
-PREPARE_SETTLE = names.PREPARE_SETTLE
 
 # Error types (ApplicationError.type) that no retry can fix.
 PROVISION_FAILED = "ProvisionFailed"

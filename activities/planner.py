@@ -14,8 +14,8 @@ from typing import Protocol
 from temporalio import activity
 
 from activities.errors import business_errors
-from activities.models import PLAN_ROLLBACK, RollbackInput, RollbackPlan
-from greenshift import admission
+from activities.models import RollbackInput, RollbackPlan
+from greenshift import admission, names
 from greenshift.admission import serving_specs
 from greenshift.contracts.sagemaker_shapes import (
     CreateEndpointInput,
@@ -72,7 +72,7 @@ class PlannerActivities:
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
 
-    @activity.defn(name=PLAN_ROLLBACK)
+    @activity.defn(name=names.PLAN_ROLLBACK)
     @business_errors
     def plan_rollback(self, data: RollbackInput) -> RollbackPlan:
         steps = self.planner.rollback_steps(data.plan, data.started_steps)

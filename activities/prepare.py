@@ -14,16 +14,12 @@ from temporalio import activity
 
 from activities.errors import business_errors
 from activities.models import (
-    PREPARE_CREATE,
-    PREPARE_DELETE,
-    PREPARE_UPDATE,
-    PREPARE_WEIGHTS,
     DeploymentRef,
     Prepared,
     PreparedDelete,
     PrepareInput,
 )
-from greenshift import admission, naming
+from greenshift import admission, names, naming
 from greenshift.admission import DELETABLE, REWEIGHTABLE, UPDATABLE
 from greenshift.contracts.sagemaker_shapes import (
     CreateEndpointInput,
@@ -124,7 +120,7 @@ class PrepareActivities:
             started_at=data.started_at,
         )
 
-    @activity.defn(name=PREPARE_UPDATE)
+    @activity.defn(name=names.PREPARE_UPDATE)
     @business_errors
     def prepare_update(self, data: PrepareInput) -> Prepared:
         request = UpdateEndpointInput.from_wire(data.request)
@@ -167,7 +163,7 @@ class PrepareActivities:
             started_at=data.started_at,
         )
 
-    @activity.defn(name=PREPARE_CREATE)
+    @activity.defn(name=names.PREPARE_CREATE)
     @business_errors
     def prepare_create(self, data: PrepareInput) -> Prepared:
         request = CreateEndpointInput.from_wire(data.request)
@@ -213,7 +209,7 @@ class PrepareActivities:
             started_at=data.started_at,
         )
 
-    @activity.defn(name=PREPARE_WEIGHTS)
+    @activity.defn(name=names.PREPARE_WEIGHTS)
     @business_errors
     def prepare_weights(self, data: PrepareInput) -> Prepared:
         request = UpdateEndpointWeightsAndCapacitiesInput.from_wire(data.request)
@@ -265,7 +261,7 @@ class PrepareActivities:
             started_at=data.started_at,
         )
 
-    @activity.defn(name=PREPARE_DELETE)
+    @activity.defn(name=names.PREPARE_DELETE)
     @business_errors
     def prepare_delete(self, data: PrepareInput) -> PreparedDelete:
         name = str(data.request.get("EndpointName", ""))

@@ -16,15 +16,13 @@ from temporalio import activity
 
 from activities.errors import business_errors
 from activities.models import (
-    RECORD_EVENT,
-    RECORD_PROGRESS,
-    SET_STATUS,
     DeploymentRef,
     EventInput,
     ProgressInput,
     StatusInput,
 )
 from activities.progress import pending_at
+from greenshift import names
 from greenshift.planning.model import Plan
 from greenshift.registry.api import Registry
 from greenshift.registry.records import DeploymentEvent
@@ -42,7 +40,7 @@ class RecordingActivities:
         self._plans: OrderedDict[str, tuple[Plan, str, datetime]] = OrderedDict()
         self._plans_lock = threading.Lock()
 
-    @activity.defn(name=RECORD_PROGRESS)
+    @activity.defn(name=names.RECORD_PROGRESS)
     @business_errors
     def record_progress(self, data: ProgressInput) -> None:
         self.write_progress(data)
@@ -102,12 +100,12 @@ class RecordingActivities:
                 self._plans.popitem(last=False)
         return planned
 
-    @activity.defn(name=RECORD_EVENT)
+    @activity.defn(name=names.RECORD_EVENT)
     @business_errors
     def record_event(self, data: EventInput) -> None:
         self._event(data.ref, data.type, data.message, data.at, data.key, data.detail, data.actor)
 
-    @activity.defn(name=SET_STATUS)
+    @activity.defn(name=names.SET_STATUS)
     @business_errors
     def set_status(self, data: StatusInput) -> None:
         self.registry.set_status(

@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
+    from greenshift import names
     from greenshift.contracts.sagemaker_shapes import CreateEndpointInput
     from greenshift.names import CREATE_ENDPOINT
     from greenshift.status import DeploymentOutcome, EndpointStatus
@@ -26,7 +27,7 @@ class CreateEndpoint(DeploymentWorkflow):
     @workflow.run
     async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:
         parse_input(CreateEndpointInput, request)
-        await self._prepare(act.PREPARE_CREATE, request, deployment_id)
+        await self._prepare(names.PREPARE_CREATE, request, deployment_id)
         return await self._deploy(self._clean_up)
 
     async def _clean_up(self, abort: Abort) -> Settled:
@@ -35,12 +36,12 @@ class CreateEndpoint(DeploymentWorkflow):
         self.state.phase = DeploymentPhase.CLEANING_UP
         reason = abort.message
         try:
-            await self._call(act.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
+            await self._call(names.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
             fleet_ids = sorted(prepared.fleets.values())
 
             def retire() -> Awaitable[Any]:
                 return self._call(
-                    act.RETIRE_FLEETS,
+                    names.RETIRE_FLEETS,
                     act.FleetsInput(ref=prepared.ref, fleet_ids=fleet_ids),
                     options.TERMINATE,
                     None,

@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
+    from greenshift import names
     from greenshift.contracts.sagemaker_shapes import DeleteEndpointInput
     from greenshift.names import DELETE_ENDPOINT
     from workflows import hosts, options
@@ -43,7 +44,7 @@ class DeleteEndpoint:
         )
         try:
             prepared = await workflow.execute_activity(
-                act.PREPARE_DELETE,
+                names.PREPARE_DELETE,
                 data,
                 result_type=act.PreparedDelete,
                 **_kwargs(options.REGISTRY),
@@ -55,11 +56,13 @@ class DeleteEndpoint:
             )
             raise failure from None
         # Every step is idempotent and retried: a delete, once accepted, goes through.
-        await workflow.execute_activity(act.CLEAR_ROUTING, prepared.ref, **_kwargs(options.TRAFFIC))
+        await workflow.execute_activity(
+            names.CLEAR_ROUTING, prepared.ref, **_kwargs(options.TRAFFIC)
+        )
 
         async def retire() -> None:
             await workflow.execute_activity(
-                act.RETIRE_FLEETS,
+                names.RETIRE_FLEETS,
                 act.FleetsInput(ref=prepared.ref, fleet_ids=prepared.fleet_ids),
                 **_kwargs(options.TERMINATE),
             )
@@ -69,6 +72,6 @@ class DeleteEndpoint:
         else:
             await retire()
         await workflow.execute_activity(
-            act.REMOVE_ENDPOINT, prepared.ref, **_kwargs(options.REGISTRY)
+            names.REMOVE_ENDPOINT, prepared.ref, **_kwargs(options.REGISTRY)
         )
         return {"EndpointArn": prepared.endpoint_arn}

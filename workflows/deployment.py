@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
+    from greenshift import names
     from greenshift.planning.model import (
         BakeStep,
         PlannedStep,
@@ -222,7 +223,7 @@ class DeploymentWorkflow:
 
     async def _alarm_states(self, alarms: list[str]) -> act.AlarmCheckResult:
         return await self._call(
-            act.CHECK_ALARMS,
+            names.CHECK_ALARMS,
             act.AlarmCheckInput(alarms=alarms),
             options.ALARMS,
             act.AlarmCheckResult,
@@ -312,7 +313,7 @@ class DeploymentWorkflow:
         self.state.phase = DeploymentPhase.ROLLING_BACK
         try:
             plan = await self._write(
-                act.PLAN_ROLLBACK,
+                names.PLAN_ROLLBACK,
                 act.RollbackInput(
                     ref=prepared.ref,
                     plan=prepared.plan,
@@ -359,7 +360,7 @@ class DeploymentWorkflow:
     async def _finish(self, settled: Settled, succeeded: bool) -> None:
         prepared = self._require_prepared()
         await self._write(
-            act.FINISH,
+            names.FINISH,
             act.FinishInput(
                 ref=prepared.ref,
                 status=settled.status,
@@ -389,11 +390,11 @@ class DeploymentWorkflow:
         if isinstance(step, ProvisionStep):
             spec = next((s for s in prepared.plan.green if s.variant == step.fleet.variant), None)
             opts = options.provision(spec.startup_timeout_seconds if spec else 600)
-            name = act.PROVISION
+            name = names.PROVISION
         elif isinstance(step, TerminateStep):
-            opts, name = options.TERMINATE, act.TERMINATE
+            opts, name = options.TERMINATE, names.TERMINATE
         elif isinstance(step, TrafficStep):
-            opts, name = options.TRAFFIC, act.SHIFT_TRAFFIC
+            opts, name = options.TRAFFIC, names.SHIFT_TRAFFIC
         else:
             raise ApplicationError(f"not an executable step: {step.kind}", non_retryable=True)
         if attempts is not None:
@@ -479,7 +480,7 @@ class DeploymentWorkflow:
         rollback_step: int | None = None,
     ) -> None:
         await self._write(
-            act.RECORD_PROGRESS,
+            names.RECORD_PROGRESS,
             self._progress_input(index, message, paused, bake_ends_at, rollback_step),
             options.REGISTRY,
             None,
@@ -507,7 +508,7 @@ class DeploymentWorkflow:
     async def _set_status(self, status: EndpointStatus, reason: str) -> None:
         prepared = self._require_prepared()
         await self._write(
-            act.SET_STATUS,
+            names.SET_STATUS,
             act.StatusInput(ref=prepared.ref, status=status, reason=reason, at=workflow.now()),
             options.REGISTRY,
             None,
@@ -518,7 +519,7 @@ class DeploymentWorkflow:
             return
         self.state.events += 1
         await self._write(
-            act.RECORD_EVENT,
+            names.RECORD_EVENT,
             act.EventInput(
                 ref=self.state.prepared.ref,
                 type=type_,

@@ -11,7 +11,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.models import RELEASE_ENDPOINT, ReleaseInput
+    from activities.models import ReleaseInput
     from greenshift import names
     from greenshift.contracts.support import check_supported
     from greenshift.contracts.validation import parse_request
@@ -79,7 +79,7 @@ async def release_after_failed_prepare(
     opts = options.REGISTRY
     try:
         await workflow.execute_activity(
-            RELEASE_ENDPOINT,
+            names.RELEASE_ENDPOINT,
             ReleaseInput(
                 endpoint=endpoint,
                 deployment_id=deployment_id,

@@ -215,7 +215,7 @@ class RolloutGroup:
         if not self._alarms or self._abort is not None:
             return
         result: act.AlarmCheckResult = await workflow.execute_activity(
-            act.CHECK_ALARMS,
+            names.CHECK_ALARMS,
             act.AlarmCheckInput(alarms=self._alarms),
             result_type=act.AlarmCheckResult,
             start_to_close_timeout=options.ALARMS.start_to_close,

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
+    from greenshift import names
     from greenshift.names import SETTLE_ENDPOINT
     from greenshift.status import DeploymentOutcome, EndpointStatus, RollbackReason
     from workflows import options
@@ -34,10 +35,10 @@ class SettleEndpoint(DeploymentWorkflow):
     @workflow.run
     async def run(self, data: act.SettleInput) -> str:
         """Returns the action taken (`nothing`, `release`, `rollback`, `clean_up`)."""
-        plan = await self._call(act.PREPARE_SETTLE, data, options.REGISTRY, act.SettlePlan)
+        plan = await self._call(names.PREPARE_SETTLE, data, options.REGISTRY, act.SettlePlan)
         if plan.action == "release":
             await self._call(
-                act.RELEASE_ENDPOINT,
+                names.RELEASE_ENDPOINT,
                 act.ReleaseInput(
                     endpoint=data.endpoint,
                     deployment_id=data.deployment_id,
@@ -71,9 +72,9 @@ class SettleEndpoint(DeploymentWorkflow):
         self.state.phase = DeploymentPhase.CLEANING_UP
         reason = abort.message
         try:
-            await self._call(act.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
+            await self._call(names.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
             await self._call(
-                act.RETIRE_FLEETS,
+                names.RETIRE_FLEETS,
                 act.FleetsInput(ref=prepared.ref, fleet_ids=sorted(prepared.fleets.values())),
                 options.TERMINATE,
                 None,

@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities import models as act
+    from greenshift import names
     from greenshift.contracts.sagemaker_shapes import UpdateEndpointInput
     from greenshift.names import UPDATE_ENDPOINT
     from workflows.deployment import DeploymentWorkflow
@@ -24,5 +24,5 @@ class UpdateEndpoint(DeploymentWorkflow):
         on purpose: an input that is not even an object must fail the workflow with a typed error
         here, not fail decoding, which would retry the workflow task forever."""
         parse_input(UpdateEndpointInput, request)
-        await self._prepare(act.PREPARE_UPDATE, request, deployment_id)
+        await self._prepare(names.PREPARE_UPDATE, request, deployment_id)
         return await self._deploy(self._rollback)

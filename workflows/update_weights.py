@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities import models as act
+    from greenshift import names
     from greenshift.contracts.sagemaker_shapes import UpdateEndpointWeightsAndCapacitiesInput
     from greenshift.names import UPDATE_WEIGHTS
     from workflows.deployment import DeploymentWorkflow
@@ -20,5 +20,5 @@ class UpdateEndpointWeightsAndCapacities(DeploymentWorkflow):
     @workflow.run
     async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:
         parse_input(UpdateEndpointWeightsAndCapacitiesInput, request)
-        await self._prepare(act.PREPARE_WEIGHTS, request, deployment_id)
+        await self._prepare(names.PREPARE_WEIGHTS, request, deployment_id)
         return await self._deploy(self._rollback)

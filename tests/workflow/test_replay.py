@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from activities import models as act
+from greenshift import names
 from workflows import ALL_WORKFLOWS
 
 HISTORIES = {
@@ -38,8 +39,8 @@ async def test_recorded_history_replays(name: str) -> None:
 # Inputs an activity worker decodes itself (a replay never does): an activity scheduled by an
 # older worker may run on today's.
 RECORDED_INPUTS: dict[str, type[BaseModel]] = {
-    act.PLAN_ROLLBACK: act.RollbackInput,
-    act.FINISH: act.FinishInput,
+    names.PLAN_ROLLBACK: act.RollbackInput,
+    names.FINISH: act.FinishInput,
 }
 
 

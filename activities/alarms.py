@@ -51,7 +51,7 @@ class AlarmActivities:
             states={name: s.state for name, s in states.items()},
             stale=sorted(ages),
             stale_seconds=max(ages.values(), default=0.0),
-            judges=self._judge_alarms(list(data.alarms)),
+            judges=self._judge_alarms(list(data.alarms)) if data.judges else None,
         )
 
     def _judge_alarms(self, names: list[str]) -> list[str] | None:

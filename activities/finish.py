@@ -46,31 +46,29 @@ class FinishActivities:
             key="finished",
             detail={"outcome": data.outcome.value, "status": data.status.value},
         )
-        if data.succeeded:
-            self.registry.finish_operation(
-                data.ref.endpoint,
-                data.ref.deployment_id,
-                status=data.status,
-                outcome=data.outcome,
-                config_name=prepared.to_config,
-                config_snapshot=prepared.config_snapshot,
-                variants=final_variants(
+        # A success also settles the endpoint on its new config and variants; a failure keeps
+        # the ones it had (the rollback restored their traffic) and says why.
+        settled: dict[str, Any] = (
+            {
+                "config_name": prepared.to_config,
+                "config_snapshot": prepared.config_snapshot,
+                "variants": final_variants(
                     prepared.plan.green, prepared.fleets, prepared.config_snapshot
                 ),
-                failure_reason=None,
-                last_deployment_config=prepared.last_deployment_config,
-                event=finished,
-            )
-        else:
-            self.registry.finish_operation(
-                data.ref.endpoint,
-                data.ref.deployment_id,
-                status=data.status,
-                outcome=data.outcome,
-                failure_reason=data.failure_reason,
-                last_deployment_config=prepared.last_deployment_config,
-                event=finished,
-            )
+            }
+            if data.succeeded
+            else {}
+        )
+        self.registry.finish_operation(
+            data.ref.endpoint,
+            data.ref.deployment_id,
+            status=data.status,
+            outcome=data.outcome,
+            failure_reason=None if data.succeeded else data.failure_reason,
+            last_deployment_config=prepared.last_deployment_config,
+            event=finished,
+            **settled,
+        )
 
     @activity.defn(name=names.RELEASE_ENDPOINT)
     @business_errors

@@ -133,6 +133,9 @@ class FinishInput(_Message):
 
 class AlarmCheckInput(_Message):
     alarms: list[str]
+    # Also tell which alarms are built-in judges (AlarmCheckResult.judges): asked at the end of
+    # a bake only, the one check whose answer decides whether the bake is judged.
+    judges: bool = False
 
 
 class AlarmCheckResult(_Message):
@@ -145,7 +148,7 @@ class AlarmCheckResult(_Message):
     # how old the oldest evaluation is, in seconds.
     stale: list[str] = Field(default_factory=list)
     stale_seconds: float = 0.0
-    # Which of the alarms are built-in judges (None: not known, the judge source could not
+    # Which of the alarms are built-in judges (None: not asked, or the judge source could not
     # say): a bake whose alarms hold none skips the judging activity. Older histories lack it.
     judges: list[str] | None = None
 

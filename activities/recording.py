@@ -103,7 +103,11 @@ class RecordingActivities:
     @activity.defn(name=names.RECORD_EVENT)
     @business_errors
     def record_event(self, data: EventInput) -> None:
-        self._event(data.ref, data.type, data.message, data.at, data.key, data.detail, data.actor)
+        self.registry.append_event(
+            event_record(
+                data.ref, data.type, data.message, data.at, data.key, data.detail, data.actor
+            )
+        )
 
     @activity.defn(name=names.SET_STATUS)
     @business_errors
@@ -111,25 +115,15 @@ class RecordingActivities:
         self.registry.set_status(
             data.ref.endpoint, data.ref.deployment_id, data.status, data.reason
         )
-        self._event(
-            data.ref,
-            "StatusChanged",
-            f"{data.status.value}: {data.reason}",
-            data.at,
-            key=f"status:{data.status.value}",
+        self.registry.append_event(
+            event_record(
+                data.ref,
+                "StatusChanged",
+                f"{data.status.value}: {data.reason}",
+                data.at,
+                key=f"status:{data.status.value}",
+            )
         )
-
-    def _event(
-        self,
-        ref: DeploymentRef,
-        type_: str,
-        message: str,
-        at: datetime,
-        key: str,
-        detail: dict[str, Any] | None = None,
-        actor: str | None = None,
-    ) -> None:
-        self.registry.append_event(event_record(ref, type_, message, at, key, detail, actor))
 
 
 def event_record(

@@ -204,27 +204,31 @@ class DeploymentWorkflow:
             self.state.end_bake()
         judges: list[str] | None = None  # not known
         if self.state.abort is None and step.alarms:
-            judges = await self._check_alarms(list(step.alarms), "at the end of the bake")
+            judges = await self._check_alarms(
+                list(step.alarms), "at the end of the bake", judges=True
+            )
         if step.alarms and workflow.patched(judging.PATCH):
             if judges == [] and workflow.patched(judging.ONLY_JUDGES_PATCH):
                 return  # no judge among the alarms: nothing to judge
             await judging.judge_bake(self, index, step)
 
-    async def _check_alarms(self, alarms: list[str], when: str) -> list[str] | None:
+    async def _check_alarms(
+        self, alarms: list[str], when: str, judges: bool = False
+    ) -> list[str] | None:
         """The pull check: a lost signal can never let an ALARM pass, and stale states (a hung
-        evaluator) never pass for OK: the deployment holds until they are fresh again. Returns
-        which alarms are judges (None: not known)."""
-        result = await self._alarm_states(alarms)
+        evaluator) never pass for OK: the deployment holds until they are fresh again. With
+        `judges`, returns which alarms are built-in judges (None: not asked, or not known)."""
+        result = await self._alarm_states(alarms, judges)
         if result.tripped is not None:
             self._alarm(result.tripped.name, result.tripped.reason, when)
         elif result.stale and workflow.patched(STALE_ALARMS_PATCH):
             await self._hold_while_stale(alarms, when, result)
         return result.judges
 
-    async def _alarm_states(self, alarms: list[str]) -> act.AlarmCheckResult:
+    async def _alarm_states(self, alarms: list[str], judges: bool = False) -> act.AlarmCheckResult:
         return await self._call(
             names.CHECK_ALARMS,
-            act.AlarmCheckInput(alarms=alarms),
+            act.AlarmCheckInput(alarms=alarms, judges=judges),
             options.ALARMS,
             act.AlarmCheckResult,
         )

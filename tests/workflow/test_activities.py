@@ -144,3 +144,30 @@ def test_alarm_check_reports_only_alarm_state() -> None:
     result = env.run(acts.check_alarms, AlarmCheckInput(alarms=["a", "b"]))
     assert result.tripped is not None and result.tripped.name == "b"
     assert result.states == {"a": "INSUFFICIENT_DATA", "b": "ALARM"}
+
+
+class CountingJudges:
+    """A judge source that counts how often it is asked which alarms are judges."""
+
+    def __init__(self, judges: list[str]) -> None:
+        self.judges = judges
+        self.asked = 0
+
+    def verdicts(self, request: object, now: datetime) -> list[object]:
+        raise AssertionError("the alarm check never judges")
+
+    def judge_alarms(self, names: list[str]) -> list[str]:
+        self.asked += 1
+        return [n for n in names if n in self.judges]
+
+
+def test_the_alarm_check_asks_which_alarms_are_judges_only_when_told() -> None:
+    """Only the end of a bake needs the answer (it decides whether the bake is judged): the
+    other checks (before the first instance, stale rechecks, extended bakes) skip the read."""
+    judges = CountingJudges(["j"])
+    acts = AlarmActivities(FakeAlarms(["a", "j"]), judges=judges)  # type: ignore[arg-type]
+    env = ActivityEnvironment()
+    assert env.run(acts.check_alarms, AlarmCheckInput(alarms=["a", "j"])).judges is None
+    assert judges.asked == 0
+    told = env.run(acts.check_alarms, AlarmCheckInput(alarms=["a", "j"], judges=True))
+    assert (told.judges, judges.asked) == (["j"], 1)

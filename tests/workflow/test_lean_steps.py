@@ -10,21 +10,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.fleet import FleetActivities
-from activities.models import (
-    PREPARE_UPDATE,
-    PROVISION,
-    RECORD_PROGRESS,
-    SHIFT_TRAFFIC,
-    TERMINATE,
-    PrepareInput,
-    ProgressInput,
-    StepInput,
-)
+from activities.models import PrepareInput, ProgressInput, StepInput
 from activities.prepare import PrepareActivities
 from activities.recording import RecordingActivities
 from activities.traffic import TrafficActivities
 from greenshift.hosts.service import advertisement
 from greenshift.hosts.store import HostStore
+from greenshift.names import PREPARE_UPDATE, PROVISION, RECORD_PROGRESS, SHIFT_TRAFFIC, TERMINATE
 from greenshift.planning.model import ProvisionStep, TrafficStep
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings

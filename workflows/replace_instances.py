@@ -10,7 +10,8 @@ A failed attempt (no host has room, a launch that fails, a host that stops polli
 again after a durable timer with exponential backoff, so a worker killed while it waits changes
 nothing: another worker replays the history and goes on from the same attempt. After the last
 attempt it gives up with a `ReplacementAbandoned` event that says why, and fails with that
-reason. Every outcome is an event in the log of the fleet's deployment.
+reason; the healer starts it again once a host joins (greenshift.hosts.healer). Every outcome is
+an event in the log of the fleet's deployment.
 """
 
 from __future__ import annotations

@@ -29,16 +29,43 @@ from greenshift.hosts.shares import LIVE
 from greenshift.hosts.store import HostStore
 from greenshift.names import REPLACE_INSTANCES
 from greenshift.registry.api import Registry
+from greenshift.registry.records import FleetRecord, InstanceRecord
 from greenshift.settings import Settings
 from greenshift.status import InstanceState
 
 log = logging.getLogger("greenshift.hosts.healer")
 
-HOST_LOST = "host {address} lost: no heartbeat for {seconds:g} s"
+HOST_LOST_PREFIX = "host {address} lost"
+HOST_LOST = HOST_LOST_PREFIX + ": no heartbeat for {seconds:g} s"
 
 
 def lost_hosts(hosts: list[HostRecord], now: datetime, lost_after: float) -> list[HostRecord]:
     return [h for h in hosts if not is_alive(h, now, lost_after)]
+
+
+def serving_hosts(hosts: list[HostRecord], now: datetime, lost_after: float) -> set[str]:
+    """The hosts a replacement may place on: alive and not draining."""
+    return {h.address for h in hosts if is_alive(h, now, lost_after) and not h.draining}
+
+
+def short_after_a_loss(
+    fleets: list[FleetRecord], instances: list[InstanceRecord]
+) -> dict[str, str]:
+    """The fleets still short of their desired count after losing instances with a host (their
+    records stay Stopping with the healer's reason), each with the host it lost them with."""
+    live: Counter[str] = Counter(i.fleet_id for i in instances if i.state in LIVE)
+    lost = {
+        i.fleet_id: i.host
+        for i in instances
+        if i.state == InstanceState.STOPPING
+        and i.host
+        and (i.state_reason or "").startswith(HOST_LOST_PREFIX.format(address=i.host))
+    }
+    return {
+        f.fleet_id: lost[f.fleet_id]
+        for f in fleets
+        if f.fleet_id in lost and not f.retired and live[f.fleet_id] < f.desired_count
+    }
 
 
 class Healer:
@@ -51,6 +78,7 @@ class Healer:
         self.settings = settings
         self.lost_after = settings.host_lost_after_seconds
         self.interval = min(1.0, self.lost_after / 4)
+        self._serving: set[str] | None = None  # at the last tick (None: no tick yet)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -63,8 +91,22 @@ class Healer:
 
     async def heal_once(self) -> list[str]:
         """Take the lost hosts' instances out of rotation; start a replacement per fleet that
-        lost any. Returns the fleet ids a replacement was asked for."""
+        lost any, and again for every fleet still short after a loss once a host joins (a
+        replacement that gave up for want of room goes on when room arrives). Returns the fleet
+        ids a replacement was asked for."""
         fleets = await asyncio.to_thread(self._out_of_rotation)
+        joined = await asyncio.to_thread(self._joined)
+        if joined:
+            short = await asyncio.to_thread(self._short)
+            for fleet_id, address in short.items():
+                if fleet_id not in fleets:
+                    log.info(
+                        "host(s) %s joined: fleet %s, short since host %s was lost, is replaced",
+                        ", ".join(sorted(joined)),
+                        fleet_id,
+                        address,
+                    )
+                    fleets[fleet_id] = address
         for fleet_id, address in sorted(fleets.items()):
             with suppress(WorkflowAlreadyStartedError):
                 await self.client.start_workflow(
@@ -76,6 +118,17 @@ class Healer:
                 )
                 log.warning("replacing the instances of fleet %s lost with %s", fleet_id, address)
         return sorted(fleets)
+
+    def _joined(self) -> set[str]:
+        """Hosts that can take instances now and could not at the last tick (registered, back
+        from a loss, or no longer draining); none at the first tick."""
+        serving = serving_hosts(self.store.list(), datetime.now(UTC), self.lost_after)
+        joined = serving - self._serving if self._serving is not None else set()
+        self._serving = serving
+        return joined
+
+    def _short(self) -> dict[str, str]:
+        return short_after_a_loss(self.registry.list_fleets(), self.registry.list_instances())
 
     def _out_of_rotation(self) -> dict[str, str]:
         now = datetime.now(UTC)

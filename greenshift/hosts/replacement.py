@@ -57,6 +57,7 @@ def replaced_message(fleet_id: str, healthy: int, desired: int, attempt: int) ->
 def abandoned_message(fleet_id: str, lost_host: str, attempts: int, cause: str) -> str:
     return (
         f"Gave up replacing the instances of fleet {fleet_id} lost with host {lost_host} after "
-        f"{attempts} attempt(s): {cause} The fleet serves with the instances it has left; add "
-        f"a host or free room, then update the endpoint."
+        f"{attempts} attempt(s): {cause} The fleet serves with the instances it has left; a "
+        f"host that joins (registers, comes back or stops draining) starts the replacement "
+        f"again; or free room and update the endpoint."
     )

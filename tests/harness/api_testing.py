@@ -6,7 +6,6 @@ API the same way. Nothing here is used in production.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from greenshift.errors import GreenshiftError
+from tests.ports import free_port
 
 
 @dataclass
@@ -60,13 +60,6 @@ class FakeStarter:
             raise self.fail_with
         self.updates.append((workflow_id, "abort_orphan", arg))
         return self.update_result
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class ServerThread:

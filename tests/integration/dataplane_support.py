@@ -5,7 +5,6 @@ stopped by `close()`."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,15 +27,10 @@ from greenshift.registry.records import (
 )
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "examples" / "models"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -7,7 +7,6 @@ shapes botocore parses (timestamps included).
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,15 +25,10 @@ from greenshift.metrics.cloudwatch_api import CloudWatchApi, cloudwatch_app
 from greenshift.metrics.model import Datapoint
 from greenshift.metrics.store import MetricStore
 from greenshift.settings import Settings
+from tests.ports import free_port
 
 DIMS = {"EndpointName": "ep", "VariantName": "AllTraffic"}
 NEW_FLEET = {**DIMS, "EndpointConfigName": "cfg-v2"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,14 +34,9 @@ from tests.docker_support import (
     our_containers,
     remove_containers,
 )
+from tests.ports import free_port as _free_port
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("docker_images")]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _fleet(image: str, env: dict[str, str] | None = None, instance_type: str = "ml.m5.large"):

@@ -25,6 +25,7 @@ from greenshift.ports import Fleet, ProvisionFailed
 from greenshift.registry.records import FleetRecord, InstanceRecord
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
+from tests.ports import free_port as _free_port
 
 MODELS = Path(__file__).resolve().parents[2] / "examples" / "models"
 FAST = AgentTiming(supervise_interval=0.3, rotation_timeout=0.5, stop_grace=5.0, startup_poll=0.1)
@@ -41,12 +42,6 @@ class RecordingLauncher(ProcessLauncher):
         pid = super().start(spec)
         self.started.append(pid)
         return pid
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> float:

@@ -26,6 +26,7 @@ from greenshift.binaries import SERVER_STARTUP_TIMEOUT, haproxy, temporal_cli
 from greenshift.errors import ValidationError
 from greenshift.settings import Settings
 from greenshift.temporal import connect, tls_config
+from tests.ports import free_port as _free_port
 
 pytestmark = pytest.mark.timeout(120)
 SERVER_NAME = "temporal.greenshift.test"
@@ -80,12 +81,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         stranger_cert=stranger,
         stranger_key=folder / "stranger.key",
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest_asyncio.fixture(scope="module")

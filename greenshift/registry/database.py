@@ -13,6 +13,8 @@ compare-and-set is done with `SELECT ... FOR UPDATE` in the repository.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL, Connection
 
 BUSY_TIMEOUT_SECONDS = 10.0
+WAL_RETRY_SECONDS = 0.02
 
 # Execution option that marks a connection's transactions as writes (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "greenshift_write"
@@ -51,6 +54,23 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+def switch_to_wal(cursor: Any, within: float = BUSY_TIMEOUT_SECONDS) -> None:
+    """`PRAGMA journal_mode = WAL`, tried again while the database is locked, for `within`
+    seconds. Connections opening a new database together can each hold the shared lock and want
+    the exclusive one: SQLite then answers "database is locked" at once, without waiting out the
+    busy timeout (it would deadlock), so the busy timeout alone does not cover it (seen: 2 in 20
+    runs of 8 registries starting together)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(WAL_RETRY_SECONDS)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -65,7 +85,7 @@ def _sqlite_engine(url: URL) -> Engine:
         try:
             # busy_timeout first: switching to WAL needs a lock another process may hold.
             cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:

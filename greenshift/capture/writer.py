@@ -223,10 +223,11 @@ class CaptureWriter:
         pending = self.pending
         lines = [pending.popleft() for _ in range(len(pending))]
         # (destination, fleet, hour) -> the batch file's relative path (its first record's
-        # time), lines: one file per batch and hour directory, the path worked out once.
+        # time), lines: one file per batch, fleet and hour directory, the path worked out once.
+        # Each file has its own id: two fleets of one variant (a canary's blue and green) share
+        # a directory, and their first records often share a millisecond.
         files: dict[tuple[str, str, int], tuple[str, list[str]]] = {}
         fleets: dict[str, FleetCapture | None] = {}
-        batch_id = uuid.uuid4().hex[:12]
         for line in lines:
             captured = parse_line(line, next(self._ids))
             if captured is None:
@@ -242,7 +243,9 @@ class CaptureWriter:
             key = (fleet.rule.destination, fleet_id, captured.time_ms // 3_600_000)
             entry = files.get(key)
             if entry is None:
-                rel = relative_path(fleet.endpoint, fleet.variant, captured.time_ms, batch_id)
+                rel = relative_path(
+                    fleet.endpoint, fleet.variant, captured.time_ms, uuid.uuid4().hex
+                )
                 entry = files[key] = (str(rel), [])
             entry[1].append(record_text(captured, fleet.rule, fleet.config_name, fleet.fleet_id))
         count = 0

@@ -211,3 +211,63 @@ def test_20_percent_sampling_and_a_canary_tells_the_fleets_apart(
              for i in inputs]  # fmt: skip
     assert b'{"to": "v3"}' not in given
     assert writer.lost == 0
+
+
+def test_every_answer_across_reloads_is_captured_once(
+    dp: tuple[Dataplane, CaptureWriter], tmp_path: Path
+) -> None:
+    """Two capturing fleets of one variant (a canary's blue and green) under three sequential
+    callers while ten reloads come and go: each answer is one record, whichever worker answered
+    it, and none is counted as written without being in a file."""
+    plane, writer = dp
+    dest = tmp_path / "capture"
+    deploy(plane, "Shop.A.v1", "cfg-v1", "echo-v1", capture_config(dest, 100))
+    deploy(plane, "Shop.A.v2", "cfg-v2", "echo-v2", capture_config(dest, 100))
+    both = [("Shop.A.v1", 0.5), ("Shop.A.v2", 0.5)]
+    plane.route("Shop", [("A", 1.0, both)])
+    plane.controller.sync_once()
+    stop = threading.Event()
+    answered: list[tuple[int, int]] = []
+    failures: list[str] = []
+
+    def call(caller: int) -> None:
+        client = runtime(plane)
+        for i in range(5000):  # a bound; `stop` ends it first
+            if stop.is_set():
+                return
+            body = json.dumps({"caller": caller, "i": i})
+            try:
+                client.invoke_endpoint(
+                    EndpointName="Shop", ContentType="application/json", Body=body
+                )["Body"].read()
+            except Exception as e:  # any failure fails the test below
+                failures.append(repr(e))
+                return
+            answered.append((caller, i))
+
+    callers = [threading.Thread(target=call, args=(c,)) for c in range(3)]
+    for t in callers:
+        t.start()
+    reloads = plane.controller.reloads
+    for r in range(10):  # green leaves the routing and comes back: a reload each time
+        time.sleep(0.2)
+        plane.route("Shop", [("A", 1.0, [("Shop.A.v1", 1.0)] if r % 2 == 0 else both)])
+        plane.controller.sync_once()
+    time.sleep(0.2)
+    stop.set()
+    for t in callers:
+        t.join(30)
+    assert not [t for t in callers if t.is_alive()]
+    assert plane.controller.reloads == reloads + 10
+    assert not failures
+    assert len(answered) > 100
+
+    def captured() -> list[tuple[int, int]]:
+        writer.flush()
+        inputs = (json.loads(r["captureData"]["endpointInput"]["data"]) for _, r in records(dest))
+        return [(d["caller"], d["i"]) for d in inputs]
+
+    wait_for(lambda: len(captured()) >= len(answered), 10, "a record for every answer")
+    assert sorted(captured()) == sorted(answered)
+    assert writer.written == len(answered)
+    assert writer.lost == 0

@@ -24,6 +24,8 @@ from greenshift.capture.rules import (
     relative_path,
     rule_from_config,
 )
+from greenshift.capture.source import FleetCapture
+from greenshift.capture.writer import CaptureWriter
 from greenshift.cli.capture import parse_since
 from greenshift.cli.main import cli
 
@@ -335,3 +337,38 @@ def test_capture_rules_are_accepted_by_haproxy_with_and_without_sigv4(tmp_path: 
         assert b"WARNING" not in checked.stderr, checked.stderr.decode()
         checked_configs += 1
     assert checked_configs == 2
+
+
+class _TwoFleets:
+    """FleetCaptures' one method, for a canary's blue and green: one endpoint and variant."""
+
+    def __init__(self, dest: Path) -> None:
+        rule = CaptureRule(100, f"file://{dest}", json_types=("application/json",))
+        fleets = ("Shop.A.v1", "Shop.A.v2")
+        self.fleets = {f: FleetCapture(f, "Shop", "A", f"cfg-{f[-2:]}", rule) for f in fleets}
+
+    def get(self, fleet_id: str) -> FleetCapture | None:
+        return self.fleets.get(fleet_id)
+
+
+def test_two_fleets_answering_in_one_millisecond_are_both_written(tmp_path: Path) -> None:
+    """Blue's and green's records share a directory (endpoint/variant/hour); in one flush, the
+    first of each can have the same millisecond, which named both files alike (a record lost,
+    counted as written: the CI failure of the capture canary tests)."""
+    dest = tmp_path / "capture"
+    writer = CaptureWriter(tmp_path / "capture.sock", _TwoFleets(dest))  # type: ignore[arg-type]
+    for i in range(4):
+        fleet = f"f.Shop.A.v{1 + i % 2}"
+        body = b64(json.dumps({"i": i}))
+        line, _ = line_of(
+            fleet, "-", "1764633600123", "200", b64("application/json"),
+            b64("application/json"), "", "", "7", "7", body, body
+        )  # fmt: skip
+        writer.pending.append(line + "\n")
+    assert writer.flush() == 4
+    found = list(read_records(dest, "Shop"))
+    assert sorted(json.loads(r["captureData"]["endpointInput"]["data"])["i"] for r in found) == [
+        0, 1, 2, 3
+    ]  # fmt: skip
+    assert {r["eventMetadata"]["fleetId"] for r in found} == {"Shop.A.v1", "Shop.A.v2"}
+    assert len(list(dest.rglob("*.jsonl"))) == 2

@@ -314,8 +314,15 @@ def _plain_buffer(state: DesiredState) -> int:
 # So a worker that is stopping routes nothing itself: it hands each request, untouched, to its
 # successor through the frontend's own address (the new worker owns that socket now) and
 # passes the answer back, unmapped and unlogged (the successor maps and logs it, once).
+# Decided once, when the request arrives, and kept in txn.handover: `stopping` turns true under
+# a request already routed here, whose answer must still be mapped (a model's 500 becomes the
+# ModelError 424) and whose later rules must agree with the earlier ones.
 def handover_rules() -> str:
-    return "  acl handover stopping\n  http-request set-log-level silent if handover\n"
+    return (
+        "  http-request set-var(txn.handover) int(1) if { stopping }\n"
+        "  acl handover var(txn.handover) -m found\n"
+        "  http-request set-log-level silent if handover\n"
+    )
 
 
 def connect_host(bind_host: str) -> str:

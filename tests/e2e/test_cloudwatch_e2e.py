@@ -52,7 +52,7 @@ def _runtime(stack: Stack) -> Any:
         region_name=stack.settings.region,
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30),
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=30),
     )
 
 

@@ -169,5 +169,5 @@ def runtime_client(
         region_name="us-east-1",
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=read_timeout),
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=read_timeout),
     )

@@ -213,7 +213,7 @@ def test_capture_with_sigv4_and_the_access_log_as_the_data_plane_runs_them(
             region_name="us-east-1",
             aws_access_key_id="AKIDCAPTURE",
             aws_secret_access_key="capture-secret",
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+            config=Config(retries={"total_max_attempts": 1}),
         )
         for i in range(20):
             answer = client.invoke_endpoint(

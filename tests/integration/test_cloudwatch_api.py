@@ -75,7 +75,7 @@ def make_client(server: Server, validate: bool = True) -> Any:
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(parameter_validation=validate, retries={"max_attempts": 1}),
+        config=Config(parameter_validation=validate, retries={"total_max_attempts": 1}),
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -206,3 +208,37 @@ def test_after_a_reload_a_kept_alive_connection_gets_the_new_routing(dp: Datapla
     assert err.response["Error"]["Code"] == "ModelError"
     assert err.response["OriginalStatusCode"] == 500
     assert "faulty model" in err.response["OriginalMessage"]
+
+
+def test_an_answer_under_way_during_a_reload_is_mapped_by_the_worker_that_routed_it(
+    dp: Dataplane,
+) -> None:
+    """`stopping` turns true under a request the old worker already routed: its answer must be
+    handled as it was routed (a model's 500 still becomes the ModelError 424), not as one
+    handed over (config.handover_rules: the decision is kept in txn.handover)."""
+    dp.instance("Slow", "A", "Slow.A.aaaa", 0, dp.model("slow", {"SLOW_MS": "1500"}))
+    dp.route("Slow", [("A", 1.0, [("Slow.A.aaaa", 1.0)])])
+    dp.controller.sync_once()
+    client = runtime(dp)
+    outcome: list[ClientError] = []
+
+    def fail_slowly() -> None:
+        outcome.append(error_of(client, EndpointName="Slow", Body=b'{"fail": true}'))
+
+    caller = threading.Thread(target=fail_slowly)
+    caller.start()
+    time.sleep(0.5)  # the request is at the model now, 1 s before its answer
+    dp.instance("Cart", "B", "Cart.B.bbbb", 0, dp.model("echo-v2"))
+    dp.route("Cart", [("B", 1.0, [("Cart.B.bbbb", 1.0)])])
+    reloads = dp.controller.reloads
+    assert dp.controller.sync_once()
+    assert dp.controller.reloads == reloads + 1
+    caller.join(10)
+    assert not caller.is_alive()
+    [err] = outcome
+    # Once, as routed: an unmapped 500 would have been retried by the client, on the new worker.
+    assert err.response["ResponseMetadata"]["RetryAttempts"] == 0
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert err.response["Error"]["Code"] == "ModelError"
+    assert err.response["OriginalStatusCode"] == 500
+    assert "failed as asked" in err.response["OriginalMessage"]

@@ -66,7 +66,7 @@ def runtime(dp: Dataplane, key: str = KEY, secret: str = SECRET, region: str = "
         region_name=region,
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
 
 

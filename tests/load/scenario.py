@@ -91,7 +91,9 @@ def _client(stack: Stack, pool: int = 10) -> Any:
         aws_access_key_id="test",
         aws_secret_access_key="test",
         # One attempt: a retried UpdateEndpoint would muddle who won the race.
-        config=Config(retries={"max_attempts": 1}, read_timeout=60, max_pool_connections=pool),
+        config=Config(
+            retries={"total_max_attempts": 1}, read_timeout=60, max_pool_connections=pool
+        ),
     )
 
 

@@ -160,3 +160,53 @@ def test_stats_listen_on_loopback_whatever_the_host(tmp_path: Path) -> None:
     text = render(state, Paths(tmp_path), listen)
     assert "bind 127.0.0.1:8405" in text
     assert "bind 0.0.0.0:8080" in text
+
+
+def _frontends(text: str) -> dict[str, list[str]]:
+    """Each frontend's lines, by name."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            name = line.split()
+            current = found.setdefault(name[1], []) if name[0] == "frontend" else None
+        elif current is not None and line.strip():
+            current.append(line.strip())
+    return found
+
+
+def test_a_stopping_worker_routes_maps_and_counts_nothing_itself(tmp_path: Path) -> None:
+    """config.handover_rules: a worker that is stopping hands each new request to its
+    successor. Every rule that reads the routing, rewrites the request or handles the answer
+    must agree on that, so each one is guarded by the one decision taken on arrival."""
+    state = compute(ROUTING, INSTANCES)
+    routing_dependent = ("txn.route", "txn.key", "set-uri", "track-sc", "del-header", "return")
+    for sigv4 in (False, True):
+        listen = Listen("127.0.0.1", 1, 2, "1", access_log=True, sigv4=sigv4)
+        runtime = {
+            name: lines
+            for name, lines in _frontends(render(state, Paths(tmp_path), listen)).items()
+            if name.startswith("runtime")
+        }
+        assert len(runtime) == (2 if sigv4 else 1)
+        for name, lines in runtime.items():
+            rules = [r for r in lines if r.startswith(("http-request", "http-response"))]
+            decided = rules.index("http-request set-var(txn.handover) int(1) if { stopping }")
+            # `stopping` is read once, on arrival: it turns true under a request already routed
+            assert not [r for r in lines if "stopping" in r.replace(str(tmp_path), "")][1:]
+            routes = [r for r in lines if r.startswith(("use_backend", "default_backend"))]
+            assert routes[0] == f"use_backend gs_successor_{name} if handover"
+            after = rules[decided + 1 :]
+            guarded = [r for r in after if r.startswith("http-response")] + [
+                r
+                for r in after
+                if any(k in r for k in routing_dependent) and "set-var(txn.route)" not in r
+            ]
+            assert guarded, name
+            unguarded = [r for r in guarded if "!handover" not in r]
+            # The only answers given before routing are the same whoever gives them.
+            assert all(
+                "UnknownOperationException" in r or "exceeds the maximum" in r
+                or "Content-Length" in r or "auth_" in r
+                for r in unguarded
+            ), unguarded  # fmt: skip

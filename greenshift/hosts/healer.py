@@ -94,8 +94,7 @@ class Healer:
         lost any, and again for every fleet still short after a loss once a host joins (a
         replacement that gave up for want of room goes on when room arrives). Returns the fleet
         ids a replacement was asked for."""
-        fleets = await asyncio.to_thread(self._out_of_rotation)
-        joined = await asyncio.to_thread(self._joined)
+        fleets, joined = await asyncio.to_thread(self._survey)
         if joined:
             short = await asyncio.to_thread(self._short)
             for fleet_id, address in short.items():
@@ -119,10 +118,17 @@ class Healer:
                 log.warning("replacing the instances of fleet %s lost with %s", fleet_id, address)
         return sorted(fleets)
 
-    def _joined(self) -> set[str]:
+    def _survey(self) -> tuple[dict[str, str], set[str]]:
+        """One read of the hosts per tick: the fleets that lost instances with a host now, and
+        the hosts that joined since the last tick."""
+        hosts = self.store.list()
+        now = datetime.now(UTC)
+        return self._out_of_rotation(hosts, now), self._joined(hosts, now)
+
+    def _joined(self, hosts: list[HostRecord], now: datetime) -> set[str]:
         """Hosts that can take instances now and could not at the last tick (registered, back
         from a loss, or no longer draining); none at the first tick."""
-        serving = serving_hosts(self.store.list(), datetime.now(UTC), self.lost_after)
+        serving = serving_hosts(hosts, now, self.lost_after)
         joined = serving - self._serving if self._serving is not None else set()
         self._serving = serving
         return joined
@@ -130,10 +136,9 @@ class Healer:
     def _short(self) -> dict[str, str]:
         return short_after_a_loss(self.registry.list_fleets(), self.registry.list_instances())
 
-    def _out_of_rotation(self) -> dict[str, str]:
-        now = datetime.now(UTC)
+    def _out_of_rotation(self, hosts: list[HostRecord], now: datetime) -> dict[str, str]:
         found: dict[str, str] = {}
-        for host in lost_hosts(self.store.list(), now, self.lost_after):
+        for host in lost_hosts(hosts, now, self.lost_after):
             taken: Counter[str] = Counter()
             for record in self.registry.list_instances(host=host.address):
                 if record.state not in LIVE:

@@ -106,6 +106,8 @@ def status_command(settings: Settings, as_json: bool) -> None:
             click.echo(
                 f"{name:<10} {health:<8} pid {info['pid'] or '-'}  restarts {info['restarts']}"
             )
+            if info["problem"] and info["running"]:
+                click.echo(f"           problem: {info['problem']}")
     sys.exit(0 if all(info["healthy"] for info in report.values()) else 1)
 
 

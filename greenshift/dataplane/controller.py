@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from greenshift.capture.source import FleetCaptures
 from greenshift.dataplane.config import Listen, render, render_picks, render_slots, server_line
@@ -24,6 +25,7 @@ from greenshift.dataplane.fleetkinds import FleetKinds
 from greenshift.dataplane.haproxy import HAProxyProcess
 from greenshift.dataplane.runtime import RuntimeApiError
 from greenshift.dataplane.sigv4 import write_lua
+from greenshift.heartbeat import problem_line
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings, parse_access_keys
 
@@ -73,14 +75,21 @@ class RouterController:
         self.kinds = FleetKinds(registry)
 
     # --- the loop ----------------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
-        """Reconcile until `stop` is set; errors are logged and retried at the next tick."""
+    def run(
+        self, stop: threading.Event, report: Callable[[str | None], None] | None = None
+    ) -> None:
+        """Reconcile until `stop` is set; errors are logged and retried at the next tick. After
+        each tick `report` is told what is wrong (one line), or None when all went well."""
         while not stop.is_set():
+            problem: str | None = None
             try:
                 self.sync_once()
-            except Exception:  # keep reconciling: the next tick retries from the registry
+            except Exception as e:  # keep reconciling: the next tick retries from the registry
                 log.exception("router controller tick failed")
                 self._generation = None
+                problem = problem_line(str(e) or type(e).__name__)
+            if report is not None:
+                report(problem)
             stop.wait(self.interval)
 
     def sync_once(self, force: bool = False) -> bool:

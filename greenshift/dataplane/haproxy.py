@@ -121,7 +121,9 @@ class HAProxyProcess:
                 time.sleep(0.05)
             if self._proc.poll() is None:
                 self._kill()
-                raise HAProxyError("HAProxy did not open its admin socket in time")
+                # The attempts before this one may have said why (a port still held).
+                said = f"; before that: {last_error}" if last_error else ""
+                raise HAProxyError(f"HAProxy did not open its admin socket in time{said}")
             last_error = self._log_tail()
             if time.monotonic() >= deadline:
                 raise HAProxyError(f"HAProxy failed to start: {last_error}")

@@ -12,6 +12,7 @@ from greenshift.capture.writer import CaptureWriter
 from greenshift.dataplane.controller import RouterController
 from greenshift.dataplane.haproxy import HAProxyProcess
 from greenshift.dataplane.relay import BodyHashRelay
+from greenshift.heartbeat import HealthReporter
 from greenshift.metrics.collector import MetricsCollector
 from greenshift.metrics.model import MetricSink
 from greenshift.registry.api import Registry
@@ -87,7 +88,7 @@ def run_dataplane(
         relaying.start()
     log.info("data plane on %s (stats :%d)", settings.runtime_url, settings.stats_port)
     try:
-        controller.run(stop)
+        controller.run(stop, report=HealthReporter(settings, "dataplane"))
     finally:
         stop.set()
         haproxy.stop()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from greenshift import binaries
-from greenshift.heartbeat import heartbeat_fresh
+from greenshift.heartbeat import heartbeat_fresh, problem_of
 from greenshift.settings import Settings
 from greenshift.supervisor.probes import http_ok, port_open
 
@@ -95,7 +95,12 @@ def components(settings: Settings) -> list[Component]:
         Component(
             name="dataplane",
             argv=[py, "-m", "greenshift.dataplane"],
-            health=lambda: port_open(host, settings.runtime_port),
+            # Its own heartbeat too: the port alone could be another program's.
+            health=lambda: (
+                heartbeat_fresh(settings, "dataplane")
+                and problem_of(settings, "dataplane") is None
+                and port_open(host, settings.runtime_port)
+            ),
         ),
         Component(
             name="metrics",

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from greenshift.heartbeat import problem_of
 from greenshift.settings import Settings
 from greenshift.supervisor import processes
 from greenshift.supervisor.components import Component, components, stack_ports
@@ -246,16 +247,20 @@ class Supervisor:
                 return
             if time.monotonic() >= next_note:
                 next_note += every
+                problem = problem_of(self.settings, component.name)
                 self.say(
                     f"  {component.name:<10} starting… {time.monotonic() - started:.0f}s "
                     f"(gives up after {component.ready_timeout:.0f}s)"
+                    + (f": {problem}" if problem else "")
                 )
             time.sleep(0.2)
         if self._stopping:
             return
+        problem = problem_of(self.settings, component.name)
         raise RuntimeError(
-            f"{component.name} did not become ready in {component.ready_timeout:.0f}s; "
-            f"see {self.log_dir / (component.name + '.log')}"
+            f"{component.name} did not become ready in {component.ready_timeout:.0f}s"
+            + (f" ({problem})" if problem else "")
+            + f"; see {self.log_dir / (component.name + '.log')}"
         )
 
     def _stop_instances(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from greenshift.heartbeat import problem_of
 from greenshift.settings import Settings
 from greenshift.supervisor.components import components
 from greenshift.supervisor.processes import pid_alive
@@ -27,5 +28,6 @@ def component_health(settings: Settings) -> dict[str, dict[str, Any]]:
             "healthy": bool(supervised and pid_alive(pid) and check()),
             "supervised": supervised,
             "restarts": info.get("restarts", 0),
+            "problem": problem_of(settings, name),  # what it says is wrong, if anything
         }
     return report

@@ -44,7 +44,7 @@ def test_status_reports_every_component_healthy_with_its_pid(stack: Stack) -> No
     report = json.loads(result.out)
     assert sorted(report) == sorted(COMPONENTS)
     for name, info in report.items():
-        assert info["healthy"] is True, (name, info)
+        assert info["healthy"] is True and info["problem"] is None, (name, info)
         assert isinstance(info["pid"], int) and info["pid"] > 0, (name, info)
     text = run(stack, "status", timeout=30)
     assert text.code == 0 and text.out.count("healthy") == len(COMPONENTS)

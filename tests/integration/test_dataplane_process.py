@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +15,11 @@ import urllib3
 
 from greenshift.dataplane.main import run_dataplane
 from greenshift.dataplane.router import RegistryTrafficRouter, RoutingNotAppliedError
+from greenshift.heartbeat import problem_of
 from greenshift.metrics.model import Datapoint
 from greenshift.registry.records import EndpointRouting, FleetRecord, FleetRoute, VariantRoute
+from greenshift.supervisor.components import components
+from greenshift.supervisor.status_report import component_health
 from tests.integration.dataplane_support import Dataplane, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -153,3 +157,38 @@ def test_a_killed_haproxy_is_restarted_by_the_process(running: tuple[Dataplane, 
     time.sleep(0.3)
     wait_for(answers, 15, "the restarted endpoint")
     assert time.monotonic() - started < 10
+
+
+def test_a_runtime_port_held_by_another_program_is_a_problem_status_names(tmp_path: Path) -> None:
+    """Another program on the runtime port answers connections, so the port alone looked
+    healthy while HAProxy could not start. The data plane says why in its problem file, its
+    health check fails, and both clear once the port is free."""
+    dp = Dataplane(tmp_path)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", dp.settings.runtime_port))
+    squatter.listen()
+    [dataplane] = [c for c in components(dp.settings) if c.name == "dataplane"]
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_dataplane, args=(dp.settings, stop, dp.registry, ListSink()), daemon=True
+    )
+    thread.start()
+    try:
+        wait_for(lambda: problem_of(dp.settings, "dataplane") is not None, 30, "a problem")
+        problem = problem_of(dp.settings, "dataplane")
+        assert problem is not None, "the problem file went away"
+        assert "cannot bind socket (Address already in use)" in problem, problem
+        assert str(dp.settings.runtime_port) in problem
+        assert not dataplane.health()
+        report = component_health(dp.settings)["dataplane"]
+        assert report["problem"] == problem
+        squatter.close()
+        wait_for(lambda: problem_of(dp.settings, "dataplane") is None, 30, "the problem cleared")
+        wait_for(dataplane.health, 10, "the data plane healthy")
+    finally:
+        squatter.close()
+        stop.set()
+        thread.join(20)
+        assert not thread.is_alive()
+        dp.close()

@@ -1,8 +1,9 @@
-"""Heartbeat files: how a process without a port tells `greenshift up` it is alive.
+"""Heartbeat files: how a process tells `greenshift up` it is alive, and what is wrong when not.
 
-The worker and the metrics process touch `<home>/run/<name>.alive` every few seconds; the
-supervisor counts one fresh if it was touched in the last few seconds. Kept out of the supervisor
-package so the processes it watches need not import it.
+The worker and the metrics process touch `<home>/run/<name>.alive` every few seconds; the data
+plane does after each good tick of its controller (an open runtime port alone could be another
+program's). The supervisor counts one fresh if it was touched in the last few seconds. Kept out
+of the supervisor package so the processes it watches need not import it.
 """
 
 from __future__ import annotations

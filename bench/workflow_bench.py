@@ -42,6 +42,7 @@ from bench.report_doc import replace_section  # noqa: E402
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
+from greenshift.supervisor.components import temporal_sqlite_args  # noqa: E402
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter  # noqa: E402
 from tests.workflow.harness import World, canary, variant  # noqa: E402
 from worker.build import Dependencies, build_worker  # noqa: E402
@@ -202,37 +203,65 @@ async def bench(
     threads: int | None = None,
     registry_url: str | None = None,
     alarms: tuple[str, ...] = (),
+    temporal_db: str = "memory",
 ) -> dict[str, Any]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=temporal_cli(),
-        dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
-    )
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            async with bench_world(env.client, Path(tmp), threads, registry_url, alarms) as w:
-                w.add_model("m1")
-                w.add_model("m2")
-                times = CallTimes()
-                times.wrap(w.registry)
-                lock = TimedLock(exclusive=registry_url is None)
-                w.registry._local_writes = lock
-                await one_deployment(w, "warmup", alarms)
-                singles = [await one_deployment(w, f"single-{i}", alarms) for i in range(3)]
-                times.reset()
-                lock.reset()
-                cpu, load, server = os.times(), os.getloadavg()[0], children_cpu()
-                started = time.perf_counter()
-                many = await asyncio.gather(
-                    *(one_deployment(w, f"many-{i}", alarms) for i in range(concurrent))
-                )
-                total = time.perf_counter() - started
-                used = os.times()
-                worker_cpu = (used.user - cpu.user) + (used.system - cpu.system)
-                server_cpu = children_cpu() - server
-                histories = await history_counts(w, "many-")
-    finally:
-        await env.shutdown()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=temporal_cli(),
+            dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
+            **temporal_persistence(temporal_db, Path(tmp)),
+        )
+        try:
+            world = Path(tmp) / "world"
+            world.mkdir()
+            return await _bench(env, world, concurrent, threads, registry_url, alarms)
+        finally:
+            await env.shutdown()
+
+
+def temporal_persistence(mode: str, folder: Path) -> dict[str, Any]:
+    """The dev server's persistence: in memory (the default here), a SQLite file as
+    `greenshift up` runs it (`file`: WAL, synchronous=NORMAL), or a file on SQLite's defaults
+    (`file-sqlite-defaults`: what `greenshift up` ran before)."""
+    if mode == "memory":
+        return {}
+    extra = temporal_sqlite_args() if mode == "file" else []
+    return {
+        "dev_server_database_filename": str(folder / "temporal.db"),
+        "dev_server_extra_args": extra,
+    }
+
+
+async def _bench(
+    env: WorkflowEnvironment,
+    folder: Path,
+    concurrent: int,
+    threads: int | None,
+    registry_url: str | None,
+    alarms: tuple[str, ...],
+) -> dict[str, Any]:
+    async with bench_world(env.client, folder, threads, registry_url, alarms) as w:
+        w.add_model("m1")
+        w.add_model("m2")
+        times = CallTimes()
+        times.wrap(w.registry)
+        lock = TimedLock(exclusive=registry_url is None)
+        w.registry._local_writes = lock
+        await one_deployment(w, "warmup", alarms)
+        singles = [await one_deployment(w, f"single-{i}", alarms) for i in range(3)]
+        times.reset()
+        lock.reset()
+        cpu, load, server = os.times(), os.getloadavg()[0], children_cpu()
+        started = time.perf_counter()
+        many = await asyncio.gather(
+            *(one_deployment(w, f"many-{i}", alarms) for i in range(concurrent))
+        )
+        total = time.perf_counter() - started
+        used = os.times()
+        worker_cpu = (used.user - cpu.user) + (used.system - cpu.system)
+        server_cpu = children_cpu() - server
+        histories = await history_counts(w, "many-")
     return {
         "singles": singles,
         "many": many,
@@ -455,6 +484,13 @@ def main() -> None:
         default=0,
         help="each deployment watches this many alarms (plain ones, all OK; default none)",
     )
+    parser.add_argument(
+        "--temporal-db",
+        choices=("memory", "file", "file-sqlite-defaults"),
+        default="memory",
+        help="the dev server's persistence: in memory (default), a SQLite file as `greenshift up` "
+        "keeps it (WAL, synchronous=NORMAL), or a file on SQLite's own defaults",
+    )
     args = parser.parse_args()
     alarms = tuple(f"alarm-{i}" for i in range(args.alarms))
     if args.postgres:
@@ -464,13 +500,18 @@ def main() -> None:
         server.start()
         try:
             url = server.url(schema=server.create_schema())
-            figures = asyncio.run(bench(args.concurrent, args.activity_threads, url, alarms))
+            figures = asyncio.run(
+                bench(args.concurrent, args.activity_threads, url, alarms, args.temporal_db)
+            )
         finally:
             server.stop()
     else:
-        figures = asyncio.run(bench(args.concurrent, args.activity_threads, None, alarms))
+        figures = asyncio.run(
+            bench(args.concurrent, args.activity_threads, None, alarms, args.temporal_db)
+        )
     text = report(figures, "PostgreSQL" if args.postgres else "SQLite")
     print(text)
+    print("Temporal persistence:", args.temporal_db)
     print("singles:", ", ".join(f"{s:.3f}" for s in figures["singles"]))
     print(profile(figures))
     if args.write:

@@ -30,8 +30,9 @@ from workflows.messages import ABORT, ALARM_TRIPPED, PAUSE, RESUME, AlarmTripped
 HERE = Path(__file__).parent
 # Histories of each workflow generation are kept side by side, never overwritten: "" for those
 # recorded before the lean-round-trips patch (workflows/deployment.py), "lean-" after it,
-# "lean-judged-" once the judge-lacking-data patch (workflows/judging.py) joined it.
-GENERATION = "lean-judged-"
+# "lean-judged-" once the judge-lacking-data patch (workflows/judging.py) joined it,
+# "lean-judged-local-prepare-" once the preparation became a local activity (prepare-local).
+GENERATION = "lean-judged-local-prepare-"
 WHO = ControlRequest(actor="recorder", reason="replay fixture")
 
 

@@ -3,11 +3,17 @@ validators), and the progress query."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from greenshift.status import EndpointStatus
@@ -46,7 +52,6 @@ async def test_pause_holds_at_the_next_step_and_resume_goes_on(
 ) -> None:
     async with world(env.client, tmp_path) as w:
         handle = await start(w, canary(wait=300, final=300))
-        await refused(handle, RESUME, "still being prepared")
         first = await wait_for(handle, lambda v: v.baking)
         await refused(handle, RESUME, "not paused")
         pending = w.endpoint("e1").pending  # what DescribeEndpoint shows mid-bake
@@ -73,6 +78,33 @@ async def test_pause_holds_at_the_next_step_and_resume_goes_on(
             ("Paused", "alice"),
             ("Resumed", "alice"),
         ]
+
+
+async def test_an_update_that_arrives_with_the_start_is_told_the_deployment_is_being_prepared(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The preparation is a local activity in the first workflow task: an update delivered in
+    that task (here with the start itself) is refused by name, and the deployment goes on."""
+    async with world(dev_env.client, tmp_path) as w:
+        await w.create("e1", "c1", variant(count=2))
+        w.add_config("c2", variant(model="m2", count=2))
+        request = {"EndpointName": "e1", "EndpointConfigName": "c2"}
+        start_op = WithStartWorkflowOperation(
+            "UpdateEndpoint",
+            request,
+            id=f"endpoint/e1/{uuid.uuid4().hex[:6]}",
+            task_queue=w.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as error:
+            await w.client.execute_update_with_start_workflow(
+                RESUME, ALICE, start_workflow_operation=start_op, result_type=ControlResult
+            )
+        assert "still being prepared" in str(error.value.cause)
+        handle = await start_op.workflow_handle()
+        w.started.append(handle)
+        await handle.result()
+        assert w.endpoint("e1").config_name == "c2"
 
 
 async def test_promote_ends_the_bake_now(env: WorkflowEnvironment, tmp_path: Path) -> None:

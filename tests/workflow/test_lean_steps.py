@@ -23,7 +23,7 @@ from greenshift.settings import Settings
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter
 from tests.workflow.harness import canary, variant, world
 from tests.workflow.test_activities import AT, seed
-from workflows.deployment import LEAN_PATCH
+from workflows.deployment import LEAN_PATCH, PREPARE_LOCAL_PATCH
 
 
 async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
@@ -47,14 +47,16 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         ]
-        # No progress, placement or registry-write activity of its own: prepare, then the steps.
-        assert scheduled == [PREPARE_UPDATE, PROVISION, SHIFT_TRAFFIC, SHIFT_TRAFFIC, TERMINATE]
+        # No preparation, progress, placement or registry-write activity of its own: the steps.
+        assert scheduled == [PROVISION, SHIFT_TRAFFIC, SHIFT_TRAFFIC, TERMINATE]
         markers = [
             e.marker_recorded_event_attributes.SerializeToString()
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         ]
         assert any(LEAN_PATCH.encode() in m for m in markers)
+        assert any(PREPARE_LOCAL_PATCH.encode() in m for m in markers)
+        assert any(PREPARE_UPDATE.encode() in m for m in markers)  # prepared locally
         assert any(RECORD_PROGRESS.encode() in m for m in markers)  # a bake's, locally
         record = w.endpoint("e1")
         assert record.config_name == "c2" and record.pending is None

@@ -1,7 +1,8 @@
 """Control-plane overhead of deployments: what the workflows, activities, registry writes and
 Temporal add on top of the waits a DeploymentConfig asks for.
 
-    PYTHONPATH=. .venv/bin/python bench/workflow_bench.py [--concurrent 50] [--write]
+    PYTHONPATH=. .venv/bin/python bench/workflow_bench.py [--concurrent 50]
+        [--temporal-db memory|file|file-sqlite-defaults] [--postgres]
 
 A real Temporal dev server (real time), one in-process worker (the real workflows and activities,
 the real SqlRegistry on a SQLite file) and instant fakes of the fleet, router and alarms, so
@@ -10,7 +11,8 @@ what is measured is the control plane alone:
 1. one CANARY deployment: wall time from start to result, minus the configured waits;
 2. `--concurrent` CANARY deployments (one per endpoint) started at once through the same worker.
 
-`--write` puts the figures under "## Workflows" in docs/benchmarks.md (only that section).
+It prints its figures; docs/benchmarks.md ("Workflows") keeps them with what they taught, and
+bench/run_all pastes its latest output there.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from bench.report_doc import replace_section  # noqa: E402
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
@@ -215,7 +216,8 @@ async def bench(
         try:
             world = Path(tmp) / "world"
             world.mkdir()
-            return await _bench(env, world, concurrent, threads, registry_url, alarms)
+            figures = await _bench(env, world, concurrent, threads, registry_url, alarms)
+            return {**figures, "temporal_db": temporal_db}
         finally:
             await env.shutdown()
 
@@ -389,17 +391,16 @@ def report(figures: dict[str, Any], backend: str = "SQLite") -> str:
         "markers | workflow tasks | history events | registry writes |"
     )
     rows = [header, "| --- |" + " ---: |" * 9]
-    if n == 50 and backend == "SQLite":
+    if n == 50 and backend == "SQLite" and figures["temporal_db"] == "memory":
         rows.append(row.format(label="before (a1d4384)", **b))
     rows.append(row.format(label="now", **after))
     table = "\n".join(rows)
-    # No "## Workflows" heading in what is printed: bench/run_all pastes the output into that
-    # section of docs/benchmarks.md, where a heading inside it would split the section in two.
     flags = f"--concurrent {n}" + (" --postgres" if backend == "PostgreSQL" else "")
-    text = f"""`PYTHONPATH=. .venv/bin/python bench/workflow_bench.py {flags} --write`: Temporal dev
-server (real time), one in-process worker built as `greenshift up` builds it (the real workflows,
-activities and SqlRegistry on {backend}), instant fakes of fleet, router and alarms. Each
-deployment creates its endpoint (4 instances), then runs a CANARY UpdateEndpoint (canary 1,
+    text = f"""`PYTHONPATH=. .venv/bin/python bench/workflow_bench.py {flags}
+--temporal-db {figures["temporal_db"]}`: Temporal dev server (real time; persistence:
+{figures["temporal_db"]}), one in-process worker built as `greenshift up` builds it (the real
+workflows, activities and SqlRegistry on {backend}), instant fakes of fleet, router and alarms.
+Each deployment creates its endpoint (4 instances), then runs a CANARY UpdateEndpoint (canary 1,
 WaitInterval {WAIT} s, TerminationWait {FINAL} s: {WAITS} s of configured waits, 7 steps);
 overhead = the update's wall time minus those waits. {n} deployments at once through one worker.
 Per deployment (create + update): CPU of the worker process and of the dev server over the
@@ -409,56 +410,10 @@ tasks and history events from the runs' histories; registry write transactions. 
 
 {table}
 
-The machine's load moves these figures a lot: a second run of the before commit (load 2.6 ->
-4.6) gave p50 9.17 s and 213 + 200 ms of CPU per deployment; five runs of this code at 50 gave
-p50 2.1 to 3.1 s and 189 to 255 ms.
-
-One deployment at a time: overhead p50 {statistics.median(singles):.3f} s, max {max(singles):.3f} s
-(before: 0.385 s, 0.645 s). The concurrent run took {total:.1f} s; load average {load} on 2
-cores shared with other engineers' work (the same run varies by +-30 % with it). {backend}
-write transactions: {writes} ({writes / n:.1f} per deployment), open {held:.1f} s summed over
-threads; writers queued for SQLite's lock {queued:.1f} s summed over threads.
-
-Other runs of the same code (same day, same machine, one run each):
-
-| run | p50 s | max s | worker CPU ms | server CPU ms | registry writes |
-| --- | ---: | ---: | ---: | ---: | ---: |
-| 200 concurrent, SQLite (`--concurrent 200`), load 3.6 -> 6.7 | 11.75 | 18.27 | 92 | 91 | 19 |
-| 50 concurrent, PostgreSQL (`--postgres`), load 4.7 -> 6.9 | 3.83 | 5.02 | 151 | 128 | 21 |
-| 50 concurrent, 8 activity threads (`--activity-threads 8`) | 2.14 | 3.40 | 95 | 94 | 19 |
-
-At 200 the run took 27.0 s for 36.6 s of worker and server CPU: the overhead follows the CPU the
-deployments need (per deployment it is no higher than at 50), not a queue. On PostgreSQL the
-worker pays more per write (psycopg round trips; the PostgreSQL server's own CPU is not counted,
-it is not a child of the bench), and its writers never queue.
-
-What changed (workflows/deployment.py, patch `lean-round-trips`, decided at the start of a run so
-older histories replay unchanged, tests/histories keeps both generations):
-
-- A provision, traffic or terminate step is one activity: it records its own progress
-  (`StepInput.progress`) and, with no host registered, does the step without the `place_fleet`
-  call (`StepInput.unless_hosts`; with hosts it answers None and the workflow places the fleet
-  over the hosts' queues as before).
-- A bake's progress, events, status changes, the finish and the rollback planning are local
-  activities: a marker in the workflow task that needed them instead of an activity task and a
-  workflow task of their own; their inputs (the finish carries the whole prepared deployment)
-  stay out of the history.
-- The sandbox shares the `workflows` package (worker/build.py) instead of importing it again for
-  every workflow run.
-- Registry: the Finished event is written in the endpoint's release transaction; progress
-  writes queued behind SQLite's write lock commit together (greenshift/registry/batching.py), so
-  transactions follow how often the lock changes hands rather than how many deployments write.
-  PostgreSQL keeps one transaction per write (row locks: its writers run in parallel).
-
-Where the CPU still goes: the worker's Python time is spread over the SDK's per-task plumbing
-(activations, payload visitors, activity dispatch to threads, pydantic conversion) with the
-registry ~7 % of it; the dev server's cost follows workflow tasks and activity tasks more than
-history events. The targets are not met on this machine: 50 deployments need ~10 s of worker
-and server CPU on 2 shared cores, so their p50 overhead cannot fall below a few seconds here.
-Next cuts: fewer tasks per deployment (the bake's progress carried by the traffic step before
-it; prepare as a local activity saves two tasks per deployment but makes the "still being
-prepared" window of the control updates too short to see), or more worker processes on the
-queue, Temporal's way to scale out.
+One deployment at a time: overhead p50 {statistics.median(singles):.3f} s, max {max(singles):.3f} s.
+The concurrent run took {total:.1f} s; load average {load} on 2 cores. {backend} write
+transactions: {writes} ({writes / n:.1f} per deployment), open {held:.1f} s summed over threads;
+writers queued for SQLite's lock {queued:.1f} s summed over threads.
 """
     return text
 
@@ -466,7 +421,6 @@ queue, Temporal's way to scale out.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrent", type=int, default=50)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument(
         "--postgres",
         action="store_true",
@@ -511,11 +465,8 @@ def main() -> None:
         )
     text = report(figures, "PostgreSQL" if args.postgres else "SQLite")
     print(text)
-    print("Temporal persistence:", args.temporal_db)
     print("singles:", ", ".join(f"{s:.3f}" for s in figures["singles"]))
     print(profile(figures))
-    if args.write:
-        replace_section("Workflows", text)
 
 
 if __name__ == "__main__":

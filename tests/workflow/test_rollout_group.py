@@ -143,7 +143,10 @@ async def test_endpoints_are_held_for_the_group_and_abort_rolls_it_back(
         direct = await w.start(
             "UpdateEndpoint", {"EndpointName": names[2], "EndpointConfigName": f"{names[2]}-v2"}
         )
-        with pytest.raises(WorkflowFailureError) as refused:
+        # No time may pass while it is refused: skipped time would end wave 1's bakes, and the
+        # abort below would then meet an update mid-step instead of baking (the time-skipping
+        # server can hang on a cancel that races an activity's completion).
+        with env.auto_time_skipping_disabled(), pytest.raises(WorkflowFailureError) as refused:
             await direct.result()
         assert "holds it until the group ends" in str(refused.value.cause)
         with pytest.raises(ResourceInUse, match="rollout group"):

@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.e2e.conftest import create_config, create_model  # noqa: E402
 from tests.e2e.stack import Stack, processes_mentioning, running_stack  # noqa: E402
 
-EXAMPLES = ROOT / "examples" / "models"
 ENDPOINT = "quiet"
 TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
 
@@ -103,24 +103,8 @@ def run(seconds: float) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as home, running_stack(Path(home)) as stack:
         sm = stack.client("sagemaker")
         for name in ("echo-v1", "echo-v2"):
-            sm.create_model(
-                ModelName=name,
-                PrimaryContainer={
-                    "Image": "greenshift/model-server",
-                    "ModelDataUrl": f"file://{EXAMPLES / name}",
-                },
-            )
-            sm.create_endpoint_config(
-                EndpointConfigName=name,
-                ProductionVariants=[
-                    {
-                        "VariantName": "AllTraffic",
-                        "ModelName": name,
-                        "InstanceType": "ml.m5.large",
-                        "InitialInstanceCount": 2,
-                    }
-                ],
-            )
+            create_model(sm, name, name)
+            create_config(sm, name, name, count=2)
         sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="echo-v1")
         sm.get_waiter("endpoint_in_service").wait(
             EndpointName=ENDPOINT, WaiterConfig={"Delay": 1, "MaxAttempts": 120}

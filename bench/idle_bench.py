@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import create_config, create_model  # noqa: E402
 from tests.e2e.stack import Stack, processes_mentioning, running_stack  # noqa: E402
+from tests.workflow.harness import canary  # noqa: E402
 
 ENDPOINT = "quiet"
 TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
@@ -114,16 +115,7 @@ def run(seconds: float) -> dict[str, dict[str, float]]:
         sm.update_endpoint(
             EndpointName=ENDPOINT,
             EndpointConfigName="echo-v2",
-            DeploymentConfig={
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {
-                        "Type": "CANARY",
-                        "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
-                        "WaitIntervalInSeconds": 3600,
-                    },
-                    "TerminationWaitInSeconds": 0,
-                }
-            },
+            DeploymentConfig=canary(wait=3600, size=1, final=0),
         )
         wait_for_bake(stack, 120)
         time.sleep(2)

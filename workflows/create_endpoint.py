@@ -47,7 +47,7 @@ class CreateEndpoint(DeploymentWorkflow):
                     None,
                 )
 
-            if workflow.patched(hosts.PATCH):
+            if self._patched(hosts.PATCH):
                 await hosts.retire_fleets(fleet_ids, options.TERMINATE, retire)
             else:
                 await retire()

@@ -78,7 +78,15 @@ LEAN_PATCH = "lean-round-trips"
 # before: a worker killed meanwhile fails the task, and the next one prepares again and finds its
 # own deployment holding the endpoint. Updates sent meanwhile wait for the task to end, so they
 # are answered once the deployment is prepared. Only with LEAN_PATCH, decided at the start.
-PREPARE_LOCAL_PATCH = "prepare-local"
+#
+# A run of this generation has every earlier patch without asking for it (`_patched`): asking
+# after a local activity is not safe. When the worker answers a query while a local activity's
+# result is pending, the SDK closes the workflow task with the activity's marker and hands the
+# result over in a new task; a replay hands it over in the task of the marker. A `patched` first
+# asked after that result then answers False on replay where the run had answered True, and the
+# next worker fails the run's tasks for nondeterminism (a killed worker's deployment did not
+# finish). ("-2": the unreleased first form asked them after the local preparation.)
+PREPARE_LOCAL_PATCH = "prepare-local-2"
 
 
 @dataclass
@@ -103,6 +111,7 @@ class DeploymentWorkflow:
         self, name: str, request: dict[str, Any], deployment_id: str | None
     ) -> act.Prepared:
         self.state.lean = workflow.patched(LEAN_PATCH)
+        self.state.prepare_local = self.state.lean and workflow.patched(PREPARE_LOCAL_PATCH)
         data = act.PrepareInput(
             request=request,
             deployment_id=deployment_id_of(deployment_id),
@@ -110,7 +119,7 @@ class DeploymentWorkflow:
             started_at=workflow.now(),
         )
         try:
-            if self.state.lean and workflow.patched(PREPARE_LOCAL_PATCH):
+            if self.state.prepare_local:
                 prepared = await self._write(name, data, options.REGISTRY, act.Prepared)
             else:
                 prepared = await self._call(name, data, options.REGISTRY, act.Prepared)
@@ -216,8 +225,8 @@ class DeploymentWorkflow:
             judges = await self._check_alarms(
                 list(step.alarms), "at the end of the bake", judges=True
             )
-        if step.alarms and workflow.patched(judging.PATCH):
-            if judges == [] and workflow.patched(judging.ONLY_JUDGES_PATCH):
+        if step.alarms and self._patched(judging.PATCH):
+            if judges == [] and self._patched(judging.ONLY_JUDGES_PATCH):
                 return  # no judge among the alarms: nothing to judge
             await judging.judge_bake(self, index, step)
 
@@ -230,7 +239,7 @@ class DeploymentWorkflow:
         result = await self._alarm_states(alarms, judges)
         if result.tripped is not None:
             self._alarm(result.tripped.name, result.tripped.reason, when)
-        elif result.stale and workflow.patched(STALE_ALARMS_PATCH):
+        elif result.stale and self._patched(STALE_ALARMS_PATCH):
             await self._hold_while_stale(alarms, when, result)
         return result.judges
 
@@ -412,7 +421,7 @@ class DeploymentWorkflow:
             raise ApplicationError(f"not an executable step: {step.kind}", non_retryable=True)
         if attempts is not None:
             opts = options.ActivityOptions(opts.start_to_close, attempts, opts.heartbeat)
-        if isinstance(step, ProvisionStep | TerminateStep) and workflow.patched(hosts.PATCH):
+        if isinstance(step, ProvisionStep | TerminateStep) and self._patched(hosts.PATCH):
             return await self._scale_on_hosts(step, name, data, opts)
         return await self._call(name, data, opts, None)
 
@@ -438,6 +447,12 @@ class DeploymentWorkflow:
         return await hosts.scale_fleet(
             fleet_id, step.count, grow, opts, lambda: self._call(name, data, opts, None)
         )
+
+    def _patched(self, patch: str) -> bool:
+        """Whether `patch`, older than PREPARE_LOCAL_PATCH, holds for this run: without asking
+        in a run that prepared locally; asked where it always was in the runs before, which is
+        where their histories replay it."""
+        return self.state.prepare_local or workflow.patched(patch)
 
     async def _call(
         self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None

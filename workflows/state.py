@@ -59,6 +59,9 @@ class DeploymentState:
 
     prepared: act.Prepared | None = None  # the prepare activity's result (plan, fleets, ref)
     lean: bool = False  # LEAN_PATCH holds for this run (decided once, at the start)
+    # PREPARE_LOCAL_PATCH holds (decided with `lean`): the run prepares locally and has every
+    # earlier patch without asking for it.
+    prepare_local: bool = False
     phase: DeploymentPhase = DeploymentPhase.PREPARING
     index: int | None = None  # the plan step being carried out (or last carried out)
     started_steps: int = 0  # steps that began: the rollback starts from where they led

@@ -31,8 +31,9 @@ HERE = Path(__file__).parent
 # Histories of each workflow generation are kept side by side, never overwritten: "" for those
 # recorded before the lean-round-trips patch (workflows/deployment.py), "lean-" after it,
 # "lean-judged-" once the judge-lacking-data patch (workflows/judging.py) joined it,
-# "lean-judged-local-prepare-" once the preparation became a local activity (prepare-local).
-GENERATION = "lean-judged-local-prepare-"
+# "lean-judged-local-prepare-2-" once the preparation became a local activity, every earlier
+# patch implied (prepare-local-2).
+GENERATION = "lean-judged-local-prepare-2-"
 WHO = ControlRequest(actor="recorder", reason="replay fixture")
 
 

@@ -110,8 +110,8 @@ class DeploymentWorkflow:
     async def _prepare(
         self, name: str, request: dict[str, Any], deployment_id: str | None
     ) -> act.Prepared:
-        # Every patch is asked here, before the first local activity (PREPARE_LOCAL_PATCH says
-        # why); a later one too, its answer kept in the state.
+        # This run's patches are decided here, before the first local activity
+        # (PREPARE_LOCAL_PATCH says why): a patch added later is asked here too, kept in state.
         self.state.lean = workflow.patched(LEAN_PATCH)
         self.state.prepare_local = self.state.lean and workflow.patched(PREPARE_LOCAL_PATCH)
         data = act.PrepareInput(

@@ -29,6 +29,7 @@ from greenshift.metrics.verdicts import JudgeSource
 from greenshift.ports import AlarmSource, Fleet, TrafficRouter
 from greenshift.registry.api import Registry
 from greenshift.settings import Settings
+from worker import payload_visits
 from workflows import ALL_WORKFLOWS
 
 # Activities are synchronous (SQLAlchemy, boto3, subprocess): they run in this many threads,
@@ -75,6 +76,7 @@ def build_worker(
     """A worker for every Greenshift workflow and activity on `task_queue` (default: the
     settings'). The caller owns `executor` when it passes one; `worker_options` go to Worker."""
     worker_options.setdefault("workflow_runner", workflow_runner())
+    payload_visits.install()  # no codec, no external storage: the SDK's walks do nothing
     return Worker(
         client,
         task_queue=task_queue or deps.settings.task_queue,

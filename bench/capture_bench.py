@@ -1,10 +1,14 @@
 """Data capture and response streaming through the data plane (issue 15). Prints:
 
 1. Throughput with capture off and at 100 % (target: capture costs at most 10 %): wrk against
-   two endpoints of one Greenshift HAProxy, each a fleet over the same echo-v1 instance, one
+   two endpoints of one Greenshift HAProxy, each a fleet over the same model instance, one
    of them with DataCaptureConfig at 100 % (Input and Output); the capture writer runs in this
    process and writes real files. Rounds interleaved, median [min-max]; CPU us/req counts the
-   HAProxy worker and this process (the writer).
+   HAProxy worker and this process (the writer). The instance: `--model echo` (echo-v1, which
+   does next to nothing, the worst case for capture's share) or `--model sklearn` (the
+   scikit-learn model of tests/e2e/test_real_models.py, trained here, served by the built-in
+   server in SageMaker's scikit-learn flavour from its own environment, asked for a CSV
+   prediction).
 2. `--callgrind`: HAProxy's user-space instructions per request (valgrind callgrind, N2 minus N1
    sequential keep-alive requests, one thread), deterministic where wall-clock numbers on a
    shared 2-core box are not: capture off, capture 100 %, and the plain path without the
@@ -15,6 +19,7 @@
    requests.
 
     .venv/bin/python bench/capture_bench.py [--seconds 5] [--rounds 3] [--callgrind]
+        [--model echo|sklearn]
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -55,6 +61,11 @@ from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
 
 STREAM_PATH = "/endpoints/Chat/invocations-response-stream"
+# What wrk sends each model, and the capture's content types for it (captured as text).
+REQUESTS = {
+    "echo": (BODY, {"Content-Type": "application/json"}),
+    "sklearn": ("1.5,2.5", {"Content-Type": "text/csv", "Accept": "text/csv"}),
+}
 
 
 def model(name: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
@@ -73,6 +84,33 @@ def model(name: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pope
         stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
+    wait_ok(f"http://127.0.0.1:{port}/ping")
+    return proc, port
+
+
+def sklearn_instance(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The scikit-learn model of the e2e tests, trained now, served as a fleet serves it."""
+    from greenshift.fleet.processes import ProcessRuntime, server_command
+    from tests.e2e.test_real_models import sklearn_model, sklearn_python
+
+    archive = sklearn_model(tmp / "sklearn-build", (2.0, -1.0, 0.5))
+    model_dir = tmp / "sklearn-model"
+    with tarfile.open(archive) as tar:
+        tar.extractall(model_dir, filter="data")
+    port = free_port()
+    python = sklearn_python()
+    command = server_command(
+        python, ProcessRuntime().server_copy(), "bench-sklearn.0", model_dir, port, "sklearn"
+    )
+    env = {
+        "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp),
+        "LANG": "C.UTF-8",
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SM_MODEL_DIR": str(model_dir),
+        "SAGEMAKER_SUBMIT_DIRECTORY": str(model_dir / "code"),
+    }
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ok(f"http://127.0.0.1:{port}/ping")
     return proc, port
 
@@ -123,17 +161,20 @@ def add_endpoint(
     )
 
 
-def sequential(port: int, path: str, n: int) -> None:
+def sequential(port: int, path: str, n: int, model: str = "echo") -> None:
+    body, headers = REQUESTS[model]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for _ in range(n):
-        conn.request("POST", path, BODY, {"Content-Type": "application/json"})
+        conn.request("POST", path, body, headers)
         r = conn.getresponse()
         r.read()
         assert r.status == 200, r.status
     conn.close()
 
 
-def callgrind_instructions(cfg: Path, port: int, path: str, n: int, tmp: Path) -> int:
+def callgrind_instructions(
+    cfg: Path, port: int, path: str, n: int, tmp: Path, model: str = "echo"
+) -> int:
     out = tmp / f"cg-{os.getpid()}-{n}-{path.replace('/', '_')}.out"
     proc = subprocess.Popen(
         [
@@ -154,13 +195,13 @@ def callgrind_instructions(cfg: Path, port: int, path: str, n: int, tmp: Path) -
         deadline = time.monotonic() + 60
         while True:
             try:
-                sequential(port, path, 1)
+                sequential(port, path, 1, model)
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        sequential(port, path, n - 1)
+        sequential(port, path, n - 1, model)
     finally:
         proc.terminate()
         proc.wait(60)
@@ -204,15 +245,17 @@ def main() -> None:
     parser.add_argument("--callgrind-requests", type=int, default=300)
     parser.add_argument("--stream-requests", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--model", choices=sorted(REQUESTS), default="echo")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gs-capture-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
     hp: HAProxyProcess | None = None
     try:
-        echo, echo_port = model("echo-v1")
+        served, served_port = sklearn_instance(tmp) if args.model == "sklearn" else model("echo-v1")
         streamer, stream_port = model("streamer")
-        procs += [echo, streamer]
+        procs += [served, streamer]
+        body, headers = REQUESTS[args.model]
         settings = Settings(
             home=tmp / "home",
             runtime_port=free_port(),
@@ -224,10 +267,13 @@ def main() -> None:
             "InitialSamplingPercentage": 100,
             "DestinationS3Uri": f"file://{tmp / 'capture'}",
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+            "CaptureContentTypeHeader": {
+                "JsonContentTypes": ["application/json"],
+                "CsvContentTypes": ["text/csv"],
+            },
         }
-        add_endpoint(registry, "Off", echo_port, None)
-        add_endpoint(registry, "Cap", echo_port, capture)
+        add_endpoint(registry, "Off", served_port, None)
+        add_endpoint(registry, "Cap", served_port, capture)
         add_endpoint(registry, "Chat", stream_port, None)
         hp = HAProxyProcess(settings.home_dir / "dataplane")
         controller = RouterController(registry, hp, settings)
@@ -252,7 +298,17 @@ def main() -> None:
             for name in names[i % 2 :] + names[: i % 2]:
                 before = time.process_time()
                 runs[name].append(
-                    wrk(targets[name], args.seconds, args.connections, 0, tmp, pids(), 1)
+                    wrk(
+                        targets[name],
+                        args.seconds,
+                        args.connections,
+                        0,
+                        tmp,
+                        pids(),
+                        1,
+                        body=body,
+                        headers=headers,
+                    )
                 )
                 writer_cpu[name] += time.process_time() - before
         # Let the queues drain: HAProxy's (capture.lua) and the writer's.
@@ -260,7 +316,10 @@ def main() -> None:
         deadline = time.monotonic() + 30
         while writer.written + writer.lost < sent and time.monotonic() < deadline:
             time.sleep(0.5)
-        print(f"wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, one echo-v1")
+        print(
+            f"wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, one "
+            f"{args.model} instance"
+        )
         print(
             f"{'target':16} {'req/s':>8} {'[min-max]':>13} {'p50 ms':>7} {'p99 ms':>7} us/req"
             " (of it the writer)"
@@ -315,8 +374,8 @@ def main() -> None:
                 cfg.write_text(text)
                 for endpoint in ("Off", "Cap"):
                     path = f"/endpoints/{endpoint}/invocations"
-                    a = callgrind_instructions(cfg, port, path, n1, tmp)
-                    b = callgrind_instructions(cfg, port, path, n2, tmp)
+                    a = callgrind_instructions(cfg, port, path, n1, tmp, args.model)
+                    b = callgrind_instructions(cfg, port, path, n2, tmp, args.model)
                     print(f"  {label:24} {endpoint:4} {(b - a) / (n2 - n1):10,.0f}")
     finally:
         stop.set()

@@ -167,13 +167,14 @@ def wrk(
     tmp: Path,
     pids: list[int | str],
     load_cpu: int,
+    body: str = BODY,
+    headers: dict[str, str] | None = None,
 ) -> Run:
+    """`body` is POSTed with `headers` (default: Content-Type application/json)."""
     script = tmp / f"wrk-{connections}-{delay_ms:.3f}.lua"
-    lua = (
-        'wrk.method = "POST"\n'
-        f"wrk.body = '{BODY}'\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
+    lua = f'wrk.method = "POST"\nwrk.body = {body!r}\n'
+    for name, value in (headers or {"Content-Type": "application/json"}).items():
+        lua += f'wrk.headers["{name}"] = "{value}"\n'
     if delay_ms > 0:
         lua += f"function delay() return {delay_ms:.3f} end\n"
     script.write_text(lua)

@@ -171,6 +171,10 @@ def wrk(
     headers: dict[str, str] | None = None,
 ) -> Run:
     """`body` is POSTed with `headers` (default: Content-Type application/json)."""
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            "wrk is not installed: `apt-get install wrk` (bench/run_all installs it as root)."
+        )
     script = tmp / f"wrk-{connections}-{delay_ms:.3f}.lua"
     lua = f'wrk.method = "POST"\nwrk.body = {body!r}\n'
     for name, value in (headers or {"Content-Type": "application/json"}).items():

@@ -90,7 +90,8 @@ def model(name: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pope
 
 def sklearn_instance(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     """The scikit-learn model of the e2e tests, trained now, served as a fleet serves it."""
-    from greenshift.fleet.processes import ProcessRuntime, server_command
+    from greenshift.fleet.processes import ProcessRuntime, model_environment, server_command
+    from greenshift.fleet.runtime import InstanceSpec
     from tests.e2e.test_real_models import sklearn_model, sklearn_python
 
     archive = sklearn_model(tmp / "sklearn-build", (2.0, -1.0, 0.5))
@@ -102,14 +103,27 @@ def sklearn_instance(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     command = server_command(
         python, ProcessRuntime().server_copy(), "bench-sklearn.0", model_dir, port, "sklearn"
     )
-    env = {
-        "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(tmp),
-        "LANG": "C.UTF-8",
-        "SAGEMAKER_BIND_TO_PORT": str(port),
-        "SM_MODEL_DIR": str(model_dir),
-        "SAGEMAKER_SUBMIT_DIRECTORY": str(model_dir / "code"),
-    }
+    fleet = FleetRecord(
+        fleet_id="bench-sklearn",
+        endpoint="bench",
+        deployment_id="d",
+        variant="A",
+        config_name="bench",
+        model_name="sklearn",
+        instance_type="ml.m5.large",
+        model_spec={},
+        created_at=datetime.now(UTC),
+    )
+    spec = InstanceSpec(
+        instance_id="bench-sklearn.0",
+        fleet=fleet,
+        model_dir=model_dir,
+        host="127.0.0.1",
+        port=port,
+        environment={},
+        log_path=tmp / "sklearn.log",
+    )
+    env = model_environment(spec, python.parent.parent)  # what a fleet's instance sees
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ok(f"http://127.0.0.1:{port}/ping")
     return proc, port

@@ -32,10 +32,16 @@ def test_there_are_recorded_histories() -> None:
 
 @pytest.mark.parametrize("name", sorted(HISTORIES))
 async def test_recorded_history_replays(name: str) -> None:
-    history = WorkflowHistory.from_json(name, HISTORIES[name])
+    failure = await replay_failure(name, HISTORIES[name])
+    assert failure is None, failure
+
+
+async def replay_failure(name: str, history_json: str) -> Exception | None:
+    """Why today's workflow code could not replay the history, or None."""
+    history = WorkflowHistory.from_json(name, history_json)
     replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert result.replay_failure is None, result.replay_failure
+    return result.replay_failure
 
 
 # Inputs an activity worker decodes itself (a replay never does): an activity scheduled by an
@@ -130,7 +136,5 @@ async def test_a_history_whose_local_activities_close_their_tasks_replays(name: 
     there (a worker killed mid-deployment left its successor failing every task, issue 17)."""
     history, inserted = split_after_local_activities(json.loads(LOCAL_PREPARE[name]))
     assert inserted > 0
-    workflow_history = WorkflowHistory.from_json(name, json.dumps(history))
-    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(workflow_history, raise_on_replay_failure=False)
-    assert result.replay_failure is None, result.replay_failure
+    failure = await replay_failure(name, json.dumps(history))
+    assert failure is None, failure

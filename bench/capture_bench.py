@@ -49,6 +49,7 @@ from greenshift.capture.writer import CaptureWriter  # noqa: E402
 from greenshift.dataplane import config as dpconfig  # noqa: E402
 from greenshift.dataplane.controller import RouterController  # noqa: E402
 from greenshift.dataplane.haproxy import HAProxyProcess  # noqa: E402
+from greenshift.dataplane.relay import start_relays  # noqa: E402
 from greenshift.registry.records import (  # noqa: E402
     EndpointConfigRecord,
     EndpointRouting,
@@ -265,6 +266,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
     hp: HAProxyProcess | None = None
+    relaying: list[threading.Thread] = []
     try:
         served, served_port = sklearn_instance(tmp) if args.model == "sklearn" else model("echo-v1")
         streamer, stream_port = model("streamer")
@@ -295,6 +297,7 @@ def main() -> None:
         writer.bind()
         writing = threading.Thread(target=writer.run, args=(stop,), daemon=True)
         writing.start()
+        relaying = start_relays(hp.paths, sigv4=False, stop=stop)  # streams pass the stream relay
         controller.sync_once()
         base = settings.runtime_url
         targets = {
@@ -399,6 +402,8 @@ def main() -> None:
             p.wait(10)
         if hp is not None:
             hp.stop()
+        for thread in relaying:
+            thread.join(10)
         if args.keep:
             print(f"kept {tmp}")
         else:

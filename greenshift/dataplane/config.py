@@ -48,6 +48,7 @@ CAPTURE_BUFFER_BYTES = 16_384
 STATS_HOST = "127.0.0.1"
 UNAVAILABLE_BACKEND = "gs_unavailable"
 RELAY_BACKEND = "gs_sigv4_relay"
+STREAM_RELAY_BACKEND = "gs_stream_relay"
 SUCCESSOR_PREFIX = "gs_successor_"  # + a runtime frontend's name (handover_rules says why)
 NO_ROUTE = "none"  # the slots map's answer for a key it does not hold
 COUNTER_TABLE = "gs_counter"
@@ -104,6 +105,16 @@ class Paths:
     def relayed_socket(self) -> Path:
         """HAProxy's private frontend: the relay sends the bodies back there, with their hash."""
         return self.root / "relayed.sock"
+
+    @property
+    def stream_relay_socket(self) -> Path:
+        """The stream relay's (relay.py): every response stream goes there once authenticated."""
+        return self.root / "stream-relay.sock"
+
+    @property
+    def streamed_socket(self) -> Path:
+        """HAProxy's private frontend that routes the streams the stream relay sends back."""
+        return self.root / "streamed.sock"
 
     @property
     def capture_socket(self) -> Path:
@@ -397,10 +408,12 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
     refused = (
         f"  http-request return status 403 {auth_error} if {{ var(txn.auth_code) -m found }}\n"
     )
-    # With SigV4 on, a body the buffer cannot hold goes to the relay (sigv4.py says why) once
-    # the checks that need no body passed; the relay sends it back, with its hash, to the
-    # private frontend. The public frontend neither routes, logs nor maps the answer of a
-    # relayed request: the private one does, once.
+    # With SigV4 on, a body the buffer cannot hold goes to the body-hash relay (sigv4.py says
+    # why) once the checks that need no body passed; the relay sends it back, with its hash, to
+    # the private frontend runtime_relayed. Every response stream, once authenticated, goes to
+    # the stream relay, which sends it back to the private frontend runtime_streamed and ends a
+    # stream the model's side broke with SageMaker's StreamBroken event (relay.py). A frontend
+    # neither routes, logs nor maps the answer of a request it relays: the private one does, once.
     sigv4_check = (
         f"  acl large req.hdr_val(content-length) gt {SIGV4_MAX_BODY_BYTES}\n"
         f"  http-request lua.{LUA_ACTION} if !large\n"
@@ -409,26 +422,37 @@ def render(state: DesiredState, paths: Paths, listen: Listen) -> str:
         " if { var(txn.auth_status) -m int eq 413 }\n"
         f"{refused}"
         "  http-request set-var(txn.relay) int(1) if large\n"
-        "  http-request set-log-level silent if large\n"
-        "  acl relayed var(txn.relay) -m found\n"
     )
     relayed_check = (
         f"  http-request lua.{LUA_RELAYED_ACTION}\n{refused}"
         # kept for a successor: its relayed frontend reads the hash again (handover_rules)
         f"  http-request del-header {PAYLOAD_HEADER} if !handover\n"
     )
+    to_stream_relay = (
+        f"  http-request set-var(txn.relay) int(2) if {{ path_end /{STREAM_SEGMENT} }} !relayed\n"
+        "  http-request set-log-level silent if relayed\n"
+    )
 
-    def runtime_frontend(name: str, bind: str, auth: str, relay: bool) -> str:
+    def runtime_frontend(name: str, bind: str, auth: str, relays: bool) -> str:
         # `!handover` on every rule whose answer depends on the routing or that would rewrite
-        # what the successor must receive (handover_rules says why).
-        skip = " !relayed !handover" if relay else " !handover"
-        to_relay = f"  use_backend {RELAY_BACKEND} if relayed\n" if relay else ""
+        # what the successor must receive (handover_rules says why); `!relayed` as well in a
+        # frontend that relays (the private frontend it relays to does them).
+        skip = " !relayed !handover" if relays else " !handover"
+        relaying = (
+            f"  acl relayed var(txn.relay) -m found\n{auth}{to_stream_relay}" if relays else auth
+        )
+        to_relay = (
+            (f"  use_backend {RELAY_BACKEND} if {{ var(txn.relay) -m int eq 1 }}\n" * listen.sigv4)
+            + f"  use_backend {STREAM_RELAY_BACKEND} if {{ var(txn.relay) -m int eq 2 }}\n"
+            if relays
+            else ""
+        )
         return f"""\
 frontend {name}
   bind {bind}
 {log_format}{STREAM_FRONTEND_OPTIONS}{handover_rules()}  acl invocation path_reg ^/endpoints/[^/]+/invocations(-response-stream)?$
   http-request {no_route} if !invocation || !METH_POST
-{auth}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
+{relaying}{response_stream_rules()}  http-request set-var(txn.ep) path,field(3,/)
   http-request set-var(txn.route) var(txn.ep),map_str({paths.slots_map},{NO_ROUTE})
   http-request {not_found} if {{ var(txn.route) -m str {NO_ROUTE} }} !handover
   http-request {too_big} if {{ req.hdr_val(content-length) gt {MAX_BODY_BYTES} }}
@@ -452,17 +476,27 @@ frontend {name}
 """  # noqa: E501
 
     public = f"{listen.host}:{listen.runtime_port}"
-    successors = {"runtime": f"{connect_host(listen.host)}:{listen.runtime_port}"}
+    successors = {
+        "runtime": f"{connect_host(listen.host)}:{listen.runtime_port}",
+        "runtime_streamed": f"unix@{paths.streamed_socket}",
+    }
+    private = "mode 600"
     if listen.sigv4:
-        frontends = runtime_frontend("runtime", public, sigv4_check, relay=True)
+        frontends = runtime_frontend("runtime", public, sigv4_check, relays=True)
         frontends += runtime_frontend(
-            "runtime_relayed", f"unix@{paths.relayed_socket} mode 600", relayed_check, False
+            "runtime_relayed", f"unix@{paths.relayed_socket} {private}", relayed_check, True
         )
         successors["runtime_relayed"] = f"unix@{paths.relayed_socket}"
         relay_backend = f"\nbackend {RELAY_BACKEND}\n  server relay unix@{paths.relay_socket}\n"
     else:
-        frontends = runtime_frontend("runtime", public, "", relay=False)
+        frontends = runtime_frontend("runtime", public, "", relays=True)
         relay_backend = ""
+    frontends += runtime_frontend(
+        "runtime_streamed", f"unix@{paths.streamed_socket} {private}", "", relays=False
+    )
+    relay_backend += (
+        f"\nbackend {STREAM_RELAY_BACKEND}\n  server relay unix@{paths.stream_relay_socket}\n"
+    )
     relay_backend += "".join(
         f"\nbackend {SUCCESSOR_PREFIX}{name}\n  server successor {address}\n"
         for name, address in successors.items()

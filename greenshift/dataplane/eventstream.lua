@@ -8,12 +8,11 @@
 -- the container's body HAProxy receives becomes one PayloadPart message as soon as it arrives
 -- (greenshift/fleet/serving/eventstream.py is the same framing in Python; the tests compare the
 -- two byte for byte). An answer of 4xx/5xx is not framed: the frontend turns it into ModelError.
--- An answer the container cuts (it dies mid-stream) reaches the client cut too: HAProxy aborts
--- the client's side as soon as the server's breaks, and a Lua filter cannot add a message after
--- that (measured with 2.8: no http_end, and end_analyze's channel refuses writes in HTTP mode),
--- so the client sees the parts that were sent and then an incomplete chunked body (botocore:
--- urllib3's ProtocolError "Response ended prematurely"), not SageMaker's ModelStreamError
--- event with ErrorCode StreamBroken. README says so.
+-- An answer the container cuts (it dies mid-stream) is cut here too: HAProxy aborts the
+-- client's side as soon as the server's breaks, and a Lua filter cannot add a message after
+-- that (measured with 2.8: no http_end, and end_analyze's channel refuses writes in HTTP mode).
+-- The stream relay behind which every stream runs (greenshift/dataplane/relay.py) sees the cut
+-- and ends the stream with SageMaker's ModelStreamError event of ErrorCode StreamBroken.
 --
 -- Declared (`filter lua.gs_eventstream`) only in the backends of container fleets, and it frames
 -- only stream requests (txn.gses, set by the backend from the request's stream header): plain

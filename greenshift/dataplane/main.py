@@ -11,7 +11,7 @@ from collections.abc import Callable
 from greenshift.capture.writer import CaptureWriter
 from greenshift.dataplane.controller import RouterController
 from greenshift.dataplane.haproxy import HAProxyProcess
-from greenshift.dataplane.relay import BodyHashRelay
+from greenshift.dataplane.relay import start_relays
 from greenshift.heartbeat import HealthReporter
 from greenshift.metrics.collector import MetricsCollector
 from greenshift.metrics.model import MetricSink
@@ -79,13 +79,9 @@ def run_dataplane(
     capture.bind()
     capturing = threading.Thread(target=capture.run, args=(stop,), name="capture", daemon=True)
     capturing.start()
-    # With SigV4 on: signed bodies too large for HAProxy's buffer are hashed here (relay.py).
-    relaying: threading.Thread | None = None
-    if controller.listen.sigv4:
-        relay = BodyHashRelay(haproxy.paths.relay_socket, haproxy.paths.relayed_socket)
-        relay.bind()
-        relaying = threading.Thread(target=relay.run, args=(stop,), name="relay", daemon=True)
-        relaying.start()
+    # Response streams go through the stream relay; with SigV4 on, signed bodies too large for
+    # HAProxy's buffer through the body-hash relay (relay.py).
+    relaying = start_relays(haproxy.paths, controller.listen.sigv4, stop)
     log.info("data plane on %s (stats :%d)", settings.runtime_url, settings.stats_port)
     try:
         controller.run(stop, report=HealthReporter(settings, "dataplane"))
@@ -94,8 +90,8 @@ def run_dataplane(
         haproxy.stop()
         collecting.join(5)
         capturing.join(15)
-        if relaying is not None:
-            relaying.join(5)
+        for thread in relaying:
+            thread.join(5)
 
 
 def main() -> None:

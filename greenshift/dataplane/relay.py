@@ -1,14 +1,22 @@
-"""The body-hash relay: signed invocations whose body is too large for HAProxy's buffer.
+"""The data plane's relays: HAProxy hands a request to one of them, and it sends the request back
+to one of HAProxy's private frontends (0600 unix sockets only the relays use), passing the answer
+on. Each does what HAProxy cannot do itself.
 
-With SigV4 on, HAProxy verifies a signature in Lua over the body in its buffer (sigv4.py); a body
-larger than that buffer (up to SageMaker's 6 MB) comes here instead, once HAProxy has checked
-everything that needs no body. The relay reads the body, hashes it, and sends the request back to
-HAProxy's private frontend (a 0600 unix socket only it uses) with the hash in PAYLOAD_HEADER,
-where the same Lua verifier checks the signature with that hash and routes the request like any
-other. It answers HAProxy with whatever that frontend answered (a streamed answer stays streamed).
+- The body-hash relay (`BodyHashRelay`): with SigV4 on, HAProxy verifies a signature in Lua over
+  the body in its buffer (sigv4.py); a body larger than that buffer (up to SageMaker's 6 MB)
+  comes here instead, once HAProxy has checked everything that needs no body. The relay reads
+  the body, hashes it, and sends the request back with the hash in PAYLOAD_HEADER, where the
+  same Lua verifier checks the signature with that hash and routes the request like any other.
+- The stream relay (`StreamRelay`): every InvokeEndpointWithResponseStream comes here once it is
+  authenticated, and goes back to the frontend that routes it. When the model's side of a stream
+  breaks (its instance or container died mid-stream), HAProxy can only cut the client's
+  connection (eventstream.lua says why); the relay sees the cut and ends the stream the way
+  SageMaker does, with a `ModelStreamError` event of ErrorCode `StreamBroken` after the last
+  whole part, so boto3's iteration raises botocore's EventStreamError instead of a torn body.
 
-It holds no key and decides nothing: a request it garbles fails the signature (closed). Bodies
-are held in memory one request at a time per connection, at most MAX_BODY_BYTES each.
+A relay holds no key and decides nothing: a request it garbles fails the signature or the
+routing (closed). Bodies are held in memory one request at a time per connection, at most
+MAX_BODY_BYTES each; a stream's parts are passed on as they arrive, each whole event at once.
 """
 
 from __future__ import annotations
@@ -24,12 +32,22 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from greenshift.dataplane.config import MAX_BODY_BYTES  # HAProxy refuses more before relaying
+from greenshift.dataplane.config import MAX_BODY_BYTES, Paths  # HAProxy refuses more first
 from greenshift.dataplane.sigv4 import PAYLOAD_HEADER
+from greenshift.fleet.serving.eventstream import CONTENT_TYPE as EVENT_STREAM
+from greenshift.fleet.serving.eventstream import stream_error, whole_messages
 
 log = logging.getLogger(__name__)
 
 UPSTREAM_TIMEOUT = 70.0  # HAProxy's own `timeout server` is 65 s
+# A stream's event held back until it is whole is at most this long; a longer one (no model part
+# is) is passed on as it comes, and a cut inside it reaches the client as a cut.
+MAX_HELD_EVENT_BYTES = 8 << 20
+BROKEN_STREAM = stream_error(
+    "ModelStreamError",
+    "The model's answer stream broke before it ended: its instance closed the connection.",
+    "StreamBroken",
+)
 # Hop-by-hop headers (RFC 9110 7.6.1) and the framing the relay writes itself.
 _NOT_FORWARDED = {
     "connection",
@@ -59,6 +77,7 @@ class _UnixConnection(http.client.HTTPConnection):
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     upstream: Path
+    hash_body: bool
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -78,7 +97,6 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < int(length):
             self.close_connection = True
             return
-        digest = hashlib.sha256(body).hexdigest()
         upstream = _UnixConnection(self.server.upstream, UPSTREAM_TIMEOUT)
         try:
             upstream.putrequest("POST", self.path, skip_host=True, skip_accept_encoding=True)
@@ -86,16 +104,22 @@ class _Handler(BaseHTTPRequestHandler):
                 if name.lower() not in _NOT_FORWARDED:
                     upstream.putheader(name, value)
             upstream.putheader("Content-Length", str(len(body)))
-            upstream.putheader(PAYLOAD_HEADER, digest)
+            if self.server.hash_body:
+                upstream.putheader(PAYLOAD_HEADER, hashlib.sha256(body).hexdigest())
             try:
                 upstream.endheaders(body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # answered (a refusal) and closed before reading the whole body: read it
             answer = upstream.getresponse()
-            self._relay(answer)
         except OSError as exc:
             log.warning("relay: the data plane's private frontend did not answer: %s", exc)
-            self._answer(503, "ServiceUnavailable", "The request could not be verified now.")
+            self._answer(503, "ServiceUnavailable", "The request could not be relayed now.")
+            upstream.close()
+            return
+        try:
+            self._relay(answer)
+        except OSError:
+            self.close_connection = True  # the client left: HAProxy tells the model, by closing
         finally:
             upstream.close()
 
@@ -114,10 +138,31 @@ class _Handler(BaseHTTPRequestHandler):
         # No length: a streamed answer (InvokeEndpointWithResponseStream); pass each part on.
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        while chunk := answer.read1(65536):
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            self.wfile.flush()
+        framed = (answer.getheader("Content-Type") or "").startswith(EVENT_STREAM)
+        held = b""
+        while True:
+            try:
+                chunk = answer.read1(65536)
+            except (http.client.HTTPException, OSError):
+                if not framed or len(held) > MAX_HELD_EVENT_BYTES:
+                    raise ConnectionAbortedError("the answer's stream broke") from None
+                # Its last whole event was passed on; the torn one is dropped.
+                self._chunk(BROKEN_STREAM)
+                break
+            if not chunk:
+                break
+            if framed and len(held) <= MAX_HELD_EVENT_BYTES:
+                whole, held = whole_messages(held + chunk)
+                self._chunk(whole)
+            else:
+                self._chunk(held + chunk)
+                held = b""
         self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
 
     def _answer(self, status: int, code: str, message: str) -> None:
         body = json.dumps({"message": message}).encode()
@@ -129,9 +174,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class BodyHashRelay:
-    """Listens on `listen` (HAProxy's relay backend), sends to `upstream` (its private frontend).
+class Relay:
+    """Listens on `listen` (one of HAProxy's relay backends), sends to `upstream` (one of its
+    private frontends); with `hash_body`, adds the body's SHA-256 in PAYLOAD_HEADER.
     `bind()` then `run(stop)` in a thread, as the metrics collector."""
+
+    name = "relay"
+    hash_body = False
 
     def __init__(self, listen: Path, upstream: Path) -> None:
         self.listen = listen
@@ -143,6 +192,7 @@ class BodyHashRelay:
         server = _Server(str(self.listen), _Handler)
         os.chmod(self.listen, 0o600)
         server.upstream = self.upstream
+        server.hash_body = self.hash_body
         self._server = server
 
     def run(self, stop: threading.Event) -> None:
@@ -152,7 +202,7 @@ class BodyHashRelay:
         server = self._server
         assert server is not None
         serving = threading.Thread(
-            target=server.serve_forever, args=(0.2,), name="sigv4-relay", daemon=True
+            target=server.serve_forever, args=(0.2,), name=self.name, daemon=True
         )
         serving.start()
         try:
@@ -162,3 +212,31 @@ class BodyHashRelay:
             server.server_close()
             serving.join(5)
             self.listen.unlink(missing_ok=True)
+
+
+class BodyHashRelay(Relay):
+    """Large signed bodies: Paths.relay_socket -> Paths.relayed_socket, with the body's hash."""
+
+    name = "sigv4-relay"
+    hash_body = True
+
+
+class StreamRelay(Relay):
+    """Response streams: Paths.stream_relay_socket -> Paths.streamed_socket."""
+
+    name = "stream-relay"
+
+
+def start_relays(paths: Paths, sigv4: bool, stop: threading.Event) -> list[threading.Thread]:
+    """The relays a data plane's HAProxy config sends to, each serving in a thread of its own
+    until `stop` is set: the stream relay, and the body-hash relay with SigV4 on."""
+    relays: list[Relay] = [StreamRelay(paths.stream_relay_socket, paths.streamed_socket)]
+    if sigv4:
+        relays.append(BodyHashRelay(paths.relay_socket, paths.relayed_socket))
+    threads = []
+    for relay in relays:
+        relay.bind()
+        thread = threading.Thread(target=relay.run, args=(stop,), name=relay.name, daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads

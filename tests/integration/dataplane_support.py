@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from botocore.config import Config
 
 from greenshift.dataplane.controller import RouterController
 from greenshift.dataplane.haproxy import HAProxyProcess
+from greenshift.dataplane.relay import start_relays
 from greenshift.registry.records import (
     EndpointRouting,
     FleetRoute,
@@ -95,6 +97,9 @@ class Dataplane:
         self.haproxy = HAProxyProcess(self.settings.home_dir / "dataplane")
         self.controller = RouterController(self.registry, self.haproxy, self.settings)
         self.models: list[ModelProcess] = []
+        # Response streams go through the stream relay (greenshift/dataplane/relay.py).
+        self._stop_relays = threading.Event()
+        self._relays = start_relays(self.haproxy.paths, sigv4=False, stop=self._stop_relays)
 
     @property
     def url(self) -> str:
@@ -153,6 +158,9 @@ class Dataplane:
 
     def close(self) -> None:
         self.haproxy.stop()
+        self._stop_relays.set()
+        for thread in self._relays:
+            thread.join(10)
         for m in self.models:
             m.stop()
         self.registry.close()

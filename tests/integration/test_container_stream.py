@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import urllib3
 from botocore.eventstream import EventStreamBuffer
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EventStreamError
 
 from greenshift.fleet.containers import DockerRuntime
 from greenshift.fleet.processes import ping
@@ -262,20 +262,21 @@ def test_a_container_answering_500_is_a_model_error(
 
 
 @pytest.mark.usefixtures("docker_images")
-def test_a_container_dying_mid_stream_cuts_the_stream_after_the_parts_it_sent(
+def test_a_container_dying_mid_stream_ends_the_stream_with_stream_broken(
     dp: Dataplane, docker_runtime: DockerRuntime, tmp_path: Path
 ) -> None:
-    """SageMaker would end with a ModelStreamError event (ErrorCode StreamBroken); HAProxy
-    cannot add one after the server's side broke (eventstream.lua says why), so the client
-    gets the parts sent so far and then an incomplete body, which botocore's iteration raises
-    as urllib3's ProtocolError. Pinned here so a change of either is noticed."""
+    """As SageMaker does: the parts the container sent, then a ModelStreamError event of
+    ErrorCode StreamBroken, which botocore's iteration raises (HAProxy cuts the stream when the
+    container's side breaks; the stream relay, relay.py, ends it with that event)."""
     start_container(dp, docker_runtime, STREAM_IMAGE, tmp_path)
     _, body = stream(
         runtime_client(dp.url, read_timeout=30), {"parts": 10, "delay": 0.1, "die_at": 3}
     )
     received = []
-    with pytest.raises(urllib3.exceptions.ProtocolError):
+    with pytest.raises(EventStreamError) as info:
         for event in body:
             received.append(event["PayloadPart"]["Bytes"])
     body.close()
     assert b"".join(received) == b"0 1 2 "
+    assert info.value.response["Error"]["Code"] == "ModelStreamError"
+    assert "broke before it ended" in info.value.response["Error"]["Message"]

@@ -3,12 +3,14 @@ HAProxy and real built-in model servers running the `streamer` example model."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
 from typing import Any
 
 import pytest
+from botocore.eventstream import EventStreamBuffer
 from botocore.exceptions import ClientError, EventStreamError
 
 from tests.integration.dataplane_support import Dataplane, runtime_client
@@ -73,6 +75,63 @@ def test_a_model_error_mid_stream_is_the_event_botocore_raises(dp: Dataplane) ->
     assert b"".join(received).decode() == expected("v1", 4)
     assert info.value.response["Error"]["Code"] == "ModelStreamError"
     assert "failed at part 4" in info.value.response["Error"]["Message"]
+
+
+def test_an_instance_killed_mid_stream_ends_the_stream_with_stream_broken(dp: Dataplane) -> None:
+    """SageMaker ends a stream its model's side broke with a ModelStreamError event of
+    ErrorCode StreamBroken; the stream relay (greenshift/dataplane/relay.py) sees HAProxy cut
+    the stream and adds that event after the last whole part, so the client gets the parts
+    sent and then the error botocore raises, never a torn body."""
+    one_fleet(dp)
+    model = dp.models[0]
+    _, body = stream(runtime(dp), {"parts": 50, "delay": 0.1})
+    received = []
+    with pytest.raises(EventStreamError) as info:
+        for event in body:
+            received.append(event["PayloadPart"]["Bytes"])
+            if len(received) == 3:
+                model.proc.kill()
+    body.close()
+    assert 3 <= len(received) < 50
+    assert b"".join(received).decode() == expected("v1", len(received))
+    error = info.value.response["Error"]
+    assert error["Code"] == "ModelStreamError"
+    assert "broke before it ended" in error["Message"]
+
+
+def test_a_broken_stream_ends_with_whole_events_and_error_code_stream_broken(
+    dp: Dataplane,
+) -> None:
+    """The same on the wire (botocore keeps no ErrorCode): whole events, each with valid CRCs
+    (EventStreamBuffer checks them), then the exception event with ErrorCode StreamBroken, then
+    the chunked body's proper end."""
+    one_fleet(dp)
+    model = dp.models[0]
+    conn = http.client.HTTPConnection("127.0.0.1", dp.settings.runtime_port, timeout=30)
+    conn.request(
+        "POST",
+        "/endpoints/Chat/invocations-response-stream",
+        body=json.dumps({"parts": 50, "delay": 0.1}),
+        headers={"Content-Type": "application/json"},
+    )
+    answer = conn.getresponse()
+    assert answer.status == 200
+    events = EventStreamBuffer()
+    messages = []
+    while chunk := answer.read1(65536):
+        events.add_data(chunk)
+        messages += list(events)
+        if len(messages) == 2 and model.proc.poll() is None:
+            model.proc.kill()
+    conn.close()
+    parts = [m for m in messages if m.headers[":message-type"] == "event"]
+    assert 2 <= len(parts) < 50
+    assert [m.headers[":event-type"] for m in parts] == ["PayloadPart"] * len(parts)
+    last = messages[-1]
+    assert len(messages) == len(parts) + 1
+    assert last.headers[":message-type"] == "exception"
+    assert last.headers[":exception-type"] == "ModelStreamError"
+    assert json.loads(last.payload)["ErrorCode"] == "StreamBroken"
 
 
 def test_an_error_before_the_first_part_is_a_model_error(dp: Dataplane) -> None:

@@ -188,7 +188,7 @@ def test_a_stopping_worker_routes_maps_and_counts_nothing_itself(tmp_path: Path)
             for name, lines in _frontends(render(state, Paths(tmp_path), listen)).items()
             if name.startswith("runtime")
         }
-        assert len(runtime) == (2 if sigv4 else 1)
+        assert len(runtime) == (3 if sigv4 else 2)
         for name, lines in runtime.items():
             rules = [r for r in lines if r.startswith(("http-request", "http-response"))]
             decided = rules.index("http-request set-var(txn.handover) int(1) if { stopping }")
@@ -210,3 +210,41 @@ def test_a_stopping_worker_routes_maps_and_counts_nothing_itself(tmp_path: Path)
                 or "Content-Length" in r or "auth_" in r
                 for r in unguarded
             ), unguarded  # fmt: skip
+
+
+def test_every_stream_goes_through_the_stream_relay_once_authenticated(tmp_path: Path) -> None:
+    """relay.py's StreamRelay ends a stream the model's side broke with StreamBroken: every
+    response stream goes there from the frontend that authenticated it (after the signature
+    check, before any routing) and comes back to runtime_streamed, a 0600 unix socket that
+    routes, maps and logs it once and relays nothing."""
+    state = compute(ROUTING, INSTANCES)
+    paths = Paths(tmp_path)
+    relay_rule = (
+        "http-request set-var(txn.relay) int(2) if { path_end /invocations-response-stream }"
+        " !relayed"
+    )
+    to_relay = "use_backend gs_stream_relay if { var(txn.relay) -m int eq 2 }"
+    for sigv4 in (False, True):
+        listen = Listen("127.0.0.1", 1, 2, "1", access_log=True, sigv4=sigv4)
+        text = render(state, paths, listen)
+        frontends = _frontends(text)
+        relaying = ["runtime", "runtime_relayed"] if sigv4 else ["runtime"]
+        for name in relaying:
+            lines = frontends[name]
+            assert lines.count(relay_rule) == 1, name
+            assert to_relay in lines, name
+            assert "http-request set-log-level silent if relayed" in lines
+            if sigv4:  # the signature is checked before the stream leaves
+                auth = [i for i, r in enumerate(lines) if "lua.gs_" in r]
+                assert auth and max(auth) < lines.index(relay_rule), name
+            routing = [i for i, r in enumerate(lines) if "set-var(txn.route)" in r]
+            assert lines.index(relay_rule) < min(routing), name
+            assert lines.index(to_relay) < lines.index("use_backend %[var(txn.route)] if solo")
+        streamed = frontends["runtime_streamed"]
+        assert streamed[0] == f"bind unix@{paths.streamed_socket} mode 600"
+        assert not [r for r in streamed if "txn.relay" in r or "relayed" in r or "lua." in r]
+        assert f"backend gs_stream_relay\n  server relay unix@{paths.stream_relay_socket}" in text
+        assert (
+            f"backend gs_successor_runtime_streamed\n  server successor "
+            f"unix@{paths.streamed_socket}" in text
+        )

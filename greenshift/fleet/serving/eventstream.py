@@ -63,3 +63,15 @@ def stream_error(exception_type: str, message_text: str, error_code: str | None 
         (":message-type", "exception"),
     )
     return message(headers, json.dumps(body).encode("utf-8"))
+
+
+def whole_messages(data: bytes) -> tuple[bytes, bytes]:
+    """`data` (the start of a stream of messages) split after its last whole message: (the whole
+    messages, the rest). Reads only each prelude's total length; checks nothing else."""
+    end = 0
+    while len(data) - end >= 4:
+        (total,) = struct.unpack_from("!I", data, end)
+        if total < 16 or len(data) - end < total:
+            break
+        end += total
+    return data[:end], data[end:]

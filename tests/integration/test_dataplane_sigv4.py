@@ -152,6 +152,31 @@ def test_an_unsigned_invocation_is_refused(dp: Dataplane) -> None:
     assert answer.json() == {"message": "Missing Authentication Token"}
 
 
+def test_streams_are_verified_before_the_stream_relay_small_or_large(dp: Dataplane) -> None:
+    """A response stream is authenticated in the frontend that receives it (or, past the
+    buffer, through the body-hash relay) before it goes to the stream relay, whose private
+    frontend checks nothing again."""
+    for body in (b'{"x": 1}', json.dumps({"x": "a" * SIGV4_MAX_BODY_BYTES}).encode()):
+        answer = runtime(dp).invoke_endpoint_with_response_stream(
+            EndpointName="Shop", ContentType="application/json", Body=body
+        )
+        streamed = b"".join(e["PayloadPart"]["Bytes"] for e in answer["Body"])
+        assert json.loads(streamed)["input"] == json.loads(body)
+        refused = httpx.post(
+            dp.url + "/endpoints/Shop/invocations-response-stream",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert refused.status_code == 403, len(body)
+        assert refused.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    with pytest.raises(ClientError) as info:
+        runtime(dp, secret="wrong").invoke_endpoint_with_response_stream(
+            EndpointName="Shop", ContentType="application/json", Body=b"{}"
+        )
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
 def _signed(
     dp: Dataplane, body: bytes, service: str = "sagemaker", endpoint: str = "Shop"
 ) -> dict[str, str]:

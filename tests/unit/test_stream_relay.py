@@ -84,8 +84,7 @@ def through(relay: StreamRelay, head: bytes, body: bytes) -> tuple[int, bytes]:
 
 
 STREAM_HEAD = (
-    f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\n"
-    "Transfer-Encoding: chunked\r\n\r\n"
+    f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nTransfer-Encoding: chunked\r\n\r\n"
 ).encode()
 
 

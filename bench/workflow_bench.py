@@ -2,11 +2,14 @@
 Temporal add on top of the waits a DeploymentConfig asks for.
 
     PYTHONPATH=. .venv/bin/python bench/workflow_bench.py [--concurrent 50]
-        [--temporal-db memory|file|file-sqlite-defaults] [--postgres]
+        [--temporal-db memory|file|file-sqlite-defaults] [--postgres] [--in-process]
 
-A real Temporal dev server (real time), one in-process worker (the real workflows and activities,
-the real SqlRegistry on a SQLite file) and instant fakes of the fleet, router and alarms, so
-what is measured is the control plane alone:
+A real Temporal dev server (real time), one worker (the real workflows and activities, the real
+SqlRegistry on a SQLite file) and instant fakes of the fleet, router and alarms, so what is
+measured is the control plane alone. The worker runs in a process of its own, as `greenshift up`
+runs it (`--in-process`: in the bench's process, as before 2026-12-06, where its CPU figure also
+held the bench's own: the API's side of each deployment, its configs' registry writes and the
+client's calls):
 
 1. one CANARY deployment: wall time from start to result, minus the configured waits;
 2. `--concurrent` CANARY deployments (one per endpoint) started at once through the same worker.
@@ -21,8 +24,11 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -90,18 +96,30 @@ class CallTimes:
             return {k: (int(v[0]), v[1]) for k, v in self.calls.items()}
 
 
-def children_cpu() -> float:
-    """CPU seconds used so far by this process's child processes (the Temporal dev server)."""
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid`."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def children_cpu(exclude: frozenset[int] = frozenset()) -> float:
+    """CPU seconds used so far by this process's child processes but `exclude` (the Temporal
+    dev server)."""
     total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         for child in (task / "children").read_text().split():
+            if int(child) in exclude:
+                continue
             try:
-                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                total += process_cpu(int(child))
             except OSError:
                 continue
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return total
+
+
+def own_cpu() -> float:
+    used = os.times()
+    return used.user + used.system
 
 
 class TimedLock:
@@ -139,26 +157,138 @@ class TimedLock:
             self.count = 0
 
 
+def bench_settings(home: Path, task_queue: str) -> Settings:
+    # The API's quotas (greenshift/admission.py) would refuse the 33rd endpoint: not measured here.
+    return Settings(
+        home=home, task_queue=task_queue, max_endpoints=100_000, max_instances=1_000_000
+    )
+
+
+class Measured:
+    """The worker's side of the figures: its CPU, its registry calls and write transactions
+    since `reset()`."""
+
+    def __init__(self, registry: SqlRegistry, exclusive: bool) -> None:
+        self.times = CallTimes()
+        self.times.wrap(registry)
+        self.lock = TimedLock(exclusive=exclusive)
+        registry._local_writes = self.lock
+        self._cpu = own_cpu()
+
+    def reset(self) -> None:
+        self.times.reset()
+        self.lock.reset()
+        self._cpu = own_cpu()
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "cpu": own_cpu() - self._cpu,
+            "registry": self.times.snapshot(),
+            "write_lock": (self.lock.count, self.lock.waited, self.lock.held),
+        }
+
+
+class WorkerProcess:
+    """The worker in a process of its own (`--serve-worker`), as `greenshift up` runs it.
+    SIGUSR1 resets its figures; SIGUSR2 has it write them to `figures.json`."""
+
+    def __init__(self, folder: Path, config: dict[str, Any]) -> None:
+        self.folder = folder
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-worker", json.dumps(config)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        self._wait_for(folder / "ready", "the worker process to start")
+
+    def _wait_for(self, path: Path, what: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the worker process exited ({self.proc.returncode})")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+    def reset(self) -> None:
+        done = self.folder / "reset"
+        done.unlink(missing_ok=True)
+        self.proc.send_signal(signal.SIGUSR1)
+        self._wait_for(done, "the worker's reset", 30)
+
+    def figures(self) -> dict[str, Any]:
+        path = self.folder / "figures.json"
+        path.unlink(missing_ok=True)
+        self.proc.send_signal(signal.SIGUSR2)
+        self._wait_for(path, "the worker's figures", 30)
+        figures: dict[str, Any] = json.loads(path.read_text())
+        return figures
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+async def serve_worker(config: dict[str, Any]) -> None:
+    """The worker process: build_worker over the registry and instant fakes, until SIGTERM."""
+    folder = Path(config["folder"])
+    client = await Client.connect(config["address"], data_converter=pydantic_data_converter)
+    settings = bench_settings(Path(config["home"]), config["task_queue"])
+    url = config["registry_url"]
+    registry = SqlRegistry(url, arn_for=settings.arn)
+    measured = Measured(registry, exclusive=url.startswith("sqlite"))
+    deps = Dependencies(
+        settings=settings,
+        registry=registry,
+        fleet=FakeFleet(),
+        router=FakeRouter(),
+        alarms=FakeAlarms(list(config["alarms"])),
+    )
+    options: dict[str, Any] = {}
+    if config["threads"]:
+        options["executor"] = ThreadPoolExecutor(max_workers=config["threads"])
+    stop = asyncio.Event()
+
+    def reset() -> None:
+        measured.reset()
+        (folder / "reset").touch()
+
+    def report() -> None:
+        written = folder / "figures.tmp"
+        written.write_text(json.dumps(measured.figures()))
+        written.rename(folder / "figures.json")
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, reset)
+    loop.add_signal_handler(signal.SIGUSR2, report)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        async with build_worker(client, deps, **options):
+            (folder / "ready").touch()
+            await stop.wait()
+    finally:
+        registry.close()
+
+
 @contextlib.asynccontextmanager
 async def bench_world(
-    client: Client,
+    env: WorkflowEnvironment,
     tmp: Path,
     threads: int | None,
     registry_url: str | None = None,
     alarms: tuple[str, ...] = (),
-) -> AsyncIterator[World]:
-    """tests/workflow/harness.py's world, with the worker as `greenshift up` builds it."""
-    # The API's quotas (greenshift/admission.py) would refuse the 33rd endpoint: not measured here.
-    settings = Settings(
-        home=tmp,
-        task_queue=f"bench-{uuid.uuid4().hex[:8]}",
-        max_endpoints=100_000,
-        max_instances=1_000_000,
-    )
+    in_process: bool = False,
+) -> AsyncIterator[tuple[World, Measured | WorkerProcess]]:
+    """tests/workflow/harness.py's world, with the worker as `greenshift up` builds it: in a
+    process of its own, or `in_process`."""
+    settings = bench_settings(tmp, f"bench-{uuid.uuid4().hex[:8]}")
     url = registry_url or f"sqlite:///{tmp / 'registry.db'}"
     registry = SqlRegistry(url, arn_for=settings.arn)
     w = World(
-        client=client,
+        client=env.client,
         settings=settings,
         registry=registry,
         fleet=FakeFleet(),
@@ -166,20 +296,41 @@ async def bench_world(
         alarms=FakeAlarms(list(alarms)),
         task_queue=settings.task_queue,
     )
-    deps = Dependencies(
-        settings=settings, registry=registry, fleet=w.fleet, router=w.router, alarms=w.alarms
-    )
-    options: dict[str, Any] = {}
-    executor = ThreadPoolExecutor(max_workers=threads) if threads else None
-    if executor is not None:
-        options["executor"] = executor
     try:
-        async with build_worker(client, deps, **options):
-            yield w
+        if not in_process:
+            control = tmp / "worker-control"
+            control.mkdir()
+            config = {
+                "folder": str(control),
+                "address": env.client.service_client.config.target_host,
+                "home": str(tmp),
+                "task_queue": settings.task_queue,
+                "registry_url": url,
+                "alarms": list(alarms),
+                "threads": threads,
+            }
+            worker = WorkerProcess(control, config)
+            try:
+                yield w, worker
+            finally:
+                worker.stop()
+            return
+        measured = Measured(registry, exclusive=registry_url is None)
+        deps = Dependencies(
+            settings=settings, registry=registry, fleet=w.fleet, router=w.router, alarms=w.alarms
+        )
+        options: dict[str, Any] = {}
+        executor = ThreadPoolExecutor(max_workers=threads) if threads else None
+        if executor is not None:
+            options["executor"] = executor
+        try:
+            async with build_worker(env.client, deps, **options):
+                yield w, measured
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=False)
     finally:
         registry.close()
-        if executor is not None:
-            executor.shutdown(wait=False)
 
 
 async def one_deployment(w: World, endpoint: str, alarms: tuple[str, ...] = ()) -> float:
@@ -205,6 +356,7 @@ async def bench(
     registry_url: str | None = None,
     alarms: tuple[str, ...] = (),
     temporal_db: str = "memory",
+    in_process: bool = False,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
@@ -216,7 +368,9 @@ async def bench(
         try:
             world = Path(tmp) / "world"
             world.mkdir()
-            figures = await _bench(env, world, concurrent, threads, registry_url, alarms)
+            figures = await _bench(
+                env, world, concurrent, threads, registry_url, alarms, in_process
+            )
             return {**figures, "temporal_db": temporal_db}
         finally:
             await env.shutdown()
@@ -242,36 +396,39 @@ async def _bench(
     threads: int | None,
     registry_url: str | None,
     alarms: tuple[str, ...],
+    in_process: bool,
 ) -> dict[str, Any]:
-    async with bench_world(env.client, folder, threads, registry_url, alarms) as w:
+    async with bench_world(env, folder, threads, registry_url, alarms, in_process) as (
+        w,
+        worker,
+    ):
         w.add_model("m1")
         w.add_model("m2")
-        times = CallTimes()
-        times.wrap(w.registry)
-        lock = TimedLock(exclusive=registry_url is None)
-        w.registry._local_writes = lock
         await one_deployment(w, "warmup", alarms)
         singles = [await one_deployment(w, f"single-{i}", alarms) for i in range(3)]
-        times.reset()
-        lock.reset()
-        cpu, load, server = os.times(), os.getloadavg()[0], children_cpu()
+        # the dev server's CPU: this process's children but the worker's
+        others = frozenset({worker.proc.pid}) if isinstance(worker, WorkerProcess) else frozenset()
+        worker.reset()
+        bench_cpu, load, server = own_cpu(), os.getloadavg()[0], children_cpu(others)
         started = time.perf_counter()
         many = await asyncio.gather(
             *(one_deployment(w, f"many-{i}", alarms) for i in range(concurrent))
         )
         total = time.perf_counter() - started
-        used = os.times()
-        worker_cpu = (used.user - cpu.user) + (used.system - cpu.system)
-        server_cpu = children_cpu() - server
+        measured = worker.figures()
+        server_cpu = children_cpu(others) - server
+        bench_cpu = own_cpu() - bench_cpu
         histories = await history_counts(w, "many-")
     return {
         "singles": singles,
         "many": many,
         "total": total,
         "n": concurrent,
-        "registry": times.snapshot(),
-        "write_lock": (lock.count, lock.waited, lock.held),
-        "worker_cpu": worker_cpu,
+        "registry": measured["registry"],
+        "write_lock": tuple(measured["write_lock"]),
+        "worker_cpu": measured["cpu"],
+        # in a process of its own: the bench's own (the API's side and the client's calls)
+        "bench_cpu": None if in_process else bench_cpu,
         "server_cpu": server_cpu,
         "load": (load, os.getloadavg()[0]),
         "history": histories,
@@ -310,9 +467,11 @@ async def history_counts(w: World, prefix: str) -> dict[str, dict[str, float]]:
 
 def profile(figures: dict[str, Any]) -> str:
     """The registry calls of the concurrent run, slowest total first, and the worker's CPU."""
+    bench = figures["bench_cpu"]
+    own = "" if bench is None else f", the bench's own process {bench:.1f} s"
     lines = [
         f"worker process CPU {figures['worker_cpu']:.1f} s, Temporal dev server CPU "
-        f"{figures['server_cpu']:.1f} s, over {figures['total']:.1f} s wall; "
+        f"{figures['server_cpu']:.1f} s{own}, over {figures['total']:.1f} s wall; "
         f"load average {figures['load'][0]:.1f} -> {figures['load'][1]:.1f}",
         "SQLite write lock: {} writes, queued for {:.2f} s in all, held {:.2f} s in all".format(
             *figures["write_lock"]
@@ -334,9 +493,11 @@ def per_deployment(figures: dict[str, Any]) -> dict[str, float]:
         k: sum(h.get(k, 0.0) for h in history.values())
         for k in ("activities", "markers", "workflow_tasks", "events")
     }
+    bench = figures["bench_cpu"]
     return {
         "worker_ms": figures["worker_cpu"] / n * 1000,
         "server_ms": figures["server_cpu"] / n * 1000,
+        "bench_ms": float("nan") if bench is None else bench / n * 1000,
         **totals,
         "writes": figures["write_lock"][0] / n,
     }
@@ -344,13 +505,14 @@ def per_deployment(figures: dict[str, Any]) -> dict[str, float]:
 
 def per_deployment_table(figures: dict[str, Any]) -> str:
     d = per_deployment(figures)
-    lines = [
+    own = "" if figures["bench_cpu"] is None else " (the bench's own process: {bench_ms:.0f} ms)"
+    template = (
         "per deployment (create + CANARY update): worker CPU {worker_ms:.0f} ms, server CPU "
-        "{server_ms:.0f} ms, activities {activities:.1f}, markers {markers:.1f}, workflow tasks "
-        "{workflow_tasks:.1f}, history events {events:.1f}, registry writes {writes:.1f}".format(
-            **d
-        )
-    ]
+        "{server_ms:.0f} ms" + own + ", activities {activities:.1f}, markers {markers:.1f}, "
+        "workflow tasks {workflow_tasks:.1f}, history events {events:.1f}, registry writes "
+        "{writes:.1f}"
+    )
+    lines = [template.format(**d)]
     for kind, h in sorted(figures["history"].items()):
         lines.append(
             f"  {kind}: activities {h['activities']:.1f}, markers {h['markers']:.1f}, workflow "
@@ -392,13 +554,16 @@ def report(figures: dict[str, Any], backend: str = "SQLite") -> str:
     )
     rows = [header, "| --- |" + " ---: |" * 9]
     if n == 50 and backend == "SQLite" and figures["temporal_db"] == "memory":
-        rows.append(row.format(label="before (a1d4384)", **b))
+        rows.append(row.format(label="before (a1d4384, worker in the bench's process)", **b))
     rows.append(row.format(label="now", **after))
     table = "\n".join(rows)
+    in_process = figures["bench_cpu"] is None
     flags = f"--concurrent {n}" + (" --postgres" if backend == "PostgreSQL" else "")
+    flags += " --in-process" if in_process else ""
+    where = "in the bench's process" if in_process else "in a process of its own"
     text = f"""`PYTHONPATH=. .venv/bin/python bench/workflow_bench.py {flags}
 --temporal-db {figures["temporal_db"]}`: Temporal dev server (real time; persistence:
-{figures["temporal_db"]}), one in-process worker built as `greenshift up` builds it (the real
+{figures["temporal_db"]}), one worker built as `greenshift up` builds it ({where}; the real
 workflows, activities and SqlRegistry on {backend}), instant fakes of fleet, router and alarms.
 Each deployment creates its endpoint (4 instances), then runs a CANARY UpdateEndpoint (canary 1,
 WaitInterval {WAIT} s, TerminationWait {FINAL} s: {WAITS} s of configured waits, 7 steps);
@@ -445,7 +610,17 @@ def main() -> None:
         help="the dev server's persistence: in memory (default), a SQLite file as `greenshift up` "
         "keeps it (WAL, synchronous=NORMAL), or a file on SQLite's own defaults",
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the worker in the bench's process (as before 2026-12-06): its CPU figure then "
+        "also holds the bench's own (the API's side of each deployment and the client's calls)",
+    )
+    parser.add_argument("--serve-worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_worker:
+        asyncio.run(serve_worker(json.loads(args.serve_worker)))
+        return
     alarms = tuple(f"alarm-{i}" for i in range(args.alarms))
     if args.postgres:
         from tests.postgres import PostgresServer
@@ -455,13 +630,27 @@ def main() -> None:
         try:
             url = server.url(schema=server.create_schema())
             figures = asyncio.run(
-                bench(args.concurrent, args.activity_threads, url, alarms, args.temporal_db)
+                bench(
+                    args.concurrent,
+                    args.activity_threads,
+                    url,
+                    alarms,
+                    args.temporal_db,
+                    args.in_process,
+                )
             )
         finally:
             server.stop()
     else:
         figures = asyncio.run(
-            bench(args.concurrent, args.activity_threads, None, alarms, args.temporal_db)
+            bench(
+                args.concurrent,
+                args.activity_threads,
+                None,
+                alarms,
+                args.temporal_db,
+                args.in_process,
+            )
         )
     text = report(figures, "PostgreSQL" if args.postgres else "SQLite")
     print(text)

@@ -86,7 +86,9 @@ class ModelProcess:
 class Dataplane:
     """Registry + HAProxy + controller for one test."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, relays: bool = True) -> None:
+        """`relays`: serve the data plane's stream relay here (not when the test runs the
+        data-plane process, run_dataplane, which serves its own)."""
         self.settings = Settings(
             home=tmp / "home",
             runtime_port=free_port(),
@@ -99,7 +101,9 @@ class Dataplane:
         self.models: list[ModelProcess] = []
         # Response streams go through the stream relay (greenshift/dataplane/relay.py).
         self._stop_relays = threading.Event()
-        self._relays = start_relays(self.haproxy.paths, sigv4=False, stop=self._stop_relays)
+        self._relays = (
+            start_relays(self.haproxy.paths, sigv4=False, stop=self._stop_relays) if relays else []
+        )
 
     @property
     def url(self) -> str:

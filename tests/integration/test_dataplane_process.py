@@ -20,7 +20,7 @@ from greenshift.metrics.model import Datapoint
 from greenshift.registry.records import EndpointRouting, FleetRecord, FleetRoute, VariantRoute
 from greenshift.supervisor.components import components
 from greenshift.supervisor.status_report import component_health
-from tests.integration.dataplane_support import Dataplane, wait_for
+from tests.integration.dataplane_support import Dataplane, runtime_client, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,7 +42,7 @@ class ListSink:
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[Dataplane, ListSink]]:
-    dp = Dataplane(tmp_path)
+    dp = Dataplane(tmp_path, relays=False)  # run_dataplane serves them
     sink = ListSink()
     stop = threading.Event()
     thread = threading.Thread(
@@ -130,6 +130,42 @@ def test_confirm_waits_for_the_controller_and_metrics_flow(
     wait_for(prom.exists, 5, "the Prometheus file")
     text = prom.read_text()
     assert f'sagemaker_invocations_total{{EndpointName="Shop",VariantName="A"}} {ok}' in text
+
+
+def test_streams_pass_the_process_stream_relay_and_are_counted_once(
+    running: tuple[Dataplane, ListSink],
+) -> None:
+    """run_dataplane serves the stream relay every response stream passes through; each
+    stream is counted once in the metrics, by the private frontend that routes it."""
+    dp, sink = running
+    dp.registry.upsert_fleet(_fleet("Shop.A.stream", "A", "cfg-stream"))
+    dp.instance("Shop", "A", "Shop.A.stream", 0, dp.model("streamer"))
+    router = RegistryTrafficRouter(dp.registry, poll_seconds=0.05)
+    version = router.apply(
+        EndpointRouting(
+            endpoint="Shop",
+            variants=[
+                VariantRoute(
+                    variant="A", weight=1, fleets=[FleetRoute(fleet_id="Shop.A.stream", share=1)]
+                )
+            ],
+        )
+    )
+    router.confirm("Shop", version, 20, lambda _: None)
+    client = runtime_client(dp.url, read_timeout=30)
+    for _ in range(5):
+        answer = client.invoke_endpoint_with_response_stream(
+            EndpointName="Shop", ContentType="application/json", Body=b'{"parts": 3, "delay": 0}'
+        )
+        parts = [event["PayloadPart"]["Bytes"] for event in answer["Body"]]
+        assert b"".join(parts) == b"v1:0 v1:1 v1:2 "
+    wait_for(
+        lambda: sink.total("Invocations", EndpointName="Shop", VariantName="A")[0] >= 5,
+        10,
+        "the streams' metrics",
+    )
+    time.sleep(1.5)  # a second count would come with the next flush
+    assert sink.total("Invocations", EndpointName="Shop", VariantName="A") == (5, 5)
 
 
 def test_a_killed_haproxy_is_restarted_by_the_process(running: tuple[Dataplane, ListSink]) -> None:

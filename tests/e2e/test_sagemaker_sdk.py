@@ -176,6 +176,58 @@ def test_sdk_standard_paths_with_default_arguments(sdk_env: Stack) -> None:
     assert "Could not find endpoint configuration" in str(gone.value)
 
 
+def test_sdk_predict_stream_and_an_instance_killed_mid_stream(sdk_env: Stack) -> None:
+    """Predictor.predict_stream (InvokeEndpointWithResponseStream) of the streamer model through
+    the whole stack: parts as they are made; with the instance killed mid-stream, the parts sent
+    and then the ModelStreamError event SageMaker ends a broken stream with."""
+    import os
+    import signal
+
+    import sagemaker
+    from botocore.exceptions import EventStreamError
+    from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import JSONSerializer
+
+    from greenshift.registry.sql import SqlRegistry
+
+    name = "sdk-stream"
+    predictor = Model(
+        image_uri=IMAGE,
+        model_data=f"file://{EXAMPLES / 'streamer'}",
+        role=ROLE,
+        predictor_cls=Predictor,
+        sagemaker_session=sagemaker.Session(),
+    ).deploy(
+        initial_instance_count=1,
+        instance_type="ml.m5.large",
+        endpoint_name=name,
+        serializer=JSONSerializer(),
+    )
+    assert isinstance(predictor, Predictor)
+    started = time.monotonic()
+    parts = [(time.monotonic() - started, p) for p in predictor.predict_stream({"parts": 10})]
+    assert b"".join(p for _, p in parts) == "".join(f"v1:{i} " for i in range(10)).encode()
+    assert len(parts) == 10 and parts[-1][0] - parts[0][0] >= 0.4  # 9 delays of 50 ms
+
+    stream = predictor.predict_stream({"parts": 100, "delay": 0.1})
+    received = [next(stream) for _ in range(3)]
+    registry = SqlRegistry(sdk_env.settings.registry_url)
+    try:
+        (instance,) = registry.list_instances(endpoint=name)
+    finally:
+        registry.close()
+    assert instance.pid is not None
+    os.kill(instance.pid, signal.SIGKILL)
+    with pytest.raises(EventStreamError) as info:
+        received.extend(stream)
+    assert 3 <= len(received) < 100
+    assert b"".join(received) == "".join(f"v1:{i} " for i in range(len(received))).encode()
+    assert info.value.response["Error"]["Code"] == "ModelStreamError"
+    assert "broke before it ended" in info.value.response["Error"]["Message"]
+    predictor.delete_endpoint()
+
+
 def _in_service(sm: Any, name: str) -> dict[str, Any]:
     sm.get_waiter("endpoint_in_service").wait(
         EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}

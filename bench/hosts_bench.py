@@ -26,13 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.workflow_bench import WAITS, one_deployment  # noqa: E402
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
-from greenshift.temporal import DATA_CONVERTER, connect  # noqa: E402
+from greenshift.temporal import connect  # noqa: E402
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter  # noqa: E402
 from tests.workflow.harness import World  # noqa: E402
 from worker.build import Dependencies, build_worker  # noqa: E402
@@ -61,7 +62,7 @@ async def serve(target: str, queue: str, db: str, ready: str) -> None:
 
 async def run(workers: int, concurrent: int) -> dict[str, float]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=DATA_CONVERTER,
+        data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_cli(),
         dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )

@@ -19,12 +19,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.report_doc import replace_section  # noqa: E402
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_test_server  # noqa: E402
 from greenshift.simulate.rehearsal import Scenario, SkippingClock, rehearse  # noqa: E402
-from greenshift.temporal import DATA_CONVERTER  # noqa: E402
 
 RUNS = 3
 
@@ -75,7 +75,7 @@ CASES = [
 
 async def main(write: bool) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER,
+        data_converter=pydantic_data_converter,
         test_server_existing_path=temporal_test_server(),
         test_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )

@@ -43,13 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from temporalio.client import Client  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
 from greenshift.supervisor.components import temporal_sqlite_args  # noqa: E402
-from greenshift.temporal import DATA_CONVERTER  # noqa: E402
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter  # noqa: E402
 from tests.workflow.harness import World, canary, variant  # noqa: E402
 from worker.build import Dependencies, build_worker  # noqa: E402
@@ -235,7 +235,7 @@ class WorkerProcess:
 async def serve_worker(config: dict[str, Any]) -> None:
     """The worker process: build_worker over the registry and instant fakes, until SIGTERM."""
     folder = Path(config["folder"])
-    client = await Client.connect(config["address"], data_converter=DATA_CONVERTER)
+    client = await Client.connect(config["address"], data_converter=pydantic_data_converter)
     settings = bench_settings(Path(config["home"]), config["task_queue"])
     url = config["registry_url"]
     registry = SqlRegistry(url, arn_for=settings.arn)
@@ -360,7 +360,7 @@ async def bench(
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
-            data_converter=DATA_CONVERTER,
+            data_converter=pydantic_data_converter,
             dev_server_existing_path=temporal_cli(),
             dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
             **temporal_persistence(temporal_db, Path(tmp)),

@@ -9,40 +9,13 @@ client certificate of `GREENSHIFT_TEMPORAL_TLS_*` to a frontend that requires mu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import PydanticPayloadConverter
-from temporalio.converter import CompositePayloadConverter, DataConverter
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
 from greenshift.errors import ValidationError
 from greenshift.settings import Settings
-
-
-class SharedPydanticPayloadConverter(PydanticPayloadConverter):
-    """temporalio's pydantic payload converter, whose instances share one set of encoding
-    converters (so one pydantic serializer and one cache of type adapters).
-
-    The SDK makes a new DataConverter, and with it a new payload converter, twice for every
-    workflow activation (temporalio 1.35, `_CommandAwareDataConverter.create`); the pydantic
-    one builds a pydantic-core serializer and an empty type-adapter cache each time, ~4 % of a
-    worker's CPU per deployment (docs/benchmarks.md, "Workflows"). Sharing them changes no
-    payload: the encoding converters hold no state but that cache (a thread-safe lru_cache) and
-    take no serialization context, so the SDK never asks them for per-context copies.
-    """
-
-    _shared: ClassVar[PydanticPayloadConverter | None] = None
-
-    def __init__(self) -> None:
-        shared = SharedPydanticPayloadConverter._shared
-        if shared is None:
-            shared = SharedPydanticPayloadConverter._shared = PydanticPayloadConverter()
-        CompositePayloadConverter.__init__(self, *shared.converters.values())
-
-
-# Every Temporal client and worker in Greenshift converts payloads with this.
-DATA_CONVERTER = DataConverter(payload_converter_class=SharedPydanticPayloadConverter)
 
 
 def tls_config(settings: Settings) -> TLSConfig | None:
@@ -77,6 +50,6 @@ async def connect(settings: Settings, target: str | None = None) -> Client:
     return await Client.connect(
         target or settings.temporal_target,
         namespace=settings.temporal_namespace,
-        data_converter=DATA_CONVERTER,
+        data_converter=pydantic_data_converter,
         tls=tls_config(settings) or False,
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 from pydantic import ValidationError as PydanticValidationError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
@@ -24,7 +25,6 @@ from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_test_server
 from greenshift.simulate.faults import USAGE, FaultError
 from greenshift.simulate.rehearsal import Scenario, SkippingClock, rehearse
 from greenshift.simulate.report import Report, render
-from greenshift.temporal import DATA_CONVERTER
 
 BAD_INPUT = 2
 
@@ -38,7 +38,7 @@ async def simulate(scenario: Scenario) -> Report:
         )
     )
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER,
+        data_converter=pydantic_data_converter,
         runtime=quiet,
         test_server_existing_path=temporal_test_server(),
         test_server_startup_timeout=SERVER_STARTUP_TIMEOUT,

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_test_server
 from greenshift.simulate.fakes import SimJudges
-from greenshift.temporal import DATA_CONVERTER
 from tests.fakes import FleetFaults
 from tests.workflow.harness import World, canary, rolling, variant, wait_for, world
 from workflows.messages import ABORT, ALARM_TRIPPED, PAUSE, RESUME, AlarmTripped, ControlRequest
@@ -125,7 +125,7 @@ JUDGES = {"judge_quiet_paused_resumed": lambda: SimJudges(["errors"], quiet={1: 
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER,
+        data_converter=pydantic_data_converter,
         test_server_existing_path=temporal_test_server(),
         test_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from activities import models as act
 from greenshift import names
-from greenshift.temporal import DATA_CONVERTER
 from workflows import ALL_WORKFLOWS
 
 HISTORIES = {
@@ -39,7 +39,7 @@ async def test_recorded_history_replays(name: str) -> None:
 async def replay_failure(name: str, history_json: str) -> Exception | None:
     """Why today's workflow code could not replay the history, or None."""
     history = WorkflowHistory.from_json(name, history_json)
-    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     return result.replay_failure
 

@@ -138,25 +138,30 @@ class _Handler(BaseHTTPRequestHandler):
         # No length: a streamed answer (InvokeEndpointWithResponseStream); pass each part on.
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        # An event stream is passed on one whole event at a time, so that a cut can be followed
+        # by the error event; anything else (and an event longer than the bound) as it comes.
         framed = (answer.getheader("Content-Type") or "").startswith(EVENT_STREAM)
         held = b""
         while True:
             try:
                 chunk = answer.read1(65536)
             except (http.client.HTTPException, OSError):
-                if not framed or len(held) > MAX_HELD_EVENT_BYTES:
+                if not framed:
                     raise ConnectionAbortedError("the answer's stream broke") from None
-                # Its last whole event was passed on; the torn one is dropped.
-                self._chunk(BROKEN_STREAM)
+                self._chunk(BROKEN_STREAM)  # after the last whole event; a torn one is dropped
                 break
             if not chunk:
+                if held:  # ended inside an event: as broken as a cut
+                    self._chunk(BROKEN_STREAM)
                 break
-            if framed and len(held) <= MAX_HELD_EVENT_BYTES:
-                whole, held = whole_messages(held + chunk)
-                self._chunk(whole)
-            else:
-                self._chunk(held + chunk)
-                held = b""
+            if not framed:
+                self._chunk(chunk)
+                continue
+            whole, held = whole_messages(held + chunk)
+            self._chunk(whole)
+            if len(held) > MAX_HELD_EVENT_BYTES:
+                self._chunk(held)
+                held, framed = b"", False
         self.wfile.write(b"0\r\n\r\n")
 
     def _chunk(self, data: bytes) -> None:

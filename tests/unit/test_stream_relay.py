@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from botocore.eventstream import EventStreamBuffer
 
+from greenshift.dataplane import relay as relay_module
 from greenshift.dataplane.relay import StreamRelay
 from greenshift.fleet.serving.eventstream import CONTENT_TYPE, payload_part, whole_messages
 
@@ -124,3 +125,23 @@ def test_an_answer_with_a_length_is_passed_on_as_it_is(relay: StreamRelay) -> No
         b"x-amzn-ErrorType: ModelError\r\nContent-Length: %d\r\n\r\n" % len(error)
     )
     assert through(relay, head, error) == (424, error)
+
+
+def test_an_event_longer_than_the_bound_is_passed_on_as_it_comes_to_the_end(
+    relay: StreamRelay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "MAX_HELD_EVENT_BYTES", 40)
+    big, small = payload_part(b"x" * 100), payload_part(b"after")
+    pieces = [big[:30], big[30:80], big[80:] + small[:10], small[10:]]
+    status, body = through(relay, STREAM_HEAD, b"".join(map(chunk, pieces)) + b"0\r\n\r\n")
+    assert status == 200
+    assert body == big + small  # every byte, in order, once held back no more
+
+
+def test_a_stream_that_ends_inside_an_event_ends_with_stream_broken(relay: StreamRelay) -> None:
+    one, two = payload_part(b"0 "), payload_part(b"1 ")
+    status, body = through(relay, STREAM_HEAD, chunk(one + two[:9]) + b"0\r\n\r\n")
+    assert status == 200
+    got = events(body)
+    assert [name for name, _ in got] == ["PayloadPart", "ModelStreamError"]
+    assert json.loads(got[-1][1])["ErrorCode"] == "StreamBroken"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from greenshift import temporal
 from greenshift.cli.capture import capture_command
 from greenshift.cli.groups import rollout_group_command
 from greenshift.cli.hosts import agent_command, hosts_command
@@ -61,4 +62,9 @@ for command in (
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except SystemExit as done:
+        if temporal.made_a_client():  # temporal.py says why
+            temporal.exit_skipping_teardown(done.code)
+        raise

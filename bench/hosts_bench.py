@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,35 +27,12 @@ sys.path.insert(0, str(ROOT))
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from bench.workflow_bench import WAITS, one_deployment  # noqa: E402
+from bench.workflow_bench import WAITS, WorkerProcess, one_deployment  # noqa: E402
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
-from greenshift.temporal import connect  # noqa: E402
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter  # noqa: E402
 from tests.workflow.harness import World  # noqa: E402
-from worker.build import Dependencies, build_worker  # noqa: E402
-
-
-async def serve(target: str, queue: str, db: str, ready: str) -> None:
-    settings = Settings(home=Path(db).parent, task_queue=queue)
-    registry = SqlRegistry(f"sqlite:///{db}", arn_for=settings.arn)
-    deps = Dependencies(
-        settings=settings,
-        registry=registry,
-        fleet=FakeFleet(),
-        router=FakeRouter(),
-        alarms=FakeAlarms(None),
-    )
-    client = await connect(settings, target)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, deps):
-        Path(ready).write_text("ready")  # noqa: ASYNC240 - once, at start
-        await stop.wait()
-    registry.close()
 
 
 async def run(workers: int, concurrent: int) -> dict[str, float]:
@@ -66,27 +41,27 @@ async def run(workers: int, concurrent: int) -> dict[str, float]:
         dev_server_existing_path=temporal_cli(),
         dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[WorkerProcess] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
-            db = home / "registry.db"
             queue = f"bench-{uuid.uuid4().hex[:8]}"
             settings = Settings(home=home, task_queue=queue)
-            registry = SqlRegistry(f"sqlite:///{db}", arn_for=settings.arn)
-            target = env.client.service_client.config.target_host
-            for n in range(workers):
-                ready = home / f"ready-{n}"
-                procs.append(
-                    subprocess.Popen(  # noqa: ASYNC220 - once per worker, at start
-                        [sys.executable, __file__, "--serve", target, queue, str(db), str(ready)],
-                        env={**os.environ, "PYTHONPATH": str(ROOT)},
-                    )
-                )
-            deadline = time.monotonic() + 60
-            while not all((home / f"ready-{n}").exists() for n in range(workers)):
-                assert time.monotonic() < deadline, "workers did not start"
-                await asyncio.sleep(0.2)
+            url = f"sqlite:///{home / 'registry.db'}"
+            registry = SqlRegistry(url, arn_for=settings.arn)
+            for n in range(workers):  # as bench/workflow_bench.py runs its one
+                control = home / f"worker-{n}"
+                control.mkdir()
+                config = {
+                    "folder": str(control),
+                    "address": env.client.service_client.config.target_host,
+                    "home": str(home),
+                    "task_queue": queue,
+                    "registry_url": url,
+                    "alarms": [],
+                    "threads": None,
+                }
+                procs.append(WorkerProcess(control, config))
             w = World(
                 client=env.client,
                 settings=settings,
@@ -106,14 +81,8 @@ async def run(workers: int, concurrent: int) -> dict[str, float]:
             total = time.perf_counter() - started
             registry.close()
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
+        for worker in procs:
+            worker.stop()
         await env.shutdown()
     ordered = sorted(many)
     return {
@@ -125,9 +94,6 @@ async def run(workers: int, concurrent: int) -> dict[str, float]:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--serve"]:
-        asyncio.run(serve(*sys.argv[2:6]))
-        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])

@@ -72,6 +72,17 @@ def _fleet(fleet_id: str, variant: str, config: str) -> FleetRecord:
     )
 
 
+def _routing(fleets: dict[str, str]) -> EndpointRouting:
+    """Shop's routing: each variant (weight 1) to its one fleet."""
+    return EndpointRouting(
+        endpoint="Shop",
+        variants=[
+            VariantRoute(variant=v, weight=1, fleets=[FleetRoute(fleet_id=f, share=1)])
+            for v, f in fleets.items()
+        ],
+    )
+
+
 def test_confirm_waits_for_the_controller_and_metrics_flow(
     running: tuple[Dataplane, ListSink],
 ) -> None:
@@ -82,19 +93,7 @@ def test_confirm_waits_for_the_controller_and_metrics_flow(
     dp.instance("Shop", "B", "Shop.B.bad", 0, dp.model("faulty"))
     router = RegistryTrafficRouter(dp.registry, poll_seconds=0.05)
     messages: list[str] = []
-    version = router.apply(
-        EndpointRouting(
-            endpoint="Shop",
-            variants=[
-                VariantRoute(
-                    variant="A", weight=1, fleets=[FleetRoute(fleet_id="Shop.A.ok", share=1)]
-                ),
-                VariantRoute(
-                    variant="B", weight=1, fleets=[FleetRoute(fleet_id="Shop.B.bad", share=1)]
-                ),
-            ],
-        )
-    )
+    version = router.apply(_routing({"A": "Shop.A.ok", "B": "Shop.B.bad"}))
     router.confirm("Shop", version, 20, messages.append)
     assert dp.registry.get_routing("Shop").applied_version >= version  # type: ignore[union-attr]
     with pytest.raises(RoutingNotAppliedError):
@@ -141,16 +140,7 @@ def test_streams_pass_the_process_stream_relay_and_are_counted_once(
     dp.registry.upsert_fleet(_fleet("Shop.A.stream", "A", "cfg-stream"))
     dp.instance("Shop", "A", "Shop.A.stream", 0, dp.model("streamer"))
     router = RegistryTrafficRouter(dp.registry, poll_seconds=0.05)
-    version = router.apply(
-        EndpointRouting(
-            endpoint="Shop",
-            variants=[
-                VariantRoute(
-                    variant="A", weight=1, fleets=[FleetRoute(fleet_id="Shop.A.stream", share=1)]
-                )
-            ],
-        )
-    )
+    version = router.apply(_routing({"A": "Shop.A.stream"}))
     router.confirm("Shop", version, 20, lambda _: None)
     client = runtime_client(dp.url, read_timeout=30)
     for _ in range(5):

@@ -31,7 +31,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -91,14 +90,14 @@ def model(name: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pope
 
 def sklearn_instance(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     """The scikit-learn model of the e2e tests, trained now, served as a fleet serves it."""
+    from greenshift.fleet.modeldata import safe_extract
     from greenshift.fleet.processes import ProcessRuntime, model_environment, server_command
     from greenshift.fleet.runtime import InstanceSpec
     from tests.e2e.test_real_models import sklearn_model, sklearn_python
 
     archive = sklearn_model(tmp / "sklearn-build", (2.0, -1.0, 0.5))
     model_dir = tmp / "sklearn-model"
-    with tarfile.open(archive) as tar:
-        tar.extractall(model_dir, filter="data")
+    safe_extract(archive, model_dir)  # as a fleet unpacks its ModelDataUrl
     port = free_port()
     python = sklearn_python()
     command = server_command(

@@ -186,6 +186,7 @@ class FleetAgent:
                 # download or the environment build (each bounded on its own).
                 deadline = time.monotonic() + fleet.startup_timeout_seconds
                 with self._lock:
+                    self._check_still_wanted(fleet.fleet_id, count, share)
                     for index in indices:
                         self._launch(fleet, index, model_dir, restarts=None)
             self._await_healthy(fleet, ids, count, deadline, progress)
@@ -193,6 +194,27 @@ class FleetAgent:
             with self._lock:
                 self._busy.difference_update(ids)
         return self.status(fleet.fleet_id)
+
+    def _check_still_wanted(self, fleet_id: str, count: int, share: bool) -> None:
+        """Before launching: the preparation (download, environment build) may take minutes,
+        and a deployment aborted meanwhile cancels its provision step, but the activity hears
+        of it only at its next heartbeat reply, after the rollback has retired the fleet (or
+        scaled it lower). Launching then would start instances nothing routes to and nothing
+        stops. Checked under the lock `scale_down` takes, so a stop is either seen here or
+        sees the launched instances."""
+        stored = self.registry.get_fleet(fleet_id)
+        if stored is None:
+            return
+        if stored.retired:
+            raise ProvisionFailed(
+                f"fleet {fleet_id} was retired while its instances were being prepared "
+                "(the deployment moved on); nothing was launched"
+            )
+        if not share and stored.desired_count < count:
+            raise ProvisionFailed(
+                f"fleet {fleet_id} was scaled to {stored.desired_count} while {count} "
+                "instance(s) were being prepared (the deployment moved on); nothing was launched"
+            )
 
     def scale_down(
         self, fleet_id: str, count: int, progress: Progress, *, share: bool = False

@@ -454,3 +454,51 @@ def test_model_data_slower_than_its_download_timeout_fails_the_launch(
     assert "ModelDataDownloadTimeoutInSeconds (1 s)" in failure.value.message
     assert "production variant AllTraffic" in failure.value.message
     assert launcher.started == []
+
+
+@pytest.mark.parametrize(("desired", "said"), [(0, "was retired"), (1, "was scaled to 1")])
+def test_a_fleet_stopped_while_its_model_data_is_prepared_launches_nothing(
+    host: Host, tmp_path: Path, desired: int, said: str
+) -> None:
+    """An abort during a long preparation: the workflow cancels the provision activity and rolls
+    back at once, but the activity learns of the cancel only at its next heartbeat reply. The
+    rollback retires the fleet (or, in a rolling rollback, scales it lower) meanwhile; the
+    preparation, once over, must not launch instances for it: they would serve nothing and
+    outlive the deployment."""
+    launcher = RecordingLauncher()
+    host.launchers.append(launcher)
+    agent = FleetAgent(
+        host.registry,
+        host.settings,
+        launcher,
+        timing=FAST,
+        model_data=SlowModelData(tmp_path / "models"),
+    )
+    host.agents.append(agent)
+    fleet = host.fleet("echo-v1")
+    host.registry.upsert_fleet(fleet.model_copy(update={"desired_count": 2}))
+    outcome: list[BaseException | None] = []
+
+    def provision() -> None:  # the provision activity that has not heard of its cancel yet
+        try:
+            agent.scale_up(fleet, 2, lambda _: None)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    zombie = threading.Thread(target=provision)
+    zombie.start()
+    time.sleep(0.3)  # inside SlowModelData's 1.5 s
+    # the rollback's terminate step (activities/fleet.py, FleetActivities._scale_down)
+    stored = host.registry.get_fleet(fleet.fleet_id)
+    assert stored is not None
+    host.registry.upsert_fleet(
+        stored.model_copy(update={"desired_count": desired, "retired": desired == 0})
+    )
+    agent.scale_down(fleet.fleet_id, desired, lambda _: None)
+    zombie.join(timeout=30)
+    assert not zombie.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ProvisionFailed), outcome
+    assert said in outcome[0].message and "nothing was launched" in outcome[0].message
+    assert launcher.started == []
+    assert host.instances(fleet.fleet_id) == []

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -53,7 +55,8 @@ def tls_config(settings: Settings) -> TLSConfig | None:
 # teardown, "Fatal Python error: PyGILState_Release: thread state ... must be current when
 # releasing" and SIGABRT, when a thread of the SDK's Rust runtime outlives the interpreter. It
 # failed `greenshift hosts drain` once in CI after the drain had succeeded. Such a process ends
-# with exit_skipping_teardown, as the SDK's users do (os._exit once the work is done).
+# with exit_skipping_teardown, as the SDK's users do (os._exit once the work is done): the
+# `greenshift` command, the worker and the API all run through run_process.
 _made_a_client = False
 
 
@@ -76,6 +79,25 @@ def exit_skipping_teardown(code: object) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def run_process(main: Callable[[], object]) -> NoReturn:
+    """A process's whole life: `main()`, then its end, without the interpreter's teardown once
+    it made a Temporal client. The status is what Python would give: 0, SystemExit's code, or 1
+    after the traceback of an uncaught exception."""
+    try:
+        main()
+        code: str | int | None = 0
+    except SystemExit as done:
+        code = done.code
+    except BaseException:
+        if not made_a_client():
+            raise
+        traceback.print_exc()
+        code = 1
+    if made_a_client():
+        exit_skipping_teardown(code)
+    sys.exit(code)
 
 
 async def connect(settings: Settings, target: str | None = None) -> Client:

@@ -13,6 +13,7 @@ import signal
 from contextlib import suppress
 from typing import Any
 
+from greenshift import temporal
 from greenshift.settings import Settings
 from greenshift.temporal import connect
 from worker.alarm_watcher import AlarmWatcher
@@ -153,4 +154,5 @@ def _stop_on_signals() -> asyncio.Event:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_worker(Settings()))
+    # Ends without the interpreter's teardown (greenshift/temporal.py says why).
+    temporal.run_process(lambda: asyncio.run(run_worker(Settings())))

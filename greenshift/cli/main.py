@@ -62,9 +62,4 @@ for command in (
 
 
 def main() -> None:
-    try:
-        cli()
-    except SystemExit as done:
-        if temporal.made_a_client():  # temporal.py says why
-            temporal.exit_skipping_teardown(done.code)
-        raise
+    temporal.run_process(cli)  # temporal.py says why

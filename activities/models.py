@@ -70,6 +70,11 @@ class StepInput(_Message):
     # the work, as place_fleet would say) and answer None otherwise, leaving the placement over
     # the hosts to the workflow. False: act unconditionally, as older workflows expect.
     unless_hosts: bool = False
+    # Where the step stands in its deployment (forward: its plan index; every rollback step:
+    # the number of forward steps): a traffic step's routing write is fenced by it
+    # (RoutingFence), so a write that outlives its step cannot undo a later one. None: not
+    # fenced.
+    fence_step: int | None = None
 
 
 class ProgressInput(_Message):

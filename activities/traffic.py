@@ -15,7 +15,7 @@ from greenshift.errors import ValidationError
 from greenshift.names import CLEAR_ROUTING, SHIFT_TRAFFIC
 from greenshift.planning.model import TrafficStep
 from greenshift.ports import TrafficRouter
-from greenshift.registry.records import EndpointRouting
+from greenshift.registry.records import EndpointRouting, RoutingFence
 
 CONFIRM_TIMEOUT_SECONDS = 60.0
 
@@ -34,7 +34,10 @@ class TrafficActivities:
             raise ValidationError(f"shift_traffic got a {data.step.kind} step")
         record_step_progress(data, self.record_progress)
         routing = routing_for(data.ref.endpoint, data.step, data.fleets, data.routing_strategies)
-        version = self.router.apply(routing)
+        fence = None
+        if data.fence_step is not None:
+            fence = RoutingFence(deployment_id=data.ref.deployment_id, step=data.fence_step)
+        version = self.router.apply(routing, fence)
         self.router.confirm(
             data.ref.endpoint, version, data.confirm_timeout_seconds, heartbeat_progress()
         )

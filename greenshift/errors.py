@@ -47,6 +47,13 @@ class ConflictError(GreenshiftError):
     http_status = 400
 
 
+class StaleRouting(ConflictError):
+    """A deployment's traffic write came after a later one of the same deployment (its rollback,
+    say), or after the deployment let go of the endpoint: an activity that outlived its step."""
+
+    code = "StaleRouting"
+
+
 class ServiceUnavailable(GreenshiftError):
     """A dependency (Temporal, the database) does not answer; clients retry."""
 

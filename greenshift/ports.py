@@ -14,7 +14,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from greenshift.errors import GreenshiftError
-from greenshift.registry.records import EndpointRouting, FleetRecord
+from greenshift.registry.records import EndpointRouting, FleetRecord, RoutingFence
 
 # Called with a short progress message while a long call runs; activities turn it into a
 # heartbeat, so it also tells the call to stop: it raises when the activity was cancelled.
@@ -51,8 +51,10 @@ class Fleet(Protocol):
 
 
 class TrafficRouter(Protocol):
-    def apply(self, routing: EndpointRouting) -> int:
-        """Record the desired routing of an endpoint; returns its version."""
+    def apply(self, routing: EndpointRouting, fence: RoutingFence | None = None) -> int:
+        """Record the desired routing of an endpoint; returns its version. A `fence` (the
+        deployment and step writing it) makes a write that outlived its step fail with
+        StaleRouting instead of undoing a later one (Registry.set_routing)."""
 
     def confirm(
         self, endpoint: str, version: int, timeout_seconds: float, progress: Progress

@@ -18,7 +18,7 @@ from typing import Any
 
 from greenshift.errors import GreenshiftError, ServiceUnavailable
 from greenshift.ports import AlarmState, FleetStatus, Progress, ProvisionFailed
-from greenshift.registry.records import EndpointRouting, FleetRecord
+from greenshift.registry.records import EndpointRouting, FleetRecord, RoutingFence
 
 
 class _FileState:
@@ -122,10 +122,12 @@ class FakeRouter:
         )
         self.confirm_failures = confirm_failures
 
-    def apply(self, routing: EndpointRouting) -> int:
+    def apply(self, routing: EndpointRouting, fence: RoutingFence | None = None) -> int:
         doc = routing.model_dump(mode="json")
         with self.state.lock:
             self.state.data["calls"] += 1
+            if fence is not None:  # which steps wrote, for tests that look
+                self.state.data.setdefault("fences", []).append([fence.deployment_id, fence.step])
             versions = self.state.data["versions"]
             if self.state.data["routing"].get(routing.endpoint) == doc:
                 return int(versions[routing.endpoint])

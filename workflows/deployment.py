@@ -195,11 +195,12 @@ class DeploymentWorkflow:
             progress = self._progress_input(planned.index, step.message)
         else:
             await self._progress(planned.index, step.message)
+        fence = planned.index
         try:
             if isinstance(step, ProvisionStep):
-                await self._interruptible(self._step_activity(step, progress=progress))
+                await self._interruptible(self._step_activity(step, progress=progress, fence=fence))
             else:
-                await self._step_activity(step, progress=progress)
+                await self._step_activity(step, progress=progress, fence=fence)
         except ActivityError as error:
             if failure_type(error) == act.PROVISION_FAILED:
                 self._request_abort(RollbackReason.PROVISION_FAILED, failure_message(error), None)
@@ -358,7 +359,12 @@ class DeploymentWorkflow:
                 else:
                     await self._progress(index, message, rollback_step=number)
                 await self._step_activity(
-                    step, attempts=options.ROLLBACK_ATTEMPTS, progress=progress
+                    step,
+                    attempts=options.ROLLBACK_ATTEMPTS,
+                    progress=progress,
+                    # After every forward step; one fence for the whole rollback, so a
+                    # SettleEndpoint that runs it again (its workflow gone) is not refused.
+                    fence=len(prepared.plan.steps),
                 )
         except ActivityError as error:
             return Settled(
@@ -400,8 +406,13 @@ class DeploymentWorkflow:
 
     # --- activity calls --------------------------------------------------------------------
     async def _step_activity(
-        self, step: Step, attempts: int | None = None, progress: act.ProgressInput | None = None
+        self,
+        step: Step,
+        attempts: int | None = None,
+        progress: act.ProgressInput | None = None,
+        fence: int | None = None,
     ) -> Any:
+        """`fence`: where the step stands in the deployment (StepInput.fence_step)."""
         prepared = self._require_prepared()
         data = act.StepInput(
             ref=prepared.ref,
@@ -410,6 +421,7 @@ class DeploymentWorkflow:
             routing_strategies=prepared.plan.routing_strategies(),
             progress=progress,
             unless_hosts=self.state.lean and isinstance(step, ProvisionStep | TerminateStep),
+            fence_step=fence,
         )
         if isinstance(step, ProvisionStep):
             spec = next((s for s in prepared.plan.green if s.variant == step.fleet.variant), None)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from greenshift.errors import GreenshiftError
 from greenshift.ports import Progress
 from greenshift.registry.api import Registry
-from greenshift.registry.records import EndpointRouting
+from greenshift.registry.records import EndpointRouting, RoutingFence
 
 
 class RoutingNotAppliedError(GreenshiftError):
@@ -36,9 +36,9 @@ class RegistryTrafficRouter:
         self._sleep = sleep
         self._clock = clock
 
-    def apply(self, routing: EndpointRouting) -> int:
+    def apply(self, routing: EndpointRouting, fence: RoutingFence | None = None) -> int:
         """Absolute desired routing; writing the same routing again keeps its version."""
-        return self.registry.set_routing(routing)
+        return self.registry.set_routing(routing, fence)
 
     def confirm(
         self, endpoint: str, version: int, timeout_seconds: float, progress: Progress

@@ -26,6 +26,7 @@ from greenshift.registry.records import (
     ModelRecord,
     Page,
     PendingDeployment,
+    RoutingFence,
     RoutingRecord,
     VariantState,
 )
@@ -175,9 +176,11 @@ class Registry(Protocol):
         """Instances that exist or are being launched (not Stopped): the quota's current use."""
 
     # --- routing ---------------------------------------------------------------------------
-    def set_routing(self, routing: EndpointRouting) -> int:
+    def set_routing(self, routing: EndpointRouting, fence: RoutingFence | None = None) -> int:
         """Store the desired routing of an endpoint and return its new version. Writing the same
-        routing again returns the stored version unchanged (idempotent)."""
+        routing again returns the stored version unchanged (idempotent). With a `fence`, the
+        write is refused (StaleRouting, nothing written) unless its deployment holds the
+        endpoint and no later step of that deployment wrote first."""
 
     def get_routing(self, endpoint: str) -> RoutingRecord | None: ...
     def list_routing(self) -> list[RoutingRecord]: ...

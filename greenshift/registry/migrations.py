@@ -234,6 +234,12 @@ def _step_5_download_timeout(conn: Connection) -> None:
     )
 
 
+def _step_6_routing_fence(conn: Connection) -> None:
+    """The fence of each endpoint's last fenced routing write (RoutingFence)."""
+    _add_column(conn, "routing", "fence_deployment", "VARCHAR(256)")
+    _add_column(conn, "routing", "fence_step", "INTEGER")
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "initial schema", _step_1_initial),
     Step(
@@ -244,6 +250,7 @@ STEPS: tuple[Step, ...] = (
     Step(3, "endpoint holds of rollout groups", _step_3_endpoint_holds),
     Step(4, "tags of models, endpoint configs and endpoints", _step_4_tags),
     Step(5, "fleets keep their model data download timeout", _step_5_download_timeout),
+    Step(6, "routing writes fenced by deployment and step", _step_6_routing_fence),
 )
 LATEST = STEPS[-1].version
 

@@ -159,6 +159,14 @@ class EndpointRouting(Record):
     variants: list[VariantRoute] = Field(default_factory=list)
 
 
+class RoutingFence(Record):
+    """Who writes a routing, and at which step of its deployment: a deployment's routing writes
+    take effect in step order, and only while it holds the endpoint (a fencing token)."""
+
+    deployment_id: str
+    step: int  # forward steps by plan index; the rollback's after them
+
+
 class RoutingRecord(Record):
     endpoint: str
     version: int  # bumped by every change of the desired routing

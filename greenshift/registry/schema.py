@@ -194,6 +194,10 @@ routing = Table(
     Column("version", Integer, nullable=False),
     Column("doc", Json(), nullable=False),
     Column("applied_version", Integer, nullable=False),
+    # The fence of the last fenced write (RoutingFence): a later write of the same deployment
+    # with a lower step is refused.
+    Column("fence_deployment", String(ID), nullable=True),
+    Column("fence_step", Integer, nullable=True),
 )
 
 # One row (id 1): `value` is bumped by every routing, fleet or instance write; `applied` is what

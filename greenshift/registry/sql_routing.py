@@ -3,10 +3,13 @@ controller applies to the data plane, and what it reports back as applied."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from typing import Any
 
+from sqlalchemy import Connection, insert, select, update
+
+from greenshift.errors import StaleRouting
 from greenshift.registry import schema as t
-from greenshift.registry.records import EndpointRouting, RoutingRecord
+from greenshift.registry.records import EndpointRouting, RoutingFence, RoutingRecord
 from greenshift.registry.sql_base import SqlBase, bump_generation, lock_generation
 from greenshift.registry.sql_rows import routing_record
 
@@ -14,15 +17,22 @@ from greenshift.registry.sql_rows import routing_record
 class SqlRouting(SqlBase):
     """Routing and generation methods of the SQL registry."""
 
-    def set_routing(self, routing: EndpointRouting) -> int:
+    def set_routing(self, routing: EndpointRouting, fence: RoutingFence | None = None) -> int:
         key = routing.endpoint.lower()
         doc = routing.model_dump(mode="json")
         r = t.routing
+        fenced: dict[str, Any] = {}
+        if fence is not None:
+            fenced = {"fence_deployment": fence.deployment_id, "fence_step": fence.step}
         with self._write() as conn:
             lock_generation(conn)
             row = conn.execute(
-                select(r.c.version, r.c.doc).where(r.c.endpoint_lower == key)
+                select(r.c.version, r.c.doc, r.c.fence_deployment, r.c.fence_step).where(
+                    r.c.endpoint_lower == key
+                )
             ).first()
+            if fence is not None:
+                _check_fence(conn, routing.endpoint, fence, row)
             if row is None:
                 conn.execute(
                     insert(r).values(
@@ -31,15 +41,25 @@ class SqlRouting(SqlBase):
                         version=1,
                         doc=doc,
                         applied_version=0,
+                        **fenced,
                     )
                 )
                 version = 1
             elif row.doc == doc:
+                # Nothing new to route, but the fence moves on: a rollback that writes what is
+                # already there still refuses the earlier steps that come after it.
+                if fenced and (row.fence_deployment, row.fence_step) != (
+                    fenced["fence_deployment"],
+                    fenced["fence_step"],
+                ):
+                    conn.execute(update(r).where(r.c.endpoint_lower == key).values(**fenced))
                 return int(row.version)
             else:
                 version = int(row.version) + 1
                 conn.execute(
-                    update(r).where(r.c.endpoint_lower == key).values(version=version, doc=doc)
+                    update(r)
+                    .where(r.c.endpoint_lower == key)
+                    .values(version=version, doc=doc, **fenced)
                 )
             bump_generation(conn)
         return version
@@ -86,3 +106,28 @@ class SqlRouting(SqlBase):
         g = t.generation
         with self._read() as conn:
             return int(conn.execute(select(g.c.applied).where(g.c.id == 1)).scalar_one())
+
+
+def _check_fence(conn: Connection, endpoint: str, fence: RoutingFence, stored: Any) -> None:
+    """Refuse a fenced write whose deployment no longer holds the endpoint, or that comes after
+    a write of a later step of the same deployment (StaleRouting; nothing is written)."""
+    e = t.endpoints
+    holder = conn.execute(
+        select(e.c.current_deployment_id).where(e.c.name_lower == endpoint.lower())
+    ).scalar()
+    if holder != fence.deployment_id:
+        raise StaleRouting(
+            f"Routing of step {fence.step + 1} of deployment {fence.deployment_id} was not "
+            f"applied: the deployment no longer holds endpoint {endpoint}."
+        )
+    if (
+        stored is not None
+        and stored.fence_deployment == fence.deployment_id
+        and stored.fence_step is not None
+        and stored.fence_step > fence.step
+    ):
+        raise StaleRouting(
+            f"Routing of step {fence.step + 1} of deployment {fence.deployment_id} was not "
+            f"applied: step {stored.fence_step + 1} of it came first (the write outlived its "
+            "step)."
+        )

@@ -18,7 +18,7 @@ from greenshift.metrics.judge_source import verdict_of
 from greenshift.metrics.stats import Aggregate
 from greenshift.metrics.verdicts import JudgeInput, Verdict
 from greenshift.ports import AlarmState, FleetStatus, Progress, ProvisionFailed
-from greenshift.registry.records import EndpointRouting, FleetRecord
+from greenshift.registry.records import EndpointRouting, FleetRecord, RoutingFence
 
 
 def _activity_time() -> datetime | None:
@@ -82,7 +82,9 @@ class SimRouter:
         self._versions: dict[str, int] = {}
         self._routing: dict[str, EndpointRouting] = {}
 
-    def apply(self, routing: EndpointRouting) -> int:
+    def apply(self, routing: EndpointRouting, fence: RoutingFence | None = None) -> int:
+        # A rehearsal runs each step once, in order, with no activity outliving its step: the
+        # fence has nothing to refuse here.
         with self._lock:
             if self._routing.get(routing.endpoint) != routing:
                 self._versions[routing.endpoint] = self._versions.get(routing.endpoint, 0) + 1

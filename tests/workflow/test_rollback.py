@@ -89,6 +89,25 @@ async def test_alarm_in_a_bake_rolls_back(
         await expect_rolled_back(w, handle, blue, count, "Alarm errors was in ALARM")
 
 
+async def test_every_traffic_write_carries_its_place_in_the_deployment(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Forward traffic steps are fenced by their plan index, every rollback step after all of
+    them (RoutingFence; tests/unit/test_routing_fence.py shows what the fence refuses)."""
+    async with world(env.client, tmp_path, alarms=["errors"]) as w:
+        handle = await start_update(w, 4, canary(alarms=("errors",)))
+        blue = w.endpoint("e1").variants[0].fleet_id
+        assert blue is not None
+        plan = await plan_of(w, DEPLOYMENT)
+        await wait_for(handle, lambda v: v.baking and v.step_index == bake_indices(plan)[0], env)
+        w.alarms.set_state("errors", "ALARM")
+        await expect_rolled_back(w, handle, blue, 4, "Alarm errors")
+        fences = [(d, step) for d, step in w.router.state.data["fences"] if d == DEPLOYMENT]
+        canary_step = next(p.index for p in plan.steps if p.step.kind == "traffic")
+        assert fences[0] == (DEPLOYMENT, canary_step)
+        assert fences[1:] and set(fences[1:]) == {(DEPLOYMENT, len(plan.steps))}
+
+
 async def test_rolling_rollback_moves_back_in_batches(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:

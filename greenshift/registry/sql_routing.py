@@ -48,9 +48,9 @@ class SqlRouting(SqlBase):
             elif row.doc == doc:
                 # Nothing new to route, but the fence moves on: a rollback that writes what is
                 # already there still refuses the earlier steps that come after it.
-                if fenced and (row.fence_deployment, row.fence_step) != (
-                    fenced["fence_deployment"],
-                    fenced["fence_step"],
+                if fence is not None and (row.fence_deployment, row.fence_step) != (
+                    fence.deployment_id,
+                    fence.step,
                 ):
                     conn.execute(update(r).where(r.c.endpoint_lower == key).values(**fenced))
                 return int(row.version)

@@ -107,6 +107,20 @@ class Host:
             created_at=datetime.now(UTC),
         )
 
+    def slow_agent(self, models: Path, timing: AgentTiming = FAST) -> FleetAgent:
+        """An agent whose model data takes its time (SlowModelData, in `models`)."""
+        launcher = RecordingLauncher()
+        self.launchers.append(launcher)
+        agent = FleetAgent(
+            self.registry,
+            self.settings,
+            launcher,
+            timing=timing,
+            model_data=SlowModelData(models),
+        )
+        self.agents.append(agent)
+        return agent
+
     def instances(self, fleet: str) -> list[InstanceRecord]:
         return self.registry.list_instances(fleet_id=fleet)
 
@@ -415,16 +429,7 @@ class SlowModelData(ModelData):
 
 
 def test_preparing_the_model_data_heartbeats_on_a_timer(host: Host, tmp_path: Path) -> None:
-    launcher = RecordingLauncher()
-    host.launchers.append(launcher)
-    agent = FleetAgent(
-        host.registry,
-        host.settings,
-        launcher,
-        timing=replace(FAST, heartbeat=0.3),
-        model_data=SlowModelData(tmp_path / "models"),
-    )
-    host.agents.append(agent)
+    agent = host.slow_agent(tmp_path / "models", replace(FAST, heartbeat=0.3))
     beats: list[str] = []
     agent.scale_up(host.fleet("echo-v1"), 1, beats.append)
     assert len([b for b in beats if b.startswith("Preparing the model data (")]) >= 3, beats
@@ -436,16 +441,8 @@ def test_model_data_slower_than_its_download_timeout_fails_the_launch(
     """ModelDataDownloadTimeoutInSeconds bounds the data preparation on its own: past it the
     step fails, naming the limit, and no instance was started. (The API keeps the value within
     AWS's 60-3600 s; the record takes any, so the test can use one second.)"""
-    launcher = RecordingLauncher()
-    host.launchers.append(launcher)
-    agent = FleetAgent(
-        host.registry,
-        host.settings,
-        launcher,
-        timing=replace(FAST, heartbeat=0.2),
-        model_data=SlowModelData(tmp_path / "models"),
-    )
-    host.agents.append(agent)
+    agent = host.slow_agent(tmp_path / "models", replace(FAST, heartbeat=0.2))
+    launcher = host.launchers[-1]
     fleet = host.fleet("echo-v1").model_copy(update={"model_data_download_timeout_seconds": 1})
     began = time.monotonic()
     with pytest.raises(ProvisionFailed) as failure:
@@ -465,16 +462,8 @@ def test_a_fleet_stopped_while_its_model_data_is_prepared_launches_nothing(
     rollback retires the fleet (or, in a rolling rollback, scales it lower) meanwhile; the
     preparation, once over, must not launch instances for it: they would serve nothing and
     outlive the deployment."""
-    launcher = RecordingLauncher()
-    host.launchers.append(launcher)
-    agent = FleetAgent(
-        host.registry,
-        host.settings,
-        launcher,
-        timing=FAST,
-        model_data=SlowModelData(tmp_path / "models"),
-    )
-    host.agents.append(agent)
+    agent = host.slow_agent(tmp_path / "models")
+    launcher = host.launchers[-1]
     fleet = host.fleet("echo-v1")
     host.registry.upsert_fleet(fleet.model_copy(update={"desired_count": 2}))
     outcome: list[BaseException | None] = []

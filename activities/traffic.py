@@ -11,7 +11,7 @@ from activities.errors import business_errors, heartbeat_progress
 from activities.fleet import ProgressRecorder, record_step_progress
 from activities.models import DeploymentRef, StepInput
 from activities.routing import routing_for
-from greenshift.errors import ValidationError
+from greenshift.errors import StaleRouting, ValidationError
 from greenshift.names import CLEAR_ROUTING, SHIFT_TRAFFIC
 from greenshift.planning.model import TrafficStep
 from greenshift.ports import TrafficRouter
@@ -46,6 +46,13 @@ class TrafficActivities:
     @activity.defn(name=CLEAR_ROUTING)
     @business_errors
     def clear_routing(self, ref: DeploymentRef) -> int:
-        version = self.router.apply(EndpointRouting(endpoint=ref.endpoint, variants=[]))
+        """No routing for the endpoint (a failed create cleaned up, a delete, a settling), as
+        the deployment's last routing write: a traffic step of it that comes later is refused.
+        A deployment that no longer holds the endpoint clears it unfenced, as before."""
+        cleared = EndpointRouting(endpoint=ref.endpoint, variants=[])
+        try:
+            version = self.router.apply(cleared, RoutingFence.last(ref.deployment_id))
+        except StaleRouting:
+            version = self.router.apply(cleared)
         self.router.confirm(ref.endpoint, version, CONFIRM_TIMEOUT_SECONDS, heartbeat_progress())
         return version

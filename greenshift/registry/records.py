@@ -164,7 +164,16 @@ class RoutingFence(Record):
     take effect in step order, and only while it holds the endpoint (a fencing token)."""
 
     deployment_id: str
-    step: int  # forward steps by plan index; the rollback's after them
+    step: int  # forward steps by plan index; the rollback's after them; LAST_ROUTING_STEP
+
+    @classmethod
+    def last(cls, deployment_id: str) -> RoutingFence:
+        """The deployment's last routing write (its routing cleared): after every step."""
+        return cls(deployment_id=deployment_id, step=LAST_ROUTING_STEP)
+
+
+# The step of a deployment's last routing write (RoutingFence.last): the largest INTEGER.
+LAST_ROUTING_STEP = 2**31 - 1
 
 
 class RoutingRecord(Record):

@@ -73,6 +73,29 @@ def test_only_the_deployment_holding_the_endpoint_writes_fenced(registry: SqlReg
     assert stored(registry) == (2, 4)
 
 
+FLEETS = {fleet_key(Role.BLUE, "A"): "blue", fleet_key(Role.GREEN, "A"): "green"}
+
+
+def traffic_step(green: float, fence: int, deployment_id: str = "d1") -> StepInput:
+    return StepInput(
+        ref=DeploymentRef(endpoint="ep", deployment_id=deployment_id),
+        step=TrafficStep(
+            message=f"{green:.0%} to green",
+            variants={"A": VariantTraffic(weight=1.0, blue=1.0 - green, green=green)},
+        ),
+        fleets=FLEETS,
+        fence_step=fence,
+    )
+
+
+def traffic_activities(registry: SqlRegistry) -> TrafficActivities:
+    """The activities over the registry's router, with the endpoint's routing before the
+    deployment in place and the data plane applying whatever comes (no waiting)."""
+    registry.set_routing(routing())
+    registry.mark_applied("ep", 100)
+    return TrafficActivities(RegistryTrafficRouter(registry))
+
+
 def test_the_traffic_activity_of_a_step_its_rollback_overtook_changes_nothing(
     registry: SqlRegistry,
 ) -> None:
@@ -80,29 +103,41 @@ def test_the_traffic_activity_of_a_step_its_rollback_overtook_changes_nothing(
     activity, still running after the rollback moved all traffic back, is refused with a
     typed error no retry repeats, and the rollback's routing stays."""
     held_by(registry, "d1")
-    registry.set_routing(routing())  # the endpoint's routing before the deployment
-    registry.mark_applied("ep", 100)  # the data plane has applied whatever comes: no waiting
-    activities = TrafficActivities(RegistryTrafficRouter(registry))
-    fleets = {fleet_key(Role.BLUE, "A"): "blue", fleet_key(Role.GREEN, "A"): "green"}
-
-    def step(green: float, fence: int) -> StepInput:
-        return StepInput(
-            ref=DeploymentRef(endpoint="ep", deployment_id="d1"),
-            step=TrafficStep(
-                message=f"{green:.0%} to green",
-                variants={"A": VariantTraffic(weight=1.0, blue=1.0 - green, green=green)},
-            ),
-            fleets=fleets,
-            fence_step=fence,
-        )
-
+    activities = traffic_activities(registry)
     run = ActivityEnvironment().run
-    run(activities.shift_traffic, step(0.25, 1))  # the canary
-    run(activities.shift_traffic, step(0.0, 6))  # the rollback: all traffic back
+    run(activities.shift_traffic, traffic_step(0.25, 1))  # the canary
+    run(activities.shift_traffic, traffic_step(0.0, 6))  # the rollback: all traffic back
     with pytest.raises(ApplicationError) as refused:
-        run(activities.shift_traffic, step(0.25, 1))  # the canary step's late activity
+        run(activities.shift_traffic, traffic_step(0.25, 1))  # the canary step's late activity
     assert refused.value.type == "StaleRouting" and refused.value.non_retryable
     got = registry.get_routing("ep")
     assert got is not None
     shares = {f.fleet_id: f.share for v in got.routing.variants for f in v.fleets}
     assert shares == {"blue": 1.0}
+
+
+def test_a_cleared_routing_is_the_deployments_last(registry: SqlRegistry) -> None:
+    """A failed create's cleanup clears the routing; its traffic step's late activity after
+    that is refused, and the endpoint stays without routing."""
+    held_by(registry, "c1")
+    activities = traffic_activities(registry)
+    run = ActivityEnvironment().run
+    run(activities.shift_traffic, traffic_step(1.0, 1, "c1"))
+    run(activities.clear_routing, DeploymentRef(endpoint="ep", deployment_id="c1"))
+    with pytest.raises(ApplicationError) as refused:
+        run(activities.shift_traffic, traffic_step(1.0, 1, "c1"))
+    assert refused.value.type == "StaleRouting"
+    got = registry.get_routing("ep")
+    assert got is not None and got.routing.variants == []
+
+
+def test_a_deployment_that_no_longer_holds_the_endpoint_still_clears_it(
+    registry: SqlRegistry,
+) -> None:
+    held_by(registry, "d1")
+    activities = traffic_activities(registry)
+    ActivityEnvironment().run(
+        activities.clear_routing, DeploymentRef(endpoint="ep", deployment_id="d0")
+    )
+    got = registry.get_routing("ep")
+    assert got is not None and got.routing.variants == []

@@ -15,7 +15,6 @@ from typing import Any
 
 from greenshift import temporal
 from greenshift.settings import Settings
-from greenshift.temporal import connect
 from worker.alarm_watcher import AlarmWatcher
 from worker.build import Dependencies, build_worker
 from worker.reconciler import Reconciler
@@ -71,7 +70,7 @@ def alarm_source(settings: Settings) -> Any:
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT when none is given)."""
     stop = stop or _stop_on_signals()
-    client = await connect(settings)
+    client = await temporal.connect(settings)
     deps, agent = build_dependencies(settings)
     watcher = AlarmWatcher(client, deps.registry, deps.alarms)
     # Instances this host ran before a restart are adopted, then supervised in the background.

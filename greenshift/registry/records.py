@@ -171,6 +171,16 @@ class RoutingFence(Record):
         """The deployment's last routing write (its routing cleared): after every step."""
         return cls(deployment_id=deployment_id, step=LAST_ROUTING_STEP)
 
+    def overtaken_by(self, deployment_id: str | None, step: int | None) -> bool:
+        """Whether a stored write (its fence's deployment and step) of the same deployment came
+        from a later step: this write then outlived its step."""
+        return deployment_id == self.deployment_id and step is not None and step > self.step
+
+    def describe(self, step: int | None = None) -> str:
+        """This write's step (or `step` of the same deployment), for messages."""
+        step = self.step if step is None else step
+        return "its last routing write" if step == LAST_ROUTING_STEP else f"step {step + 1} of it"
+
 
 # The step of a deployment's last routing write (RoutingFence.last): the largest INTEGER.
 LAST_ROUTING_STEP = 2**31 - 1

@@ -48,10 +48,7 @@ class SqlRouting(SqlBase):
             elif row.doc == doc:
                 # Nothing new to route, but the fence moves on: a rollback that writes what is
                 # already there still refuses the earlier steps that come after it.
-                if fence is not None and (row.fence_deployment, row.fence_step) != (
-                    fence.deployment_id,
-                    fence.step,
-                ):
+                if fenced and (row.fence_deployment, row.fence_step) != tuple(fenced.values()):
                     conn.execute(update(r).where(r.c.endpoint_lower == key).values(**fenced))
                 return int(row.version)
             else:
@@ -109,25 +106,17 @@ class SqlRouting(SqlBase):
 
 
 def _check_fence(conn: Connection, endpoint: str, fence: RoutingFence, stored: Any) -> None:
-    """Refuse a fenced write whose deployment no longer holds the endpoint, or that comes after
-    a write of a later step of the same deployment (StaleRouting; nothing is written)."""
+    """Refuse a fenced write whose deployment no longer holds the endpoint, or that a write of
+    a later step of the same deployment overtook (StaleRouting; nothing is written)."""
     e = t.endpoints
     holder = conn.execute(
         select(e.c.current_deployment_id).where(e.c.name_lower == endpoint.lower())
     ).scalar()
+    refused = f"Routing of deployment {fence.deployment_id} ({fence.describe()}) was not applied"
     if holder != fence.deployment_id:
+        raise StaleRouting(f"{refused}: the deployment no longer holds endpoint {endpoint}.")
+    if stored is not None and fence.overtaken_by(stored.fence_deployment, stored.fence_step):
         raise StaleRouting(
-            f"Routing of step {fence.step + 1} of deployment {fence.deployment_id} was not "
-            f"applied: the deployment no longer holds endpoint {endpoint}."
-        )
-    if (
-        stored is not None
-        and stored.fence_deployment == fence.deployment_id
-        and stored.fence_step is not None
-        and stored.fence_step > fence.step
-    ):
-        raise StaleRouting(
-            f"Routing of step {fence.step + 1} of deployment {fence.deployment_id} was not "
-            f"applied: step {stored.fence_step + 1} of it came first (the write outlived its "
-            "step)."
+            f"{refused}: {fence.describe(stored.fence_step)} came first (the write outlived "
+            "its step)."
         )

@@ -34,10 +34,14 @@ def business_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 def heartbeat_progress() -> Progress:
     """A Progress callback for the ports: heartbeats, and stops the call once the activity was
-    cancelled (a sync activity learns of cancellation only through its heartbeats)."""
+    cancelled (a sync activity learns of cancellation only through its heartbeats). A local
+    activity (a traffic step, workflows/deployment.py) has no heartbeat, the server knows
+    nothing of it; its worker tells it of a cancel directly."""
+    local = activity.info().is_local
 
     def progress(message: str) -> None:
-        activity.heartbeat(message)
+        if not local:
+            activity.heartbeat(message)
         if activity.is_cancelled():
             raise CancelledError("the deployment no longer needs this step")
 

@@ -63,7 +63,7 @@ STALE_RECHECK_SECONDS = 5
 STALE_RECHECKS = 6
 
 # Fewer round trips per deployment (issue 17). A provision, traffic or terminate step is one
-# activity that records its own progress first and, on one machine, does the step without a
+# activity (traffic: a local one since TRAFFIC_LOCAL_PATCH) that records its own progress first and, on one machine, does the step without a
 # placement call (StepInput.unless_hosts). The short registry writes (a bake's progress, events,
 # status, finish) and the rollback planning run as local activities: a marker event in
 # the workflow task that needed them instead of an activity task and a workflow task of their
@@ -87,6 +87,17 @@ LEAN_PATCH = "lean-round-trips"
 # next worker fails the run's tasks for nondeterminism (a killed worker's deployment did not
 # finish). ("-2": the unreleased first form asked them after the local preparation.)
 PREPARE_LOCAL_PATCH = "prepare-local-2"
+
+# A traffic step as a local activity too (issue 17): it writes the routing and waits for the
+# data plane to confirm it, seconds at most, so it runs in the workflow task that reached it
+# (the one an activity's or a timer's end started) instead of an activity task and a workflow
+# task of its own, and its input stays out of the history. What it writes is fenced by its
+# place in the deployment (RoutingFence), absolute and idempotent, like every step: a worker
+# killed meanwhile fails the task, and the next one writes it again. An update or signal sent
+# meanwhile (an abort) is taken in when the step ends, as it was taken in while the traffic
+# activity ran; a traffic step was never cut short. The newest generation: asked first, alone,
+# and it has every earlier patch without asking for it (one marker a run instead of two).
+TRAFFIC_LOCAL_PATCH = "traffic-local-3"
 
 
 @dataclass
@@ -112,8 +123,12 @@ class DeploymentWorkflow:
     ) -> act.Prepared:
         # This run's patches are decided here, before the first local activity
         # (PREPARE_LOCAL_PATCH says why): a patch added later is asked here too, kept in state.
-        self.state.lean = workflow.patched(LEAN_PATCH)
-        self.state.prepare_local = self.state.lean and workflow.patched(PREPARE_LOCAL_PATCH)
+        state = self.state
+        state.traffic_local = workflow.patched(TRAFFIC_LOCAL_PATCH)
+        state.lean = state.traffic_local or workflow.patched(LEAN_PATCH)
+        state.prepare_local = state.traffic_local or (
+            state.lean and workflow.patched(PREPARE_LOCAL_PATCH)
+        )
         data = act.PrepareInput(
             request=request,
             deployment_id=deployment_id_of(deployment_id),
@@ -437,6 +452,8 @@ class DeploymentWorkflow:
             opts = options.ActivityOptions(opts.start_to_close, attempts, opts.heartbeat)
         if isinstance(step, ProvisionStep | TerminateStep) and self._patched(hosts.PATCH):
             return await self._scale_on_hosts(step, name, data, opts)
+        if isinstance(step, TrafficStep) and self.state.traffic_local:
+            return await self._local(name, data, opts, None)
         return await self._call(name, data, opts, None)
 
     async def _scale_on_hosts(
@@ -489,6 +506,13 @@ class DeploymentWorkflow:
         otherwise."""
         if not self.state.lean:
             return await self._call(name, arg, opts, result_type)
+        return await self._local(name, arg, opts, result_type)
+
+    async def _local(
+        self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None
+    ) -> T:
+        """`name` as a local activity (its heartbeat timeout does not apply: the workflow
+        task's own timeout tells a dead worker)."""
         try:
             result: T = await workflow.execute_local_activity(
                 name,

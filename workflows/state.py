@@ -62,6 +62,9 @@ class DeploymentState:
     # PREPARE_LOCAL_PATCH holds (decided with `lean`): the run prepares locally and has every
     # earlier patch without asking for it.
     prepare_local: bool = False
+    # TRAFFIC_LOCAL_PATCH holds (decided with `lean`): traffic steps are local activities, and
+    # the run has every earlier patch without asking for it.
+    traffic_local: bool = False
     phase: DeploymentPhase = DeploymentPhase.PREPARING
     index: int | None = None  # the plan step being carried out (or last carried out)
     started_steps: int = 0  # steps that began: the rollback starts from where they led

@@ -32,8 +32,9 @@ HERE = Path(__file__).parent
 # recorded before the lean-round-trips patch (workflows/deployment.py), "lean-" after it,
 # "lean-judged-" once the judge-lacking-data patch (workflows/judging.py) joined it,
 # "lean-judged-local-prepare-2-" once the preparation became a local activity, every earlier
-# patch implied (prepare-local-2).
-GENERATION = "lean-judged-local-prepare-2-"
+# patch implied (prepare-local-2); "traffic-local-3-" once traffic steps did too, one patch
+# marker implying every earlier one (traffic-local-3).
+GENERATION = "traffic-local-3-"
 WHO = ControlRequest(actor="recorder", reason="replay fixture")
 
 

@@ -1,14 +1,18 @@
-"""A deployment in few round trips (issue 17): each provision, traffic and terminate step is one
-activity that records its own progress; the other registry writes are local activities; with
-hosts registered the step still goes to the hosts' own queues."""
+"""A deployment in few round trips (issue 17): each provision and terminate step is one activity
+that records its own progress; traffic steps and the other registry writes are local
+activities; with hosts registered the step still goes to the hosts' own queues."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.exceptions import CancelledError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.errors import heartbeat_progress
 from activities.fleet import FleetActivities
 from activities.models import PrepareInput, ProgressInput, StepInput
 from activities.prepare import PrepareActivities
@@ -23,7 +27,7 @@ from greenshift.settings import Settings
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter
 from tests.workflow.harness import canary, variant, world
 from tests.workflow.test_activities import AT, seed
-from workflows.deployment import LEAN_PATCH, PREPARE_LOCAL_PATCH
+from workflows.deployment import LEAN_PATCH, PREPARE_LOCAL_PATCH, TRAFFIC_LOCAL_PATCH
 
 
 async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
@@ -47,21 +51,34 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         ]
-        # No preparation, progress, placement or registry-write activity of its own: the steps.
-        assert scheduled == [PROVISION, SHIFT_TRAFFIC, SHIFT_TRAFFIC, TERMINATE]
+        # No preparation, progress, placement, traffic or registry-write activity of its own:
+        # the steps that launch and stop instances.
+        assert scheduled == [PROVISION, TERMINATE]
         markers = [
             e.marker_recorded_event_attributes.SerializeToString()
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         ]
-        assert any(LEAN_PATCH.encode() in m for m in markers)
-        assert any(PREPARE_LOCAL_PATCH.encode() in m for m in markers)
+        # The newest generation's one patch marker implies the earlier patches.
+        assert sum(TRAFFIC_LOCAL_PATCH.encode() in m for m in markers) == 1
+        assert not any(LEAN_PATCH.encode() in m for m in markers)
+        assert not any(PREPARE_LOCAL_PATCH.encode() in m for m in markers)
         assert any(PREPARE_UPDATE.encode() in m for m in markers)  # prepared locally
         assert any(RECORD_PROGRESS.encode() in m for m in markers)  # a bake's, locally
+        assert sum(SHIFT_TRAFFIC.encode() in m for m in markers) == 2  # both shifts, locally
         record = w.endpoint("e1")
         assert record.config_name == "c2" and record.pending is None
         deployment = w.registry.list_deployments("e1")[0]
         assert deployment.operation == "UpdateEndpoint" and deployment.plan is not None
+        # Both shifts reached the router, each fenced by its place in the plan.
+        shifts = [
+            [deployment.deployment_id, planned["index"]]
+            for planned in deployment.plan["steps"]
+            if planned["step"]["kind"] == "traffic"
+        ]
+        assert len(shifts) == 2
+        fences = w.router.state.data["fences"]
+        assert [f for f in fences if f[0] == deployment.deployment_id] == shifts
         events = w.registry.list_events(deployment.deployment_id)
         started = [e for e in events if e.type == "StepStarted"]
         # Every step of the plan wrote its progress and StepStarted event, in order.
@@ -137,3 +154,18 @@ def test_a_step_with_hosts_registered_records_progress_and_leaves_the_work_to_th
     finally:
         hosts.close()
         registry.close()
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_a_step_heartbeats_only_as_an_activity_and_stops_on_cancel_either_way(local: bool) -> None:
+    """A traffic step runs as a local activity: the server knows nothing of it, so a heartbeat
+    would only be refused (a warning in the worker's log for every step)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(ActivityEnvironment.default_info(), is_local=local)
+    beats: list[tuple[object, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    env.run(lambda: heartbeat_progress()("confirming e1 v2"))
+    assert beats == ([] if local else [("confirming e1 v2",)])
+    env.cancel()
+    with pytest.raises(CancelledError):
+        env.run(lambda: heartbeat_progress()("confirming e1 v2"))

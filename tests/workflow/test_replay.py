@@ -67,12 +67,13 @@ def test_recorded_activity_inputs_still_decode() -> None:
 
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
-# The generation that prepares locally (workflows/deployment.py, PREPARE_LOCAL_PATCH), its
-# histories with local activities.
+# The generations that prepare locally (workflows/deployment.py, PREPARE_LOCAL_PATCH and
+# TRAFFIC_LOCAL_PATCH after it), their histories with local activities.
+LOCAL_PREPARE_GENERATIONS = ("local-prepare-2-", "traffic-local-3-")
 LOCAL_PREPARE = {
     name: text
     for name, text in HISTORIES.items()
-    if "local-prepare-2-" in name and LOCAL_ACTIVITY_MARKER in text
+    if any(g in name for g in LOCAL_PREPARE_GENERATIONS) and LOCAL_ACTIVITY_MARKER in text
 }
 
 

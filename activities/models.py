@@ -75,6 +75,20 @@ class StepInput(_Message):
     # (RoutingFence), so a write that outlives its step cannot undo a later one. None: not
     # fenced.
     fence_step: int | None = None
+    # A traffic step followed by a bake: the bake, begun by the step's activity once the
+    # traffic is confirmed, so the bake needs no registry write of its own. None: the workflow
+    # begins it.
+    bake_after: BakeStart | None = None
+
+
+class BakeStart(_Message):
+    """The bake right after a traffic step, begun by that step's activity the moment the
+    traffic is confirmed: its progress is recorded then, so the bake shows when it really ends.
+    `progress.at` is the workflow's time when it asked for the step; the activity moves it on by
+    the time the step took (its own clock may differ from the workflow's)."""
+
+    progress: ProgressInput
+    seconds: int
 
 
 class ProgressInput(_Message):
@@ -90,6 +104,7 @@ class ProgressInput(_Message):
     rollback_step: int | None = None  # index into the rollback steps, while rolling back
 
 
+BakeStart.model_rebuild()
 StepInput.model_rebuild()
 
 

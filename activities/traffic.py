@@ -1,15 +1,19 @@
 """Traffic activities: write the absolute desired routing, then wait until the data plane has
 really applied it (argo-rollouts' VerifyWeight), so a weight change counts only once it is live.
-The step's progress, when it comes with the step, is recorded first (activities/fleet.py).
+The step's progress, when it comes with the step, is recorded first (activities/fleet.py), and
+the bake after it, when it comes too, is begun once the traffic is live.
 """
 
 from __future__ import annotations
+
+import time
+from datetime import timedelta
 
 from temporalio import activity
 
 from activities.errors import business_errors, heartbeat_progress
 from activities.fleet import ProgressRecorder, record_step_progress
-from activities.models import DeploymentRef, StepInput
+from activities.models import BakeStart, DeploymentRef, StepInput
 from activities.routing import routing_for
 from greenshift.errors import StaleRouting, ValidationError
 from greenshift.names import CLEAR_ROUTING, SHIFT_TRAFFIC
@@ -32,6 +36,7 @@ class TrafficActivities:
     def shift_traffic(self, data: StepInput) -> int:
         if not isinstance(data.step, TrafficStep):
             raise ValidationError(f"shift_traffic got a {data.step.kind} step")
+        started = time.monotonic()
         record_step_progress(data, self.record_progress)
         routing = routing_for(data.ref.endpoint, data.step, data.fleets, data.routing_strategies)
         fence = None
@@ -41,7 +46,18 @@ class TrafficActivities:
         self.router.confirm(
             data.ref.endpoint, version, data.confirm_timeout_seconds, heartbeat_progress()
         )
+        if data.bake_after is not None:
+            self._begin_bake(data.bake_after, timedelta(seconds=time.monotonic() - started))
         return version
+
+    def _begin_bake(self, bake: BakeStart, step_took: timedelta) -> None:
+        """Record the following bake's progress as of now, in the workflow's time: when the
+        workflow asked for the step, plus what the step took; it ends `seconds` later."""
+        if self.record_progress is None:
+            raise ValidationError("this worker was built without a progress recorder")
+        at = bake.progress.at + step_took
+        ends_at = at + timedelta(seconds=bake.seconds)
+        self.record_progress(bake.progress.model_copy(update={"at": at, "bake_ends_at": ends_at}))
 
     @activity.defn(name=CLEAR_ROUTING)
     @business_errors

@@ -121,6 +121,7 @@ class FakeRouter:
             state_file, {"routing": {}, "versions": {}, "applied": [], "calls": 0}
         )
         self.confirm_failures = confirm_failures
+        self.confirm_delay = 0.0  # seconds each confirm takes
 
     def apply(self, routing: EndpointRouting, fence: RoutingFence | None = None) -> int:
         doc = routing.model_dump(mode="json")
@@ -141,6 +142,7 @@ class FakeRouter:
         self, endpoint: str, version: int, timeout_seconds: float, progress: Progress
     ) -> None:
         progress(f"confirming {endpoint} v{version}")
+        time.sleep(self.confirm_delay)
         if self.confirm_failures > 0:
             self.confirm_failures -= 1
             raise ServiceUnavailable("injected: the data plane did not answer")

@@ -63,13 +63,14 @@ STALE_RECHECK_SECONDS = 5
 STALE_RECHECKS = 6
 
 # Fewer round trips per deployment (issue 17). A provision, traffic or terminate step is one
-# activity (traffic: a local one since TRAFFIC_LOCAL_PATCH) that records its own progress first and, on one machine, does the step without a
-# placement call (StepInput.unless_hosts). The short registry writes (a bake's progress, events,
-# status, finish) and the rollback planning run as local activities: a marker event in
-# the workflow task that needed them instead of an activity task and a workflow task of their
-# own, and their inputs stay out of the history. All are idempotent like every activity: a worker
-# killed meanwhile fails its task, and the next worker runs them again. Decided once, at the
-# start of the run, so a history recorded before it replays the old way throughout.
+# activity (traffic: a local one since TRAFFIC_LOCAL_PATCH) that records its own progress first
+# and, on one machine, does the step without a placement call (StepInput.unless_hosts). The
+# short registry writes (a bake's progress, events, status, finish) and the rollback planning
+# run as local activities: a marker event in the workflow task that needed them instead of an
+# activity task and a workflow task of their own, and their inputs stay out of the history. All
+# are idempotent like every activity: a worker killed meanwhile fails its task, and the next
+# worker runs them again. Decided once, at the start of the run, so a history recorded before
+# it replays the old way throughout.
 LEAN_PATCH = "lean-round-trips"
 
 # The preparation (admission, plan, the endpoint taken, the new fleets' records: registry work
@@ -89,14 +90,16 @@ LEAN_PATCH = "lean-round-trips"
 PREPARE_LOCAL_PATCH = "prepare-local-2"
 
 # A traffic step as a local activity too (issue 17): it writes the routing and waits for the
-# data plane to confirm it, seconds at most, so it runs in the workflow task that reached it
-# (the one an activity's or a timer's end started) instead of an activity task and a workflow
-# task of its own, and its input stays out of the history. What it writes is fenced by its
-# place in the deployment (RoutingFence), absolute and idempotent, like every step: a worker
-# killed meanwhile fails the task, and the next one writes it again. An update or signal sent
-# meanwhile (an abort) is taken in when the step ends, as it was taken in while the traffic
-# activity ran; a traffic step was never cut short. The newest generation: asked first, alone,
-# and it has every earlier patch without asking for it (one marker a run instead of two).
+# data plane to confirm it (well under a second as a rule, 60 s at most), so it runs in the
+# workflow task that reached it (the one an activity's or a timer's end started) instead of an
+# activity task and a workflow task of its own, and its input stays out of the history. When a
+# bake follows, the step begins it too, once the traffic is live (StepInput.bake_after): the
+# bake's progress is one registry write in the same activity. What a step writes is fenced by
+# its place in the deployment (RoutingFence), absolute and idempotent: a worker killed meanwhile
+# fails the task, and the next one writes it again. An update or signal sent meanwhile (an
+# abort) is taken in once the step ends; an activity's was taken in at once, but a traffic step
+# was never cut short either way. The newest generation: asked first and alone, it has every
+# earlier patch without asking for it (one marker a run instead of two).
 TRAFFIC_LOCAL_PATCH = "traffic-local-3"
 
 
@@ -214,6 +217,11 @@ class DeploymentWorkflow:
         try:
             if isinstance(step, ProvisionStep):
                 await self._interruptible(self._step_activity(step, progress=progress, fence=fence))
+            elif isinstance(step, TrafficStep):
+                bake = self._bake_after(planned)
+                await self._step_activity(step, progress=progress, fence=fence, bake=bake)
+                if bake is not None:
+                    self.state.begun_bake = bake.progress.step_index
             else:
                 await self._step_activity(step, progress=progress, fence=fence)
         except ActivityError as error:
@@ -226,9 +234,25 @@ class DeploymentWorkflow:
                     None,
                 )
 
+    def _bake_after(self, planned: PlannedStep) -> act.BakeStart | None:
+        """The bake right after traffic step `planned`, for the step's local activity to begin
+        once the traffic is live (TRAFFIC_LOCAL_PATCH); None if no bake follows."""
+        steps = self._require_prepared().plan.steps
+        if not self.state.traffic_local or planned.index + 1 >= len(steps):
+            return None
+        following = steps[planned.index + 1]
+        if not isinstance(following.step, BakeStep):
+            return None
+        progress = self._progress_input(
+            following.index, following.step.message, phase=DeploymentPhase.BAKING
+        )
+        return act.BakeStart(progress=progress, seconds=following.step.seconds)
+
     async def _bake(self, index: int, step: BakeStep) -> None:
+        begun, self.state.begun_bake = self.state.begun_bake, None
         self.state.start_bake(workflow.now() + timedelta(seconds=step.seconds))
-        await self._progress(index, step.message, bake_ends_at=self.state.bake_ends_at)
+        if begun != index:  # else the traffic step before it recorded its progress
+            await self._progress(index, step.message, bake_ends_at=self.state.bake_ends_at)
         try:
             if step.seconds > 0:
                 await workflow.wait_condition(
@@ -322,6 +346,7 @@ class DeploymentWorkflow:
     async def _hold_while_paused(self) -> None:
         if not self.state.paused:
             return
+        self.state.begun_bake = None  # a bake after the hold begins afresh
         self.state.phase = DeploymentPhase.PAUSED
         await self._progress(
             self.state.index if self.state.index is not None else -1,
@@ -426,8 +451,10 @@ class DeploymentWorkflow:
         attempts: int | None = None,
         progress: act.ProgressInput | None = None,
         fence: int | None = None,
+        bake: act.BakeStart | None = None,
     ) -> Any:
-        """`fence`: where the step stands in the deployment (StepInput.fence_step)."""
+        """`fence`: where the step stands in the deployment (StepInput.fence_step); `bake`: the
+        bake a traffic step begins (StepInput.bake_after)."""
         prepared = self._require_prepared()
         data = act.StepInput(
             ref=prepared.ref,
@@ -437,6 +464,7 @@ class DeploymentWorkflow:
             progress=progress,
             unless_hosts=self.state.lean and isinstance(step, ProvisionStep | TerminateStep),
             fence_step=fence,
+            bake_after=bake,
         )
         if isinstance(step, ProvisionStep):
             spec = next((s for s in prepared.plan.green if s.variant == step.fleet.variant), None)
@@ -560,11 +588,12 @@ class DeploymentWorkflow:
         paused: bool = False,
         bake_ends_at: Any = None,
         rollback_step: int | None = None,
+        phase: DeploymentPhase | None = None,
     ) -> act.ProgressInput:
         return act.ProgressInput(
             ref=self._require_prepared().ref,
             step_index=index,
-            phase=self.state.phase.value,
+            phase=(phase or self.state.phase).value,
             message=message,
             at=workflow.now(),
             bake_ends_at=bake_ends_at,

@@ -74,6 +74,9 @@ class DeploymentState:
     pause_message: str | None = None  # why the deployment paused itself (None: a user paused)
     baking: bool = False
     bake_ends_at: datetime | None = None
+    # The index of the bake the traffic step before it began (StepInput.bake_after; None: the
+    # next bake begins itself).
+    begun_bake: int | None = None
     promote: bool = False  # the current bake is to end now
     # The forward steps are over (or never ran, when settling): the controls are refused and the
     # deadline timer ends.

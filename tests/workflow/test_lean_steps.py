@@ -5,6 +5,7 @@ activities; with hosts registered the step still goes to the hosts' own queues."
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.errors import heartbeat_progress
 from activities.fleet import FleetActivities
-from activities.models import PrepareInput, ProgressInput, StepInput
+from activities.models import BakeStart, PrepareInput, ProgressInput, StepInput
 from activities.prepare import PrepareActivities
 from activities.recording import RecordingActivities
 from activities.traffic import TrafficActivities
@@ -64,8 +65,10 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
         assert not any(LEAN_PATCH.encode() in m for m in markers)
         assert not any(PREPARE_LOCAL_PATCH.encode() in m for m in markers)
         assert any(PREPARE_UPDATE.encode() in m for m in markers)  # prepared locally
-        assert any(RECORD_PROGRESS.encode() in m for m in markers)  # a bake's, locally
         assert sum(SHIFT_TRAFFIC.encode() in m for m in markers) == 2  # both shifts, locally
+        # Each shift began the bake after it; only the termination wait, after a bake, records
+        # its own progress.
+        assert sum(RECORD_PROGRESS.encode() in m for m in markers) == 1
         record = w.endpoint("e1")
         assert record.config_name == "c2" and record.pending is None
         deployment = w.registry.list_deployments("e1")[0]
@@ -83,6 +86,8 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
         started = [e for e in events if e.type == "StepStarted"]
         # Every step of the plan wrote its progress and StepStarted event, in order.
         assert [e.detail["step"] for e in started] == list(range(len(deployment.plan["steps"])))
+        bakes = [e for e in started if e.detail["phase"] == "Baking"]
+        assert len(bakes) == 3 and [e.at for e in started] == sorted(e.at for e in started)
         assert events[-1].type == "Finished"
 
 
@@ -151,6 +156,21 @@ def test_a_step_with_hosts_registered_records_progress_and_leaves_the_work_to_th
         env.run(traffic.shift_traffic, data)
         messages = [e.message for e in registry.list_events("dep-1") if e.type == "StepStarted"]
         assert messages == ["one", "two", "three"]
+        # With the bake after it, it begins the bake once the traffic is live: the bake's
+        # progress, timed from the workflow's `at` on by what the step took.
+        bake = step_input(shift.index + 1, "four", "Baking").progress
+        assert bake is not None
+        data = data.model_copy(update={"bake_after": BakeStart(progress=bake, seconds=30)})
+        router.confirm_delay = 0.2
+        env.run(traffic.shift_traffic, data)
+        messages = [e.message for e in registry.list_events("dep-1") if e.type == "StepStarted"]
+        assert messages == ["one", "two", "three", "four"]
+        record = registry.get_endpoint("e1")
+        assert record is not None and record.pending is not None
+        assert record.pending.phase == "Baking" and record.pending.step_index == shift.index + 1
+        assert record.pending.bake_ends_at is not None
+        began = record.pending.bake_ends_at - timedelta(seconds=30)
+        assert AT + timedelta(seconds=0.2) <= began < AT + timedelta(seconds=5)
     finally:
         hosts.close()
         registry.close()

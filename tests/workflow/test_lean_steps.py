@@ -4,6 +4,7 @@ activities; with hosts registered the step still goes to the hosts' own queues."
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 from pathlib import Path
@@ -134,6 +135,7 @@ def test_a_step_with_hosts_registered_records_progress_and_leaves_the_work_to_th
 
         # No host registered: the shared queue's fleet does it, in this one activity.
         status = env.run(fleets.provision, step_input(planned.index, "one"))
+        assert isinstance(planned.step, ProvisionStep)
         assert status is not None and status.healthy == planned.step.count
         assert fleet.changes
         # A host registered: progress is written, nothing is scaled here (None: place it).
@@ -189,3 +191,34 @@ def test_a_step_heartbeats_only_as_an_activity_and_stops_on_cancel_either_way(lo
     env.cancel()
     with pytest.raises(CancelledError):
         env.run(lambda: heartbeat_progress()("confirming e1 v2"))
+
+
+async def test_a_traffic_step_slower_than_a_workflow_task_runs_once_and_the_deployment_ends(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A data plane slow to confirm holds the local traffic step past the workflow task's 10 s
+    timeout: the worker keeps the task alive meanwhile (a task completed while the step runs),
+    so the step is not run again and the deployment goes on."""
+    async with world(dev_env.client, tmp_path) as w:
+        await w.create("e1", "c1", variant(count=2))
+
+        async def update(config: str, confirm_seconds: float) -> list[EventType.ValueType]:
+            w.add_config(config, variant(model=config, count=2))
+            w.router.confirm_delay = confirm_seconds
+            applied = w.router.calls
+            request = {
+                "EndpointName": "e1",
+                "EndpointConfigName": config,
+                "DeploymentConfig": canary(wait=1, size=1, final=0),
+            }
+            handle = await w.start("UpdateEndpoint", request)
+            await asyncio.wait_for(handle.result(), timeout=120)
+            assert w.router.calls - applied == 2  # the canary and the rest, each applied once
+            assert w.endpoint("e1").config_name == config
+            return [e.event_type for e in (await handle.fetch_history()).events]
+
+        quick = await update("c2", 0.0)
+        slow = await update("c3", 11.0)
+        assert EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT not in slow
+        completed = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        assert slow.count(completed) >= quick.count(completed) + 2  # one more per slow step

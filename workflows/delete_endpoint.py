@@ -21,6 +21,15 @@ with workflow.unsafe.imports_passed_through():
         parse_input,
         release_after_failed_prepare,
     )
+    from workflows.local import run_local
+
+
+# The preparation, the routing cleared and the record removed as local activities (issue 17):
+# registry writes and a confirm from the data plane, in the workflow task that needs them
+# instead of an activity task and a workflow task each; retiring the fleets stays an activity
+# (instances stop within a grace period). Asked first, before any local activity (see
+# workflows/deployment.py, PREPARE_LOCAL_PATCH): a run with it has hosts.PATCH without asking.
+DELETE_LOCAL_PATCH = "delete-local-1"
 
 
 def _kwargs(opts: options.ActivityOptions) -> dict[str, Any]:
@@ -36,6 +45,17 @@ class DeleteEndpoint:
     @workflow.run
     async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:
         parse_input(DeleteEndpointInput, request)
+        local = workflow.patched(DELETE_LOCAL_PATCH)
+
+        async def call(
+            name: str, arg: Any, opts: options.ActivityOptions, result_type: Any = None
+        ) -> Any:
+            if local:
+                return await run_local(name, arg, opts, result_type)
+            return await workflow.execute_activity(
+                name, arg, result_type=result_type, **_kwargs(opts)
+            )
+
         data = act.PrepareInput(
             request=request,
             deployment_id=deployment_id_of(deployment_id),
@@ -43,11 +63,8 @@ class DeleteEndpoint:
             started_at=workflow.now(),
         )
         try:
-            prepared = await workflow.execute_activity(
-                names.PREPARE_DELETE,
-                data,
-                result_type=act.PreparedDelete,
-                **_kwargs(options.REGISTRY),
+            prepared: act.PreparedDelete = await call(
+                names.PREPARE_DELETE, data, options.REGISTRY, act.PreparedDelete
             )
         except ActivityError as error:
             failure = business_failure(error)
@@ -56,9 +73,7 @@ class DeleteEndpoint:
             )
             raise failure from None
         # Every step is idempotent and retried: a delete, once accepted, goes through.
-        await workflow.execute_activity(
-            names.CLEAR_ROUTING, prepared.ref, **_kwargs(options.TRAFFIC)
-        )
+        await call(names.CLEAR_ROUTING, prepared.ref, options.TRAFFIC)
 
         async def retire() -> None:
             await workflow.execute_activity(
@@ -67,11 +82,9 @@ class DeleteEndpoint:
                 **_kwargs(options.TERMINATE),
             )
 
-        if workflow.patched(hosts.PATCH):
+        if local or workflow.patched(hosts.PATCH):
             await hosts.retire_fleets(prepared.fleet_ids, options.TERMINATE, retire)
         else:
             await retire()
-        await workflow.execute_activity(
-            names.REMOVE_ENDPOINT, prepared.ref, **_kwargs(options.REGISTRY)
-        )
+        await call(names.REMOVE_ENDPOINT, prepared.ref, options.REGISTRY)
         return {"EndpointArn": prepared.endpoint_arn}

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         failure_type,
         release_after_failed_prepare,
     )
+    from workflows.local import run_local
     from workflows.messages import (
         ABORT,
         ALARM_TRIPPED,
@@ -481,7 +482,7 @@ class DeploymentWorkflow:
         if isinstance(step, ProvisionStep | TerminateStep) and self._patched(hosts.PATCH):
             return await self._scale_on_hosts(step, name, data, opts)
         if isinstance(step, TrafficStep) and self.state.traffic_local:
-            return await self._local(name, data, opts, None)
+            return await run_local(name, data, opts, None)
         return await self._call(name, data, opts, None)
 
     async def _scale_on_hosts(
@@ -534,37 +535,7 @@ class DeploymentWorkflow:
         otherwise."""
         if not self.state.lean:
             return await self._call(name, arg, opts, result_type)
-        return await self._local(name, arg, opts, result_type)
-
-    async def _local(
-        self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None
-    ) -> T:
-        """`name` as a local activity (its heartbeat timeout does not apply: the workflow
-        task's own timeout tells a dead worker)."""
-        try:
-            result: T = await workflow.execute_local_activity(
-                name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=opts.start_to_close,
-                retry_policy=opts.retry(),
-            )
-        except FailureError as failure:
-            if isinstance(failure, CancelledError):
-                raise
-            # A local activity's failure comes as its own error, not wrapped in ActivityError
-            # as an activity's is: wrap it, so callers tell step failures from their own bugs
-            # the same way for both.
-            raise ActivityError(
-                f"Local activity {name} failed",
-                scheduled_event_id=0,
-                started_event_id=0,
-                identity="",
-                activity_type=name,
-                activity_id="",
-                retry_state=None,
-            ) from failure
-        return result
+        return await run_local(name, arg, opts, result_type)
 
     async def _progress(
         self,

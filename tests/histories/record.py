@@ -33,7 +33,8 @@ HERE = Path(__file__).parent
 # "lean-judged-" once the judge-lacking-data patch (workflows/judging.py) joined it,
 # "lean-judged-local-prepare-2-" once the preparation became a local activity, every earlier
 # patch implied (prepare-local-2); "traffic-local-3-" once traffic steps did too, one patch
-# marker implying every earlier one (traffic-local-3).
+# marker implying every earlier one (traffic-local-3), with DeleteEndpoint's registry steps
+# local as well (delete-local-1).
 GENERATION = "traffic-local-3-"
 WHO = ControlRequest(actor="recorder", reason="replay fixture")
 

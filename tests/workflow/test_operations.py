@@ -14,7 +14,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from greenshift import naming
+from greenshift import names, naming
 from greenshift.registry.records import DeploymentRecord
 from greenshift.status import EndpointStatus
 from tests.workflow.harness import canary, linear, rolling, variant, wait_for, world
@@ -140,11 +140,22 @@ async def test_delete_removes_routing_fleets_and_record(
 ) -> None:
     async with world(env.client, tmp_path) as w:
         await w.create("e1", "c1", variant(count=2))
-        await w.run("DeleteEndpoint", {"EndpointName": "e1"})
+        handle = await w.start("DeleteEndpoint", {"EndpointName": "e1"})
+        await handle.result()
         assert w.registry.get_endpoint("e1") is None
         assert all(size == 0 for size in w.fleet.sizes.values())
         routing = w.router.routing("e1")
         assert routing is not None and routing.variants == []
+        # The registry writes and the routing cleared run locally; stopping instances (placed
+        # over the hosts, if any) are the activities (issue 17).
+        scheduled = {
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in (await handle.fetch_history()).events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        }
+        assert names.RETIRE_FLEETS in scheduled
+        local = {names.PREPARE_DELETE, names.CLEAR_ROUTING, names.REMOVE_ENDPOINT}
+        assert not scheduled & local
 
 
 @pytest.mark.parametrize(

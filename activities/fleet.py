@@ -28,11 +28,14 @@ ProgressRecorder = Callable[[ProgressInput], None]
 
 def record_step_progress(data: StepInput, recorder: ProgressRecorder | None) -> None:
     """Write the progress a step carries before the step acts (shared with the traffic step)."""
-    if data.progress is None:
-        return
+    if data.progress is not None:
+        record_progress(data.progress, recorder)
+
+
+def record_progress(progress: ProgressInput, recorder: ProgressRecorder | None) -> None:
     if recorder is None:
         raise ValidationError("this worker was built without a progress recorder")
-    recorder(data.progress)
+    recorder(progress)
 
 
 class FleetActivities:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from temporalio import activity
 
 from activities.errors import business_errors, heartbeat_progress
-from activities.fleet import ProgressRecorder, record_step_progress
+from activities.fleet import ProgressRecorder, record_progress, record_step_progress
 from activities.models import BakeStart, DeploymentRef, StepInput
 from activities.routing import routing_for
 from greenshift.errors import StaleRouting, ValidationError
@@ -53,11 +53,10 @@ class TrafficActivities:
     def _begin_bake(self, bake: BakeStart, step_took: timedelta) -> None:
         """Record the following bake's progress as of now, in the workflow's time: when the
         workflow asked for the step, plus what the step took; it ends `seconds` later."""
-        if self.record_progress is None:
-            raise ValidationError("this worker was built without a progress recorder")
         at = bake.progress.at + step_took
         ends_at = at + timedelta(seconds=bake.seconds)
-        self.record_progress(bake.progress.model_copy(update={"at": at, "bake_ends_at": ends_at}))
+        progress = bake.progress.model_copy(update={"at": at, "bake_ends_at": ends_at})
+        record_progress(progress, self.record_progress)
 
     @activity.defn(name=CLEAR_ROUTING)
     @business_errors

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -31,29 +29,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from worker import payload_visits  # noqa: E402
 from worker.build import workflow_runner  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from temporal_costs_workflow import Operations, noop  # noqa: E402
+from workflow_bench import own_cpu, process_cpu  # noqa: E402
 
 KINDS = ("activity", "local activity", "timer")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu() -> float:
-    used = os.times()
-    return used.user + used.system
 
 
 async def connect(port: int, server: subprocess.Popen[bytes]) -> Client:

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.names import CREATE_ENDPOINT
     from greenshift.status import DeploymentOutcome, EndpointStatus
     from workflows import hosts, options
+    from workflows.calls import run_activity
     from workflows.deployment import DeploymentWorkflow, Settled
     from workflows.inputs import failure_message, parse_input
     from workflows.state import Abort, DeploymentPhase
@@ -36,11 +37,11 @@ class CreateEndpoint(DeploymentWorkflow):
         self.state.phase = DeploymentPhase.CLEANING_UP
         reason = abort.message
         try:
-            await self._call(names.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
+            await run_activity(names.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
             fleet_ids = sorted(prepared.fleets.values())
 
             def retire() -> Awaitable[Any]:
-                return self._call(
+                return run_activity(
                     names.RETIRE_FLEETS,
                     act.FleetsInput(ref=prepared.ref, fleet_ids=fleet_ids),
                     options.TERMINATE,

@@ -15,13 +15,13 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.contracts.sagemaker_shapes import DeleteEndpointInput
     from greenshift.names import DELETE_ENDPOINT
     from workflows import hosts, options
+    from workflows.calls import run_activity, run_local
     from workflows.inputs import (
         business_failure,
         deployment_id_of,
         parse_input,
         release_after_failed_prepare,
     )
-    from workflows.local import run_local
 
 
 # The preparation, the routing cleared and the record removed as local activities (issue 17):
@@ -32,29 +32,13 @@ with workflow.unsafe.imports_passed_through():
 DELETE_LOCAL_PATCH = "delete-local-1"
 
 
-def _kwargs(opts: options.ActivityOptions) -> dict[str, Any]:
-    return {
-        "start_to_close_timeout": opts.start_to_close,
-        "heartbeat_timeout": opts.heartbeat,
-        "retry_policy": opts.retry(),
-    }
-
-
 @workflow.defn(name=DELETE_ENDPOINT)
 class DeleteEndpoint:
     @workflow.run
     async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:
         parse_input(DeleteEndpointInput, request)
         local = workflow.patched(DELETE_LOCAL_PATCH)
-
-        async def call(
-            name: str, arg: Any, opts: options.ActivityOptions, result_type: Any = None
-        ) -> Any:
-            if local:
-                return await run_local(name, arg, opts, result_type)
-            return await workflow.execute_activity(
-                name, arg, result_type=result_type, **_kwargs(opts)
-            )
+        call = run_local if local else run_activity
 
         data = act.PrepareInput(
             request=request,
@@ -76,10 +60,10 @@ class DeleteEndpoint:
         await call(names.CLEAR_ROUTING, prepared.ref, options.TRAFFIC)
 
         async def retire() -> None:
-            await workflow.execute_activity(
+            await run_activity(
                 names.RETIRE_FLEETS,
                 act.FleetsInput(ref=prepared.ref, fleet_ids=prepared.fleet_ids),
-                **_kwargs(options.TERMINATE),
+                options.TERMINATE,
             )
 
         if local or workflow.patched(hosts.PATCH):

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from greenshift.status import DeploymentOutcome, EndpointStatus, RollbackReason
     from workflows import hosts, judging, options
+    from workflows.calls import run_activity, run_local
     from workflows.inputs import (
         business_failure,
         deployment_id_of,
@@ -40,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
         failure_type,
         release_after_failed_prepare,
     )
-    from workflows.local import run_local
     from workflows.messages import (
         ABORT,
         ALARM_TRIPPED,
@@ -143,7 +143,7 @@ class DeploymentWorkflow:
             if self.state.prepare_local:
                 prepared = await self._write(name, data, options.REGISTRY, act.Prepared)
             else:
-                prepared = await self._call(name, data, options.REGISTRY, act.Prepared)
+                prepared = await run_activity(name, data, options.REGISTRY, act.Prepared)
         except ActivityError as error:
             failure = business_failure(error)
             await release_after_failed_prepare(
@@ -287,7 +287,7 @@ class DeploymentWorkflow:
         return result.judges
 
     async def _alarm_states(self, alarms: list[str], judges: bool = False) -> act.AlarmCheckResult:
-        return await self._call(
+        return await run_activity(
             names.CHECK_ALARMS,
             act.AlarmCheckInput(alarms=alarms, judges=judges),
             options.ALARMS,
@@ -483,7 +483,7 @@ class DeploymentWorkflow:
             return await self._scale_on_hosts(step, name, data, opts)
         if isinstance(step, TrafficStep) and self.state.traffic_local:
             return await run_local(name, data, opts, None)
-        return await self._call(name, data, opts, None)
+        return await run_activity(name, data, opts, None)
 
     async def _scale_on_hosts(
         self,
@@ -496,16 +496,16 @@ class DeploymentWorkflow:
         nothing to terminate, and with no host registered the shared queue's fleet does it."""
         fleet_id = data.fleets.get(step.fleet.key)
         if fleet_id is None:
-            return await self._call(name, data, opts, None)
+            return await run_activity(name, data, opts, None)
         if data.unless_hosts:
             # One activity when no host is registered; None means there are hosts: place.
-            done: Any = await self._call(name, data, opts, None)
+            done: Any = await run_activity(name, data, opts, None)
             if done is not None:
                 return done
             data = data.model_copy(update={"progress": None, "unless_hosts": False})
         grow = isinstance(step, ProvisionStep)
         return await hosts.scale_fleet(
-            fleet_id, step.count, grow, opts, lambda: self._call(name, data, opts, None)
+            fleet_id, step.count, grow, opts, lambda: run_activity(name, data, opts, None)
         )
 
     def _patched(self, patch: str) -> bool:
@@ -514,19 +514,6 @@ class DeploymentWorkflow:
         where their histories replay it."""
         return self.state.prepare_local or workflow.patched(patch)
 
-    async def _call(
-        self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None
-    ) -> T:
-        result: T = await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=opts.start_to_close,
-            heartbeat_timeout=opts.heartbeat,
-            retry_policy=opts.retry(),
-        )
-        return result
-
     async def _write(
         self, name: str, arg: Any, opts: options.ActivityOptions, result_type: type[T] | None
     ) -> T:
@@ -534,7 +521,7 @@ class DeploymentWorkflow:
         rollback planning: a local activity once LEAN_PATCH holds for this run, an activity
         otherwise."""
         if not self.state.lean:
-            return await self._call(name, arg, opts, result_type)
+            return await run_activity(name, arg, opts, result_type)
         return await run_local(name, arg, opts, result_type)
 
     async def _progress(

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.planning.model import BakeStep
     from greenshift.status import RollbackReason
     from workflows import options
+    from workflows.calls import run_activity
     from workflows.inputs import failure_message
     from workflows.state import DeploymentPhase
 
@@ -101,7 +102,7 @@ async def _look(wf: DeploymentWorkflow, index: int, step: BakeStep, look: int) -
     """One look; a judge that cannot be read fails closed: the deployment rolls back."""
     prepared = wf._require_prepared()
     try:
-        return await wf._call(
+        return await run_activity(
             JUDGE_BAKE,
             JudgeInput(
                 endpoint=prepared.ref.endpoint,

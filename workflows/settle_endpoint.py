@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.names import SETTLE_ENDPOINT
     from greenshift.status import DeploymentOutcome, EndpointStatus, RollbackReason
     from workflows import options
+    from workflows.calls import run_activity
     from workflows.deployment import DeploymentWorkflow, Settled
     from workflows.inputs import failure_message
     from workflows.messages import ABORT, ControlRequest, ControlResult
@@ -35,9 +36,9 @@ class SettleEndpoint(DeploymentWorkflow):
     @workflow.run
     async def run(self, data: act.SettleInput) -> str:
         """Returns the action taken (`nothing`, `release`, `rollback`, `clean_up`)."""
-        plan = await self._call(names.PREPARE_SETTLE, data, options.REGISTRY, act.SettlePlan)
+        plan = await run_activity(names.PREPARE_SETTLE, data, options.REGISTRY, act.SettlePlan)
         if plan.action == "release":
-            await self._call(
+            await run_activity(
                 names.RELEASE_ENDPOINT,
                 act.ReleaseInput(
                     endpoint=data.endpoint,
@@ -72,8 +73,8 @@ class SettleEndpoint(DeploymentWorkflow):
         self.state.phase = DeploymentPhase.CLEANING_UP
         reason = abort.message
         try:
-            await self._call(names.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
-            await self._call(
+            await run_activity(names.CLEAR_ROUTING, prepared.ref, options.TRAFFIC, None)
+            await run_activity(
                 names.RETIRE_FLEETS,
                 act.FleetsInput(ref=prepared.ref, fleet_ids=sorted(prepared.fleets.values())),
                 options.TERMINATE,

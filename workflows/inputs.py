@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.contracts.validation import parse_request
     from greenshift.errors import GreenshiftError
     from workflows import options
+    from workflows.calls import run_activity
 
 ShapeT = TypeVar("ShapeT", bound=BaseModel)
 
@@ -76,9 +77,8 @@ async def release_after_failed_prepare(
     is what the workflow reports either way."""
     if not isinstance(endpoint, str) or not endpoint:
         return
-    opts = options.REGISTRY
     try:
-        await workflow.execute_activity(
+        await run_activity(
             names.RELEASE_ENDPOINT,
             ReleaseInput(
                 endpoint=endpoint,
@@ -86,8 +86,7 @@ async def release_after_failed_prepare(
                 reason=error.message,
                 at=workflow.now(),
             ),
-            start_to_close_timeout=opts.start_to_close,
-            retry_policy=opts.retry(),
+            options.REGISTRY,
         )
     except ActivityError:
         workflow.logger.warning("could not release endpoint %s", endpoint)

@@ -1,5 +1,8 @@
 """Placement of a fleet over the hosts, on the shared task queue: the workflow asks where a
-fleet's instances go, then calls each host's own queue with its share (workflows/hosts.py)."""
+fleet's instances go, then calls each host's own queue with its share (workflows/hosts.py).
+A deployment's provision or terminate step asks in a local activity that records the step's
+progress first (PlaceStep): its workflow task places it, and only the host's share is an
+activity."""
 
 from __future__ import annotations
 
@@ -10,13 +13,15 @@ from typing import Any
 from temporalio import activity
 
 from activities.errors import business_errors
+from activities.fleet import ProgressRecorder, record_progress
+from activities.models import PlaceStepInput
 from greenshift.errors import ValidationError
 from greenshift.hosts.events import record_host_event
 from greenshift.hosts.messages import HostEventInput, PlaceInput, Placement
-from greenshift.hosts.records import Reservation
+from greenshift.hosts.records import Reservation, counts_room
 from greenshift.hosts.shares import shares_for, with_reservations
 from greenshift.hosts.store import HostStore
-from greenshift.names import HOST_FLEETS, PLACE_FLEET, RECORD_HOST_EVENT
+from greenshift.names import HOST_FLEETS, PLACE_FLEET, PLACE_STEP, RECORD_HOST_EVENT
 from greenshift.registry.api import Registry
 
 # A reserved index not launched within this is given up (its host never ran the launch: lost, or
@@ -25,12 +30,19 @@ RESERVATION_TTL_SECONDS = 90.0
 
 
 class HostPlacementActivities:
+    """`record_progress` writes a step's progress (RecordingActivities.write_progress)."""
+
     def __init__(
-        self, registry: Registry, store: HostStore | None, lost_after_seconds: float
+        self,
+        registry: Registry,
+        store: HostStore | None,
+        lost_after_seconds: float,
+        record_progress: ProgressRecorder | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.lost_after = lost_after_seconds
+        self.record_progress = record_progress
 
     @activity.defn(name=PLACE_FLEET)
     @business_errors
@@ -38,6 +50,21 @@ class HostPlacementActivities:
         """Record the fleet's desired count (absolute, as the provision and terminate steps do),
         then the per-host shares. No host store, or no host registered: the shared queue's
         fleet does the work, as on one machine before hosts existed."""
+        return self._place(data)
+
+    @activity.defn(name=PLACE_STEP)
+    @business_errors
+    def place_step(self, data: PlaceStepInput) -> Placement:
+        """A provision or terminate step begun: its progress first, as the step's own activity
+        records it, then its fleet's placement (a fleet never made has none to place: the
+        shared queue's step finds nothing to do)."""
+        if data.progress is not None:
+            record_progress(data.progress, self.record_progress)
+        if data.place is None:
+            return Placement(hosts_registered=False)
+        return self._place(data.place)
+
+    def _place(self, data: PlaceInput) -> Placement:
         hosts = self.store.list() if self.store is not None else []
         if not hosts or self.store is None:
             return Placement(hosts_registered=False)
@@ -62,17 +89,19 @@ class HostPlacementActivities:
         def compute(reserved: list[Reservation]) -> Placement:
             # Read under the placement lock: what another placement just handed out is either
             # an instance record by now or one of `reserved`.
-            instances = with_reservations(self.registry.list_instances(), reserved)
-            types = {}
-            for fleet_id in {r.fleet_id for r in instances}:
-                other = self.registry.get_fleet(fleet_id)
-                if other is not None:
-                    types[fleet_id] = other.instance_type
+            hosts = store.list()
+            if any(counts_room(h) for h in hosts):
+                recorded = self.registry.list_instances()
+            else:  # what other fleets run takes no room: this fleet's own is all it needs
+                recorded = self.registry.list_instances(fleet_id=placed.fleet_id)
+                reserved = [r for r in reserved if r.fleet_id == placed.fleet_id]
+            instances = with_reservations(recorded, reserved)
+            types = self.registry.instance_types({r.fleet_id for r in instances})
             return shares_for(
                 placed,
                 data.count,
                 data.grow,
-                store.list(),
+                hosts,
                 instances,
                 types,
                 datetime.now(UTC),
@@ -94,4 +123,4 @@ class HostPlacementActivities:
         return record_host_event(self.registry, data, datetime.now(UTC))
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.place_fleet, self.host_fleets, self.record_event]
+        return [self.place_fleet, self.place_step, self.host_fleets, self.record_event]

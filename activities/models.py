@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from greenshift.hosts.messages import PlaceInput
 from greenshift.planning.model import Plan, Step, drop_legacy_undo
 from greenshift.ports import AlarmState
 from greenshift.status import DeploymentOutcome, EndpointStatus
@@ -106,6 +107,16 @@ class ProgressInput(_Message):
 
 BakeStart.model_rebuild()
 StepInput.model_rebuild()
+
+
+class PlaceStepInput(_Message):
+    """A provision or terminate step begun in the workflow's own task (a local activity): its
+    progress recorded, then its fleet placed over the hosts; the step itself is then the
+    hosts' activities, or the shared queue's when no host is registered. `place` None: the
+    step's fleet was never made (a terminate finds nothing to place)."""
+
+    progress: ProgressInput | None = None
+    place: PlaceInput | None = None
 
 
 class EventInput(_Message):

@@ -47,10 +47,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from greenshift.binaries import SERVER_STARTUP_TIMEOUT, temporal_cli  # noqa: E402
+from greenshift.hosts.service import HostService, advertisement  # noqa: E402
+from greenshift.hosts.store import HostStore  # noqa: E402
 from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
 from greenshift.supervisor.components import temporal_sqlite_args  # noqa: E402
-from tests.fakes import FakeAlarms, FakeFleet, FakeRouter  # noqa: E402
+from tests.fakes import FakeAlarms, FakeFleet, FakeHostAgent, FakeRouter  # noqa: E402
 from tests.workflow.harness import World, canary, variant  # noqa: E402
 from worker.build import Dependencies, build_worker  # noqa: E402
 
@@ -251,13 +253,17 @@ async def serve_worker(config: dict[str, Any]) -> None:
     url = config["registry_url"]
     registry = SqlRegistry(url, arn_for=settings.arn)
     measured = Measured(registry, exclusive=url.startswith("sqlite"))
+    # As `greenshift up`: the machine is a host, and the worker's fleet is that host's agent.
+    agent = FakeHostAgent(registry, settings.host) if config["local_host"] else None
     deps = Dependencies(
         settings=settings,
         registry=registry,
-        fleet=FakeFleet(),
+        fleet=agent or FakeFleet(),
         router=FakeRouter(),
         alarms=FakeAlarms(list(config["alarms"])),
+        hosts=HostStore(url) if agent else None,
     )
+    background: list[asyncio.Task[None]] = []
     options: dict[str, Any] = {}
     if config["threads"]:
         options["executor"] = ThreadPoolExecutor(max_workers=config["threads"])
@@ -278,10 +284,26 @@ async def serve_worker(config: dict[str, Any]) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
         async with build_worker(client, deps, **options):
+            if agent is not None and deps.hosts is not None:
+                # Registered, heartbeating, its instance activities on the host's own queue.
+                host = advertisement(settings.host, settings.task_queue)
+                await asyncio.to_thread(deps.hosts.register, host)
+                service = HostService(
+                    client,
+                    agent,  # type: ignore[arg-type]  # FakeHostAgent: this host's agent
+                    registry,
+                    deps.hosts,
+                    host,
+                    settings.host_heartbeat_seconds,
+                )
+                background.append(asyncio.create_task(service.run(stop)))
             (folder / "ready").touch()
             await stop.wait()
+            await asyncio.gather(*background)
     finally:
         registry.close()
+        if deps.hosts is not None:
+            deps.hosts.close()
 
 
 @contextlib.asynccontextmanager
@@ -292,6 +314,7 @@ async def bench_world(
     registry_url: str | None = None,
     alarms: tuple[str, ...] = (),
     in_process: bool = False,
+    local_host: bool = True,
 ) -> AsyncIterator[tuple[World, Measured | WorkerProcess]]:
     """tests/workflow/harness.py's world, with the worker as `greenshift up` builds it: in a
     process of its own, or `in_process`."""
@@ -319,6 +342,7 @@ async def bench_world(
                 "registry_url": url,
                 "alarms": list(alarms),
                 "threads": threads,
+                "local_host": local_host,
             }
             worker = WorkerProcess(control, config)
             try:
@@ -368,6 +392,7 @@ async def bench(
     alarms: tuple[str, ...] = (),
     temporal_db: str = "memory",
     in_process: bool = False,
+    local_host: bool = True,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
@@ -380,9 +405,9 @@ async def bench(
             world = Path(tmp) / "world"
             world.mkdir()
             figures = await _bench(
-                env, world, concurrent, threads, registry_url, alarms, in_process
+                env, world, concurrent, threads, registry_url, alarms, in_process, local_host
             )
-            return {**figures, "temporal_db": temporal_db}
+            return {**figures, "temporal_db": temporal_db, "local_host": local_host}
         finally:
             await env.shutdown()
 
@@ -408,8 +433,9 @@ async def _bench(
     registry_url: str | None,
     alarms: tuple[str, ...],
     in_process: bool,
+    local_host: bool,
 ) -> dict[str, Any]:
-    async with bench_world(env, folder, threads, registry_url, alarms, in_process) as (
+    async with bench_world(env, folder, threads, registry_url, alarms, in_process, local_host) as (
         w,
         worker,
     ):
@@ -578,11 +604,20 @@ def report(figures: dict[str, Any], backend: str = "SQLite") -> str:
     in_process = figures["bench_cpu"] is None
     flags = f"--concurrent {n}" + (" --postgres" if backend == "PostgreSQL" else "")
     flags += " --in-process" if in_process else ""
+    local_host = figures["local_host"] and not in_process
+    flags += "" if local_host or in_process else " --no-local-host"
     where = "in the bench's process" if in_process else "in a process of its own"
+    hosts = (
+        "its machine registered as a host, as `greenshift up` does (provisions and terminates "
+        "placed, then run on the host's own queue)"
+        if local_host
+        else "no host registered (the shared queue's fleet provisions and terminates)"
+    )
     text = f"""`PYTHONPATH=. .venv/bin/python bench/workflow_bench.py {flags}
 --temporal-db {figures["temporal_db"]}`: Temporal dev server (real time; persistence:
 {figures["temporal_db"]}), one worker built as `greenshift up` builds it ({where}; the real
-workflows, activities and SqlRegistry on {backend}), instant fakes of fleet, router and alarms.
+workflows, activities and SqlRegistry on {backend}), {hosts}, instant fakes of fleet, router
+and alarms.
 Each deployment creates its endpoint (4 instances), then runs a CANARY UpdateEndpoint (canary 1,
 WaitInterval {WAIT} s, TerminationWait {FINAL} s: {WAITS} s of configured waits, 7 steps);
 overhead = the update's wall time minus those waits. {n} deployments at once through one worker.
@@ -634,6 +669,13 @@ def main() -> None:
         help="run the worker in the bench's process (as before 2026-12-06): its CPU figure then "
         "also holds the bench's own (the API's side of each deployment and the client's calls)",
     )
+    parser.add_argument(
+        "--no-local-host",
+        action="store_true",
+        help="register no host: the shared queue's fleet does every provision and terminate "
+        "(as the figures before 2026-12-07 were taken; `greenshift up` registers its machine as "
+        "a host, whose queue takes them)",
+    )
     parser.add_argument("--serve-worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_worker:
@@ -655,6 +697,7 @@ def main() -> None:
                     alarms,
                     args.temporal_db,
                     args.in_process,
+                    not args.no_local_host,
                 )
             )
         finally:
@@ -668,6 +711,7 @@ def main() -> None:
                 alarms,
                 args.temporal_db,
                 args.in_process,
+                not args.no_local_host,
             )
         )
     text = report(figures, "PostgreSQL" if args.postgres else "SQLite")

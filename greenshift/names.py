@@ -63,6 +63,7 @@ RELEASE_GROUP = "release_group_endpoints"
 JUDGE_BAKE = "judge_bake"
 # Placement, on the shared task queue (activities/hosts.py).
 PLACE_FLEET = "PlaceFleet"
+PLACE_STEP = "PlaceStep"  # a deployment's step: its progress, then PlaceFleet's placement
 HOST_FLEETS = "HostFleets"
 RECORD_HOST_EVENT = "RecordHostEvent"
 # On each host's own task queue (greenshift.hosts.activities, run by the host agents).
@@ -97,6 +98,7 @@ WORKER_ACTIVITIES = frozenset(
         RELEASE_GROUP,
         JUDGE_BAKE,
         PLACE_FLEET,
+        PLACE_STEP,
         HOST_FLEETS,
         RECORD_HOST_EVENT,
     }

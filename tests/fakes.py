@@ -12,13 +12,16 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from greenshift.errors import GreenshiftError, ServiceUnavailable
+from greenshift.naming import instance_id
 from greenshift.ports import AlarmState, FleetStatus, Progress, ProvisionFailed
-from greenshift.registry.records import EndpointRouting, FleetRecord, RoutingFence
+from greenshift.registry.api import Registry
+from greenshift.registry.records import EndpointRouting, FleetRecord, InstanceRecord, RoutingFence
+from greenshift.status import InstanceState
 
 
 class _FileState:
@@ -110,6 +113,60 @@ class FakeFleet:
     def status(self, fleet_id: str) -> FleetStatus:
         n = self.state.data["sizes"].get(fleet_id, 0)
         return FleetStatus(fleet_id=fleet_id, desired=n, healthy=n, launching=0, failed=0)
+
+
+class FakeHostAgent(FakeFleet):
+    """FakeFleet as the agent of the one host `host` (greenshift.hosts.activities calls it with
+    this host's share and the indices placement reserved). It keeps the instance records a real
+    agent keeps, In service at once and deleted once stopped, so placement sees what runs where;
+    being the only host, its share is the fleet's count."""
+
+    def __init__(self, registry: Registry, host: str, faults: FleetFaults | None = None) -> None:
+        super().__init__(faults=faults)
+        self.registry = registry
+        self.host = host
+
+    def scale_up(
+        self,
+        fleet: FleetRecord,
+        count: int,
+        progress: Progress,
+        *,
+        indices: list[int] | None = None,
+        share: bool = False,
+    ) -> FleetStatus:
+        status = super().scale_up(fleet, count, progress)
+        live = self.registry.list_instances(fleet_id=fleet.fleet_id, host=self.host)
+        used = {r.index for r in live}
+        free = [i for i in (indices or range(count + len(used))) if i not in used]
+        now = datetime.now(UTC)
+        for index in free[: max(0, count - len(live))]:
+            self.registry.upsert_instance(
+                InstanceRecord(
+                    instance_id=instance_id(fleet.fleet_id, index),
+                    fleet_id=fleet.fleet_id,
+                    endpoint=fleet.endpoint,
+                    variant=fleet.variant,
+                    index=index,
+                    host=self.host,
+                    state=InstanceState.IN_SERVICE,
+                    started_at=now,
+                    updated_at=now,
+                )
+            )
+        return status
+
+    def scale_down(
+        self, fleet_id: str, count: int, progress: Progress, *, share: bool = False
+    ) -> FleetStatus:
+        status = super().scale_down(fleet_id, count, progress)
+        live = self.registry.list_instances(fleet_id=fleet_id, host=self.host)
+        for record in sorted(live, key=lambda r: r.index)[max(0, count) :]:
+            self.registry.delete_instance(record.instance_id)
+        return status
+
+    def adopt(self) -> dict[str, int]:
+        return {}  # a restarted agent's adoption: a fake runs nothing to adopt
 
 
 class FakeRouter:

@@ -104,7 +104,10 @@ def worker_activities(deps: Dependencies) -> list[Callable[..., Any]]:
         SettleActivities(deps.registry),
     )
     placement = HostPlacementActivities(
-        deps.registry, deps.hosts, deps.settings.host_lost_after_seconds
+        deps.registry,
+        deps.hosts,
+        deps.settings.host_lost_after_seconds,
+        recording.write_progress,
     )
     activities += placement.all()
     activities.append(JudgeActivities(deps.judges, deps.registry).judge_bake)

@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
     from greenshift import names
+    from greenshift.hosts.messages import PlaceInput, Placement
     from greenshift.planning.model import (
         BakeStep,
         PlannedStep,
@@ -103,6 +104,16 @@ PREPARE_LOCAL_PATCH = "prepare-local-2"
 # earlier patch without asking for it (one marker a run instead of two).
 TRAFFIC_LOCAL_PATCH = "traffic-local-3"
 
+# A provision or terminate step placed in the workflow task that reached it (issue 17): one
+# local activity records the step's progress and places the fleet over the hosts (PlaceStep,
+# registry work only), then the step is the activity of each host's share on its own queue, or
+# of the shared queue's fleet when no host is registered. Before, with hosts registered (as
+# `greenshift up` registers its own machine), a step was three activities: its progress, the
+# placement and the host's share. What a local placement gives up: nothing a user sees (a
+# placement was never cut short either); a worker killed in it is noticed by the workflow
+# task's timeout. The newest generation: asked first and alone, every earlier patch implied.
+PLACE_LOCAL_PATCH = "place-local-4"
+
 
 @dataclass
 class Settled:
@@ -128,7 +139,8 @@ class DeploymentWorkflow:
         # This run's patches are decided here, before the first local activity
         # (PREPARE_LOCAL_PATCH says why): a patch added later is asked here too, kept in state.
         state = self.state
-        state.traffic_local = workflow.patched(TRAFFIC_LOCAL_PATCH)
+        state.place_local = workflow.patched(PLACE_LOCAL_PATCH)
+        state.traffic_local = state.place_local or workflow.patched(TRAFFIC_LOCAL_PATCH)
         state.lean = state.traffic_local or workflow.patched(LEAN_PATCH)
         state.prepare_local = state.traffic_local or (
             state.lean and workflow.patched(PREPARE_LOCAL_PATCH)
@@ -463,7 +475,9 @@ class DeploymentWorkflow:
             fleets=prepared.fleets,
             routing_strategies=prepared.plan.routing_strategies(),
             progress=progress,
-            unless_hosts=self.state.lean and isinstance(step, ProvisionStep | TerminateStep),
+            unless_hosts=self.state.lean
+            and not self.state.place_local
+            and isinstance(step, ProvisionStep | TerminateStep),
             fence_step=fence,
             bake_after=bake,
         )
@@ -479,11 +493,43 @@ class DeploymentWorkflow:
             raise ApplicationError(f"not an executable step: {step.kind}", non_retryable=True)
         if attempts is not None:
             opts = options.ActivityOptions(opts.start_to_close, attempts, opts.heartbeat)
+        if isinstance(step, ProvisionStep | TerminateStep) and self.state.place_local:
+            return await self._place_and_scale(step, name, data, opts)
         if isinstance(step, ProvisionStep | TerminateStep) and self._patched(hosts.PATCH):
             return await self._scale_on_hosts(step, name, data, opts)
         if isinstance(step, TrafficStep) and self.state.traffic_local:
             return await run_local(name, data, opts, None)
         return await run_activity(name, data, opts, None)
+
+    async def _place_and_scale(
+        self,
+        step: ProvisionStep | TerminateStep,
+        name: str,
+        data: act.StepInput,
+        opts: options.ActivityOptions,
+    ) -> Any:
+        """The step's progress and placement in a local activity (PLACE_LOCAL_PATCH), then the
+        hosts' shares; the shared queue's step when no host is registered (or no fleet was
+        ever made for it: its terminate finds nothing to do)."""
+        fleet_id = data.fleets.get(step.fleet.key)
+        grow = isinstance(step, ProvisionStep)
+        place = None
+        if fleet_id is not None:
+            place = PlaceInput(fleet_id=fleet_id, count=step.count, grow=grow)
+        placement = await run_local(
+            names.PLACE_STEP,
+            act.PlaceStepInput(progress=data.progress, place=place),
+            options.REGISTRY,
+            Placement,
+        )
+        data = data.model_copy(update={"progress": None})
+
+        async def on_this_queue() -> Any:
+            return await run_activity(name, data, opts, None)
+
+        if fleet_id is None:
+            return await on_this_queue()
+        return await hosts.scale_placed(fleet_id, placement, grow, opts, on_this_queue)
 
     async def _scale_on_hosts(
         self,

@@ -47,6 +47,18 @@ async def scale_fleet(
         start_to_close_timeout=options.REGISTRY.start_to_close,
         retry_policy=options.REGISTRY.retry(),
     )
+    return await scale_placed(fleet_id, placement, grow, opts, fallback)
+
+
+async def scale_placed(
+    fleet_id: str,
+    placement: Placement,
+    grow: bool,
+    opts: options.ActivityOptions,
+    fallback: Callable[[], Awaitable[Any]],
+) -> Any:
+    """The fleet scaled as `placement` says: each host its share on its own queue (a drain's
+    leaving hosts after the others); `fallback` when no host is known."""
     if not placement.hosts_registered:
         return await fallback()
     name = HOST_SCALE_UP if grow else HOST_SCALE_DOWN

@@ -65,6 +65,9 @@ class DeploymentState:
     # TRAFFIC_LOCAL_PATCH holds (decided with `lean`): traffic steps are local activities, and
     # the run has every earlier patch without asking for it.
     traffic_local: bool = False
+    # PLACE_LOCAL_PATCH holds: provision and terminate steps are placed by a local activity (and
+    # traffic_local holds, every earlier patch with it).
+    place_local: bool = False
     phase: DeploymentPhase = DeploymentPhase.PREPARING
     index: int | None = None  # the plan step being carried out (or last carried out)
     started_steps: int = 0  # steps that began: the rollback starts from where they led

@@ -54,6 +54,13 @@ def state_of(host: HostRecord, now: datetime, lost_after_seconds: float) -> str:
     return DRAINING if host.draining else ALIVE
 
 
+def counts_room(host: HostRecord) -> bool:
+    """Whether what a host already runs limits what more it takes: not when it advertises no
+    vCPU, memory or GPU (0 is unlimited, and a GPU instance never fits a host of 0 GPUs,
+    whatever else it runs), as `greenshift up` registers its own machine."""
+    return bool(host.vcpus or host.memory_gib or host.gpus)
+
+
 def room_of(host: HostRecord, instance_types_held: Iterable[str]) -> HostRoom:
     """The host's room for placement, less what the instances it holds already take."""
     shapes = [instance_type(name) for name in instance_types_held]

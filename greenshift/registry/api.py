@@ -9,7 +9,7 @@ and keep their case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -166,6 +166,10 @@ class Registry(Protocol):
     def list_fleets(
         self, endpoint: str | None = None, include_retired: bool = False
     ) -> list[FleetRecord]: ...
+    def instance_types(self, fleet_ids: Collection[str]) -> dict[str, str]:
+        """Fleet id -> its instance type, for those of `fleet_ids` that have a record (one
+        read however many: placement weighs the room every fleet on a host takes)."""
+
     def upsert_instance(self, record: InstanceRecord) -> None: ...
     def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
     def list_instances(

@@ -3,6 +3,7 @@ changes what it routes to bumps the routing generation, under the generation loc
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, select, update
@@ -38,6 +39,14 @@ class SqlFleets(SqlBase):
             stmt = stmt.where(f.c.retired.is_(False))
         with self._read() as conn:
             return [fleet_record(row) for row in conn.execute(stmt)]
+
+    def instance_types(self, fleet_ids: Collection[str]) -> dict[str, str]:
+        f = t.fleets
+        if not fleet_ids:
+            return {}
+        stmt = select(f.c.fleet_id, f.c.instance_type).where(f.c.fleet_id.in_(list(fleet_ids)))
+        with self._read() as conn:
+            return {row.fleet_id: row.instance_type for row in conn.execute(stmt)}
 
     def upsert_instance(self, record: InstanceRecord) -> None:
         """A write that changes nothing but `updated_at` (a health heartbeat) does not bump the

@@ -34,8 +34,10 @@ HERE = Path(__file__).parent
 # "lean-judged-local-prepare-2-" once the preparation became a local activity, every earlier
 # patch implied (prepare-local-2); "traffic-local-3-" once traffic steps did too, one patch
 # marker implying every earlier one (traffic-local-3), with DeleteEndpoint's registry steps
-# local as well (delete-local-1).
-GENERATION = "traffic-local-3-"
+# local as well (delete-local-1); "place-local-4-" once provision and terminate steps were
+# placed by a local activity (place-local-4), with "canary_on_local_host" recording that path
+# with a host registered, as `greenshift up` runs.
+GENERATION = "place-local-4-"
 WHO = ControlRequest(actor="recorder", reason="replay fixture")
 
 
@@ -106,6 +108,12 @@ async def judge_quiet_paused_resumed(w: World, env: WorkflowEnvironment) -> list
     return [handle]
 
 
+async def canary_on_local_host(w: World, env: WorkflowEnvironment) -> list[WorkflowHandle]:
+    """canary_success with the machine registered as a host: steps placed, then run by the
+    host's agent on its own queue."""
+    return await canary_success(w, env)
+
+
 async def _ignore_failure(handle: WorkflowHandle) -> None:
     try:
         await handle.result()
@@ -120,7 +128,10 @@ SCENARIOS: dict[str, Callable[[World, WorkflowEnvironment], Awaitable[list[Workf
     "weights_and_delete": weights_and_delete,
     "create_failed": create_failed,
     "judge_quiet_paused_resumed": judge_quiet_paused_resumed,
+    "canary_on_local_host": canary_on_local_host,
 }
+# Scenarios run with the machine registered as a host (tests/workflow/harness.py, local_host).
+LOCAL_HOST = {"canary_on_local_host"}
 # Scenarios whose alarm is a built-in judge, scripted (greenshift.simulate.fakes.SimJudges).
 JUDGES = {"judge_quiet_paused_resumed": lambda: SimJudges(["errors"], quiet={1: None})}
 
@@ -140,7 +151,12 @@ async def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 faults = FleetFaults(never_healthy_models={"broken"})
                 async with world(
-                    env.client, Path(tmp), faults=faults, alarms=["errors"], judges=judges
+                    env.client,
+                    Path(tmp),
+                    faults=faults,
+                    alarms=["errors"],
+                    judges=judges,
+                    local_host=name in LOCAL_HOST,
                 ) as w:
                     handles = await scenario(w, env)
                     for number, handle in enumerate(handles):

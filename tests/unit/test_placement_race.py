@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -144,6 +144,45 @@ def test_a_launched_reservation_gives_way_to_its_record_and_a_stale_one_expires(
         assert len(store.reservations()) == 2
         store.place("ep.A.d1", lambda pending: Placement(hosts_registered=True), 30.0, now=later)
         assert store.reservations() == []
+    finally:
+        registry.close()
+        store.close()
+
+
+def test_on_hosts_without_limits_a_placement_reads_its_own_fleet_not_every_instance(
+    registry_url: str,
+) -> None:
+    """`greenshift up` registers its machine with no limits: what other fleets run there takes
+    no room, so a placement reads its own fleet's instances only, and costs the same however
+    many endpoints the installation holds (issue 17). With limits it weighs them all."""
+    store = HostStore(registry_url)
+    registry = SqlRegistry(registry_url)
+    reads: list[tuple[object, ...]] = []
+    listed = registry.list_instances
+
+    def spy(*args: object, **kwargs: object) -> list[Any]:
+        reads.append((*args, *sorted(kwargs.items())))
+        return listed(*args, **kwargs)  # type: ignore[arg-type]
+
+    registry.list_instances = spy  # type: ignore[method-assign]
+    try:
+        _register(store)
+        registry.upsert_fleet(fleet("ep.A.x", desired_count=2))
+        registry.upsert_fleet(fleet("ep.A.y", desired_count=3))
+        for index in range(3):
+            registry.upsert_instance(instance("ep.A.y", index, host=HOSTS[0]))
+        registry.upsert_instance(instance("ep.A.x", 0, host=HOSTS[1]))
+        activities = HostPlacementActivities(registry, store, 30.0)
+        placed = activities.place_fleet(PlaceInput(fleet_id="ep.A.x", count=2, grow=True))
+        assert reads == [(("fleet_id", "ep.A.x"),)]
+        # Its own instance counts: one more, at the lowest free index.
+        assert _new_indices(placed) == [1] and sum(s.count for s in placed.shares) == 2
+        # A host with limits: the other fleet's three instances take its room, so all are read.
+        store.register(advertisement(HOSTS[0], "greenshift", vcpus=6))  # three ml.m5.large
+        reads.clear()
+        grown = activities.place_fleet(PlaceInput(fleet_id="ep.A.x", count=4, grow=True))
+        assert reads == [()]
+        assert HOSTS[0] not in {s.address for s in grown.shares if s.indices}
     finally:
         registry.close()
         store.close()

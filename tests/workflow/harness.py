@@ -17,11 +17,13 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from greenshift.hosts.service import HostService, advertisement
+from greenshift.hosts.store import HostStore
 from greenshift.planning.model import Plan
 from greenshift.registry.records import EndpointConfigRecord, EndpointRecord, ModelRecord
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
-from tests.fakes import FakeAlarms, FakeFleet, FakeRouter, FleetFaults
+from tests.fakes import FakeAlarms, FakeFleet, FakeHostAgent, FakeRouter, FleetFaults
 from worker.build import Dependencies, build_worker
 from workflows.messages import PROGRESS, ProgressView
 
@@ -122,7 +124,11 @@ async def world(
     faults: FleetFaults | None = None,
     alarms: list[str] | None = None,
     judges: Any = None,
+    local_host: bool = False,
 ) -> AsyncIterator[World]:
+    """`local_host`: this machine registered as a host, its queue served by a host agent over
+    the world's fake fleet, as `greenshift up` runs its worker (provisions and terminates are
+    placed, then done on the host's own queue)."""
     # The workflows enforce the API's quotas (greenshift/admission.py); the largest plans here (20
     # instances blue/green: 40 at the peak) need more than the default per-endpoint limit.
     settings = Settings(
@@ -146,13 +152,35 @@ async def world(
         alarms=w.alarms,
         judges=judges,
     )
+    stop = asyncio.Event()
+    host: asyncio.Task[None] | None = None
+    if local_host:
+        deps.hosts = HostStore(f"sqlite:///{tmp / 'registry.db'}")
+        deps.fleet = w.fleet = FakeHostAgent(registry, settings.host, faults=faults)
     try:
         async with build_worker(client, deps):
+            if deps.hosts is not None:
+                host_record = advertisement(settings.host, settings.task_queue)
+                deps.hosts.register(host_record)  # before the test's first step
+                service = HostService(
+                    client,
+                    w.fleet,  # type: ignore[arg-type]  # FakeHostAgent: this host's agent
+                    registry,
+                    deps.hosts,
+                    host_record,
+                    settings.host_heartbeat_seconds,
+                )
+                host = asyncio.create_task(service.run(stop))
             try:
                 yield w
             finally:
                 await w.terminate_running()
+                stop.set()
+                if host is not None:
+                    await asyncio.wait_for(host, 30)
     finally:
+        if deps.hosts is not None:
+            deps.hosts.close()
         registry.close()
 
 

@@ -22,14 +22,30 @@ from activities.recording import RecordingActivities
 from activities.traffic import TrafficActivities
 from greenshift.hosts.service import advertisement
 from greenshift.hosts.store import HostStore
-from greenshift.names import PREPARE_UPDATE, PROVISION, RECORD_PROGRESS, SHIFT_TRAFFIC, TERMINATE
+from greenshift.names import (
+    HOST_SCALE_DOWN,
+    HOST_SCALE_UP,
+    PLACE_FLEET,
+    PLACE_STEP,
+    PREPARE_UPDATE,
+    PROVISION,
+    RECORD_PROGRESS,
+    SHIFT_TRAFFIC,
+    TERMINATE,
+    host_task_queue,
+)
 from greenshift.planning.model import ProvisionStep, TrafficStep
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter
 from tests.workflow.harness import canary, variant, world
 from tests.workflow.test_activities import AT, seed
-from workflows.deployment import LEAN_PATCH, PREPARE_LOCAL_PATCH, TRAFFIC_LOCAL_PATCH
+from workflows.deployment import (
+    LEAN_PATCH,
+    PLACE_LOCAL_PATCH,
+    PREPARE_LOCAL_PATCH,
+    TRAFFIC_LOCAL_PATCH,
+)
 
 
 async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
@@ -54,7 +70,7 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         ]
         # No preparation, progress, placement, traffic or registry-write activity of its own:
-        # the steps that launch and stop instances.
+        # the steps that launch and stop instances (no host registered: the shared queue's).
         assert scheduled == [PROVISION, TERMINATE]
         markers = [
             e.marker_recorded_event_attributes.SerializeToString()
@@ -62,11 +78,14 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
             if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         ]
         # The newest generation's one patch marker implies the earlier patches.
-        assert sum(TRAFFIC_LOCAL_PATCH.encode() in m for m in markers) == 1
+        assert sum(PLACE_LOCAL_PATCH.encode() in m for m in markers) == 1
+        assert not any(TRAFFIC_LOCAL_PATCH.encode() in m for m in markers)
         assert not any(LEAN_PATCH.encode() in m for m in markers)
         assert not any(PREPARE_LOCAL_PATCH.encode() in m for m in markers)
         assert any(PREPARE_UPDATE.encode() in m for m in markers)  # prepared locally
         assert sum(SHIFT_TRAFFIC.encode() in m for m in markers) == 2  # both shifts, locally
+        # Provision and terminate each began with their progress and placement, locally.
+        assert sum(PLACE_STEP.encode() in m for m in markers) == 2
         # Each shift began the bake after it; only the termination wait, after a bake, records
         # its own progress.
         assert sum(RECORD_PROGRESS.encode() in m for m in markers) == 1
@@ -90,6 +109,54 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
         bakes = [e for e in started if e.detail["phase"] == "Baking"]
         assert len(bakes) == 3 and [e.at for e in started] == sorted(e.at for e in started)
         assert events[-1].type == "Finished"
+
+
+async def test_with_a_host_registered_a_step_is_placed_locally_and_only_the_host_acts(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """As `greenshift up` runs it: the machine is a host, and each provision or terminate step
+    is one activity, the host's share on its own queue; its progress and placement are a local
+    activity (before: its progress, PlaceFleet and the host's share, three activities)."""
+    async with world(env.client, tmp_path, local_host=True) as w:
+        await w.create("e1", "c1", variant(count=4))
+        w.add_config("c2", variant(model="m2", count=4))
+        handle = await w.start(
+            "UpdateEndpoint",
+            {
+                "EndpointName": "e1",
+                "EndpointConfigName": "c2",
+                "DeploymentConfig": canary(wait=60, size=1, final=30),
+            },
+        )
+        await handle.result()
+        history = await handle.fetch_history()
+        scheduled = [
+            (
+                e.activity_task_scheduled_event_attributes.activity_type.name,
+                e.activity_task_scheduled_event_attributes.task_queue.name,
+            )
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+        host_queue = host_task_queue(w.settings.task_queue, w.settings.host)
+        assert scheduled == [(HOST_SCALE_UP, host_queue), (HOST_SCALE_DOWN, host_queue)]
+        markers = [
+            e.marker_recorded_event_attributes.SerializeToString()
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        ]
+        assert sum(PLACE_STEP.encode() in m for m in markers) == 2
+        assert not any(PLACE_FLEET.encode() in m for m in markers)
+        # The host's agent launched the first fleet, then the new one, and stopped the first.
+        changes = w.fleet.changes
+        assert [c[0] for c in changes] == ["up", "up", "down"]
+        assert changes[2] == ["down", changes[0][1], 4, 0] and changes[1][2:] == [0, 4]
+        deployment = w.registry.list_deployments("e1")[0]
+        assert deployment.plan is not None
+        events = w.registry.list_events(deployment.deployment_id)
+        started = [e for e in events if e.type == "StepStarted"]
+        assert [e.detail["step"] for e in started] == list(range(len(deployment.plan["steps"])))
+        assert w.endpoint("e1").config_name == "c2"
 
 
 def test_a_step_with_hosts_registered_records_progress_and_leaves_the_work_to_the_hosts(

@@ -18,7 +18,7 @@ from activities.models import PlaceStepInput
 from greenshift.errors import ValidationError
 from greenshift.hosts.events import record_host_event
 from greenshift.hosts.messages import HostEventInput, PlaceInput, Placement
-from greenshift.hosts.records import Reservation, counts_room
+from greenshift.hosts.records import HostRecord, Reservation, counts_room
 from greenshift.hosts.shares import shares_for, with_reservations
 from greenshift.hosts.store import HostStore
 from greenshift.names import HOST_FLEETS, PLACE_FLEET, PLACE_STEP, RECORD_HOST_EVENT
@@ -86,10 +86,9 @@ class HostPlacementActivities:
         store = self.store
         placed = fleet
 
-        def compute(reserved: list[Reservation]) -> Placement:
+        def compute(reserved: list[Reservation], hosts: list[HostRecord]) -> Placement:
             # Read under the placement lock: what another placement just handed out is either
             # an instance record by now or one of `reserved`.
-            hosts = store.list()
             if any(counts_room(h) for h in hosts):
                 recorded = self.registry.list_instances()
             else:  # what other fleets run takes no room: this fleet's own is all it needs

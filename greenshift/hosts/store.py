@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Connection,
     Float,
     Integer,
     MetaData,
@@ -69,6 +70,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _hosts(conn: Connection) -> list[HostRecord]:
+    rows = conn.execute(select(hosts).order_by(hosts.c.address)).all()
+    return [HostRecord.model_validate(r._asdict()) for r in rows]
+
+
 class HostStore:
     """Hosts on the registry database at `url`. Thread-safe; build one per process."""
 
@@ -114,8 +120,7 @@ class HostStore:
 
     def list(self) -> list[HostRecord]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(hosts).order_by(hosts.c.address)).all()
-        return [HostRecord.model_validate(r._asdict()) for r in rows]
+            return _hosts(conn)
 
     def remove(self, address: str) -> None:
         with writer(self.engine).begin() as conn:
@@ -124,15 +129,17 @@ class HostStore:
     def place(
         self,
         fleet_id: str,
-        compute: Callable[[builtins.list[Reservation]], Placement],
+        compute: Callable[[builtins.list[Reservation], builtins.list[HostRecord]], Placement],
         ttl_seconds: float,
         now: datetime | None = None,
     ) -> Placement:
-        """Run `compute` (reads hosts and instances, decides the shares of fleet `fleet_id`) under
-        the placement lock, given the reservations still pending, and record the indices it
-        hands out, all in one transaction: placements on any number of workers take turns, each
-        seeing what the ones before it reserved. Reservations older than `ttl_seconds` are
-        dropped (their host never launched them: it was lost, or the activity never started)."""
+        """Run `compute` (reads instances, decides the shares of fleet `fleet_id`) under the
+        placement lock, given the reservations still pending and the hosts, and record the
+        indices it hands out, all in one transaction: placements on any number of workers take
+        turns, each seeing what the ones before it reserved. Reservations older than
+        `ttl_seconds` are dropped (their host never launched them: it was lost, or the activity
+        never started). The hosts are read on the transaction's own connection: placements
+        queued for the lock hold the pool's others, so a second one could never be had."""
         now = now or _utcnow()
         with writer(self.engine).begin() as conn:
             if not is_sqlite(self.engine):
@@ -146,7 +153,7 @@ class HostStore:
                 Reservation.model_validate(r._asdict())
                 for r in conn.execute(select(reservations)).all()
             ]
-            placement = compute(pending)
+            placement = compute(pending, _hosts(conn))
             rows = [
                 {"fleet_id": fleet_id, "index": i, "host": share.address, "reserved_at": now}
                 for share in placement.shares

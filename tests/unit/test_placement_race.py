@@ -139,10 +139,14 @@ def test_a_launched_reservation_gives_way_to_its_record_and_a_stale_one_expires(
         assert {r.state for r in counted} == {"InService", "Launching"}
         # The others never launched: past the TTL their indices are free again.
         later = datetime.now(UTC) + timedelta(seconds=RESERVATION_TTL_SECONDS + 1)
-        placed = store.place("ep.A.d1", lambda pending: Placement(hosts_registered=True), 30.0)
+        placed = store.place(
+            "ep.A.d1", lambda pending, hosts: Placement(hosts_registered=True), 30.0
+        )
         assert placed.shares == []
         assert len(store.reservations()) == 2
-        store.place("ep.A.d1", lambda pending: Placement(hosts_registered=True), 30.0, now=later)
+        store.place(
+            "ep.A.d1", lambda pending, hosts: Placement(hosts_registered=True), 30.0, now=later
+        )
         assert store.reservations() == []
     finally:
         registry.close()
@@ -186,3 +190,30 @@ def test_on_hosts_without_limits_a_placement_reads_its_own_fleet_not_every_insta
     finally:
         registry.close()
         store.close()
+
+
+def test_more_placements_at_once_than_one_worker_has_connections_all_complete(
+    registry_url: str,
+) -> None:
+    """One worker's placements share its host store's pool (15 connections on PostgreSQL).
+    Those queued for the placement lock hold connections meanwhile, so the placement holding
+    the lock must need no second one: reading the hosts on another connection left it waiting
+    for the pool while the others waited for it, until the pool's 30 s timeout failed them."""
+    worker = Worker(registry_url)
+    try:
+        _register(worker.store)
+        fleets = [f"ep.A.f{n}" for n in range(20)]
+        for fleet_id in fleets:
+            worker.registry.upsert_fleet(fleet(fleet_id, desired_count=2))
+        results = race(
+            [
+                lambda f=f: worker.activities.place_fleet(  # type: ignore[misc]
+                    PlaceInput(fleet_id=f, count=2, grow=True)
+                )
+                for f in fleets
+            ]
+        )
+        assert all(isinstance(r, Placement) for r in results), results
+        assert [sorted(_new_indices(r)) for r in results] == [[0, 1]] * len(fleets)  # type: ignore[arg-type]
+    finally:
+        worker.close()

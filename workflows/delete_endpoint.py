@@ -31,13 +31,20 @@ with workflow.unsafe.imports_passed_through():
 # workflows/deployment.py, PREPARE_LOCAL_PATCH): a run with it has hosts.PATCH without asking.
 DELETE_LOCAL_PATCH = "delete-local-1"
 
+# Each fleet's placement as a local activity too (issue 17): with a host registered, as
+# `greenshift up` registers its machine, a fleet retired is then one activity, the host's share
+# stopped on its own queue, not PlaceFleet and that. The newest generation: asked first and
+# alone, DELETE_LOCAL_PATCH implied.
+DELETE_PLACE_LOCAL_PATCH = "delete-local-2"
+
 
 @workflow.defn(name=DELETE_ENDPOINT)
 class DeleteEndpoint:
     @workflow.run
     async def run(self, request: Any, deployment_id: str | None = None) -> dict[str, str]:
         parse_input(DeleteEndpointInput, request)
-        local = workflow.patched(DELETE_LOCAL_PATCH)
+        place_local = workflow.patched(DELETE_PLACE_LOCAL_PATCH)
+        local = place_local or workflow.patched(DELETE_LOCAL_PATCH)
         call = run_local if local else run_activity
 
         data = act.PrepareInput(
@@ -67,7 +74,9 @@ class DeleteEndpoint:
             )
 
         if local or workflow.patched(hosts.PATCH):
-            await hosts.retire_fleets(prepared.fleet_ids, options.TERMINATE, retire)
+            await hosts.retire_fleets(
+                prepared.fleet_ids, options.TERMINATE, retire, local=place_local
+            )
         else:
             await retire()
         await call(names.REMOVE_ENDPOINT, prepared.ref, options.REGISTRY)

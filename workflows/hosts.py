@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from greenshift.names import HOST_SCALE_DOWN, HOST_SCALE_UP, PLACE_FLEET
     from greenshift.ports import FleetStatus
     from workflows import options
+    from workflows.calls import run_activity, run_local
 
 # The patch id old histories replay without (they called the shared queue's fleet directly).
 PATCH = "hosts-placement"
@@ -37,16 +38,14 @@ async def scale_fleet(
     fallback: Callable[[], Awaitable[Any]],
     replace: bool = False,
     drain: bool = False,
+    local: bool = False,
 ) -> Any:
     """Have `count` instances of the fleet over the hosts (absolute); returns the fleet's
-    FleetStatus summed over hosts, or whatever `fallback` returns when no host is known."""
-    placement: Placement = await workflow.execute_activity(
-        PLACE_FLEET,
-        PlaceInput(fleet_id=fleet_id, count=count, grow=grow, replace=replace, drain=drain),
-        result_type=Placement,
-        start_to_close_timeout=options.REGISTRY.start_to_close,
-        retry_policy=options.REGISTRY.retry(),
-    )
+    FleetStatus summed over hosts, or whatever `fallback` returns when no host is known.
+    `local`: the placement (registry work only) as a local activity."""
+    place = PlaceInput(fleet_id=fleet_id, count=count, grow=grow, replace=replace, drain=drain)
+    call = run_local if local else run_activity
+    placement = await call(PLACE_FLEET, place, options.REGISTRY, Placement)
     return await scale_placed(fleet_id, placement, grow, opts, fallback)
 
 
@@ -97,9 +96,13 @@ def _on_host(
 
 
 async def retire_fleets(
-    fleet_ids: Sequence[str], opts: options.ActivityOptions, fallback: Callable[[], Awaitable[Any]]
+    fleet_ids: Sequence[str],
+    opts: options.ActivityOptions,
+    fallback: Callable[[], Awaitable[Any]],
+    local: bool = False,
 ) -> None:
-    """Every instance of these fleets stopped, on whichever host runs it."""
+    """Every instance of these fleets stopped, on whichever host runs it (`local`: each
+    placement as a local activity)."""
     needs_fallback = False
     for fleet_id in fleet_ids:
 
@@ -107,6 +110,6 @@ async def retire_fleets(
             nonlocal needs_fallback
             needs_fallback = True
 
-        await scale_fleet(fleet_id, 0, False, opts, none)
+        await scale_fleet(fleet_id, 0, False, opts, none, local=local)
     if needs_fallback or not fleet_ids:
         await fallback()

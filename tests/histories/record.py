@@ -35,8 +35,9 @@ HERE = Path(__file__).parent
 # patch implied (prepare-local-2); "traffic-local-3-" once traffic steps did too, one patch
 # marker implying every earlier one (traffic-local-3), with DeleteEndpoint's registry steps
 # local as well (delete-local-1); "place-local-4-" once provision and terminate steps were
-# placed by a local activity (place-local-4), with "canary_on_local_host" recording that path
-# with a host registered, as `greenshift up` runs.
+# placed by a local activity (place-local-4) and DeleteEndpoint's placements too
+# (delete-local-2), with "canary_on_local_host" recording that path with a host registered, as
+# `greenshift up` runs.
 GENERATION = "place-local-4-"
 WHO = ControlRequest(actor="recorder", reason="replay fixture")
 
@@ -109,9 +110,12 @@ async def judge_quiet_paused_resumed(w: World, env: WorkflowEnvironment) -> list
 
 
 async def canary_on_local_host(w: World, env: WorkflowEnvironment) -> list[WorkflowHandle]:
-    """canary_success with the machine registered as a host: steps placed, then run by the
-    host's agent on its own queue."""
-    return await canary_success(w, env)
+    """canary_success with the machine registered as a host (steps placed, then run by the
+    host's agent on its own queue), then the endpoint deleted."""
+    handles = await canary_success(w, env)
+    delete = await w.start("DeleteEndpoint", {"EndpointName": "e1"})
+    await delete.result()
+    return [*handles, delete]
 
 
 async def _ignore_failure(handle: WorkflowHandle) -> None:

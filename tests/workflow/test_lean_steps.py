@@ -159,6 +159,38 @@ async def test_with_a_host_registered_a_step_is_placed_locally_and_only_the_host
         assert w.endpoint("e1").config_name == "c2"
 
 
+async def test_a_delete_on_a_registered_host_stops_each_fleet_in_one_activity(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """DeleteEndpoint places each fleet in a local activity: what is scheduled is the host's
+    share stopped on its own queue (before: PlaceFleet, then that)."""
+    async with world(env.client, tmp_path, local_host=True) as w:
+        await w.create("e1", "c1", variant(count=3))
+        handle = await w.start("DeleteEndpoint", {"EndpointName": "e1"})
+        await handle.result()
+        history = await handle.fetch_history()
+        scheduled = [
+            (
+                e.activity_task_scheduled_event_attributes.activity_type.name,
+                e.activity_task_scheduled_event_attributes.task_queue.name,
+            )
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+        host_queue = host_task_queue(w.settings.task_queue, w.settings.host)
+        assert scheduled == [(HOST_SCALE_DOWN, host_queue)]
+        markers = [
+            e.marker_recorded_event_attributes.SerializeToString()
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        ]
+        assert sum(PLACE_FLEET.encode() in m for m in markers) == 1
+        assert [c[0] for c in w.fleet.changes] == ["up", "down"]
+        assert w.fleet.changes[1][2:] == [3, 0]
+        assert w.registry.get_endpoint("e1") is None
+        assert w.registry.list_instances(endpoint="e1") == []
+
+
 def test_a_step_with_hosts_registered_records_progress_and_leaves_the_work_to_the_hosts(
     tmp_path: Path,
 ) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 from temporalio.exceptions import CancelledError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
@@ -48,6 +49,27 @@ from workflows.deployment import (
 )
 
 
+def scheduled_activities(history: WorkflowHistory) -> list[tuple[str, str]]:
+    """(activity type, task queue) of every activity the run scheduled, in order."""
+    return [
+        (
+            e.activity_task_scheduled_event_attributes.activity_type.name,
+            e.activity_task_scheduled_event_attributes.task_queue.name,
+        )
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+def marker_bytes(history: WorkflowHistory) -> list[bytes]:
+    """Every marker (local activities, patches) serialized: what each names can be searched."""
+    return [
+        e.marker_recorded_event_attributes.SerializeToString()
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+
+
 async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
@@ -64,19 +86,11 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
         )
         await handle.result()
         history = await handle.fetch_history()
-        scheduled = [
-            e.activity_task_scheduled_event_attributes.activity_type.name
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        ]
+        scheduled = [name for name, _ in scheduled_activities(history)]
         # No preparation, progress, placement, traffic or registry-write activity of its own:
         # the steps that launch and stop instances (no host registered: the shared queue's).
         assert scheduled == [PROVISION, TERMINATE]
-        markers = [
-            e.marker_recorded_event_attributes.SerializeToString()
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        ]
+        markers = marker_bytes(history)
         # The newest generation's one patch marker implies the earlier patches.
         assert sum(PLACE_LOCAL_PATCH.encode() in m for m in markers) == 1
         assert not any(TRAFFIC_LOCAL_PATCH.encode() in m for m in markers)
@@ -130,21 +144,10 @@ async def test_with_a_host_registered_a_step_is_placed_locally_and_only_the_host
         )
         await handle.result()
         history = await handle.fetch_history()
-        scheduled = [
-            (
-                e.activity_task_scheduled_event_attributes.activity_type.name,
-                e.activity_task_scheduled_event_attributes.task_queue.name,
-            )
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        ]
+        scheduled = scheduled_activities(history)
         host_queue = host_task_queue(w.settings.task_queue, w.settings.host)
         assert scheduled == [(HOST_SCALE_UP, host_queue), (HOST_SCALE_DOWN, host_queue)]
-        markers = [
-            e.marker_recorded_event_attributes.SerializeToString()
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        ]
+        markers = marker_bytes(history)
         assert sum(PLACE_STEP.encode() in m for m in markers) == 2
         assert not any(PLACE_FLEET.encode() in m for m in markers)
         # The host's agent launched the first fleet, then the new one, and stopped the first.
@@ -169,21 +172,10 @@ async def test_a_delete_on_a_registered_host_stops_each_fleet_in_one_activity(
         handle = await w.start("DeleteEndpoint", {"EndpointName": "e1"})
         await handle.result()
         history = await handle.fetch_history()
-        scheduled = [
-            (
-                e.activity_task_scheduled_event_attributes.activity_type.name,
-                e.activity_task_scheduled_event_attributes.task_queue.name,
-            )
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        ]
+        scheduled = scheduled_activities(history)
         host_queue = host_task_queue(w.settings.task_queue, w.settings.host)
         assert scheduled == [(HOST_SCALE_DOWN, host_queue)]
-        markers = [
-            e.marker_recorded_event_attributes.SerializeToString()
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        ]
+        markers = marker_bytes(history)
         assert sum(PLACE_FLEET.encode() in m for m in markers) == 1
         assert [c[0] for c in w.fleet.changes] == ["up", "down"]
         assert w.fleet.changes[1][2:] == [3, 0]

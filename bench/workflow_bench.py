@@ -3,13 +3,17 @@ Temporal add on top of the waits a DeploymentConfig asks for.
 
     PYTHONPATH=. .venv/bin/python bench/workflow_bench.py [--concurrent 50]
         [--temporal-db memory|file|file-sqlite-defaults] [--postgres] [--in-process]
+        [--no-local-host]
 
 A real Temporal dev server (real time), one worker (the real workflows and activities, the real
 SqlRegistry on a SQLite file) and instant fakes of the fleet, router and alarms, so what is
 measured is the control plane alone. The worker runs in a process of its own, as `greenshift up`
 runs it (`--in-process`: in the bench's process, as before 2026-12-06, where its CPU figure also
 held the bench's own: the API's side of each deployment, its configs' registry writes and the
-client's calls):
+client's calls). As `greenshift up`, it registers its machine as a host: steps are placed, then
+run on the host's own queue by the fake fleet as that host's agent (tests/fakes.FakeHostAgent,
+keeping instance records as an agent does); `--no-local-host` registers none, as the figures
+before 2026-12-07 (later) were taken:
 
 1. one CANARY deployment: wall time from start to result, minus the configured waits;
 2. `--concurrent` CANARY deployments (one per endpoint) started at once through the same worker.

@@ -5,7 +5,10 @@ promptly and a dead worker is noticed within the heartbeat timeout.
 
 A step's progress comes with it (StepInput.progress) and is recorded first, and a step asked to
 act only without hosts (StepInput.unless_hosts) answers None when hosts are registered: on one
-machine a step is one activity, not a progress write, a placement and the step.
+machine a step is one activity, not a progress write, a placement and the step. Deployments since
+the place-local-4 patch record the progress and place in a local activity first (PlaceStep,
+activities/hosts.py) and call these only when no host is registered; the rest serves the runs
+recorded before it.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from greenshift.planning.model import ProvisionStep, TrafficStep
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter
-from tests.workflow.harness import canary, variant, world
+from tests.workflow.harness import World, canary, variant, world
 from tests.workflow.test_activities import AT, seed
 from workflows.deployment import (
     LEAN_PATCH,
@@ -70,22 +70,27 @@ def marker_bytes(history: WorkflowHistory) -> list[bytes]:
     ]
 
 
+async def canary_update(w: World) -> WorkflowHistory:
+    """e1 created on 4 instances, then a CANARY update to c2 run to its end: its history."""
+    await w.create("e1", "c1", variant(count=4))
+    w.add_config("c2", variant(model="m2", count=4))
+    handle = await w.start(
+        "UpdateEndpoint",
+        {
+            "EndpointName": "e1",
+            "EndpointConfigName": "c2",
+            "DeploymentConfig": canary(wait=60, size=1, final=30),
+        },
+    )
+    await handle.result()
+    return await handle.fetch_history()
+
+
 async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     async with world(env.client, tmp_path) as w:
-        await w.create("e1", "c1", variant(count=4))
-        w.add_config("c2", variant(model="m2", count=4))
-        handle = await w.start(
-            "UpdateEndpoint",
-            {
-                "EndpointName": "e1",
-                "EndpointConfigName": "c2",
-                "DeploymentConfig": canary(wait=60, size=1, final=30),
-            },
-        )
-        await handle.result()
-        history = await handle.fetch_history()
+        history = await canary_update(w)
         scheduled = [name for name, _ in scheduled_activities(history)]
         # No preparation, progress, placement, traffic or registry-write activity of its own:
         # the steps that launch and stop instances (no host registered: the shared queue's).
@@ -132,18 +137,7 @@ async def test_with_a_host_registered_a_step_is_placed_locally_and_only_the_host
     is one activity, the host's share on its own queue; its progress and placement are a local
     activity (before: its progress, PlaceFleet and the host's share, three activities)."""
     async with world(env.client, tmp_path, local_host=True) as w:
-        await w.create("e1", "c1", variant(count=4))
-        w.add_config("c2", variant(model="m2", count=4))
-        handle = await w.start(
-            "UpdateEndpoint",
-            {
-                "EndpointName": "e1",
-                "EndpointConfigName": "c2",
-                "DeploymentConfig": canary(wait=60, size=1, final=30),
-            },
-        )
-        await handle.result()
-        history = await handle.fetch_history()
+        history = await canary_update(w)
         scheduled = scheduled_activities(history)
         host_queue = host_task_queue(w.settings.task_queue, w.settings.host)
         assert scheduled == [(HOST_SCALE_UP, host_queue), (HOST_SCALE_DOWN, host_queue)]

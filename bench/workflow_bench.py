@@ -40,6 +40,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -139,13 +140,14 @@ def own_cpu() -> float:
 
 
 class TimedLock:
-    """Stands in for SqlRegistry's per-process write lock: how many write transactions, how long
-    writers queued for the lock and how long they held it (the held time is the registry's
-    serial part). Not `exclusive` (PostgreSQL, whose writers run in parallel): counts and times
-    the transactions without serializing them."""
+    """Wraps SqlRegistry's per-process write lock (`inner`; on SQLite shared with the host
+    store's writes to the same file, greenshift.registry.database.local_write_lock): how many
+    write transactions, how long writers queued for the lock and how long they held it (the
+    held time is the registry's serial part). On PostgreSQL `inner` serializes nothing, and
+    this counts and times the transactions without serializing them."""
 
-    def __init__(self, exclusive: bool = True) -> None:
-        self._lock = threading.Lock() if exclusive else None
+    def __init__(self, inner: AbstractContextManager[Any]) -> None:
+        self._inner = inner
         self._stats = threading.Lock()
         self._local = threading.local()
         self.waited = self.held = 0.0
@@ -153,19 +155,17 @@ class TimedLock:
 
     def __enter__(self) -> None:
         started = time.perf_counter()
-        if self._lock is not None:
-            self._lock.acquire()
+        self._inner.__enter__()
         self._local.acquired = time.perf_counter()
         with self._stats:
             self.waited += self._local.acquired - started
             self.count += 1
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         held = time.perf_counter() - self._local.acquired
         with self._stats:
             self.held += held
-        if self._lock is not None:
-            self._lock.release()
+        self._inner.__exit__(*exc)
 
     def reset(self) -> None:
         with self._stats:
@@ -184,10 +184,10 @@ class Measured:
     """The worker's side of the figures: its CPU, its registry calls and write transactions
     since `reset()`."""
 
-    def __init__(self, registry: SqlRegistry, exclusive: bool) -> None:
+    def __init__(self, registry: SqlRegistry) -> None:
         self.times = CallTimes()
         self.times.wrap(registry)
-        self.lock = TimedLock(exclusive=exclusive)
+        self.lock = TimedLock(registry._local_writes)
         registry._local_writes = self.lock
         self._cpu = own_cpu()
 
@@ -256,7 +256,7 @@ async def serve_worker(config: dict[str, Any]) -> None:
     settings = bench_settings(Path(config["home"]), config["task_queue"])
     url = config["registry_url"]
     registry = SqlRegistry(url, arn_for=settings.arn)
-    measured = Measured(registry, exclusive=url.startswith("sqlite"))
+    measured = Measured(registry)
     # As `greenshift up`: the machine is a host, and the worker's fleet is that host's agent.
     agent = FakeHostAgent(registry, settings.host) if config["local_host"] else None
     deps = Dependencies(
@@ -354,7 +354,7 @@ async def bench_world(
             finally:
                 worker.stop()
             return
-        measured = Measured(registry, exclusive=registry_url is None)
+        measured = Measured(registry)
         deps = Dependencies(
             settings=settings, registry=registry, fleet=w.fleet, router=w.router, alarms=w.alarms
         )

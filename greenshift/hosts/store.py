@@ -9,7 +9,8 @@ one short statement, so heartbeats from many hosts never hold a lock for long.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,7 +31,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from greenshift.hosts.messages import Placement
 from greenshift.hosts.records import HostRecord, Reservation
-from greenshift.registry.database import create_registry_engine, is_sqlite, writer
+from greenshift.registry.database import (
+    create_registry_engine,
+    is_sqlite,
+    local_write_lock,
+    writer,
+)
 from greenshift.registry.schema import UtcDateTime
 
 _metadata = MetaData()
@@ -80,7 +86,14 @@ class HostStore:
 
     def __init__(self, url: str) -> None:
         self.engine = create_registry_engine(url)
+        # Shared with every registry of this process on the same SQLite file.
+        self._local_writes = local_write_lock(self.engine)
         _metadata.create_all(self.engine, checkfirst=True)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._local_writes, writer(self.engine).begin() as conn:
+            yield conn
 
     def register(self, host: HostRecord) -> None:
         """Insert or replace the host's advertisement; a re-registering host keeps its drain
@@ -93,12 +106,12 @@ class HostStore:
             index_elements=["address"],
             set_={k: v for k, v in values.items() if k not in ("address", "registered_at")},
         )
-        with writer(self.engine).begin() as conn:
+        with self._write() as conn:
             conn.execute(statement)
 
     def heartbeat(self, address: str, at: datetime | None = None) -> bool:
         """Record that the host is alive; False when it is not registered."""
-        with writer(self.engine).begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 hosts.update()
                 .where(hosts.c.address == address)
@@ -107,7 +120,7 @@ class HostStore:
         return bool(result.rowcount)
 
     def set_draining(self, address: str, draining: bool) -> bool:
-        with writer(self.engine).begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 hosts.update().where(hosts.c.address == address).values(draining=draining)
             )
@@ -123,7 +136,7 @@ class HostStore:
             return _hosts(conn)
 
     def remove(self, address: str) -> None:
-        with writer(self.engine).begin() as conn:
+        with self._write() as conn:
             conn.execute(hosts.delete().where(hosts.c.address == address))
 
     def place(
@@ -141,7 +154,7 @@ class HostStore:
         never started). The hosts are read on the transaction's own connection: placements
         queued for the lock hold the pool's others, so a second one could never be had."""
         now = now or _utcnow()
-        with writer(self.engine).begin() as conn:
+        with self._write() as conn:
             if not is_sqlite(self.engine):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLACEMENT_LOCK})
             conn.execute(
@@ -167,7 +180,7 @@ class HostStore:
         """The host launched (or gave up on) these: their instance records speak for them now."""
         if not indices:
             return
-        with writer(self.engine).begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 reservations.delete().where(
                     reservations.c.fleet_id == fleet_id, reservations.c.index.in_(indices)

@@ -23,7 +23,8 @@ from greenshift.errors import ConflictError, ResourceNotFound
 Job = Callable[[Connection], None]
 
 # A job may refuse (the endpoint is gone, or held by another deployment) only before it wrote
-# anything: the refusal goes to its caller, and the rest of the batch commits.
+# anything: the refusal goes to its caller, and the rest of the batch commits. Any other error
+# rolls the batch back, and its jobs are carried out again one transaction each.
 REFUSALS = (ConflictError, ResourceNotFound)
 
 
@@ -95,6 +96,16 @@ class GroupCommit:
         except BaseException as error:  # the transaction failed: nothing of it was written
             if not batch:
                 raise
+            if len(batch) == 1:
+                batch[0].error = batch[0].error or error
+                return
+            # One writer's failure (a constraint it broke) is not the others': each is carried
+            # out again alone, and what fails fails only its own writer.
             for queued in batch:
-                if queued.error is None:
-                    queued.error = error
+                queued.error = None
+                try:
+                    with self._write() as conn:
+                        queued.job(conn)
+                    self.transactions += 1
+                except BaseException as alone:
+                    queued.error = alone

@@ -18,9 +18,7 @@ The methods live in one module per concern, each a part of this class over the t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import OperationalError
@@ -28,7 +26,13 @@ from sqlalchemy.exc import OperationalError
 from greenshift.errors import ServiceUnavailable
 from greenshift.registry.api import Registry
 from greenshift.registry.batching import GroupCommit
-from greenshift.registry.database import create_registry_engine, is_sqlite, reader, writer
+from greenshift.registry.database import (
+    create_registry_engine,
+    is_sqlite,
+    local_write_lock,
+    reader,
+    writer,
+)
 from greenshift.registry.migrations import migrate
 from greenshift.registry.sql_deployments import SqlDeployments, insert_event
 from greenshift.registry.sql_endpoints import SqlEndpoints
@@ -79,15 +83,11 @@ class SqlRegistry(
         self._engine = create_registry_engine(url)
         self._writer = writer(self._engine)
         self._reader = reader(self._engine)
-        # SQLite has one writer at a time. Threads of this process queue on a Python lock, which
-        # hands over at once, instead of on SQLite's busy handler, which sleeps 1, 2, 5 ... 25 ms
-        # between tries: with dozens of activity threads that made every write wait for idle
-        # sleeps. Other processes still meet the busy timeout. PostgreSQL locks rows, not the
-        # database, so its writers run in parallel.
-        self._local_writes = threading.Lock() if is_sqlite(self._engine) else nullcontext()
+        self._local_writes = local_write_lock(self._engine)
         self._insert_event = insert_event(self._engine)
-        # Progress writes, the most frequent, queue for SQLite's lock as one batch.
-        self._progress_writes = GroupCommit(self._write, batched=is_sqlite(self._engine))
+        # The most frequent writes (progress, fleets, instances) queue for SQLite's lock as one
+        # batch.
+        self._batched_writes = GroupCommit(self._write, batched=is_sqlite(self._engine))
         try:
             self.schema_version = migrate(self._engine)
         except OperationalError as exc:

@@ -6,13 +6,26 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
 from greenshift.registry import schema as t
 from greenshift.registry.records import FleetRecord, InstanceRecord
 from greenshift.registry.sql_base import SqlBase, bump_generation, lock_generation
 from greenshift.registry.sql_rows import fleet_record, instance_record
 from greenshift.status import InstanceState
+
+# Built once: the statements of the frequent writes, by table (`_KEY` names the row's key in
+# an UPDATE's parameters; the other parameters are the columns it sets).
+_KEY = "row_key"
+_KEYS = {t.fleets.name: t.fleets.c.fleet_id, t.instances.name: t.instances.c.instance_id}
+_BY_KEY = {
+    name: select(column.table).where(column == bindparam("key")) for name, column in _KEYS.items()
+}
+_INSERT = {name: insert(column.table) for name, column in _KEYS.items()}
+_UPDATE = {
+    name: update(column.table).where(column == bindparam(_KEY)) for name, column in _KEYS.items()
+}
+_DELETE_INSTANCE = delete(t.instances).where(t.instances.c.instance_id == bindparam("key"))
 
 
 class SqlFleets(SqlBase):
@@ -77,13 +90,17 @@ class SqlFleets(SqlBase):
             return [instance_record(row) for row in conn.execute(stmt)]
 
     def delete_instance(self, instance_id: str) -> bool:
-        i = t.instances
-        with self._write() as conn:
+        deleted = False
+
+        def write(conn: Connection) -> None:
+            nonlocal deleted
             lock_generation(conn)
-            deleted = conn.execute(delete(i).where(i.c.instance_id == instance_id)).rowcount
+            deleted = bool(conn.execute(_DELETE_INSTANCE, {"key": instance_id}).rowcount)
             if deleted:
                 bump_generation(conn)
-        return bool(deleted)
+
+        self._batched_writes.run(write)
+        return deleted
 
     def count_instances(self) -> int:
         i = t.instances
@@ -99,18 +116,23 @@ class SqlFleets(SqlBase):
         values: dict[str, Any],
         ignored: tuple[str, ...],
     ) -> None:
-        """Insert or change the row; bump the generation unless nothing but `ignored` changed."""
-        with self._write() as conn:
+        """Insert or change the row; bump the generation unless nothing but `ignored` changed.
+        The most frequent writes after progress: on SQLite they go through the group commit
+        with it, over statements built once (greenshift.registry.batching)."""
+
+        def write(conn: Connection) -> None:
             lock_generation(conn)
-            row = conn.execute(select(table).where(key_column == key)).first()
+            row = conn.execute(_BY_KEY[table.name], {"key": key}).first()
             if row is None:
-                conn.execute(insert(table).values(**values))
+                conn.execute(_INSERT[table.name], values)
                 bump_generation(conn)
                 return
             stored = row._asdict()
             changed = {k: v for k, v in values.items() if stored.get(k) != v}
             if not changed:
                 return
-            conn.execute(update(table).where(key_column == key).values(**changed))
+            conn.execute(_UPDATE[table.name], {**changed, _KEY: key})
             if set(changed) - set(ignored):
                 bump_generation(conn)
+
+        self._batched_writes.run(write)

@@ -83,4 +83,4 @@ class SqlProgress(SqlBase):
                 assert event is not None
                 conn.execute(self._insert_event, event_values(event))
 
-        self._progress_writes.run(write)
+        self._batched_writes.run(write)

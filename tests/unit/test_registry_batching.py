@@ -1,7 +1,7 @@
-"""Group commit of progress writes (greenshift/registry/batching.py): writers queued behind the
-write lock share one transaction, a refusal stays its own caller's, a failed transaction fails
-all of its writers; and progress written from many threads at once is all there, on SQLite
-and PostgreSQL."""
+"""Group commit of the frequent writes (greenshift/registry/batching.py): writers queued behind
+the write lock share one transaction, a refusal stays its own caller's, a write that breaks the
+transaction fails alone, a failed commit fails all of its writers; and progress written from
+many threads at once is all there, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -104,6 +104,25 @@ def test_a_failed_transaction_fails_every_writer_in_it() -> None:
     results = _queue_behind_the_lock(batches, writes, [_append(n) for n in range(4)])
     assert all(isinstance(r, ServiceUnavailable) for r in results)
     assert writes.committed == [] and batches.transactions == 0 and batches.queued == 0
+
+
+def test_a_writer_that_breaks_the_transaction_fails_alone_and_the_rest_commit() -> None:
+    """A constraint one write breaks (here a RuntimeError standing in for an IntegrityError)
+    rolls its batch back; every other write of it is carried out again and committed."""
+    writes = FakeWrites()
+    batches = GroupCommit(writes.write, batched=True)
+
+    def broken(done: Any) -> None:
+        done.append(99)
+        raise RuntimeError("FOREIGN KEY constraint failed")
+
+    jobs = [_append(n) for n in range(4)]
+    jobs[1] = broken
+    results = _queue_behind_the_lock(batches, writes, jobs)
+    assert isinstance(results[1], RuntimeError)
+    assert [r for n, r in enumerate(results) if n != 1] == [None] * 3
+    assert sorted(n for done in writes.committed for n in done) == [0, 2, 3]
+    assert 99 not in [n for done in writes.committed for n in done]
 
 
 def test_unbatched_runs_each_job_in_its_own_transaction() -> None:

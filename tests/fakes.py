@@ -118,7 +118,8 @@ class FakeFleet:
 class FakeHostAgent(FakeFleet):
     """FakeFleet as the agent of the one host `host` (greenshift.hosts.activities calls it with
     this host's share and the indices placement reserved). It keeps the instance records a real
-    agent keeps, In service at once and deleted once stopped, so placement sees what runs where;
+    agent keeps, In service at once (together, as the agent writes the instances one look found
+    healthy) and deleted once stopped, so placement sees what runs where;
     being the only host, its share is the fleet's count."""
 
     def __init__(self, registry: Registry, host: str, faults: FleetFaults | None = None) -> None:
@@ -140,8 +141,9 @@ class FakeHostAgent(FakeFleet):
         used = {r.index for r in live}
         free = [i for i in (indices or range(count + len(used))) if i not in used]
         now = datetime.now(UTC)
-        for index in free[: max(0, count - len(live))]:
-            self.registry.upsert_instance(
+        # All healthy at the agent's first look: in service together, in one write.
+        self.registry.upsert_instances(
+            [
                 InstanceRecord(
                     instance_id=instance_id(fleet.fleet_id, index),
                     fleet_id=fleet.fleet_id,
@@ -153,7 +155,9 @@ class FakeHostAgent(FakeFleet):
                     started_at=now,
                     updated_at=now,
                 )
-            )
+                for index in free[: max(0, count - len(live))]
+            ]
+        )
         return status
 
     def scale_down(
@@ -161,8 +165,8 @@ class FakeHostAgent(FakeFleet):
     ) -> FleetStatus:
         status = super().scale_down(fleet_id, count, progress)
         live = self.registry.list_instances(fleet_id=fleet_id, host=self.host)
-        for record in sorted(live, key=lambda r: r.index)[max(0, count) :]:
-            self.registry.delete_instance(record.instance_id)
+        stopped = sorted(live, key=lambda r: r.index)[max(0, count) :]
+        self.registry.delete_instances([r.instance_id for r in stopped])
         return status
 
     def adopt(self) -> dict[str, int]:

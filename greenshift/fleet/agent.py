@@ -630,11 +630,20 @@ class FleetAgent:
         return self.timing.relaunch_due(record.restarts, since)
 
     def _save(self, record: InstanceRecord, state: str, reason: str | None) -> InstanceRecord:
-        current = self.registry.get_instance(record.instance_id) or record
-        updated = current.model_copy(
-            update={"state": state, "state_reason": reason, "updated_at": _now()}
-        )
-        self.registry.upsert_instance(updated)
+        return self._save_all([record], state, reason)[0]
+
+    def _save_all(
+        self, records: Sequence[InstanceRecord], state: str, reason: str | None
+    ) -> list[InstanceRecord]:
+        """The instances' stored records in `state`, in one write: the data plane applies one
+        change for all of them."""
+        updated = [
+            (self.registry.get_instance(record.instance_id) or record).model_copy(
+                update={"state": state, "state_reason": reason, "updated_at": _now()}
+            )
+            for record in records
+        ]
+        self.registry.upsert_instances(updated)
         return updated
 
     def _await_healthy(
@@ -647,6 +656,7 @@ class FleetAgent:
         beat = time.monotonic()
         while True:
             healthy = 0
+            answered: list[InstanceRecord] = []  # first answered /ping in this look
             for iid in ids:
                 with self._lock:
                     record = self.registry.get_instance(iid)
@@ -664,9 +674,11 @@ class FleetAgent:
                             self._relaunch(record, "process exited during startup")
                         continue
                 if self.probe(record.host, record.port, self.timing.probe_timeout):
-                    with self._lock:
-                        self._save(record, InstanceState.IN_SERVICE, None)
+                    answered.append(record)
                     healthy += 1
+            if answered:  # into rotation together: one write, one change to apply
+                with self._lock:
+                    self._save_all(answered, InstanceState.IN_SERVICE, None)
             message = f"{healthy}/{count} instances healthy"
             if message != last or time.monotonic() - beat >= self.timing.heartbeat:
                 progress(message)
@@ -710,16 +722,16 @@ class FleetAgent:
         self, victims: list[InstanceRecord], progress: Progress, confirm: bool = True
     ) -> None:
         with self._lock:
-            for record in victims:
-                if record.state != InstanceState.STOPPING:
-                    self._save(record, InstanceState.STOPPING, "scale down")
+            marked = [r for r in victims if r.state != InstanceState.STOPPING]
+            self._save_all(marked, InstanceState.STOPPING, "scale down")
         if confirm:
             self._await_rotation(progress)
         self._terminate([r for r in victims if r.pid is not None], self.timing.stop_grace)
         for record in victims:
             self._runtime_of(record).release(record.instance_id)
-            self.registry.delete_instance(record.instance_id)  # "not found" is success
             self._unhealthy_since.pop(record.instance_id, None)
+        # "not found" is success
+        self.registry.delete_instances([r.instance_id for r in victims])
 
     def _await_rotation(self, progress: Progress) -> None:
         """Wait (bounded) until the router controller has applied the generation that has our

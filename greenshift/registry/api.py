@@ -171,11 +171,18 @@ class Registry(Protocol):
         read however many: placement weighs the room every fleet on a host takes)."""
 
     def upsert_instance(self, record: InstanceRecord) -> None: ...
+    def upsert_instances(self, records: Sequence[InstanceRecord]) -> None:
+        """Several instances in one write (an agent's launches, or the instances one look
+        found healthy): the data plane sees one change, not one per instance."""
+
     def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
     def list_instances(
         self, fleet_id: str | None = None, endpoint: str | None = None, host: str | None = None
     ) -> list[InstanceRecord]: ...
     def delete_instance(self, instance_id: str) -> bool: ...
+    def delete_instances(self, instance_ids: Sequence[str]) -> int:
+        """Several instances in one write; how many there were ("not found" is success)."""
+
     def count_instances(self) -> int:
         """Instances that exist or are being launched (not Stopped): the quota's current use."""
 

@@ -3,7 +3,7 @@ changes what it routes to bumps the routing generation, under the generation loc
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
@@ -33,7 +33,7 @@ class SqlFleets(SqlBase):
 
     def upsert_fleet(self, record: FleetRecord) -> None:
         values = {**record.model_dump(mode="python"), "endpoint_lower": record.endpoint.lower()}
-        self._upsert_generational(t.fleets, t.fleets.c.fleet_id, record.fleet_id, values, ())
+        self._upsert_generational(t.fleets, [(record.fleet_id, values)], ())
 
     def get_fleet(self, fleet_id: str) -> FleetRecord | None:
         f = t.fleets
@@ -64,10 +64,15 @@ class SqlFleets(SqlBase):
     def upsert_instance(self, record: InstanceRecord) -> None:
         """A write that changes nothing but `updated_at` (a health heartbeat) does not bump the
         generation: the data plane has nothing new to apply."""
-        values = {**record.model_dump(mode="python"), "endpoint_lower": record.endpoint.lower()}
-        self._upsert_generational(
-            t.instances, t.instances.c.instance_id, record.instance_id, values, ("updated_at",)
-        )
+        self.upsert_instances([record])
+
+    def upsert_instances(self, records: Sequence[InstanceRecord]) -> None:
+        rows = [
+            (r.instance_id, {**r.model_dump(mode="python"), "endpoint_lower": r.endpoint.lower()})
+            for r in records
+        ]
+        if rows:
+            self._upsert_generational(t.instances, rows, ("updated_at",))
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         i = t.instances
@@ -90,16 +95,22 @@ class SqlFleets(SqlBase):
             return [instance_record(row) for row in conn.execute(stmt)]
 
     def delete_instance(self, instance_id: str) -> bool:
-        deleted = False
+        return bool(self.delete_instances([instance_id]))
+
+    def delete_instances(self, instance_ids: Sequence[str]) -> int:
+        deleted = 0
 
         def write(conn: Connection) -> None:
             nonlocal deleted
             lock_generation(conn)
-            deleted = bool(conn.execute(_DELETE_INSTANCE, {"key": instance_id}).rowcount)
+            deleted = sum(
+                conn.execute(_DELETE_INSTANCE, {"key": key}).rowcount for key in instance_ids
+            )
             if deleted:
                 bump_generation(conn)
 
-        self._batched_writes.run(write)
+        if instance_ids:
+            self._batched_writes.run(write)
         return deleted
 
     def count_instances(self) -> int:
@@ -109,30 +120,32 @@ class SqlFleets(SqlBase):
             return int(conn.execute(stmt).scalar_one())
 
     def _upsert_generational(
-        self,
-        table: Table,
-        key_column: Any,
-        key: str,
-        values: dict[str, Any],
-        ignored: tuple[str, ...],
+        self, table: Table, rows: list[tuple[str, dict[str, Any]]], ignored: tuple[str, ...]
     ) -> None:
-        """Insert or change the row; bump the generation unless nothing but `ignored` changed.
-        The most frequent writes after progress: on SQLite they go through the group commit
-        with it, over statements built once (greenshift.registry.batching)."""
+        """Insert or change each (key, values) row; bump the generation once, unless nothing
+        but `ignored` changed. The most frequent writes after progress: on SQLite they go
+        through the group commit with it, over statements built once
+        (greenshift.registry.batching)."""
 
         def write(conn: Connection) -> None:
             lock_generation(conn)
-            row = conn.execute(_BY_KEY[table.name], {"key": key}).first()
-            if row is None:
-                conn.execute(_INSERT[table.name], values)
-                bump_generation(conn)
-                return
-            stored = row._asdict()
-            changed = {k: v for k, v in values.items() if stored.get(k) != v}
-            if not changed:
-                return
-            conn.execute(_UPDATE[table.name], {**changed, _KEY: key})
-            if set(changed) - set(ignored):
+            changed = [_upsert_row(conn, table, key, values, ignored) for key, values in rows]
+            if any(changed):
                 bump_generation(conn)
 
         self._batched_writes.run(write)
+
+
+def _upsert_row(
+    conn: Connection, table: Table, key: str, values: dict[str, Any], ignored: tuple[str, ...]
+) -> bool:
+    """Insert or change one row; whether anything but `ignored` changed."""
+    row = conn.execute(_BY_KEY[table.name], {"key": key}).first()
+    if row is None:
+        conn.execute(_INSERT[table.name], values)
+        return True
+    stored = row._asdict()
+    changed = {k: v for k, v in values.items() if stored.get(k) != v}
+    if changed:
+        conn.execute(_UPDATE[table.name], {**changed, _KEY: key})
+    return bool(set(changed) - set(ignored))

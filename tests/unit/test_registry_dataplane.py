@@ -69,6 +69,31 @@ def test_generation_counts_routing_fleet_and_instance_changes(registry: SqlRegis
     assert registry.applied_generation() == 5
 
 
+def test_several_instances_are_one_change_to_the_generation(registry: SqlRegistry) -> None:
+    """An agent's instances found healthy in one look, or stopped together: one write, and
+    the data plane has one change to apply, not one per instance."""
+    registry.upsert_instance(instance("f1", 0, state="Launching"))
+    start = registry.routing_generation()
+    registry.upsert_instances(
+        [instance("f1", 0), *(instance("f1", i, state="Launching") for i in (1, 2))]
+    )
+    assert registry.routing_generation() == start + 1
+    assert [(i.index, i.state) for i in registry.list_instances(fleet_id="f1")] == [
+        (0, "InService"),
+        (1, "Launching"),
+        (2, "Launching"),
+    ]
+    heartbeat = [instance("f1", i, state="Launching", updated_at=at(30)) for i in (1, 2)]
+    registry.upsert_instances(heartbeat)  # nothing routed changed: no bump
+    registry.upsert_instances([])
+    assert registry.routing_generation() == start + 1
+    assert registry.delete_instances(["f1.0", "f1.2", "f1.9"]) == 2  # "not found" is success
+    assert registry.routing_generation() == start + 2
+    assert registry.delete_instances(["f1.0"]) == 0 and registry.delete_instances([]) == 0
+    assert registry.routing_generation() == start + 2
+    assert [i.instance_id for i in registry.list_instances(fleet_id="f1")] == ["f1.1"]
+
+
 def test_fleets_round_trip_and_filter(registry: SqlRegistry) -> None:
     registry.upsert_fleet(fleet("Ep.A.d1", endpoint="Ep"))
     registry.upsert_fleet(fleet("Ep.A.d2", endpoint="Ep", desired_count=4))

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from greenshift.hosts.messages import Placement
-from greenshift.hosts.records import HostRecord, Reservation
+from greenshift.hosts.records import HostRecord, Reservation, counts_room
 from greenshift.registry.database import (
     create_registry_engine,
     is_sqlite,
@@ -74,6 +74,19 @@ PLACEMENT_LOCK = 0x67736870
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _reservations(conn: Connection, fleet_id: str | None) -> list[Reservation]:
+    """The pending reservations, of one fleet only when `fleet_id` is given: on hosts that count
+    no room, what other fleets reserved takes none (their number grows with the deployments
+    placing at once)."""
+    statement = select(reservations)
+    if fleet_id is not None:
+        statement = statement.where(reservations.c.fleet_id == fleet_id)
+    return [
+        Reservation(fleet_id=r.fleet_id, index=r.index, host=r.host, reserved_at=r.reserved_at)
+        for r in conn.execute(statement)
+    ]
 
 
 def _hosts(conn: Connection) -> list[HostRecord]:
@@ -147,7 +160,8 @@ class HostStore:
         now: datetime | None = None,
     ) -> Placement:
         """Run `compute` (reads instances, decides the shares of fleet `fleet_id`) under the
-        placement lock, given the reservations still pending and the hosts, and record the
+        placement lock, given the reservations still pending (only this fleet's when no host
+        counts room: `_reservations`) and the hosts, and record the
         indices it hands out, all in one transaction: placements on any number of workers take
         turns, each seeing what the ones before it reserved. Reservations older than
         `ttl_seconds` are dropped (their host never launched them: it was lost, or the activity
@@ -162,11 +176,9 @@ class HostStore:
                     reservations.c.reserved_at < now - timedelta(seconds=ttl_seconds)
                 )
             )
-            pending = [
-                Reservation.model_validate(r._asdict())
-                for r in conn.execute(select(reservations)).all()
-            ]
-            placement = compute(pending, _hosts(conn))
+            known = _hosts(conn)
+            pending = _reservations(conn, None if any(counts_room(h) for h in known) else fleet_id)
+            placement = compute(pending, known)
             rows = [
                 {"fleet_id": fleet_id, "index": i, "host": share.address, "reserved_at": now}
                 for share in placement.shares
@@ -189,8 +201,7 @@ class HostStore:
 
     def reservations(self) -> builtins.list[Reservation]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(reservations)).all()
-        return [Reservation.model_validate(r._asdict()) for r in rows]
+            return _reservations(conn, None)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from greenshift.hosts.records import ALIVE, DRAINING, LOST, room_of, state_of
+from greenshift.hosts.messages import HostShare, Placement
+from greenshift.hosts.records import (
+    ALIVE,
+    DRAINING,
+    LOST,
+    HostRecord,
+    Reservation,
+    room_of,
+    state_of,
+)
 from greenshift.hosts.service import advertisement
 from greenshift.hosts.store import HostStore
 from greenshift.names import host_task_queue
@@ -45,3 +55,39 @@ def test_room_subtracts_the_instances_held() -> None:
     room = room_of(host, ["ml.m5.large", "ml.m5.xlarge"])
     assert (room.used_vcpus, room.used_memory_gib) == (6, 24.0)
     assert datetime.now(UTC) >= host.registered_at
+
+
+def _reserving(index: int, seen: list[list[str]]) -> Callable[..., Placement]:
+    """A placement's compute that records which reservations it was given and reserves
+    `index` on the first host."""
+
+    def compute(pending: list[Reservation], hosts: list[HostRecord]) -> Placement:
+        seen.append(sorted(f"{r.fleet_id}.{r.index}" for r in pending))
+        host = hosts[0]
+        share = HostShare(
+            address=host.address, task_queue=host.task_queue, count=1, indices=[index]
+        )
+        return Placement(hosts_registered=True, shares=[share])
+
+    return compute
+
+
+def test_a_placement_on_hosts_without_limits_is_given_its_own_fleets_reservations_only(
+    tmp_path: Path,
+) -> None:
+    """What other fleets reserved takes no room on a host that counts none (as `greenshift up`
+    registers its machine): their reservations, as many as deployments placing at once, are
+    not read. On a host with limits every reservation is weighed."""
+    store = HostStore(f"sqlite:///{tmp_path / 'registry.db'}")
+    seen: list[list[str]] = []
+    try:
+        store.register(advertisement("127.0.0.2", "greenshift"))
+        for fleet_id in ("ep.A.x", "ep.A.y", "ep.A.z"):
+            store.place(fleet_id, _reserving(0, seen), ttl_seconds=60)
+        store.place("ep.A.y", _reserving(1, seen), ttl_seconds=60)
+        assert seen == [[], [], [], ["ep.A.y.0"]]
+        store.register(advertisement("127.0.0.2", "greenshift", vcpus=8))
+        store.place("ep.A.w", _reserving(0, seen), ttl_seconds=60)
+        assert seen[-1] == ["ep.A.x.0", "ep.A.y.0", "ep.A.y.1", "ep.A.z.0"]
+    finally:
+        store.close()

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from greenshift.errors import ConflictError, ResourceNotFound
+from greenshift.errors import ConflictError, ResourceInUse, ResourceNotFound
 
 Job = Callable[[Connection], None]
 
-# A job may refuse (the endpoint is gone, or held by another deployment) only before it wrote
-# anything: the refusal goes to its caller, and the rest of the batch commits. Any other error
+# A job may refuse (the endpoint is gone, held by another deployment, or busy) only before it
+# wrote anything: the refusal goes to its caller, and the rest of the batch commits. Any other error
 # rolls the batch back, and its jobs are carried out again one transaction each.
-REFUSALS = (ConflictError, ResourceNotFound)
+REFUSALS = (ConflictError, ResourceInUse, ResourceNotFound)
 
 
 @dataclass

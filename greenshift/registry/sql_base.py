@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Table, bindparam, select, update
 from sqlalchemy.exc import OperationalError
@@ -19,6 +19,8 @@ from greenshift.registry import schema as t
 from greenshift.registry.batching import GroupCommit
 from greenshift.registry.records import EndpointRecord
 from greenshift.registry.sql_rows import endpoint_record, endpoint_values
+
+T = TypeVar("T")
 
 # What SEMANTICS.md section 2 calls each kind in its messages.
 _KIND_WORDS = {
@@ -62,6 +64,18 @@ class SqlBase:
                 yield conn
         except OperationalError as exc:
             raise ServiceUnavailable(f"The registry database is unavailable: {exc.orig}") from exc
+
+    def _in_batch(self, work: Callable[[Connection], T]) -> T:
+        """`work` in a write transaction through the group commit: on SQLite it shares one
+        with the writers queued meanwhile (greenshift.registry.batching, whose rule it keeps: a
+        refusal only before anything is written). Returns what `work` returned."""
+        result: list[T] = []
+
+        def job(conn: Connection) -> None:
+            result[:] = [work(conn)]
+
+        self._batched_writes.run(job)
+        return result[0]
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

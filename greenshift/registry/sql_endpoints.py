@@ -3,7 +3,7 @@ and saved by compare-and-set on their revision."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from greenshift.errors import ConflictError
@@ -35,15 +35,18 @@ class SqlEndpoints(SqlBase):
         key = record.name.lower()
         values = endpoint_values(record)
         values["current_deployment_id"] = deployment.deployment_id
+
+        def create(conn: Connection) -> None:  # the refusal before any write
+            existing = lock_endpoint(conn, key)
+            if existing is not None:
+                if existing.current_deployment_id == deployment.deployment_id:
+                    return
+                raise self._exists("endpoint", existing.arn)
+            conn.execute(insert(t.endpoints).values(**values))
+            conn.execute(insert(t.deployments).values(**deployment_values(deployment)))
+
         try:
-            with self._write() as conn:
-                existing = lock_endpoint(conn, key)
-                if existing is not None:
-                    if existing.current_deployment_id == deployment.deployment_id:
-                        return
-                    raise self._exists("endpoint", existing.arn)
-                conn.execute(insert(t.endpoints).values(**values))
-                conn.execute(insert(t.deployments).values(**deployment_values(deployment)))
+            self._in_batch(create)
         except IntegrityError as exc:
             raise self._exists("endpoint", record.arn) from exc
 

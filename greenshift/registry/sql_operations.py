@@ -44,7 +44,8 @@ class SqlOperations(SqlBase):
     ) -> EndpointRecord:
         allowed_set = frozenset(EndpointStatus(s) for s in allowed)
         key = name.lower()
-        with self._write() as conn:
+
+        def begin(conn: Connection) -> EndpointRecord:  # every refusal before any write
             record = lock_endpoint(conn, key)
             if record is None:
                 raise self._missing("endpoint", name)
@@ -69,7 +70,9 @@ class SqlOperations(SqlBase):
                 .values({**changes, "status": EndpointStatus(new_status).value})
             )
             conn.execute(insert(t.deployments).values(**deployment_values(deployment)))
-        return record.model_copy(update=changes)
+            return record.model_copy(update=changes)
+
+        return self._in_batch(begin)
 
     def set_status(
         self, name: str, deployment_id: str, status: EndpointStatus, reason: str | None = None
@@ -117,7 +120,8 @@ class SqlOperations(SqlBase):
         endpoint unchanged."""
         key = name.lower()
         now = self._clock()
-        with self._write() as conn:
+
+        def finish(conn: Connection) -> EndpointRecord:  # every refusal before any write
             record = lock_endpoint(conn, key)
             if record is None:
                 raise self._missing("endpoint", name)
@@ -146,7 +150,9 @@ class SqlOperations(SqlBase):
             end_deployment(conn, deployment_id, outcome, failure_reason, now)
             if event is not None:
                 conn.execute(self._insert_event, event_values(event))
-        return updated
+            return updated
+
+        return self._in_batch(finish)
 
     def delete_endpoint_record(self, name: str, deployment_id: str) -> bool:
         """Also ends the deployment (Succeeded) if it is still running, and bumps the

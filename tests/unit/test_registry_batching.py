@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from greenshift.errors import ConflictError, ServiceUnavailable
+from greenshift.errors import ConflictError, ResourceInUse, ResourceNotFound, ServiceUnavailable
 from greenshift.registry.batching import GroupCommit
 from greenshift.registry.records import PendingDeployment
 from greenshift.registry.sql import SqlRegistry
@@ -82,19 +82,28 @@ def test_writers_queued_behind_the_lock_share_one_transaction() -> None:
     assert batches.transactions == 1 and batches.queued == 0
 
 
-def test_a_refusal_is_its_own_writers_and_the_rest_commits() -> None:
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        ConflictError("Endpoint e3 is held by deployment d9."),
+        ResourceInUse('Cannot create already existing endpoint "e3".'),
+        ResourceNotFound('Could not find endpoint "e3".'),
+    ],
+)
+def test_a_refusal_is_its_own_writers_and_the_rest_commits(refusal: Exception) -> None:
     writes = FakeWrites()
     batches = GroupCommit(writes.write, batched=True)
 
     def refuse(done: Any) -> None:
-        raise ConflictError("Endpoint e3 is held by deployment d9.")
+        raise refusal
 
     jobs = [_append(n) for n in range(5)]
     jobs[3] = refuse
     results = _queue_behind_the_lock(batches, writes, jobs)
-    assert isinstance(results[3], ConflictError)
+    assert results[3] is refusal
     assert [r for n, r in enumerate(results) if n != 3] == [None] * 4
-    assert sorted(writes.committed[0]) == [0, 1, 2, 4]
+    # One transaction: the refusal did not send the batch round again one write at a time.
+    assert len(writes.committed) == 1 and sorted(writes.committed[0]) == [0, 1, 2, 4]
 
 
 def test_a_failed_transaction_fails_every_writer_in_it() -> None:

@@ -23,8 +23,8 @@ from greenshift.errors import ConflictError, ResourceInUse, ResourceNotFound
 Job = Callable[[Connection], None]
 
 # A job may refuse (the endpoint is gone, held by another deployment, or busy) only before it
-# wrote anything: the refusal goes to its caller, and the rest of the batch commits. Any other error
-# rolls the batch back, and its jobs are carried out again one transaction each.
+# wrote anything: the refusal goes to its caller, and the rest of the batch commits. Any other
+# error rolls the batch back, and its jobs are carried out again one transaction each.
 REFUSALS = (ConflictError, ResourceInUse, ResourceNotFound)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,9 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-# One write lock per SQLite file in this process (see `local_write_lock`), by resolved path.
-_FILE_LOCKS: dict[str, threading.RLock] = {}
+# One write lock per SQLite file in this process (see `local_write_lock`), by resolved path;
+# kept as long as an engine's owner holds it.
+_FILE_LOCKS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 _FILE_LOCKS_GUARD = threading.Lock()
 
 
@@ -68,7 +70,10 @@ def local_write_lock(engine: Engine) -> AbstractContextManager[Any]:
     else:
         key = str(Path(database).expanduser().resolve())
     with _FILE_LOCKS_GUARD:
-        return _FILE_LOCKS.setdefault(key, threading.RLock())
+        lock = _FILE_LOCKS.get(key)
+        if lock is None:
+            lock = _FILE_LOCKS[key] = threading.RLock()
+        return lock
 
 
 def writer(engine: Engine) -> Engine:

@@ -95,8 +95,8 @@ class FinishActivities:
     @business_errors
     def remove_endpoint(self, ref: DeploymentRef) -> None:
         for fleet in self.registry.list_fleets(ref.endpoint, include_retired=True):
-            for instance in self.registry.list_instances(fleet_id=fleet.fleet_id):
-                self.registry.delete_instance(instance.instance_id)
+            instances = self.registry.list_instances(fleet_id=fleet.fleet_id)
+            self.registry.delete_instances([i.instance_id for i in instances])
         self.registry.delete_endpoint_record(ref.endpoint, ref.deployment_id)
 
 

@@ -54,11 +54,15 @@ class PrepareActivities:
         models: dict[str, ModelRecord],
         at: datetime,
     ) -> dict[str, str]:
-        """Fleet records of the new side, made before any instance (idempotent)."""
+        """Fleet records of the new side, made before any instance (idempotent), each with
+        the count its first provision step brings it to: the step's placement, in the same
+        workflow task as a rule, then has no fleet record to write (issue 17). Nothing acts on
+        that count before the step: the healer replaces only instances lost with a host."""
         fleets: dict[str, str] = {}
         for spec in plan.green:
+            key = fleet_key(Role.GREEN, spec.variant)
             fleet_id = naming.fleet_id(ref.endpoint, ref.deployment_id, spec.variant)
-            fleets[fleet_key(Role.GREEN, spec.variant)] = fleet_id
+            fleets[key] = fleet_id
             if self.registry.get_fleet(fleet_id) is None:
                 self.registry.upsert_fleet(
                     FleetRecord(
@@ -75,6 +79,7 @@ class PrepareActivities:
                             spec.model_data_download_timeout_seconds
                         ),
                         created_at=at,
+                        desired_count=plan.first_provision_count(key),
                     )
                 )
         return fleets

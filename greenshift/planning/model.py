@@ -169,6 +169,15 @@ class Plan(_Frozen):
     instances_before: dict[str, int] = Field(default_factory=dict)
     traffic_before: dict[str, VariantTraffic] = Field(default_factory=dict)
 
+    def first_provision_count(self, key: str) -> int:
+        """The count the first provision step of fleet `key` (`FleetRef.key`) brings it to; 0
+        when the plan never provisions it."""
+        for planned in self.steps:
+            step = planned.step
+            if isinstance(step, ProvisionStep) and step.fleet.key == key:
+                return step.count
+        return 0
+
     def routing_strategies(self) -> dict[str, str]:
         """Fleet key (`FleetRef.key`) -> the RoutingStrategy of the config that fleet runs."""
         return {

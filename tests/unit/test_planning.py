@@ -185,6 +185,9 @@ def test_rolling_replaces_in_batches_within_n_plus_one_batch() -> None:
     provisions = [p.step.count for p in plan.steps if isinstance(p.step, ProvisionStep)]
     terminations = [p.step.count for p in plan.steps if isinstance(p.step, TerminateStep)]
     assert provisions == [2, 4, 5] and terminations == [3, 1, 0]
+    # The new fleet's record is made with its first batch; the old one is never provisioned.
+    assert plan.first_provision_count("green/A") == 2
+    assert plan.first_provision_count("blue/A") == 0
     assert plan.peak_instances == 7 and plan.rollback_max_batch_instances == 1
     # Rolling back from the middle brings old instances back one at a time.
     back = rollback_steps(plan, 8)  # after the second batch: blue 1, green 4

@@ -36,6 +36,7 @@ from greenshift.names import (
     host_task_queue,
 )
 from greenshift.planning.model import ProvisionStep, TrafficStep
+from greenshift.registry.records import FleetRecord
 from greenshift.registry.sql import SqlRegistry
 from greenshift.settings import Settings
 from tests.fakes import FakeAlarms, FakeFleet, FakeRouter
@@ -154,6 +155,38 @@ async def test_with_a_host_registered_a_step_is_placed_locally_and_only_the_host
         started = [e for e in events if e.type == "StepStarted"]
         assert [e.detail["step"] for e in started] == list(range(len(deployment.plan["steps"])))
         assert w.endpoint("e1").config_name == "c2"
+
+
+async def test_a_green_fleet_is_made_with_its_first_count_and_its_placement_writes_no_fleet(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Preparation makes the new fleet's record with the count its provision step brings it to,
+    so the step's placement has nothing to write: an update writes its fleets twice, the new
+    one made and the old one retired (before: three times)."""
+    async with world(env.client, tmp_path, local_host=True) as w:
+        await w.create("e1", "c1", variant(count=4))
+        blue = w.endpoint("e1").variants[0].fleet_id
+        written: list[tuple[str, int, bool]] = []
+        upsert = w.registry.upsert_fleet
+
+        def spy(record: FleetRecord) -> None:
+            written.append((record.fleet_id, record.desired_count, record.retired))
+            upsert(record)
+
+        w.registry.upsert_fleet = spy  # type: ignore[method-assign]
+        w.add_config("c2", variant(model="m2", count=4))
+        handle = await w.start(
+            "UpdateEndpoint",
+            {
+                "EndpointName": "e1",
+                "EndpointConfigName": "c2",
+                "DeploymentConfig": canary(wait=60, size=1, final=30),
+            },
+        )
+        await handle.result()
+        green = w.endpoint("e1").variants[0].fleet_id
+        assert green != blue
+        assert written == [(green, 4, False), (blue, 0, True)]
 
 
 async def test_a_delete_on_a_registered_host_stops_each_fleet_in_one_activity(

@@ -95,7 +95,10 @@ class HostPlacementActivities:
                 recorded = self.registry.list_instances(fleet_id=placed.fleet_id)
                 reserved = [r for r in reserved if r.fleet_id == placed.fleet_id]
             instances = with_reservations(recorded, reserved)
-            types = self.registry.instance_types({r.fleet_id for r in instances})
+            # The fleet's own type is on its record: only other fleets' are read (none at all
+            # on hosts that count no room), one query less while the lock is held.
+            others = {r.fleet_id for r in instances} - {placed.fleet_id}
+            types = {**self.registry.instance_types(others), placed.fleet_id: placed.instance_type}
             return shares_for(
                 placed,
                 data.count,

@@ -169,6 +169,14 @@ def test_on_hosts_without_limits_a_placement_reads_its_own_fleet_not_every_insta
         return listed(*args, **kwargs)  # type: ignore[arg-type]
 
     registry.list_instances = spy  # type: ignore[method-assign]
+    typed: list[set[str]] = []
+    types_of = registry.instance_types
+
+    def types_spy(fleet_ids: Any) -> dict[str, str]:
+        typed.append(set(fleet_ids))
+        return types_of(fleet_ids)
+
+    registry.instance_types = types_spy  # type: ignore[method-assign]
     try:
         _register(store)
         registry.upsert_fleet(fleet("ep.A.x", desired_count=2))
@@ -179,13 +187,14 @@ def test_on_hosts_without_limits_a_placement_reads_its_own_fleet_not_every_insta
         activities = HostPlacementActivities(registry, store, 30.0)
         placed = activities.place_fleet(PlaceInput(fleet_id="ep.A.x", count=2, grow=True))
         assert reads == [(("fleet_id", "ep.A.x"),)]
+        assert typed == [set()]  # its own type is on its record: no query
         # Its own instance counts: one more, at the lowest free index.
         assert _new_indices(placed) == [1] and sum(s.count for s in placed.shares) == 2
         # A host with limits: the other fleet's three instances take its room, so all are read.
         store.register(advertisement(HOSTS[0], "greenshift", vcpus=6))  # three ml.m5.large
         reads.clear()
         grown = activities.place_fleet(PlaceInput(fleet_id="ep.A.x", count=4, grow=True))
-        assert reads == [()]
+        assert reads == [()] and typed[-1] == {"ep.A.y"}  # only the other fleet's type
         assert HOSTS[0] not in {s.address for s in grown.shares if s.indices}
     finally:
         registry.close()

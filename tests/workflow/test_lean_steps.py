@@ -74,6 +74,11 @@ def marker_bytes(history: WorkflowHistory) -> list[bytes]:
 async def canary_update(w: World) -> WorkflowHistory:
     """e1 created on 4 instances, then a CANARY update to c2 run to its end: its history."""
     await w.create("e1", "c1", variant(count=4))
+    return await canary_to_c2(w)
+
+
+async def canary_to_c2(w: World) -> WorkflowHistory:
+    """A CANARY update of e1 to c2 (4 instances) run to its end: its history."""
     w.add_config("c2", variant(model="m2", count=4))
     handle = await w.start(
         "UpdateEndpoint",
@@ -174,16 +179,7 @@ async def test_a_green_fleet_is_made_with_its_first_count_and_its_placement_writ
             upsert(record)
 
         w.registry.upsert_fleet = spy  # type: ignore[method-assign]
-        w.add_config("c2", variant(model="m2", count=4))
-        handle = await w.start(
-            "UpdateEndpoint",
-            {
-                "EndpointName": "e1",
-                "EndpointConfigName": "c2",
-                "DeploymentConfig": canary(wait=60, size=1, final=30),
-            },
-        )
-        await handle.result()
+        await canary_to_c2(w)
         green = w.endpoint("e1").variants[0].fleet_id
         assert green != blue
         assert written == [(green, 4, False), (blue, 0, True)]

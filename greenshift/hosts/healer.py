@@ -139,24 +139,26 @@ class Healer:
     def _out_of_rotation(self, hosts: list[HostRecord], now: datetime) -> dict[str, str]:
         found: dict[str, str] = {}
         for host in lost_hosts(hosts, now, self.lost_after):
-            taken: Counter[str] = Counter()
-            for record in self.registry.list_instances(host=host.address):
-                if record.state not in LIVE:
-                    continue
-                reason = HOST_LOST.format(address=host.address, seconds=self.lost_after)
-                self.registry.upsert_instance(
-                    record.model_copy(
+            reason = HOST_LOST.format(address=host.address, seconds=self.lost_after)
+            live = [r for r in self.registry.list_instances(host=host.address) if r.state in LIVE]
+            # Out of rotation together: one write, one change for the data plane to apply.
+            self.registry.upsert_instances(
+                [
+                    r.model_copy(
                         update={
                             "state": InstanceState.STOPPING,
                             "state_reason": reason,
                             "updated_at": now,
                         }
                     )
-                )
-                taken[record.fleet_id] += 1
-                fleet = self.registry.get_fleet(record.fleet_id)
+                    for r in live
+                ]
+            )
+            taken: Counter[str] = Counter(r.fleet_id for r in live)
+            for fleet_id in taken:  # each fleet read once, not once per instance
+                fleet = self.registry.get_fleet(fleet_id)
                 if fleet is not None and not fleet.retired and fleet.desired_count > 0:
-                    found[record.fleet_id] = host.address
+                    found[fleet_id] = host.address
             for fleet_id, count in sorted(taken.items()):
                 self._report(host, fleet_id, count)
         return found

@@ -36,6 +36,8 @@ class Strategy(StrEnum):
 class BakeReason(StrEnum):
     WAIT_INTERVAL = "WaitIntervalInSeconds"
     TERMINATION_WAIT = "TerminationWaitInSeconds"
+    # The bake after the last traffic step and the final bake, back to back: one bake.
+    FINAL = "WaitIntervalInSeconds + TerminationWaitInSeconds"
 
 
 class _Frozen(BaseModel):

@@ -233,8 +233,8 @@ def _blue_green(
     alarms: tuple[str, ...],
     notes: list[str],
 ) -> Plan:
-    """Provision the whole new fleet, shift traffic in stages with a bake after each, final bake,
-    retire the old fleet."""
+    """Provision the whole new fleet, shift traffic in stages with a bake after each (the last
+    stage's is the final bake, `final_bake`), retire the old fleet."""
     full = {s.variant: s.instance_count for s in target}
     stages: list[tuple[dict[str, int], str]] = [(full, "full")]
     routing = policy.TrafficRoutingConfiguration if policy is not None else None
@@ -264,13 +264,13 @@ def _blue_green(
     b = _builder(current, target)
     for spec in target:
         b.provision(green(spec.variant), spec.instance_count)
-    for active, label in stages:
+    for number, (active, label) in enumerate(stages, start=1):
         capacity = f"{label} capacity of {sum(active.values())} instance(s)"
         b.shift(
             split(current, target, active, final=active == full),
             f"Activating traffic on {capacity}.",
         )
-        if baking:
+        if baking and number < len(stages):  # the last stage's bake is the final one
             b.bake(
                 wait,
                 BakeReason.WAIT_INTERVAL,
@@ -279,12 +279,13 @@ def _blue_green(
                 f"{capacity}.",
             )
     if baking:
+        seconds, reason, why = final_bake(wait, final_wait)
         b.bake(
-            final_wait,
-            BakeReason.TERMINATION_WAIT,
+            seconds,
+            reason,
             alarms,
-            f"Baking for {final_wait} seconds (TerminationWaitInSeconds) with traffic enabled "
-            f"on full capacity of {sum(full.values())} instance(s).",
+            f"Baking for {seconds} seconds ({why}) with traffic enabled on full capacity of "
+            f"{sum(full.values())} instance(s).",
         )
     for spec in current:
         b.terminate(blue(spec.variant), 0)
@@ -303,6 +304,18 @@ def _blue_green(
         None,
         notes,
     )
+
+
+def final_bake(wait: int, final_wait: int) -> tuple[int, BakeReason, str]:
+    """The bake after the last traffic step and the final bake (TerminationWaitInSeconds) are
+    one bake, back to back with the same alarms: one wait, one alarm check at its end, one
+    workflow timer. Its seconds, reason and the words that say what it is made of."""
+    if final_wait <= 0:
+        return wait, BakeReason.WAIT_INTERVAL, "WaitIntervalInSeconds"
+    if wait <= 0:
+        return final_wait, BakeReason.TERMINATION_WAIT, "TerminationWaitInSeconds"
+    words = f"WaitIntervalInSeconds {wait}, then TerminationWaitInSeconds {final_wait}"
+    return wait + final_wait, BakeReason.FINAL, words
 
 
 def _uses_percent(routing: TrafficRoutingConfig) -> bool:

@@ -123,7 +123,7 @@ def test_canary_follows_the_semantics_checklist() -> None:
         request(blue_green("CANARY", CanarySize={"Type": "INSTANCE_COUNT", "Value": 1})),
     )
     assert plan.strategy is Strategy.CANARY
-    assert kinds(plan) == ["provision", "traffic", "bake", "traffic", "bake", "bake", "terminate"]
+    assert kinds(plan) == ["provision", "traffic", "bake", "traffic", "bake", "terminate"]
     messages = [p.step.message for p in plan.steps]
     assert messages == [
         "Launching 3 instance(s).",
@@ -131,25 +131,48 @@ def test_canary_follows_the_semantics_checklist() -> None:
         "Baking for 300 seconds (WaitIntervalInSeconds) with traffic enabled on canary "
         "capacity of 1 instance(s).",
         "Activating traffic on full capacity of 3 instance(s).",
-        "Baking for 300 seconds (WaitIntervalInSeconds) with traffic enabled on full "
-        "capacity of 3 instance(s).",
-        "Baking for 600 seconds (TerminationWaitInSeconds) with traffic enabled on full "
-        "capacity of 3 instance(s).",
+        # The bake after the last shift and the final bake, back to back: one bake.
+        "Baking for 900 seconds (WaitIntervalInSeconds 300, then TerminationWaitInSeconds 600) "
+        "with traffic enabled on full capacity of 3 instance(s).",
         "Terminating 3 instance(s).",
     ]
     canary = plan.steps[1].traffic_after["A"]
     assert (canary.blue, canary.green) == (2 / 3, 1 / 3)
-    final_bake = plan.steps[5].step
+    final_bake = plan.steps[4].step
     assert isinstance(final_bake, BakeStep)
-    assert final_bake.reason is BakeReason.TERMINATION_WAIT and final_bake.alarms == ("five-xx",)
+    assert final_bake.reason is BakeReason.FINAL and final_bake.alarms == ("five-xx",)
     assert plan.min_duration_seconds == 1200 and plan.peak_instances == 6
-    assert [p.offset_seconds for p in plan.steps] == [0, 0, 0, 300, 300, 600, 1200]
+    assert [p.offset_seconds for p in plan.steps] == [0, 0, 0, 300, 300, 1200]
 
 
-def test_all_at_once_shifts_everything_then_bakes_twice() -> None:
+def test_all_at_once_shifts_everything_then_bakes_once_for_both_waits() -> None:
     plan = plan_update([spec()], [spec(model="m2")], request(blue_green("ALL_AT_ONCE")))
-    assert kinds(plan) == ["provision", "traffic", "bake", "bake", "terminate"]
+    assert kinds(plan) == ["provision", "traffic", "bake", "terminate"]
     assert plan.steps[1].traffic_after["A"].green == 1
+    assert plan.steps[2].step.seconds == 900 and plan.min_duration_seconds == 900
+
+
+@pytest.mark.parametrize(
+    ("wait", "final", "alarms", "bakes"),
+    [
+        (300, 0, True, [(300, BakeReason.WAIT_INTERVAL)]),
+        (0, 600, True, [(600, BakeReason.TERMINATION_WAIT)]),
+        (300, 600, False, [(900, BakeReason.FINAL)]),
+        # No wait at all: with alarms, one look at them at the end; without, no bake.
+        (0, 0, True, [(0, BakeReason.WAIT_INTERVAL)]),
+        (0, 0, False, []),
+    ],
+)
+def test_the_final_bake_holds_both_waits(
+    wait: int, final: int, alarms: bool, bakes: list[tuple[int, BakeReason]]
+) -> None:
+    config = blue_green("ALL_AT_ONCE", wait=wait, final=final)
+    if not alarms:
+        config.pop("AutoRollbackConfiguration")
+    plan = plan_update([spec()], [spec(model="m2")], request(config))
+    found = [(p.step.seconds, p.step.reason) for p in plan.steps if isinstance(p.step, BakeStep)]
+    assert found == bakes
+    assert plan.min_duration_seconds == wait + final
 
 
 def test_linear_moves_one_step_per_bake() -> None:

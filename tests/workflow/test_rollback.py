@@ -62,7 +62,7 @@ async def expect_rolled_back(w: World, handle: Any, blue: str, count: int, reaso
     ("config", "count", "bake", "by_signal"),
     [
         (canary(alarms=("errors",)), 4, 0, True),  # the canary bake
-        (canary(alarms=("errors",)), 4, 2, False),  # the final bake (TerminationWait)
+        (canary(alarms=("errors",)), 4, 1, False),  # the final bake (both waits)
         (all_at_once(alarms=("errors",)), 2, 0, False),
         (linear(percent=25, alarms=("errors",)), 4, 2, True),  # a middle linear step
         (rolling(batch=1, alarms=("errors",)), 3, 1, True),  # the second rolling batch

@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     select,
     text,
 )
@@ -76,22 +77,28 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Built once: every placement runs them.
+_ALL_RESERVATIONS = select(reservations)
+_FLEET_RESERVATIONS = select(reservations).where(reservations.c.fleet_id == bindparam("fleet"))
+_HOSTS = select(hosts).order_by(hosts.c.address)
+
+
 def _reservations(conn: Connection, fleet_id: str | None) -> list[Reservation]:
     """The pending reservations, of one fleet only when `fleet_id` is given: on hosts that count
     no room, what other fleets reserved takes none (their number grows with the deployments
     placing at once)."""
-    statement = select(reservations)
-    if fleet_id is not None:
-        statement = statement.where(reservations.c.fleet_id == fleet_id)
+    if fleet_id is None:
+        rows = conn.execute(_ALL_RESERVATIONS)
+    else:
+        rows = conn.execute(_FLEET_RESERVATIONS, {"fleet": fleet_id})
     return [
         Reservation(fleet_id=r.fleet_id, index=r.index, host=r.host, reserved_at=r.reserved_at)
-        for r in conn.execute(statement)
+        for r in rows
     ]
 
 
 def _hosts(conn: Connection) -> list[HostRecord]:
-    rows = conn.execute(select(hosts).order_by(hosts.c.address)).all()
-    return [HostRecord.model_validate(r._asdict()) for r in rows]
+    return [HostRecord.model_validate(r._asdict()) for r in conn.execute(_HOSTS)]
 
 
 class HostStore:

@@ -36,6 +36,7 @@ _BY_NAME = {
 }
 _LOCK_ENDPOINT = _BY_NAME[t.endpoints.name].with_for_update()
 _LOCK_GENERATION = select(t.generation.c.value).where(t.generation.c.id == 1).with_for_update()
+_UPDATE_ENDPOINT = update(t.endpoints).where(t.endpoints.c.name_lower == bindparam("row_key"))
 _BUMP_GENERATION = (
     update(t.generation).where(t.generation.c.id == 1).values(value=t.generation.c.value + 1)
 )
@@ -107,8 +108,8 @@ def lock_endpoint(conn: Connection, key: str) -> EndpointRecord | None:
 
 def write_endpoint(conn: Connection, record: EndpointRecord) -> None:
     values = endpoint_values(record)
-    key = values.pop("name_lower")
-    conn.execute(update(t.endpoints).where(t.endpoints.c.name_lower == key).values(**values))
+    values["row_key"] = values.pop("name_lower")
+    conn.execute(_UPDATE_ENDPOINT, values)
 
 
 def not_held(record: EndpointRecord | Row[Any, Any, Any], deployment_id: str) -> ConflictError:

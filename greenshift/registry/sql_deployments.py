@@ -18,16 +18,23 @@ from greenshift.registry.sql_base import SqlBase
 from greenshift.registry.sql_rows import deployment_record, deployment_values, event_values
 from greenshift.status import DeploymentOutcome
 
+# Built once: the statements of the frequent reads and writes.
 _EVENT_BY_KEY = select(t.deployment_events).where(t.deployment_events.c.key == bindparam("key"))
+_BY_ID = select(t.deployments).where(t.deployments.c.deployment_id == bindparam("id"))
+_OUTCOME = select(t.deployments.c.outcome).where(t.deployments.c.deployment_id == bindparam("id"))
+_END_RUNNING = (
+    update(t.deployments)
+    .where(t.deployments.c.deployment_id == bindparam("id"))
+    .where(t.deployments.c.outcome == DeploymentOutcome.RUNNING.value)
+)
 
 
 class SqlDeployments(SqlBase):
     """Deployment and event methods of the SQL registry."""
 
     def get_deployment(self, deployment_id: str) -> DeploymentRecord | None:
-        d = t.deployments
         with self._read() as conn:
-            row = conn.execute(select(d).where(d.c.deployment_id == deployment_id)).first()
+            row = conn.execute(_BY_ID, {"id": deployment_id}).first()
         return None if row is None else deployment_record(row)
 
     def list_deployments(
@@ -109,16 +116,11 @@ def event_by_key(conn: Connection, key: str) -> DeploymentEvent | None:
 
 
 def deployment_exists(conn: Connection, deployment_id: str) -> bool:
-    d = t.deployments
-    return (
-        conn.execute(select(d.c.deployment_id).where(d.c.deployment_id == deployment_id)).first()
-        is not None
-    )
+    return conn.execute(_OUTCOME, {"id": deployment_id}).first() is not None
 
 
 def deployment_ended(conn: Connection, deployment_id: str) -> bool:
-    d = t.deployments
-    outcome = conn.execute(select(d.c.outcome).where(d.c.deployment_id == deployment_id)).scalar()
+    outcome = conn.execute(_OUTCOME, {"id": deployment_id}).scalar()
     return outcome is not None and outcome != DeploymentOutcome.RUNNING.value
 
 
@@ -130,14 +132,12 @@ def end_deployment(
     now: datetime,
 ) -> None:
     """Ends a deployment still running (an ended one keeps its outcome)."""
-    d = t.deployments
     conn.execute(
-        update(d)
-        .where(d.c.deployment_id == deployment_id)
-        .where(d.c.outcome == DeploymentOutcome.RUNNING.value)
-        .values(
-            outcome=DeploymentOutcome(outcome).value,
-            failure_reason=failure_reason,
-            ended_at=now,
-        )
+        _END_RUNNING,
+        {
+            "id": deployment_id,
+            "outcome": DeploymentOutcome(outcome).value,
+            "failure_reason": failure_reason,
+            "ended_at": now,
+        },
     )

@@ -14,6 +14,8 @@ from greenshift.registry.sql_base import SqlBase, lock_endpoint
 from greenshift.registry.sql_paging import page
 from greenshift.registry.sql_rows import deployment_values, endpoint_record, endpoint_values
 
+_COUNT = select(func.count()).select_from(t.endpoints)  # built once
+
 
 class SqlEndpoints(SqlBase):
     """Endpoint-record methods of the SQL registry (operations on them: sql_operations)."""
@@ -27,7 +29,7 @@ class SqlEndpoints(SqlBase):
 
     def count_endpoints(self) -> int:
         with self._read() as conn:
-            return int(conn.execute(select(func.count()).select_from(t.endpoints)).scalar_one())
+            return int(conn.execute(_COUNT).scalar_one())
 
     def create_endpoint(self, record: EndpointRecord, deployment: DeploymentRecord) -> None:
         """Also marks the endpoint as held by `deployment` (the create is its operation). A retry

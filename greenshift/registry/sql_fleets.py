@@ -3,10 +3,11 @@ changes what it routes to bumps the routing generation, under the generation loc
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, delete, func, insert, select, update
 
 from greenshift.registry import schema as t
 from greenshift.registry.records import FleetRecord, InstanceRecord
@@ -14,7 +15,8 @@ from greenshift.registry.sql_base import SqlBase, bump_generation, lock_generati
 from greenshift.registry.sql_rows import fleet_record, instance_record
 from greenshift.status import InstanceState
 
-# Built once: the statements of the frequent writes, by table (`_KEY` names the row's key in
+# Built once (building a statement costs more than running it on SQLite): the statements of the
+# frequent reads and writes, by table (`_KEY` names the row's key in
 # an UPDATE's parameters; the other parameters are the columns it sets).
 _KEY = "row_key"
 _KEYS = {t.fleets.name: t.fleets.c.fleet_id, t.instances.name: t.instances.c.instance_id}
@@ -26,6 +28,25 @@ _UPDATE = {
     name: update(column.table).where(column == bindparam(_KEY)) for name, column in _KEYS.items()
 }
 _DELETE_INSTANCE = delete(t.instances).where(t.instances.c.instance_id == bindparam("key"))
+_COUNT_RUNNING = (
+    select(func.count())
+    .select_from(t.instances)
+    .where(t.instances.c.state != InstanceState.STOPPED)
+)
+
+
+@functools.cache
+def _list_instances(fleet: bool, endpoint: bool, host: bool) -> Select[Any]:
+    """The instance listing by the filters given (each a bind parameter), built once each."""
+    i = t.instances
+    stmt = select(i).order_by(i.c.fleet_id, i.c.index)
+    if fleet:
+        stmt = stmt.where(i.c.fleet_id == bindparam("fleet_id"))
+    if endpoint:
+        stmt = stmt.where(i.c.endpoint_lower == bindparam("endpoint"))
+    if host:
+        stmt = stmt.where(i.c.host == bindparam("host"))
+    return stmt
 
 
 class SqlFleets(SqlBase):
@@ -36,9 +57,8 @@ class SqlFleets(SqlBase):
         self._upsert_generational(t.fleets, [(record.fleet_id, values)], ())
 
     def get_fleet(self, fleet_id: str) -> FleetRecord | None:
-        f = t.fleets
         with self._read() as conn:
-            row = conn.execute(select(f).where(f.c.fleet_id == fleet_id)).first()
+            row = conn.execute(_BY_KEY[t.fleets.name], {"key": fleet_id}).first()
         return None if row is None else fleet_record(row)
 
     def list_fleets(
@@ -75,24 +95,17 @@ class SqlFleets(SqlBase):
             self._upsert_generational(t.instances, rows, ("updated_at",))
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
-        i = t.instances
         with self._read() as conn:
-            row = conn.execute(select(i).where(i.c.instance_id == instance_id)).first()
+            row = conn.execute(_BY_KEY[t.instances.name], {"key": instance_id}).first()
         return None if row is None else instance_record(row)
 
     def list_instances(
         self, fleet_id: str | None = None, endpoint: str | None = None, host: str | None = None
     ) -> list[InstanceRecord]:
-        i = t.instances
-        stmt = select(i).order_by(i.c.fleet_id, i.c.index)
-        if fleet_id is not None:
-            stmt = stmt.where(i.c.fleet_id == fleet_id)
-        if endpoint is not None:
-            stmt = stmt.where(i.c.endpoint_lower == endpoint.lower())
-        if host is not None:
-            stmt = stmt.where(i.c.host == host)
+        stmt = _list_instances(fleet_id is not None, endpoint is not None, host is not None)
+        params = {"fleet_id": fleet_id, "endpoint": endpoint and endpoint.lower(), "host": host}
         with self._read() as conn:
-            return [instance_record(row) for row in conn.execute(stmt)]
+            return [instance_record(row) for row in conn.execute(stmt, params)]
 
     def delete_instance(self, instance_id: str) -> bool:
         return bool(self.delete_instances([instance_id]))
@@ -114,10 +127,8 @@ class SqlFleets(SqlBase):
         return deleted
 
     def count_instances(self) -> int:
-        i = t.instances
-        stmt = select(func.count()).select_from(i).where(i.c.state != InstanceState.STOPPED)
         with self._read() as conn:
-            return int(conn.execute(stmt).scalar_one())
+            return int(conn.execute(_COUNT_RUNNING).scalar_one())
 
     def _upsert_generational(
         self, table: Table, rows: list[tuple[str, dict[str, Any]]], ignored: tuple[str, ...]

@@ -108,8 +108,12 @@ def lock_endpoint(conn: Connection, key: str) -> EndpointRecord | None:
 
 def write_endpoint(conn: Connection, record: EndpointRecord) -> None:
     values = endpoint_values(record)
-    values["row_key"] = values.pop("name_lower")
-    conn.execute(_UPDATE_ENDPOINT, values)
+    set_endpoint_columns(conn, values.pop("name_lower"), values)
+
+
+def set_endpoint_columns(conn: Connection, key: str, values: dict[str, Any]) -> None:
+    """Set these columns (stored values) of endpoint `key`, by the statement built once."""
+    conn.execute(_UPDATE_ENDPOINT, {**values, "row_key": key})
 
 
 def not_held(record: EndpointRecord | Row[Any, Any, Any], deployment_id: str) -> ConflictError:

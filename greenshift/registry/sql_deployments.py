@@ -22,6 +22,7 @@ from greenshift.status import DeploymentOutcome
 _EVENT_BY_KEY = select(t.deployment_events).where(t.deployment_events.c.key == bindparam("key"))
 _BY_ID = select(t.deployments).where(t.deployments.c.deployment_id == bindparam("id"))
 _OUTCOME = select(t.deployments.c.outcome).where(t.deployments.c.deployment_id == bindparam("id"))
+_INSERT = insert(t.deployments)
 _END_RUNNING = (
     update(t.deployments)
     .where(t.deployments.c.deployment_id == bindparam("id"))
@@ -108,6 +109,10 @@ def insert_event(engine: Engine) -> Any:
     else:
         stmt = insert(ev)
     return stmt.returning(ev.c.seq)
+
+
+def insert_deployment(conn: Connection, record: DeploymentRecord) -> None:
+    conn.execute(_INSERT, deployment_values(record))
 
 
 def event_by_key(conn: Connection, key: str) -> DeploymentEvent | None:

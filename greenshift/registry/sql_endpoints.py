@@ -11,10 +11,13 @@ from greenshift.registry import schema as t
 from greenshift.registry.api import ListQuery
 from greenshift.registry.records import DeploymentRecord, EndpointRecord, Page
 from greenshift.registry.sql_base import SqlBase, lock_endpoint
+from greenshift.registry.sql_deployments import insert_deployment
 from greenshift.registry.sql_paging import page
-from greenshift.registry.sql_rows import deployment_values, endpoint_record, endpoint_values
+from greenshift.registry.sql_rows import endpoint_record, endpoint_values
 
-_COUNT = select(func.count()).select_from(t.endpoints)  # built once
+# Built once.
+_COUNT = select(func.count()).select_from(t.endpoints)
+_INSERT = insert(t.endpoints)
 
 
 class SqlEndpoints(SqlBase):
@@ -44,8 +47,8 @@ class SqlEndpoints(SqlBase):
                 if existing.current_deployment_id == deployment.deployment_id:
                     return
                 raise self._exists("endpoint", existing.arn)
-            conn.execute(insert(t.endpoints).values(**values))
-            conn.execute(insert(t.deployments).values(**deployment_values(deployment)))
+            conn.execute(_INSERT, values)
+            insert_deployment(conn, deployment)
 
         try:
             self._in_batch(create)

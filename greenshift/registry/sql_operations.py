@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, select
 
 from greenshift import messages
 from greenshift.errors import ConflictError, ResourceInUse
@@ -25,11 +25,22 @@ from greenshift.registry.sql_base import (
     lock_endpoint,
     lock_generation,
     not_held,
+    set_endpoint_columns,
     write_endpoint,
 )
-from greenshift.registry.sql_deployments import deployment_ended, deployment_exists, end_deployment
-from greenshift.registry.sql_rows import deployment_values, event_values
+from greenshift.registry.sql_deployments import (
+    deployment_ended,
+    deployment_exists,
+    end_deployment,
+    insert_deployment,
+)
+from greenshift.registry.sql_rows import event_values
 from greenshift.status import IN_PROGRESS, DeploymentOutcome, EndpointStatus
+
+# The rollout group holding an endpoint, if any (every begin reads it): built once.
+_HOLDER = select(t.endpoint_holds.c.group_name).where(
+    t.endpoint_holds.c.endpoint_lower == bindparam("key")
+)
 
 
 class SqlOperations(SqlBase):
@@ -64,12 +75,8 @@ class SqlOperations(SqlBase):
                 "revision": record.revision + 1,
                 "last_modified": self._clock(),
             }
-            conn.execute(
-                update(t.endpoints)
-                .where(t.endpoints.c.name_lower == key)
-                .values({**changes, "status": EndpointStatus(new_status).value})
-            )
-            conn.execute(insert(t.deployments).values(**deployment_values(deployment)))
+            set_endpoint_columns(conn, key, {**changes, "status": EndpointStatus(new_status).value})
+            insert_deployment(conn, deployment)
             return record.model_copy(update=changes)
 
         return self._in_batch(begin)
@@ -190,8 +197,7 @@ def check_can_begin(record: EndpointRecord, allowed: frozenset[EndpointStatus]) 
 
 def check_group_hold(conn: Connection, key: str, arn: str, deployment_id: str) -> None:
     """An endpoint a rollout group holds is taken only by that group's deployments."""
-    holds = t.endpoint_holds
-    holder = conn.execute(select(holds.c.group_name).where(holds.c.endpoint_lower == key)).scalar()
+    holder = conn.execute(_HOLDER, {"key": key}).scalar()
     if holder is not None and holder != group_of(deployment_id):
         raise ResourceInUse(
             f'Cannot update endpoint "{arn}": rollout group {holder} holds it until the group ends.'

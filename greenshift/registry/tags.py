@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
 from greenshift.errors import ValidationError
 from greenshift.registry import schema as t
 from greenshift.registry.sql_base import SqlBase
 
 MAX_TAGS = 50
+
+# Built once: every CreateEndpoint replaces its endpoint's tags.
+_DELETE_ALL = delete(t.tags).where(t.tags.c.resource_arn == bindparam("arn"))
+_INSERT = insert(t.tags)
 
 
 def too_many(arn: str, total: int) -> ValidationError:
@@ -47,10 +51,24 @@ class SqlTags(SqlBase):
             self._merge(conn, arn, pairs)
 
     def replace_tags(self, arn: str, pairs: Sequence[tuple[str, str]]) -> None:
-        """Exactly `pairs` (the tags of a create request)."""
-        with self._write() as conn:
-            conn.execute(delete(t.tags).where(t.tags.c.resource_arn == arn))
-            self._merge(conn, arn, pairs)
+        """Exactly `pairs` (the tags of a create request). Its one refusal (too many) needs no
+        stored tags and comes before any write, so it joins the group commit's transaction
+        (greenshift.registry.batching's rule)."""
+        wanted = dict(pairs)  # the last value given for a key wins
+        if len(wanted) > MAX_TAGS:
+            raise too_many(arn, len(wanted))
+        rows = [
+            {"resource_arn": arn, "key": key, "value": value, "seq": seq}
+            for seq, (key, value) in enumerate(wanted.items(), start=1)
+        ]
+
+        def replace(conn: Connection) -> None:
+            lock_resource(conn, arn)
+            conn.execute(_DELETE_ALL, {"arn": arn})
+            if rows:
+                conn.execute(_INSERT, rows)
+
+        self._in_batch(replace)
 
     def delete_tags(self, arn: str, keys: Sequence[str]) -> None:
         """Remove the keys; keys the resource does not have are ignored, as on AWS."""
@@ -63,10 +81,7 @@ class SqlTags(SqlBase):
     @staticmethod
     def _merge(conn: Connection, arn: str, pairs: Sequence[tuple[str, str]]) -> None:
         tags = t.tags
-        if conn.dialect.name == "postgresql":
-            # SQLite's write transaction already holds the database's lock; PostgreSQL locks rows,
-            # and the rows to lock may not exist yet: serialize the writers of one resource.
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:arn))"), {"arn": arn})
+        lock_resource(conn, arn)
         wanted = dict(pairs)  # the last value given for a key wins
         rows = conn.execute(select(tags.c.key, tags.c.seq).where(tags.c.resource_arn == arn)).all()
         existing = {row[0]: row[1] for row in rows}
@@ -89,3 +104,10 @@ class SqlTags(SqlBase):
             conn.execute(
                 insert(tags).values(resource_arn=arn, key=key, value=wanted[key], seq=next_seq + i)
             )
+
+
+def lock_resource(conn: Connection, arn: str) -> None:
+    """SQLite's write transaction already holds the database's lock; PostgreSQL locks rows, and
+    the rows to lock may not exist yet: serialize the tag writers of one resource."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:arn))"), {"arn": arn})

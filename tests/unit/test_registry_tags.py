@@ -45,3 +45,15 @@ def test_concurrent_adds_of_one_key_do_not_collide(registry: SqlRegistry) -> Non
         list(pool.map(lambda i: registry.add_tags(ARN, [("same", str(i))]), range(16)))
     [(key, _)] = registry.list_tags(ARN)
     assert key == "same"
+
+
+def test_replace_refuses_too_many_before_it_writes(registry: SqlRegistry) -> None:
+    registry.add_tags(ARN, [("keep", "1")])
+    with pytest.raises(ValidationError, match="at most 50 tags"):
+        registry.replace_tags(ARN, [(f"k{i}", "v") for i in range(51)])
+    assert registry.list_tags(ARN) == [("keep", "1")]  # nothing was deleted
+    # The last value given for a key wins, in the order the keys were first given.
+    registry.replace_tags(ARN, [("b", "1"), ("a", "2"), ("b", "3")])
+    assert registry.list_tags(ARN) == [("b", "3"), ("a", "2")]
+    registry.replace_tags(ARN, [])
+    assert registry.list_tags(ARN) == []

@@ -20,7 +20,6 @@ from greenshift.hosts.records import HostRecord
 from greenshift.hosts.store import HostStore
 from greenshift.names import host_task_queue
 from greenshift.registry.api import Registry
-from greenshift.status import InstanceState
 
 log = logging.getLogger("greenshift.hosts")
 
@@ -109,8 +108,5 @@ class HostService:
                 await asyncio.wait_for(stop.wait(), timeout=self.heartbeat_seconds)
 
     def _written_off(self) -> bool:
-        return any(
-            r.state == InstanceState.STOPPING
-            and (r.state_reason or "").startswith(HOST_LOST_PREFIX)
-            for r in self.registry.list_instances(host=self.host.address)
-        )
+        reasons = self.registry.stopping_reasons(self.host.address)
+        return any(reason.startswith(HOST_LOST_PREFIX) for reason in reasons)

@@ -186,6 +186,10 @@ class Registry(Protocol):
     def count_instances(self) -> int:
         """Instances that exist or are being launched (not Stopped): the quota's current use."""
 
+    def stopping_reasons(self, host: str) -> list[str]:
+        """Why each instance on `host` that is being stopped is (its state reason, "" if none):
+        what a host's heartbeat looks at, every second, without reading every instance."""
+
     # --- routing ---------------------------------------------------------------------------
     def set_routing(self, routing: EndpointRouting, fence: RoutingFence | None = None) -> int:
         """Store the desired routing of an endpoint and return its new version. Writing the same

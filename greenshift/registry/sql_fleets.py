@@ -34,6 +34,10 @@ _COUNT_RUNNING = (
     .where(t.instances.c.state != InstanceState.STOPPED)
 )
 
+_STOPPING_REASONS = select(t.instances.c.state_reason).where(
+    t.instances.c.host == bindparam("host"), t.instances.c.state == InstanceState.STOPPING
+)
+
 
 @functools.cache
 def _list_instances(fleet: bool, endpoint: bool, host: bool) -> Select[Any]:
@@ -125,6 +129,10 @@ class SqlFleets(SqlBase):
         if instance_ids:
             self._batched_writes.run(write)
         return deleted
+
+    def stopping_reasons(self, host: str) -> list[str]:
+        with self._read() as conn:
+            return [row[0] or "" for row in conn.execute(_STOPPING_REASONS, {"host": host})]
 
     def count_instances(self) -> int:
         with self._read() as conn:

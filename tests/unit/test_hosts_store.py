@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from greenshift.hosts.healer import HOST_LOST
 from greenshift.hosts.messages import HostShare, Placement
 from greenshift.hosts.records import (
     ALIVE,
@@ -16,9 +17,11 @@ from greenshift.hosts.records import (
     room_of,
     state_of,
 )
-from greenshift.hosts.service import advertisement
+from greenshift.hosts.service import HostService, advertisement
 from greenshift.hosts.store import HostStore
 from greenshift.names import host_task_queue
+from greenshift.registry.sql import SqlRegistry
+from tests.registry_records import instance
 
 
 def test_register_heartbeat_and_drain(tmp_path: Path) -> None:
@@ -91,3 +94,26 @@ def test_a_placement_on_hosts_without_limits_is_given_its_own_fleets_reservation
         assert seen[-1] == ["ep.A.x.0", "ep.A.y.0", "ep.A.y.1", "ep.A.z.0"]
     finally:
         store.close()
+
+
+def test_a_host_knows_it_was_written_off_by_the_reason_its_instances_stop(
+    registry: SqlRegistry,
+) -> None:
+    """The heartbeat's look (HostService._written_off): an instance of this host being stopped
+    because the host was taken for lost (the healer's reason) means its instances were replaced
+    elsewhere; one stopped for any other reason does not."""
+    host = advertisement("10.0.0.1", "greenshift")
+    service = HostService(None, None, registry, None, host)  # type: ignore[arg-type]
+    registry.upsert_instances(
+        [
+            instance("f1", 0, host="10.0.0.1"),
+            instance("f1", 1, state="Stopping", host="10.0.0.1", state_reason="scaled in"),
+            instance("f2", 0, state="Stopping", host="10.0.0.2", state_reason="host 10.0.0.2 lost"),
+        ]
+    )
+    assert not service._written_off()
+    lost = HOST_LOST.format(address="10.0.0.1", seconds=30)
+    registry.upsert_instance(
+        instance("f1", 2, state="Stopping", host="10.0.0.1", state_reason=lost)
+    )
+    assert service._written_off()

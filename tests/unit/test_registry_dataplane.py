@@ -120,6 +120,21 @@ def test_instances_filter_and_count_the_quota_use(registry: SqlRegistry) -> None
     assert registry.count_instances() == 2  # Stopped does not count
 
 
+def test_stopping_reasons_are_the_hosts_instances_being_stopped(registry: SqlRegistry) -> None:
+    lost = "host 10.0.0.1 lost: replaced elsewhere"
+    registry.upsert_instances(
+        [
+            instance("f1", 0, state="InService", host="10.0.0.1"),
+            instance("f1", 1, state="Stopping", host="10.0.0.1", state_reason=lost),
+            instance("f1", 2, state="Stopping", host="10.0.0.1"),
+            instance("f1", 3, state="Stopping", host="10.0.0.2", state_reason="scaled in"),
+        ]
+    )
+    assert sorted(registry.stopping_reasons("10.0.0.1")) == ["", lost]
+    assert registry.stopping_reasons("10.0.0.2") == ["scaled in"]
+    assert registry.stopping_reasons("10.0.0.3") == []
+
+
 def test_deployments_list_newest_first_and_update(registry: SqlRegistry) -> None:
     registry.create_endpoint(endpoint("ep"), deployment("d1", started=at(0)))
     stored = registry.get_deployment("d1")

@@ -4,18 +4,21 @@ little as possible and, on SQLite, goes through the group commit (greenshift.reg
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, exists, select, update
 
 from greenshift.registry import schema as t
 from greenshift.registry.records import DeploymentEvent, PendingDeployment
 from greenshift.registry.sql_base import SqlBase, not_held
-from greenshift.registry.sql_deployments import event_by_key
 from greenshift.registry.sql_rows import event_values
 
 # What progress needs of an endpoint: who holds it and what it shows.
 _HELD_PENDING = select(
     t.endpoints.c.arn, t.endpoints.c.current_deployment_id, t.endpoints.c.pending
 ).where(t.endpoints.c.name_lower == bindparam("key"))
+# The same, and whether the event with this key is stored already: one read, not two.
+_HELD_PENDING_EVENT = _HELD_PENDING.add_columns(
+    exists().where(t.deployment_events.c.key == bindparam("event_key")).label("event_stored")
+)
 # Progress of the deployment holding the endpoint (the holder check is the WHERE).
 _SET_PENDING = (
     update(t.endpoints)
@@ -57,15 +60,21 @@ class SqlProgress(SqlBase):
         done before, without the lock (a retried or repeated step writes nothing)."""
         key = name.lower()
         doc = None if pending is None else pending.model_dump(mode="json")
+        keyed = event is not None and event.key is not None
         with self._read() as conn:
-            row = conn.execute(_HELD_PENDING, {"key": key}).first()
-            stored = None if event is None or event.key is None else event_by_key(conn, event.key)
+            if keyed:
+                assert event is not None
+                row = conn.execute(
+                    _HELD_PENDING_EVENT, {"key": key, "event_key": event.key}
+                ).first()
+            else:
+                row = conn.execute(_HELD_PENDING, {"key": key}).first()
         if row is None:
             raise self._missing("endpoint", name)
         if row.current_deployment_id != deployment_id:
             raise not_held(row, deployment_id)
         write_pending = row.pending != doc
-        write_event = event is not None and stored is None
+        write_event = event is not None and not (keyed and row.event_stored)
         if not (write_pending or write_event):
             return
 

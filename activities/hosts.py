@@ -58,6 +58,11 @@ class HostPlacementActivities:
         """A provision or terminate step begun: its progress first, as the step's own activity
         records it, then its fleet's placement (a fleet never made has none to place: the
         shared queue's step finds nothing to do)."""
+        return self.begin_step(data)
+
+    def begin_step(self, data: PlaceStepInput) -> Placement:
+        """PlaceStep's work, for the preparation that begins a deployment's first step too
+        (activities/prepare.py)."""
         if data.progress is not None:
             record_progress(data.progress, self.record_progress)
         if data.place is None:

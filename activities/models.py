@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from greenshift.hosts.messages import PlaceInput
+from greenshift.hosts.messages import PlaceInput, Placement
 from greenshift.planning.model import Plan, Step, drop_legacy_undo
 from greenshift.ports import AlarmState
 from greenshift.status import DeploymentOutcome, EndpointStatus
@@ -38,6 +38,10 @@ class PrepareInput(_Message):
     deployment_id: str
     workflow_id: str
     started_at: datetime  # workflow.now(): deterministic, the deployment's StartTime
+    # Also begin the plan's first step, in this phase, when it provisions a new fleet and
+    # nothing comes before it (no alarm to check first): its progress recorded and its fleet
+    # placed, as PlaceStep does (PREPARE_PLACE_PATCH, workflows/deployment.py). None: do not.
+    first_step_phase: str | None = None
 
 
 class Prepared(_Message):
@@ -53,6 +57,9 @@ class Prepared(_Message):
     config_snapshot: dict[str, Any] = Field(default_factory=dict)
     last_deployment_config: dict[str, Any] | None = None
     started_at: datetime
+    # The first step's placement, when the preparation began it (PrepareInput.first_step_phase);
+    # None: the workflow places it itself.
+    first_placement: Placement | None = None
 
 
 class StepInput(_Message):

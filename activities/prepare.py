@@ -8,6 +8,7 @@ Every method is synchronous (SQLAlchemy) and runs in the worker's thread pool.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import activity
@@ -15,9 +16,11 @@ from temporalio import activity
 from activities.errors import business_errors
 from activities.models import (
     DeploymentRef,
+    PlaceStepInput,
     Prepared,
     PreparedDelete,
     PrepareInput,
+    ProgressInput,
 )
 from greenshift import admission, names, naming
 from greenshift.admission import DELETABLE, REWEIGHTABLE, UPDATABLE
@@ -27,9 +30,10 @@ from greenshift.contracts.sagemaker_shapes import (
     UpdateEndpointWeightsAndCapacitiesInput,
 )
 from greenshift.contracts.tagging import tag_pairs
-from greenshift.errors import ResourceInUse
+from greenshift.errors import GreenshiftError, ResourceInUse
+from greenshift.hosts.messages import PlaceInput, Placement
 from greenshift.names import fleet_key, parse_fleet_key
-from greenshift.planning.model import Plan, Role
+from greenshift.planning.model import Plan, ProvisionStep, Role
 from greenshift.ports import AlarmSource
 from greenshift.registry.api import Registry
 from greenshift.registry.records import DeploymentRecord, EndpointRecord, FleetRecord, ModelRecord
@@ -39,12 +43,49 @@ from greenshift.status import EndpointStatus
 
 class PrepareActivities:
     """The first activity of every deployment; admission (greenshift.admission) validates and
-    plans, `alarms` answers whether alarm names exist."""
+    plans, `alarms` answers whether alarm names exist, `begin_step` records a step's progress
+    and places it (HostPlacementActivities.begin_step: what PlaceStep does)."""
 
-    def __init__(self, registry: Registry, settings: Settings, alarms: AlarmSource) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        alarms: AlarmSource,
+        begin_step: Callable[[PlaceStepInput], Placement] | None = None,
+    ) -> None:
         self.registry = registry
         self.settings = settings
         self.alarms = alarms
+        self.begin_step = begin_step
+
+    def _begin_first_step(
+        self, data: PrepareInput, ref: DeploymentRef, plan: Plan, fleets: dict[str, str]
+    ) -> Placement | None:
+        """The plan's first step begun here, in the preparation's local activity, when the
+        workflow asks (PrepareInput.first_step_phase), the step provisions a fleet this
+        preparation made and nothing comes between them (an alarm check would): one local
+        activity fewer per deployment (issue 17). None: the workflow begins it itself, as
+        before. A placement refused here (no room, say) is left to the workflow's own, which
+        meets it where a failed step is handled."""
+        if data.first_step_phase is None or self.begin_step is None or plan.alarms:
+            return None
+        step = plan.steps[0].step if plan.steps else None
+        if not isinstance(step, ProvisionStep) or step.fleet.key not in fleets:
+            return None
+        begun = PlaceStepInput(
+            progress=ProgressInput(
+                ref=ref,
+                step_index=0,
+                phase=data.first_step_phase,
+                message=step.message,
+                at=data.started_at,
+            ),
+            place=PlaceInput(fleet_id=fleets[step.fleet.key], count=step.count, grow=True),
+        )
+        try:
+            return self.begin_step(begun)
+        except GreenshiftError:
+            return None
 
     def _green_fleets(
         self,
@@ -166,6 +207,7 @@ class PrepareActivities:
             config_snapshot=admission.snapshot(config, models),
             last_deployment_config=deployment_config,
             started_at=data.started_at,
+            first_placement=self._begin_first_step(data, ref, plan, fleets),
         )
 
     @activity.defn(name=names.PREPARE_CREATE)
@@ -212,6 +254,7 @@ class PrepareActivities:
             config_snapshot=admission.snapshot(config, models),
             last_deployment_config=deployment_config,
             started_at=data.started_at,
+            first_placement=self._begin_first_step(data, ref, plan, fleets),
         )
 
     @activity.defn(name=names.PREPARE_WEIGHTS)

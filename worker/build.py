@@ -92,8 +92,14 @@ def worker_activities(deps: Dependencies) -> list[Callable[..., Any]]:
     """Every activity a worker registers on the shared task queue, built with `deps`
     (greenshift.names.WORKER_ACTIVITIES names them)."""
     recording = RecordingActivities(deps.registry)
+    placement = HostPlacementActivities(
+        deps.registry,
+        deps.hosts,
+        deps.settings.host_lost_after_seconds,
+        recording.write_progress,
+    )
     activities = all_activities(
-        PrepareActivities(deps.registry, deps.settings, deps.alarms),
+        PrepareActivities(deps.registry, deps.settings, deps.alarms, placement.begin_step),
         recording,
         FinishActivities(deps.registry),
         PlannerActivities(deps.planner),
@@ -102,12 +108,6 @@ def worker_activities(deps: Dependencies) -> list[Callable[..., Any]]:
         AlarmActivities(deps.alarms, deps.settings.alarm_stale_seconds, deps.judges),
         GroupActivities(deps.registry),
         SettleActivities(deps.registry),
-    )
-    placement = HostPlacementActivities(
-        deps.registry,
-        deps.hosts,
-        deps.settings.host_lost_after_seconds,
-        recording.write_progress,
     )
     activities += placement.all()
     activities.append(JudgeActivities(deps.judges, deps.registry).judge_bake)

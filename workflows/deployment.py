@@ -114,6 +114,15 @@ TRAFFIC_LOCAL_PATCH = "traffic-local-3"
 # task's timeout. The newest generation: asked first and alone, every earlier patch implied.
 PLACE_LOCAL_PATCH = "place-local-4"
 
+# The preparation begins the first step too (issue 17): when it provisions a fleet the
+# preparation made and no alarm check comes between them, the preparing local activity records
+# that step's progress and places it (PrepareInput.first_step_phase), so the step is its hosts'
+# activities alone, one local activity fewer per deployment. Both ran in the same workflow task
+# before: nothing between them changes. A placement the preparation could not make is made by
+# the step's own PlaceStep, which meets the refusal where a failed step is handled. The newest
+# generation: asked first and alone, every earlier patch implied.
+PREPARE_PLACE_PATCH = "prepare-place-5"
+
 
 @dataclass
 class Settled:
@@ -139,7 +148,8 @@ class DeploymentWorkflow:
         # This run's patches are decided here, before the first local activity
         # (PREPARE_LOCAL_PATCH says why): a patch added later is asked here too, kept in state.
         state = self.state
-        state.place_local = workflow.patched(PLACE_LOCAL_PATCH)
+        state.prepare_place = workflow.patched(PREPARE_PLACE_PATCH)
+        state.place_local = state.prepare_place or workflow.patched(PLACE_LOCAL_PATCH)
         state.traffic_local = state.place_local or workflow.patched(TRAFFIC_LOCAL_PATCH)
         state.lean = state.traffic_local or workflow.patched(LEAN_PATCH)
         state.prepare_local = state.traffic_local or (
@@ -150,6 +160,7 @@ class DeploymentWorkflow:
             deployment_id=deployment_id_of(deployment_id),
             workflow_id=workflow.info().workflow_id,
             started_at=workflow.now(),
+            first_step_phase=STEP_PHASES["provision"].value if state.prepare_place else None,
         )
         try:
             if self.state.prepare_local:
@@ -163,6 +174,7 @@ class DeploymentWorkflow:
             )
             raise failure from None
         self.state.prepared = prepared
+        self.state.first_placement = prepared.first_placement
         return prepared
 
     async def _deploy(self, on_failure: Callable[[Abort], Awaitable[Settled]]) -> dict[str, str]:
@@ -516,12 +528,14 @@ class DeploymentWorkflow:
         place = None
         if fleet_id is not None:
             place = PlaceInput(fleet_id=fleet_id, count=step.count, grow=grow)
-        placement = await run_local(
-            names.PLACE_STEP,
-            act.PlaceStepInput(progress=data.progress, place=place),
-            options.REGISTRY,
-            Placement,
-        )
+        placement = self._begun_by_preparation(data)
+        if placement is None:
+            placement = await run_local(
+                names.PLACE_STEP,
+                act.PlaceStepInput(progress=data.progress, place=place),
+                options.REGISTRY,
+                Placement,
+            )
         data = data.model_copy(update={"progress": None})
 
         async def on_this_queue() -> Any:
@@ -530,6 +544,12 @@ class DeploymentWorkflow:
         if fleet_id is None:
             return await on_this_queue()
         return await hosts.scale_placed(fleet_id, placement, grow, opts, on_this_queue)
+
+    def _begun_by_preparation(self, data: act.StepInput) -> Placement | None:
+        """The first forward step's placement, if the preparation made it (PREPARE_PLACE_PATCH);
+        asked once: any later step, a rollback's included, places itself."""
+        placement, self.state.first_placement = self.state.first_placement, None
+        return placement if data.fence_step == 0 else None
 
     async def _scale_on_hosts(
         self,

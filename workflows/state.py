@@ -15,6 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities import models as act
+    from greenshift.hosts.messages import Placement
     from greenshift.status import RollbackReason
 
 
@@ -68,6 +69,11 @@ class DeploymentState:
     # PLACE_LOCAL_PATCH holds: provision and terminate steps are placed by a local activity (and
     # traffic_local holds, every earlier patch with it).
     place_local: bool = False
+    # PREPARE_PLACE_PATCH holds: the preparation may begin the first step (place_local holds,
+    # every earlier patch with it).
+    prepare_place: bool = False
+    # The first forward step's placement, when the preparation made it; taken by that step.
+    first_placement: Placement | None = None
     phase: DeploymentPhase = DeploymentPhase.PREPARING
     index: int | None = None  # the plan step being carried out (or last carried out)
     started_steps: int = 0  # steps that began: the rollback starts from where they led

@@ -37,8 +37,9 @@ HERE = Path(__file__).parent
 # local as well (delete-local-1); "place-local-4-" once provision and terminate steps were
 # placed by a local activity (place-local-4) and DeleteEndpoint's placements too
 # (delete-local-2), with "canary_on_local_host" recording that path with a host registered, as
-# `greenshift up` runs.
-GENERATION = "place-local-4-"
+# `greenshift up` runs; "prepare-place-5-" once the preparation began the first step too
+# (prepare-place-5), and blue/green plans ended with one final bake of both waits.
+GENERATION = "prepare-place-5-"
 WHO = ControlRequest(actor="recorder", reason="replay fixture")
 
 

@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -17,13 +18,16 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.errors import heartbeat_progress
 from activities.fleet import FleetActivities
-from activities.models import BakeStart, PrepareInput, ProgressInput, StepInput
+from activities.models import BakeStart, PlaceStepInput, PrepareInput, ProgressInput, StepInput
 from activities.prepare import PrepareActivities
 from activities.recording import RecordingActivities
 from activities.traffic import TrafficActivities
+from greenshift.errors import ResourceLimitExceeded
+from greenshift.hosts.messages import Placement
 from greenshift.hosts.service import advertisement
 from greenshift.hosts.store import HostStore
 from greenshift.names import (
+    CHECK_ALARMS,
     HOST_SCALE_DOWN,
     HOST_SCALE_UP,
     PLACE_FLEET,
@@ -46,6 +50,7 @@ from workflows.deployment import (
     LEAN_PATCH,
     PLACE_LOCAL_PATCH,
     PREPARE_LOCAL_PATCH,
+    PREPARE_PLACE_PATCH,
     TRAFFIC_LOCAL_PATCH,
 )
 
@@ -103,14 +108,16 @@ async def test_a_canary_is_one_activity_a_step_and_still_records_every_step(
         assert scheduled == [PROVISION, TERMINATE]
         markers = marker_bytes(history)
         # The newest generation's one patch marker implies the earlier patches.
-        assert sum(PLACE_LOCAL_PATCH.encode() in m for m in markers) == 1
+        assert sum(PREPARE_PLACE_PATCH.encode() in m for m in markers) == 1
+        assert not any(PLACE_LOCAL_PATCH.encode() in m for m in markers)
         assert not any(TRAFFIC_LOCAL_PATCH.encode() in m for m in markers)
         assert not any(LEAN_PATCH.encode() in m for m in markers)
         assert not any(PREPARE_LOCAL_PATCH.encode() in m for m in markers)
         assert any(PREPARE_UPDATE.encode() in m for m in markers)  # prepared locally
         assert sum(SHIFT_TRAFFIC.encode() in m for m in markers) == 2  # both shifts, locally
-        # Provision and terminate each began with their progress and placement, locally.
-        assert sum(PLACE_STEP.encode() in m for m in markers) == 2
+        # Provision and terminate each began with their progress and placement, locally: the
+        # provision in the preparation (nothing comes between them), the terminate in PlaceStep.
+        assert sum(PLACE_STEP.encode() in m for m in markers) == 1
         # Each shift began the bake after it (the last shift's is the final bake, with the
         # termination wait): no bake records its own progress.
         assert not any(RECORD_PROGRESS.encode() in m for m in markers)
@@ -148,7 +155,7 @@ async def test_with_a_host_registered_a_step_is_placed_locally_and_only_the_host
         host_queue = host_task_queue(w.settings.task_queue, w.settings.host)
         assert scheduled == [(HOST_SCALE_UP, host_queue), (HOST_SCALE_DOWN, host_queue)]
         markers = marker_bytes(history)
-        assert sum(PLACE_STEP.encode() in m for m in markers) == 2
+        assert sum(PLACE_STEP.encode() in m for m in markers) == 1  # the provision: in prepare
         assert not any(PLACE_FLEET.encode() in m for m in markers)
         # The host's agent launched the first fleet, then the new one, and stopped the first.
         changes = w.fleet.changes
@@ -160,6 +167,84 @@ async def test_with_a_host_registered_a_step_is_placed_locally_and_only_the_host
         started = [e for e in events if e.type == "StepStarted"]
         assert [e.detail["step"] for e in started] == list(range(len(deployment.plan["steps"])))
         assert w.endpoint("e1").config_name == "c2"
+
+
+async def test_with_alarms_to_check_first_the_first_step_is_placed_by_itself(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The preparation begins the first step only when nothing comes between them: with alarms,
+    their check before the first instance does, and the step's own PlaceStep places it after."""
+    async with world(env.client, tmp_path, alarms=["errors"], local_host=True) as w:
+        await w.create("e1", "c1", variant(count=4))
+        w.add_config("c2", variant(model="m2", count=4))
+        config = canary(wait=60, size=1, final=30, alarms=("errors",))
+        handle = await w.start(
+            "UpdateEndpoint",
+            {"EndpointName": "e1", "EndpointConfigName": "c2", "DeploymentConfig": config},
+        )
+        await handle.result()
+        history = await handle.fetch_history()
+        assert scheduled_activities(history)[0][0] == CHECK_ALARMS
+        assert sum(PLACE_STEP.encode() in m for m in marker_bytes(history)) == 2
+        deployment = w.registry.list_deployments("e1")[0]
+        assert deployment.plan is not None
+        events = w.registry.list_events(deployment.deployment_id)
+        started = [e.detail["step"] for e in events if e.type == "StepStarted"]
+        assert started == list(range(len(deployment.plan["steps"])))
+
+
+def test_the_preparation_begins_the_first_step_or_leaves_a_refusal_to_the_step(
+    tmp_path: Path,
+) -> None:
+    """What the preparing activity asks of the placement (the first step's progress and its new
+    fleet), and a refusal there (no room) left to the step's own PlaceStep: the deployment is
+    prepared all the same, with no placement."""
+    settings = Settings()
+    registry = SqlRegistry(f"sqlite:///{tmp_path / 'r.db'}", arn_for=settings.arn)
+    asked: list[PlaceStepInput] = []
+
+    def begin_step(data: PlaceStepInput) -> Placement:
+        asked.append(data)
+        if len(asked) > 1:
+            raise ResourceLimitExceeded("no host has room for 2 x ml.m5.large")
+        return Placement(hosts_registered=True)
+
+    try:
+        seed(registry, settings)
+        acts = PrepareActivities(registry, settings, FakeAlarms(), begin_step)
+        env = ActivityEnvironment()
+
+        def prepare(deployment_id: str) -> Any:
+            return env.run(
+                acts.prepare_update,
+                PrepareInput(
+                    request={"EndpointName": "e1", "EndpointConfigName": "c2"},
+                    deployment_id=deployment_id,
+                    workflow_id="w",
+                    started_at=AT,
+                    first_step_phase="Provisioning",
+                ),
+            )
+
+        prepared = prepare("dep-1")
+        assert prepared.first_placement == Placement(hosts_registered=True)
+        first = prepared.plan.steps[0]
+        assert isinstance(first.step, ProvisionStep)
+        begun = asked[0]
+        assert begun.progress is not None and begun.place is not None
+        assert (begun.progress.step_index, begun.progress.phase, begun.progress.at) == (
+            0,
+            "Provisioning",
+            AT,
+        )
+        assert begun.progress.message == first.step.message
+        assert begun.place.fleet_id == prepared.fleets[first.step.fleet.key]
+        assert (begun.place.count, begun.place.grow) == (first.step.count, True)
+        # Asked again (a retry of the same preparation), the placement is refused this time.
+        again = prepare("dep-1")
+        assert again.first_placement is None and again.plan == prepared.plan
+    finally:
+        registry.close()
 
 
 async def test_a_green_fleet_is_made_with_its_first_count_and_its_placement_writes_no_fleet(

@@ -68,8 +68,14 @@ def test_recorded_activity_inputs_still_decode() -> None:
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # The generations that prepare locally (workflows/deployment.py, PREPARE_LOCAL_PATCH, then
-# TRAFFIC_LOCAL_PATCH and PLACE_LOCAL_PATCH), their histories with local activities.
-LOCAL_PREPARE_GENERATIONS = ("local-prepare-2-", "traffic-local-3-", "place-local-4-")
+# TRAFFIC_LOCAL_PATCH, PLACE_LOCAL_PATCH and PREPARE_PLACE_PATCH), their histories with local
+# activities.
+LOCAL_PREPARE_GENERATIONS = (
+    "local-prepare-2-",
+    "traffic-local-3-",
+    "place-local-4-",
+    "prepare-place-5-",
+)
 LOCAL_PREPARE = {
     name: text
     for name, text in HISTORIES.items()

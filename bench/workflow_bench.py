@@ -623,7 +623,7 @@ def report(figures: dict[str, Any], backend: str = "SQLite") -> str:
 workflows, activities and SqlRegistry on {backend}), {hosts}, instant fakes of fleet, router
 and alarms.
 Each deployment creates its endpoint (4 instances), then runs a CANARY UpdateEndpoint (canary 1,
-WaitInterval {WAIT} s, TerminationWait {FINAL} s: {WAITS} s of configured waits, 7 steps);
+WaitInterval {WAIT} s, TerminationWait {FINAL} s: {WAITS} s of configured waits, 6 steps);
 overhead = the update's wall time minus those waits. {n} deployments at once through one worker.
 Per deployment (create + update): CPU of the worker process and of the dev server over the
 concurrent run divided by {n}; activities, markers (local activities and patches), workflow

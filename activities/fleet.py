@@ -59,7 +59,7 @@ class FleetActivities:
 
     def _on_hosts(self, data: StepInput) -> bool:
         """The step is the hosts' (workflows/hosts.py places it), not this queue's fleet."""
-        return data.unless_hosts and self.hosts is not None and bool(self.hosts.list())
+        return data.unless_hosts and self.hosts is not None and self.hosts.any_registered()
 
     @activity.defn(name=PROVISION)
     @business_errors

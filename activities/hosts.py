@@ -70,8 +70,7 @@ class HostPlacementActivities:
         return self._place(data.place)
 
     def _place(self, data: PlaceInput) -> Placement:
-        hosts = self.store.list() if self.store is not None else []
-        if not hosts or self.store is None:
+        if self.store is None or not self.store.any_registered():
             return Placement(hosts_registered=False)
         fleet = self.registry.get_fleet(data.fleet_id)
         if fleet is None:

@@ -77,10 +77,18 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# Built once: every placement runs them.
+# Built once: every placement (and a launch's release of its reservations) runs them.
 _ALL_RESERVATIONS = select(reservations)
 _FLEET_RESERVATIONS = select(reservations).where(reservations.c.fleet_id == bindparam("fleet"))
 _HOSTS = select(hosts).order_by(hosts.c.address)
+_EXPIRED = reservations.delete().where(reservations.c.reserved_at < bindparam("before"))
+_RESERVE = reservations.insert()
+_RELEASE = reservations.delete().where(
+    reservations.c.fleet_id == bindparam("fleet"),
+    reservations.c.index.in_(bindparam("indices", expanding=True)),
+)
+_ANY_HOST = select(hosts.c.address).limit(1)
+_HEARTBEAT = hosts.update().where(hosts.c.address == bindparam("host"))
 
 
 def _reservations(conn: Connection, fleet_id: str | None) -> list[Reservation]:
@@ -132,11 +140,7 @@ class HostStore:
     def heartbeat(self, address: str, at: datetime | None = None) -> bool:
         """Record that the host is alive; False when it is not registered."""
         with self._write() as conn:
-            result = conn.execute(
-                hosts.update()
-                .where(hosts.c.address == address)
-                .values(heartbeat_at=at or _utcnow())
-            )
+            result = conn.execute(_HEARTBEAT, {"host": address, "heartbeat_at": at or _utcnow()})
         return bool(result.rowcount)
 
     def set_draining(self, address: str, draining: bool) -> bool:
@@ -154,6 +158,11 @@ class HostStore:
     def list(self) -> list[HostRecord]:
         with self.engine.connect() as conn:
             return _hosts(conn)
+
+    def any_registered(self) -> bool:
+        """Whether a host is registered (every step asks: is there anything to place on?)."""
+        with self.engine.connect() as conn:
+            return conn.execute(_ANY_HOST).first() is not None
 
     def remove(self, address: str) -> None:
         with self._write() as conn:
@@ -178,11 +187,7 @@ class HostStore:
         with self._write() as conn:
             if not is_sqlite(self.engine):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PLACEMENT_LOCK})
-            conn.execute(
-                reservations.delete().where(
-                    reservations.c.reserved_at < now - timedelta(seconds=ttl_seconds)
-                )
-            )
+            conn.execute(_EXPIRED, {"before": now - timedelta(seconds=ttl_seconds)})
             known = _hosts(conn)
             pending = _reservations(conn, None if any(counts_room(h) for h in known) else fleet_id)
             placement = compute(pending, known)
@@ -192,7 +197,7 @@ class HostStore:
                 for i in share.indices
             ]
             if rows:
-                conn.execute(reservations.insert(), rows)
+                conn.execute(_RESERVE, rows)
         return placement
 
     def release(self, fleet_id: str, indices: builtins.list[int]) -> None:
@@ -200,11 +205,7 @@ class HostStore:
         if not indices:
             return
         with self._write() as conn:
-            conn.execute(
-                reservations.delete().where(
-                    reservations.c.fleet_id == fleet_id, reservations.c.index.in_(indices)
-                )
-            )
+            conn.execute(_RELEASE, {"fleet": fleet_id, "indices": list(indices)})
 
     def reservations(self) -> builtins.list[Reservation]:
         with self.engine.connect() as conn:

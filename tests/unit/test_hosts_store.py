@@ -27,8 +27,10 @@ from tests.registry_records import instance
 def test_register_heartbeat_and_drain(tmp_path: Path) -> None:
     store = HostStore(f"sqlite:///{tmp_path / 'registry.db'}")
     try:
+        assert not store.any_registered()
         host = advertisement("127.0.0.2", "greenshift", vcpus=8, memory_gib=32)
         store.register(host)
+        assert store.any_registered()
         assert store.get("127.0.0.2") == host
         assert host.task_queue == host_task_queue("greenshift", "127.0.0.2")
         later = host.heartbeat_at + timedelta(seconds=7)

@@ -60,21 +60,19 @@ class SqlProgress(SqlBase):
         done before, without the lock (a retried or repeated step writes nothing)."""
         key = name.lower()
         doc = None if pending is None else pending.model_dump(mode="json")
-        keyed = event is not None and event.key is not None
+        event_key = None if event is None else event.key
         with self._read() as conn:
-            if keyed:
-                assert event is not None
-                row = conn.execute(
-                    _HELD_PENDING_EVENT, {"key": key, "event_key": event.key}
-                ).first()
-            else:
+            if event_key is None:
                 row = conn.execute(_HELD_PENDING, {"key": key}).first()
+            else:
+                held = {"key": key, "event_key": event_key}
+                row = conn.execute(_HELD_PENDING_EVENT, held).first()
         if row is None:
             raise self._missing("endpoint", name)
         if row.current_deployment_id != deployment_id:
             raise not_held(row, deployment_id)
         write_pending = row.pending != doc
-        write_event = event is not None and not (keyed and row.event_stored)
+        write_event = event is not None and not (event_key is not None and row.event_stored)
         if not (write_pending or write_event):
             return
 

@@ -7,6 +7,7 @@ imported. From the bottom up:
   import only the standard library, pydantic and other pure modules: no I/O, no framework;
 - workflows import, transitively, only the standard library, temporalio, pydantic and pure
   parts of greenshift (activity input shapes included): never the registry's SQL, nor I/O;
+  nothing they reach calls `open`, `input` or `breakpoint` (the sandbox leaves builtins alone);
 - activities never import workflows, nor the API or the CLI;
 - the serving package (`greenshift/fleet/serving/`) imports nothing of greenshift;
 - nothing below the API imports it (the API is a door, not a library), and the product package
@@ -162,6 +163,31 @@ def test_workflows_reach_only_the_pure_parts() -> None:
         if _third_party(t) and t.split(".")[0] not in WORKFLOW_THIRD_PARTY
     )
     assert third == []
+
+
+# The builtins Temporal's sandbox refuses in workflow code, which worker/build.py leaves to
+# this test (the sandbox's way to refuse them costs every thread of the worker).
+SANDBOX_BUILTINS = frozenset({"open", "input", "breakpoint"})
+
+
+def _builtin_calls(module: str) -> list[tuple[str, int, str]]:
+    path = ROOT / Path(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    return [
+        (module, node.lineno, node.func.id)
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in SANDBOX_BUILTINS
+    ]
+
+
+def test_nothing_the_workflows_reach_calls_a_builtin_the_sandbox_refuses() -> None:
+    reached = sorted(_reach(m for m in graph() if _within(m, ["workflows"])))
+    assert "workflows.deployment" in reached and "greenshift.planning.model" in reached
+    assert [call for module in reached for call in _builtin_calls(module)] == []
+    # The check sees such a call where there is one.
+    assert _builtin_calls("greenshift.logs.shipper") != []
 
 
 def test_activities_never_import_workflows_nor_the_doors() -> None:

@@ -36,7 +36,7 @@ from greenshift.registry.database import (
     create_registry_engine,
     is_sqlite,
     local_write_lock,
-    writer,
+    write_transaction,
 )
 from greenshift.registry.schema import UtcDateTime
 
@@ -120,7 +120,7 @@ class HostStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._local_writes, writer(self.engine).begin() as conn:
+        with self._local_writes, write_transaction(self.engine) as conn:
             yield conn
 
     def register(self, host: HostRecord) -> None:

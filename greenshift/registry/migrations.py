@@ -39,7 +39,7 @@ from sqlalchemy import (
 
 from greenshift.errors import ServiceUnavailable
 from greenshift.registry import schema
-from greenshift.registry.database import writer
+from greenshift.registry.database import write_transaction
 from greenshift.registry.schema import UtcDateTime
 
 # pg_advisory_xact_lock key: "greenshift registry migrations".
@@ -258,7 +258,7 @@ LATEST = STEPS[-1].version
 def migrate(engine: Engine, target: int = LATEST) -> int:
     """Bring the database to `target` (default: the latest) and return its version. Refuses a
     database newer than this code: running old code on it could lose data."""
-    with writer(engine).begin() as conn:
+    with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         schema.schema_version.create(conn, checkfirst=True)

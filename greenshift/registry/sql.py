@@ -31,7 +31,6 @@ from greenshift.registry.database import (
     is_sqlite,
     local_write_lock,
     reader,
-    writer,
 )
 from greenshift.registry.migrations import migrate
 from greenshift.registry.sql_deployments import SqlDeployments, insert_event
@@ -81,7 +80,6 @@ class SqlRegistry(
         self._arn_for = arn_for
         self._clock = clock
         self._engine = create_registry_engine(url)
-        self._writer = writer(self._engine)
         self._reader = reader(self._engine)
         self._local_writes = local_write_lock(self._engine)
         self._insert_event = insert_event(self._engine)

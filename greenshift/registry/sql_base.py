@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from greenshift.errors import ConflictError, ResourceInUse, ResourceNotFound, ServiceUnavailable
 from greenshift.registry import schema as t
 from greenshift.registry.batching import GroupCommit
+from greenshift.registry.database import write_transaction
 from greenshift.registry.records import EndpointRecord
 from greenshift.registry.sql_rows import endpoint_record, endpoint_values
 
@@ -50,7 +51,6 @@ class SqlBase:
     _arn_for: Callable[[str, str], str]
     _clock: Callable[[], datetime]
     _engine: Engine
-    _writer: Engine
     _reader: Engine
     _local_writes: AbstractContextManager[Any]
     # INSERT of a deployment event that ignores a stored key (sql_deployments.insert_event).
@@ -61,7 +61,7 @@ class SqlBase:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self._local_writes, self._writer.begin() as conn:
+            with self._local_writes, write_transaction(self._engine) as conn:
                 yield conn
         except OperationalError as exc:
             raise ServiceUnavailable(f"The registry database is unavailable: {exc.orig}") from exc

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, inspect, update
 
 from greenshift.errors import ServiceUnavailable
 from greenshift.registry import schema
-from greenshift.registry.database import create_registry_engine, writer
+from greenshift.registry.database import create_registry_engine, write_transaction
 from greenshift.registry.migrations import LATEST, STEPS, _v1_tables, migrate, schema_version_of
 from greenshift.registry.records import EndpointRouting
 from greenshift.registry.sql import SqlRegistry
@@ -48,7 +48,7 @@ def test_steps_are_ordered_and_idempotent(engine: Engine) -> None:
     assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1))
     migrate(engine)
     before = columns(engine)
-    with writer(engine).begin() as conn:
+    with write_transaction(engine) as conn:
         for step in STEPS:  # a crash after a step's DDL but before the version was recorded
             step.apply(conn)
     assert columns(engine) == before

@@ -39,6 +39,11 @@ HOST_LOST_PREFIX = "host {address} lost"
 HOST_LOST = HOST_LOST_PREFIX + ": no heartbeat for {seconds:g} s"
 
 
+def lost_with_host(reason: str | None, address: str) -> bool:
+    """Whether an instance's stopping reason is the healer's, for host `address` taken for lost."""
+    return (reason or "").startswith(HOST_LOST_PREFIX.format(address=address))
+
+
 def lost_hosts(hosts: list[HostRecord], now: datetime, lost_after: float) -> list[HostRecord]:
     return [h for h in hosts if not is_alive(h, now, lost_after)]
 
@@ -57,9 +62,7 @@ def short_after_a_loss(
     lost = {
         i.fleet_id: i.host
         for i in instances
-        if i.state == InstanceState.STOPPING
-        and i.host
-        and (i.state_reason or "").startswith(HOST_LOST_PREFIX.format(address=i.host))
+        if i.state == InstanceState.STOPPING and i.host and lost_with_host(i.state_reason, i.host)
     }
     return {
         f.fleet_id: lost[f.fleet_id]

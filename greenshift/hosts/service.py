@@ -16,15 +16,13 @@ from temporalio.worker import Worker
 
 from greenshift.fleet.agent import FleetAgent
 from greenshift.hosts.activities import HostActivities
+from greenshift.hosts.healer import lost_with_host
 from greenshift.hosts.records import HostRecord
 from greenshift.hosts.store import HostStore
 from greenshift.names import host_task_queue
 from greenshift.registry.api import Registry
 
 log = logging.getLogger("greenshift.hosts")
-
-# How the healer's reason for a lost host's instances begins (greenshift.hosts.healer).
-HOST_LOST_PREFIX = "host "
 
 # Host activities are blocking (launches, health waits): they run in threads of their own.
 HOST_ACTIVITY_THREADS = 32
@@ -109,4 +107,4 @@ class HostService:
 
     def _written_off(self) -> bool:
         reasons = self.registry.stopping_reasons(self.host.address)
-        return any(reason.startswith(HOST_LOST_PREFIX) for reason in reasons)
+        return any(lost_with_host(reason, self.host.address) for reason in reasons)

@@ -103,13 +103,15 @@ def test_a_host_knows_it_was_written_off_by_the_reason_its_instances_stop(
 ) -> None:
     """The heartbeat's look (HostService._written_off): an instance of this host being stopped
     because the host was taken for lost (the healer's reason) means its instances were replaced
-    elsewhere; one stopped for any other reason does not."""
+    elsewhere; one stopped for any other reason does not, one that only begins as the
+    healer's does (another host's) neither."""
     host = advertisement("10.0.0.1", "greenshift")
     service = HostService(None, None, registry, None, host)  # type: ignore[arg-type]
     registry.upsert_instances(
         [
             instance("f1", 0, host="10.0.0.1"),
             instance("f1", 1, state="Stopping", host="10.0.0.1", state_reason="scaled in"),
+            instance("f1", 3, state="Stopping", host="10.0.0.1", state_reason="host 10.0.0.9 lost"),
             instance("f2", 0, state="Stopping", host="10.0.0.2", state_reason="host 10.0.0.2 lost"),
         ]
     )

@@ -17,7 +17,7 @@ the variables named in ECHO_ENV, the custom-attributes header, whether /opt/ml/m
 `--mode stream` streams the way SageMaker's container contract says a container streams
 (InvokeEndpointWithResponseStream): a plain `POST /invocations`, answered with a chunked body
 whose chunks leave as they are produced; the platform frames them as event-stream parts (in
-Greenshift the data plane, greenshift/dataplane/eventstream.lua). The request is
+Greenshift the data plane's stream relay, greenshift/dataplane/relay.py). The request is
 `{"parts": N, "delay": seconds, "die_at": k}`: N chunks `"<i> "` (text/plain), `delay` apart;
 with `die_at` the container exits (code 1) after k chunks, mid-stream.
 """

@@ -197,7 +197,6 @@ def _backend(b: Backend) -> str:
         "  timeout check 2s",
     ]
     lines += capture_rules(b)
-    lines += container_stream_rules(b)
     lines += [
         f"  server {server_line(s.name, s.host, s.port, s.enabled, s.backup)}" for s in b.servers
     ]
@@ -277,8 +276,10 @@ def capture_global(state: DesiredState, paths: Paths) -> str:
 # (`invocations` or `invocations-response-stream`), replacing whatever a client sent; the model
 # server answers the second with an AWS event stream (fleet/serving/server.py frames it, so the
 # first part leaves the instance as soon as the model yields it), reading the API's
-# `X-Amzn-SageMaker-Accept` as the Accept. One unconditional rule because every rule is paid
-# by every plain invocation too (bench/capture_bench.py --callgrind measures it).
+# `X-Amzn-SageMaker-Accept` as the Accept; a container answers it plain, as SageMaker's
+# container contract says, and the stream relay frames it (relay.py, `needs_framing`), so
+# nothing here depends on which runtime serves a fleet. One unconditional rule because every
+# rule is paid by every plain invocation too (bench/capture_bench.py --callgrind measures it).
 STREAM_HEADER = "X-Greenshift-Response-Stream"
 STREAM_SEGMENT = "invocations-response-stream"
 # Without it HAProxy holds a small chunk back (MSG_MORE) expecting more: a streamed part would
@@ -288,28 +289,6 @@ STREAM_FRONTEND_OPTIONS = "  option http-no-delay\n"
 
 def response_stream_rules() -> str:
     return f"  http-request set-header {STREAM_HEADER} %[path,field(4,/)]\n"
-
-
-# A container answers a stream with a plain (chunked) body, as SageMaker's container contract
-# says; eventstream.lua frames it, in the backends of container fleets only and for stream
-# requests only (txn.gses): built-in model servers frame their own, plain invocations pass.
-EVENTSTREAM_LUA = Path(__file__).with_name("eventstream.lua")
-
-
-def container_stream_rules(b: Backend) -> list[str]:
-    if not b.container:
-        return []
-    return [
-        "  filter lua.gs_eventstream",
-        f"  http-request set-var(txn.gses) int(1) if {{ req.hdr({STREAM_HEADER}) "
-        f"-m str {STREAM_SEGMENT} }}",
-    ]
-
-
-def container_stream_global(state: DesiredState) -> str:
-    if not any(b.container for b in state.backends):
-        return ""
-    return f"  lua-load-per-thread {EVENTSTREAM_LUA}\n"
 
 
 def _plain_buffer(state: DesiredState) -> int:
@@ -509,7 +488,7 @@ global
   # In-flight requests of an old worker get at most 70 s to finish after a reload.
   hard-stop-after 70s
   maxconn 4096
-{capture_global(state, paths)}{container_stream_global(state)}{log_line}{ring}
+{capture_global(state, paths)}{log_line}{ring}
 defaults
   mode http
   log global

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from greenshift.capture.source import FleetCaptures
 from greenshift.dataplane.config import Listen, render, render_picks, render_slots, server_line
 from greenshift.dataplane.desired import DesiredState, compute
-from greenshift.dataplane.fleetkinds import FleetKinds
 from greenshift.dataplane.haproxy import HAProxyProcess
 from greenshift.dataplane.runtime import RuntimeApiError
 from greenshift.dataplane.sigv4 import write_lua
@@ -72,7 +71,6 @@ class RouterController:
         self.reloads = 0
         self.restarts = 0
         self.captures = FleetCaptures(registry)
-        self.kinds = FleetKinds(registry)
 
     # --- the loop ----------------------------------------------------------------------------
     def run(
@@ -112,7 +110,6 @@ class RouterController:
             routings,
             self.registry.list_instances(),
             self.captures.rules(fleet_ids),
-            self.kinds.containers(fleet_ids),
         )
         if not running:
             self._start(desired)

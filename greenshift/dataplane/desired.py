@@ -18,7 +18,7 @@ none (no pick leads to it).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from greenshift.capture.rules import CaptureRule
@@ -76,7 +76,6 @@ class Backend:
     balance: str
     servers: tuple[Server, ...]
     capture: CaptureRule | None = None  # the fleet's DataCaptureConfig (greenshift/capture)
-    container: bool = False  # a container fleet: HAProxy frames its streams (eventstream.lua)
 
 
 @dataclass(frozen=True)
@@ -89,10 +88,7 @@ class DesiredState:
     def topology(self) -> tuple[object, ...]:
         """What only a reload can change: the backends (and their algorithm) and the slots."""
         return (
-            tuple(
-                (b.name, b.balance, b.variant, b.endpoint, b.capture, b.container)
-                for b in self.backends
-            ),
+            tuple((b.name, b.balance, b.variant, b.endpoint, b.capture) for b in self.backends),
             self.slots,
         )
 
@@ -107,10 +103,9 @@ def compute(
     routings: Iterable[RoutingRecord],
     instances: Iterable[InstanceRecord],
     captures: Mapping[str, CaptureRule] | None = None,
-    containers: Collection[str] = (),
 ) -> DesiredState:
     """The desired data plane for these routing records and instance records; `captures` maps
-    a fleet id to its data-capture rule; `containers` are the fleets run as containers."""
+    a fleet id to its data-capture rule."""
     by_fleet: dict[str, list[InstanceRecord]] = {}
     for inst in instances:
         if inst.state in ROUTABLE_STATES and inst.port:
@@ -170,7 +165,6 @@ def compute(
                     balance=balance_for(fleet.routing_strategy or variant.routing_strategy),
                     servers=own[fleet.fleet_id] + backups,
                     capture=(captures or {}).get(fleet.fleet_id),
-                    container=fleet.fleet_id in containers,
                 )
     return DesiredState(
         backends=tuple(sorted(backends.values(), key=lambda b: b.name)),

@@ -8,11 +8,17 @@ on. Each does what HAProxy cannot do itself.
   the body, hashes it, and sends the request back with the hash in PAYLOAD_HEADER, where the
   same Lua verifier checks the signature with that hash and routes the request like any other.
 - The stream relay (`StreamRelay`): every InvokeEndpointWithResponseStream comes here once it is
-  authenticated, and goes back to the frontend that routes it. When the model's side of a stream
-  breaks (its instance or container died mid-stream), HAProxy can only cut the client's
-  connection (eventstream.lua says why); the relay sees the cut and ends the stream the way
-  SageMaker does, with a `ModelStreamError` event of ErrorCode `StreamBroken` after the last
-  whole part, so boto3's iteration raises botocore's EventStreamError instead of a torn body.
+  authenticated, and goes back to the frontend that routes it. It frames the answer as SageMaker
+  does (`needs_framing`): a container answers a stream with a plain body, typically chunked
+  (SageMaker's container contract), and every piece of it that arrives becomes one `PayloadPart`
+  event at once; an answer already in the event-stream format (the built-in model server frames
+  its own) passes as it is. Decided by the answer, not by which runtime the data plane thinks
+  serves the fleet: a SageMaker framework image the Docker Engine holds runs as a container on
+  one host and on the built-in runtime on another, and both are right. When the model's side of
+  a stream breaks (its instance or container died mid-stream), HAProxy can only cut the client's
+  connection; the relay sees the cut and ends the stream the way SageMaker does, with a
+  `ModelStreamError` event of ErrorCode `StreamBroken` after the last whole part, so boto3's
+  iteration raises botocore's EventStreamError instead of a torn body.
 
 A relay holds no key and decides nothing: a request it garbles fails the signature or the
 routing (closed). Bodies are held in memory one request at a time per connection, at most
@@ -35,7 +41,7 @@ from pathlib import Path
 from greenshift.dataplane.config import MAX_BODY_BYTES, Paths  # HAProxy refuses more first
 from greenshift.dataplane.sigv4 import PAYLOAD_HEADER
 from greenshift.fleet.serving.eventstream import CONTENT_TYPE as EVENT_STREAM
-from greenshift.fleet.serving.eventstream import stream_error, whole_messages
+from greenshift.fleet.serving.eventstream import payload_part, stream_error, whole_messages
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,21 @@ _NOT_FORWARDED = {
     "content-length",
     PAYLOAD_HEADER.lower(),
 }
+# The header of a framed stream's answer that carries its body's own content type (boto3's
+# `ContentType`); the answer's Content-Type is the event stream's.
+MODEL_CONTENT_TYPE = "X-Amzn-SageMaker-Content-Type"
+DEFAULT_CONTENT_TYPE = "application/json"
+_FRAMED_HEADERS = frozenset({"content-type", MODEL_CONTENT_TYPE.lower()})
+
+
+def is_event_stream(content_type: str | None) -> bool:
+    return (content_type or "").strip().lower().startswith(EVENT_STREAM)
+
+
+def needs_framing(status: int, content_type: str | None) -> bool:
+    """Whether the stream relay frames an answer: a success not already an event stream. A
+    failure is not framed: HAProxy has made it a ModelError (424) or the data plane's own error."""
+    return 200 <= status < 300 and not is_event_stream(content_type)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -78,6 +99,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     upstream: Path
     hash_body: bool
+    frame_streams: bool
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -124,23 +146,50 @@ class _Handler(BaseHTTPRequestHandler):
             upstream.close()
 
     def _relay(self, answer: http.client.HTTPResponse) -> None:
+        content_type = answer.getheader("Content-Type")
+        frame = self.server.frame_streams and needs_framing(answer.status, content_type)
         self.send_response_only(answer.status, answer.reason)
+        written_here = _FRAMED_HEADERS if frame else frozenset()
         for name, value in answer.getheaders():
-            if name.lower() not in _NOT_FORWARDED:
+            if name.lower() not in _NOT_FORWARDED and name.lower() not in written_here:
                 self.send_header(name, value)
+        if frame:
+            self.send_header("Content-Type", EVENT_STREAM)
+            self.send_header(MODEL_CONTENT_TYPE, content_type or DEFAULT_CONTENT_TYPE)
         length = answer.getheader("Content-Length")
-        if length is not None:
+        if length is not None and not frame:
             data = answer.read()
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
             return
-        # No length: a streamed answer (InvokeEndpointWithResponseStream); pass each part on.
+        # A streamed answer (InvokeEndpointWithResponseStream): pass each part on as it comes.
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        # An event stream is passed on one whole event at a time, so that a cut can be followed
-        # by the error event; anything else (and an event longer than the bound) as it comes.
-        framed = (answer.getheader("Content-Type") or "").startswith(EVENT_STREAM)
+        if frame:
+            self._frame(answer)
+        else:
+            self._pass_events(answer)
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _frame(self, answer: http.client.HTTPResponse) -> None:
+        """Each piece of a plain answer, once it arrives, as one PayloadPart event: every event
+        sent is whole, so a cut is followed by the error event."""
+        while True:
+            try:
+                piece = answer.read1(65536)
+            except (http.client.HTTPException, OSError):
+                self._chunk(BROKEN_STREAM)
+                return
+            if not piece:
+                return
+            self._chunk(payload_part(piece))
+
+    def _pass_events(self, answer: http.client.HTTPResponse) -> None:
+        """An event stream passed on one whole event at a time, so that a cut can be followed by
+        the error event; anything else (a failure), and an event longer than the bound, as it
+        comes."""
+        framed = is_event_stream(answer.getheader("Content-Type"))
         held = b""
         while True:
             try:
@@ -149,11 +198,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if not framed:
                     raise ConnectionAbortedError("the answer's stream broke") from None
                 self._chunk(BROKEN_STREAM)  # after the last whole event; a torn one is dropped
-                break
+                return
             if not chunk:
                 if held:  # ended inside an event: as broken as a cut
                     self._chunk(BROKEN_STREAM)
-                break
+                return
             if not framed:
                 self._chunk(chunk)
                 continue
@@ -162,7 +211,6 @@ class _Handler(BaseHTTPRequestHandler):
             if len(held) > MAX_HELD_EVENT_BYTES:
                 self._chunk(held)
                 held, framed = b"", False
-        self.wfile.write(b"0\r\n\r\n")
 
     def _chunk(self, data: bytes) -> None:
         if data:
@@ -186,6 +234,7 @@ class Relay:
 
     name = "relay"
     hash_body = False
+    frame_streams = False  # frame a plain answer as an event stream (`needs_framing`)
 
     def __init__(self, listen: Path, upstream: Path) -> None:
         self.listen = listen
@@ -198,6 +247,7 @@ class Relay:
         os.chmod(self.listen, 0o600)
         server.upstream = self.upstream
         server.hash_body = self.hash_body
+        server.frame_streams = self.frame_streams
         self._server = server
 
     def run(self, stop: threading.Event) -> None:
@@ -230,6 +280,7 @@ class StreamRelay(Relay):
     """Response streams: Paths.stream_relay_socket -> Paths.streamed_socket."""
 
     name = "stream-relay"
+    frame_streams = True
 
 
 def start_relays(paths: Paths, sigv4: bool, stop: threading.Event) -> list[threading.Thread]:

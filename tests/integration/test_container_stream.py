@@ -1,14 +1,15 @@
 """InvokeEndpointWithResponseStream of a container fleet: the container answers a plain chunked
-`POST /invocations` (SageMaker's container contract) and the data plane frames each chunk as an
-event-stream PayloadPart (greenshift/dataplane/eventstream.lua), read by boto3.
+`POST /invocations` (SageMaker's container contract) and the data plane's stream relay frames
+each chunk as an event-stream PayloadPart (greenshift/dataplane/relay.py), read by boto3.
 
-The framing test needs no Docker Engine (the "container" is a chunked HTTP server in this
-process, behind a fleet record whose image is not a built-in one); the others run the example
-container (`greenshift-test/example:stream`, examples/container/serve.py --mode stream) and
-remove every container they started."""
+The framing tests need no Docker Engine (the "container" is a chunked HTTP server in this
+process, behind a fleet record); the others run the example container
+(`greenshift-test/example:stream`, examples/container/serve.py --mode stream) and remove every
+container they started."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -18,12 +19,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import urllib3
 from botocore.eventstream import EventStreamBuffer
 from botocore.exceptions import ClientError, EventStreamError
 
 from greenshift.fleet.containers import DockerRuntime
+from greenshift.fleet.images import runtime_kind
 from greenshift.fleet.processes import ping
 from greenshift.fleet.runtime import InstanceSpec
 from greenshift.fleet.serving.eventstream import payload_part
@@ -130,10 +133,18 @@ def chunked_server() -> Iterator[int]:
         thread.join(5)
 
 
-def test_the_lua_framing_is_the_python_framing_byte_for_byte(
-    dp: Dataplane, chunked_server: int
+# The framing follows the answer, not the fleet's image: a SageMaker framework image runs as a
+# container where the Docker Engine holds it and on the built-in runtime elsewhere (the data
+# plane cannot tell which), and a plain answer is framed whichever image the fleet names.
+PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+IMAGES = ["example.com/any/container:1", PYTORCH_IMAGE, "greenshift/model-server:latest"]
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_a_plain_stream_answer_is_framed_part_by_part(
+    dp: Dataplane, chunked_server: int, image: str
 ) -> None:
-    serve_fleet(dp, fleet_record("example.com/any/container:1"), chunked_server, 1)
+    serve_fleet(dp, fleet_record(image), chunked_server, 1)
     http = urllib3.PoolManager()
     try:
         answer = http.request(
@@ -158,7 +169,8 @@ def test_the_lua_framing_is_the_python_framing_byte_for_byte(
     parser.add_data(raw)
     messages = list(parser)  # checks both CRCs of every message
     assert messages, "no event-stream message"
-    # Every message is exactly what the built-in server's framing makes of its payload.
+    # Every message is exactly the built-in server's framing of its payload (one implementation,
+    # greenshift/fleet/serving/eventstream.py, checked here against botocore's parser above).
     offset = 0
     for msg in messages:
         expected = payload_part(msg.payload)
@@ -245,6 +257,34 @@ def test_a_container_streams_parts_as_they_are_produced(
     )
     assert plain["Body"].read() == b"0 1 2 "
     assert plain["ContentType"] == "text/plain"
+
+
+@pytest.fixture
+def framework_image() -> Iterator[str]:
+    """The example stream container, also tagged as a SageMaker framework image in the engine
+    (as a user with AWS's real PyTorch container has it); the tag is removed afterwards."""
+    client = docker.from_env(timeout=30)
+    try:
+        repository, tag = PYTORCH_IMAGE.rsplit(":", 1)
+        assert client.images.get(STREAM_IMAGE).tag(repository, tag)
+        yield PYTORCH_IMAGE
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(PYTORCH_IMAGE)  # the tag only: STREAM_IMAGE keeps the image
+        client.close()
+
+
+@pytest.mark.usefixtures("docker_images")
+def test_a_framework_image_the_engine_holds_streams_as_a_container(
+    dp: Dataplane, docker_runtime: DockerRuntime, tmp_path: Path, framework_image: str
+) -> None:
+    """Where the engine holds a framework image, the agent runs it as that container
+    (greenshift.fleet.images.runtime_kind), which answers plain: its parts reach boto3 framed."""
+    assert runtime_kind(framework_image, lambda image: image == framework_image) == "container"
+    start_container(dp, docker_runtime, framework_image, tmp_path)
+    answer, body = stream(runtime_client(dp.url, read_timeout=30), {"parts": 3, "delay": 0.05})
+    assert [e["PayloadPart"]["Bytes"] for e in body] == [b"0 ", b"1 ", b"2 "]
+    assert answer["ContentType"] == "text/plain"
 
 
 @pytest.mark.usefixtures("docker_images")

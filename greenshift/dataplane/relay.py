@@ -41,7 +41,12 @@ from pathlib import Path
 from greenshift.dataplane.config import MAX_BODY_BYTES, Paths  # HAProxy refuses more first
 from greenshift.dataplane.sigv4 import PAYLOAD_HEADER
 from greenshift.fleet.serving.eventstream import CONTENT_TYPE as EVENT_STREAM
-from greenshift.fleet.serving.eventstream import payload_part, stream_error, whole_messages
+from greenshift.fleet.serving.eventstream import (
+    PARTS_CONTENT_TYPE_HEADER,
+    payload_part,
+    stream_error,
+    whole_messages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +71,10 @@ _NOT_FORWARDED = {
     "content-length",
     PAYLOAD_HEADER.lower(),
 }
-# The header of a framed stream's answer that carries its body's own content type (boto3's
-# `ContentType`); the answer's Content-Type is the event stream's.
-MODEL_CONTENT_TYPE = "X-Amzn-SageMaker-Content-Type"
+# The parts' content type when a container's answer gives none.
 DEFAULT_CONTENT_TYPE = "application/json"
-_FRAMED_HEADERS = frozenset({"content-type", MODEL_CONTENT_TYPE.lower()})
+# The headers the relay writes itself on an answer it frames.
+_FRAMED_HEADERS = frozenset({"content-type", PARTS_CONTENT_TYPE_HEADER.lower()})
 
 
 def is_event_stream(content_type: str | None) -> bool:
@@ -155,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         if frame:
             self.send_header("Content-Type", EVENT_STREAM)
-            self.send_header(MODEL_CONTENT_TYPE, content_type or DEFAULT_CONTENT_TYPE)
+            self.send_header(PARTS_CONTENT_TYPE_HEADER, content_type or DEFAULT_CONTENT_TYPE)
         length = answer.getheader("Content-Length")
         if length is not None and not frame:
             data = answer.read()

@@ -17,6 +17,9 @@ import struct
 import zlib
 
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
+# The header of an event-stream answer that carries its parts' own content type (boto3's
+# `ContentType`): the answer's Content-Type is the event stream's.
+PARTS_CONTENT_TYPE_HEADER = "X-Amzn-SageMaker-Content-Type"
 STRING = 7
 
 

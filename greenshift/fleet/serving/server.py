@@ -94,7 +94,8 @@ def stream_head(stream: Stream, keep_alive: bool) -> bytes:
     head = [
         b"HTTP/1.1 200 OK\r\n",
         b"Content-Type: %s\r\n" % eventstream.CONTENT_TYPE.encode(),
-        b"X-Amzn-SageMaker-Content-Type: %s\r\n" % stream.content_type.encode("latin-1"),
+        b"%s: %s\r\n"
+        % (eventstream.PARTS_CONTENT_TYPE_HEADER.encode(), stream.content_type.encode("latin-1")),
         b"Transfer-Encoding: chunked\r\n",
     ]
     for name, value in stream.extra:

@@ -20,7 +20,7 @@ on. Each does what HAProxy cannot do itself.
   `ModelStreamError` event of ErrorCode `StreamBroken` after the last whole part, so boto3's
   iteration raises botocore's EventStreamError instead of a torn body.
 
-A relay holds no key and decides nothing: a request it garbles fails the signature or the
+A relay holds no key and grants nothing: a request it garbles fails the signature or the
 routing (closed). Bodies are held in memory one request at a time per connection, at most
 MAX_BODY_BYTES each; a stream's parts are passed on as they arrive, each whole event at once.
 """

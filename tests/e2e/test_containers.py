@@ -5,6 +5,7 @@ Every container the stack made is gone once it stops; the fixture removes and re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from tests.docker_support import (
     FAILING_IMAGE,
     IMAGE,
     MISSING_IMAGE,
+    STREAM_IMAGE,
     build_images,
     our_containers,
     remove_containers,
@@ -134,6 +136,49 @@ def test_a_container_image_serves_an_endpoint(stack: Stack) -> None:
     sm.delete_endpoint(EndpointName="byoc")
     wait_for(lambda: not containers_of(stack, "byoc"), 30, "DeleteEndpoint removes the container")
     assert [n for n in our_containers(stack.settings.home_dir) if "-byoc." in n] == []
+
+
+# AWS's PyTorch inference image, as a user who pulled it has it in the Docker Engine.
+PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+
+
+@pytest.fixture
+def framework_image() -> Iterator[str]:
+    """The example stream container, tagged in the engine as PYTORCH_IMAGE; the tag is removed
+    afterwards (the image keeps its own)."""
+    client = docker.from_env(timeout=30)
+    try:
+        repository, tag = PYTORCH_IMAGE.rsplit(":", 1)
+        assert client.images.get(STREAM_IMAGE).tag(repository, tag)
+        yield PYTORCH_IMAGE
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(PYTORCH_IMAGE)
+        client.close()
+
+
+def test_a_framework_image_the_engine_holds_runs_as_it_and_streams(
+    stack: Stack, framework_image: str
+) -> None:
+    """A SageMaker framework image URI that the Docker Engine holds runs as that container, not
+    on the built-in runtime (greenshift.fleet.images), and its plain streamed answer reaches
+    boto3 as event-stream parts (the data plane's stream relay frames it)."""
+    sm = stack.client("sagemaker")
+    byoc_model(sm, "fw", image=framework_image)
+    create_config(sm, "fw-1", "fw", count=1)
+    sm.create_endpoint(EndpointName="fw", EndpointConfigName="fw-1")
+    in_service(sm, "fw")
+    assert len(containers_of(stack, "fw")) == 1  # the engine's image, run as a container
+
+    answer = stack.client("sagemaker-runtime").invoke_endpoint_with_response_stream(
+        EndpointName="fw", ContentType="application/json", Body=b'{"parts": 4, "delay": 0.05}'
+    )
+    parts = [event["PayloadPart"]["Bytes"] for event in answer["Body"]]
+    assert parts == [b"0 ", b"1 ", b"2 ", b"3 "]
+    assert answer["ContentType"] == "text/plain"
+
+    sm.delete_endpoint(EndpointName="fw")
+    wait_for(lambda: not containers_of(stack, "fw"), 30, "DeleteEndpoint removes the container")
 
 
 def test_killed_container_is_replaced_and_a_restarted_worker_adopts(stack: Stack) -> None:

@@ -26,6 +26,9 @@ EXITING_IMAGE = "greenshift-test/example:exit"  # exits with code 3 at once
 SILENT_IMAGE = "greenshift-test/example:noping"  # never answers /ping
 STREAM_IMAGE = "greenshift-test/example:stream"  # answers invocations with chunks, streaming
 MISSING_IMAGE = "greenshift-test/not-built:never"
+# AWS's PyTorch inference image, as a user who pulled AWS's real container has it in the engine
+# (`framework_image` tags STREAM_IMAGE so): greenshift.fleet.images runs it as that container.
+FRAMEWORK_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
 
 
 # Where the engine listens when DOCKER_HOST does not say.
@@ -108,3 +111,18 @@ def docker_images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     require_engine()
     build_images(tmp_path_factory.mktemp("images"))
     yield
+
+
+@pytest.fixture
+def framework_image() -> Iterator[str]:
+    """STREAM_IMAGE also tagged FRAMEWORK_IMAGE in the engine (built first: the caller's own
+    fixture builds the images); the tag is removed afterwards, the image keeps its own."""
+    client = docker.from_env(timeout=30)
+    try:
+        repository, tag = FRAMEWORK_IMAGE.rsplit(":", 1)
+        assert client.images.get(STREAM_IMAGE).tag(repository, tag)
+        yield FRAMEWORK_IMAGE
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(FRAMEWORK_IMAGE)
+        client.close()

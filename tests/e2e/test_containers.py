@@ -5,7 +5,6 @@ Every container the stack made is gone once it stops; the fixture removes and re
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -21,10 +20,11 @@ from greenshift.registry.sql import SqlRegistry
 from tests.docker_support import (
     EXITING_IMAGE,
     FAILING_IMAGE,
+    FRAMEWORK_IMAGE,
     IMAGE,
     MISSING_IMAGE,
-    STREAM_IMAGE,
     build_images,
+    framework_image,  # noqa: F401  (the fixture)
     our_containers,
     remove_containers,
     require_engine,
@@ -138,33 +138,13 @@ def test_a_container_image_serves_an_endpoint(stack: Stack) -> None:
     assert [n for n in our_containers(stack.settings.home_dir) if "-byoc." in n] == []
 
 
-# AWS's PyTorch inference image, as a user who pulled it has it in the Docker Engine.
-PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
-
-
-@pytest.fixture
-def framework_image() -> Iterator[str]:
-    """The example stream container, tagged in the engine as PYTORCH_IMAGE; the tag is removed
-    afterwards (the image keeps its own)."""
-    client = docker.from_env(timeout=30)
-    try:
-        repository, tag = PYTORCH_IMAGE.rsplit(":", 1)
-        assert client.images.get(STREAM_IMAGE).tag(repository, tag)
-        yield PYTORCH_IMAGE
-    finally:
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            client.images.remove(PYTORCH_IMAGE)
-        client.close()
-
-
-def test_a_framework_image_the_engine_holds_runs_as_it_and_streams(
-    stack: Stack, framework_image: str
-) -> None:
+@pytest.mark.usefixtures("framework_image")
+def test_a_framework_image_the_engine_holds_runs_as_it_and_streams(stack: Stack) -> None:
     """A SageMaker framework image URI that the Docker Engine holds runs as that container, not
     on the built-in runtime (greenshift.fleet.images), and its plain streamed answer reaches
     boto3 as event-stream parts (the data plane's stream relay frames it)."""
     sm = stack.client("sagemaker")
-    byoc_model(sm, "fw", image=framework_image)
+    byoc_model(sm, "fw", image=FRAMEWORK_IMAGE)
     create_config(sm, "fw-1", "fw", count=1)
     sm.create_endpoint(EndpointName="fw", EndpointConfigName="fw-1")
     in_service(sm, "fw")

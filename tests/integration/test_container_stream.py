@@ -9,7 +9,6 @@ container they started."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -19,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 import urllib3
 from botocore.eventstream import EventStreamBuffer
@@ -33,8 +31,10 @@ from greenshift.fleet.serving.eventstream import payload_part
 from greenshift.registry.records import FleetRecord, InstanceRecord
 from tests.docker_support import (
     FAILING_IMAGE,
+    FRAMEWORK_IMAGE,
     STREAM_IMAGE,
     docker_images,  # noqa: F401  (the session fixture)
+    framework_image,  # noqa: F401  (the fixture)
     remove_containers,
 )
 from tests.integration.dataplane_support import Dataplane, free_port, runtime_client
@@ -136,8 +136,7 @@ def chunked_server() -> Iterator[int]:
 # The framing follows the answer, not the fleet's image: a SageMaker framework image runs as a
 # container where the Docker Engine holds it and on the built-in runtime elsewhere (the data
 # plane cannot tell which), and a plain answer is framed whichever image the fleet names.
-PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
-IMAGES = ["example.com/any/container:1", PYTORCH_IMAGE, "greenshift/model-server:latest"]
+IMAGES = ["example.com/any/container:1", FRAMEWORK_IMAGE, "greenshift/model-server:latest"]
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -259,29 +258,14 @@ def test_a_container_streams_parts_as_they_are_produced(
     assert plain["ContentType"] == "text/plain"
 
 
-@pytest.fixture
-def framework_image() -> Iterator[str]:
-    """The example stream container, also tagged as a SageMaker framework image in the engine
-    (as a user with AWS's real PyTorch container has it); the tag is removed afterwards."""
-    client = docker.from_env(timeout=30)
-    try:
-        repository, tag = PYTORCH_IMAGE.rsplit(":", 1)
-        assert client.images.get(STREAM_IMAGE).tag(repository, tag)
-        yield PYTORCH_IMAGE
-    finally:
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            client.images.remove(PYTORCH_IMAGE)  # the tag only: STREAM_IMAGE keeps the image
-        client.close()
-
-
-@pytest.mark.usefixtures("docker_images")
+@pytest.mark.usefixtures("docker_images", "framework_image")
 def test_a_framework_image_the_engine_holds_streams_as_a_container(
-    dp: Dataplane, docker_runtime: DockerRuntime, tmp_path: Path, framework_image: str
+    dp: Dataplane, docker_runtime: DockerRuntime, tmp_path: Path
 ) -> None:
     """Where the engine holds a framework image, the agent runs it as that container
     (greenshift.fleet.images.runtime_kind), which answers plain: its parts reach boto3 framed."""
-    assert runtime_kind(framework_image, lambda image: image == framework_image) == "container"
-    start_container(dp, docker_runtime, framework_image, tmp_path)
+    assert runtime_kind(FRAMEWORK_IMAGE, lambda image: image == FRAMEWORK_IMAGE) == "container"
+    start_container(dp, docker_runtime, FRAMEWORK_IMAGE, tmp_path)
     answer, body = stream(runtime_client(dp.url, read_timeout=30), {"parts": 3, "delay": 0.05})
     assert [e["PayloadPart"]["Bytes"] for e in body] == [b"0 ", b"1 ", b"2 "]
     assert answer["ContentType"] == "text/plain"

@@ -17,9 +17,9 @@ before 2026-12-07 (later) were taken:
 
 1. one CANARY deployment: wall time from start to result, minus the configured waits;
 2. `--concurrent` CANARY deployments (one per endpoint) started at once through the same worker;
-   `--rounds N` runs them N times, one round after another, and prints each round and their
-   medians (this box's speed moves by ~10 % within minutes, so one round says little about a
-   margin).
+   `--rounds N` runs the bench N times, each on a world of its own, and prints each round's
+   figures and their medians (this box's speed moves by ~10 % within minutes, so one round says
+   little about a margin).
 
 It prints its figures; docs/benchmarks.md ("Workflows") keeps them with what they taught, and
 bench/run_all pastes its latest output there.
@@ -402,30 +402,46 @@ async def bench(
     local_host: bool = True,
     rounds: int = 1,
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=temporal_cli(),
-            dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
-            **temporal_persistence(temporal_db, Path(tmp)),
-        )
-        try:
-            world = Path(tmp) / "world"
-            world.mkdir()
-            figures = await _bench(
-                env,
-                world,
-                concurrent,
-                threads,
-                registry_url,
-                alarms,
-                in_process,
-                local_host,
-                rounds,
+    """`rounds` runs of the bench, each on a world of its own (a new dev server, worker and
+    registry): a server holding the rounds before would cost more per deployment
+    (docs/benchmarks.md). The one-at-a-time figures are the first round's."""
+    runs = []
+    for r in range(rounds):
+        tag = f"r{r}-" if rounds > 1 else ""  # a PostgreSQL registry is shared by the rounds
+        with tempfile.TemporaryDirectory() as tmp:
+            env = await WorkflowEnvironment.start_local(
+                data_converter=pydantic_data_converter,
+                dev_server_existing_path=temporal_cli(),
+                dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
+                **temporal_persistence(temporal_db, Path(tmp)),
             )
-            return {**figures, "temporal_db": temporal_db, "local_host": local_host}
-        finally:
-            await env.shutdown()
+            try:
+                world = Path(tmp) / "world"
+                world.mkdir()
+                runs.append(
+                    await _bench(
+                        env,
+                        world,
+                        concurrent,
+                        threads,
+                        registry_url,
+                        alarms,
+                        in_process,
+                        local_host,
+                        tag,
+                        singles=r == 0,
+                    )
+                )
+            finally:
+                await env.shutdown()
+    return {
+        # the other figures are the round of median CPU's (the profile and the table's row)
+        **median_round(runs),
+        "singles": runs[0]["singles"],
+        "rounds": runs,
+        "temporal_db": temporal_db,
+        "local_host": local_host,
+    }
 
 
 def temporal_persistence(mode: str, folder: Path) -> dict[str, Any]:
@@ -450,64 +466,46 @@ async def _bench(
     alarms: tuple[str, ...],
     in_process: bool,
     local_host: bool,
-    rounds: int,
+    tag: str = "",
+    singles: bool = True,
 ) -> dict[str, Any]:
+    """One round: a warm-up deployment, three one at a time (`singles`), then `concurrent` at
+    once; endpoint names begin with `tag`."""
     async with bench_world(env, folder, threads, registry_url, alarms, in_process, local_host) as (
         w,
         worker,
     ):
         w.add_model("m1")
         w.add_model("m2")
-        await one_deployment(w, "warmup", alarms)
-        singles = [await one_deployment(w, f"single-{i}", alarms) for i in range(3)]
+        await one_deployment(w, f"{tag}warmup", alarms)
+        alone = [await one_deployment(w, f"{tag}single-{i}", alarms) for i in range(3 * singles)]
         # the dev server's CPU: this process's children but the worker's
         others = frozenset({worker.proc.pid}) if isinstance(worker, WorkerProcess) else frozenset()
-        runs = []
-        for r in range(rounds):
-            runs.append(await _concurrent_round(w, worker, others, f"many{r}-", concurrent, alarms))
-        histories = await history_counts(w, "many")
-    figures = {
-        "singles": singles,
-        "n": concurrent,
-        "history": histories,
-        "rounds": runs,
-        # the other figures are the round of median CPU's (the profile and the table's row)
-        **median_round(runs),
-    }
-    return figures
-
-
-async def _concurrent_round(
-    w: World,
-    worker: Measured | WorkerProcess,
-    others: frozenset[int],
-    prefix: str,
-    concurrent: int,
-    alarms: tuple[str, ...],
-) -> dict[str, Any]:
-    """`concurrent` deployments at once (endpoints named `prefix`0...): their overheads and
-    what the worker, the server and the bench's own process spent on them."""
-    worker.reset()
-    bench_cpu, load, server = own_cpu(), os.getloadavg()[0], children_cpu(others)
-    started = time.perf_counter()
-    many = await asyncio.gather(
-        *(one_deployment(w, f"{prefix}{i}", alarms) for i in range(concurrent))
-    )
-    total = time.perf_counter() - started
-    measured = worker.figures()
-    server_cpu = children_cpu(others) - server
-    bench_cpu = own_cpu() - bench_cpu
+        worker.reset()
+        bench_cpu, load, server = own_cpu(), os.getloadavg()[0], children_cpu(others)
+        started = time.perf_counter()
+        many = await asyncio.gather(
+            *(one_deployment(w, f"{tag}many-{i}", alarms) for i in range(concurrent))
+        )
+        total = time.perf_counter() - started
+        measured = worker.figures()
+        server_cpu = children_cpu(others) - server
+        bench_cpu = own_cpu() - bench_cpu
+        histories = await history_counts(w, f"{tag}many-")
     return {
+        "singles": alone,
         "many": many,
         "total": total,
+        "n": concurrent,
         "registry": measured["registry"],
         "registry_cpu": measured["registry_cpu"],
         "write_lock": tuple(measured["write_lock"]),
         "worker_cpu": measured["cpu"],
         # in a process of its own: the bench's own (the API's side and the client's calls)
-        "bench_cpu": None if isinstance(worker, Measured) else bench_cpu,
+        "bench_cpu": None if in_process else bench_cpu,
         "server_cpu": server_cpu,
         "load": (load, os.getloadavg()[0]),
+        "history": histories,
     }
 
 
@@ -770,9 +768,9 @@ def main() -> None:
         "--rounds",
         type=int,
         default=1,
-        help="run the concurrent deployments this many times, one round after another in the "
-        "same server and worker, and print each round's figures and their medians (this box's "
-        "speed moves by ~10 %% within minutes: one round says little about a margin)",
+        help="run the bench this many times, each on a new dev server, worker and registry, and "
+        "print each round's figures and their medians (this box's speed moves by ~10 %% within "
+        "minutes: one round says little about a margin)",
     )
     parser.add_argument("--serve-worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -137,6 +137,23 @@ def children_cpu(exclude: frozenset[int] = frozenset()) -> float:
     return total
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by process `pid` and its children alive now (PostgreSQL's
+    postmaster and its backends: a backend's CPU is lost with it, so this is a lower bound).
+    From schedstat, in nanoseconds: /proc/<pid>/stat counts in 10 ms ticks, too coarse for
+    many small processes. Their main threads only: PostgreSQL's processes have no others."""
+
+    def ran(process: int) -> float:
+        return int(Path(f"/proc/{process}/schedstat").read_text().split()[0]) / 1e9
+
+    total = ran(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                total += ran(int(child))
+    return total
+
+
 def own_cpu() -> float:
     used = os.times()
     return used.user + used.system
@@ -401,6 +418,7 @@ async def bench(
     in_process: bool = False,
     local_host: bool = True,
     rounds: int = 1,
+    database_pid: int | None = None,
 ) -> dict[str, Any]:
     """`rounds` runs of the bench, each on a world of its own (a new dev server, worker and
     registry): a server holding the rounds before would cost more per deployment
@@ -430,6 +448,7 @@ async def bench(
                         local_host,
                         tag,
                         singles=r == 0,
+                        database_pid=database_pid,
                     )
                 )
             finally:
@@ -468,6 +487,7 @@ async def _bench(
     local_host: bool,
     tag: str = "",
     singles: bool = True,
+    database_pid: int | None = None,
 ) -> dict[str, Any]:
     """One round: a warm-up deployment, three one at a time (`singles`), then `concurrent` at
     once; endpoint names begin with `tag`."""
@@ -483,6 +503,7 @@ async def _bench(
         others = frozenset({worker.proc.pid}) if isinstance(worker, WorkerProcess) else frozenset()
         worker.reset()
         bench_cpu, load, server = own_cpu(), os.getloadavg()[0], children_cpu(others)
+        database = tree_cpu(database_pid) if database_pid else 0.0
         started = time.perf_counter()
         many = await asyncio.gather(
             *(one_deployment(w, f"{tag}many-{i}", alarms) for i in range(concurrent))
@@ -491,6 +512,7 @@ async def _bench(
         measured = worker.figures()
         server_cpu = children_cpu(others) - server
         bench_cpu = own_cpu() - bench_cpu
+        database_cpu = tree_cpu(database_pid) - database if database_pid else None
         histories = await history_counts(w, f"{tag}many-")
     return {
         "singles": alone,
@@ -504,6 +526,7 @@ async def _bench(
         # in a process of its own: the bench's own (the API's side and the client's calls)
         "bench_cpu": None if in_process else bench_cpu,
         "server_cpu": server_cpu,
+        "database_cpu": database_cpu,  # PostgreSQL's own (--postgres), else None
         "load": (load, os.getloadavg()[0]),
         "history": histories,
     }
@@ -583,6 +606,9 @@ def per_deployment(figures: dict[str, Any]) -> dict[str, float]:
         "registry_ms": figures["registry_cpu"] / n * 1000,
         "server_ms": figures["server_cpu"] / n * 1000,
         "bench_ms": float("nan") if bench is None else bench / n * 1000,
+        "database_ms": float("nan")
+        if figures.get("database_cpu") is None
+        else figures["database_cpu"] / n * 1000,
         **totals,
         "writes": figures["write_lock"][0] / n,
     }
@@ -591,6 +617,8 @@ def per_deployment(figures: dict[str, Any]) -> dict[str, float]:
 def per_deployment_table(figures: dict[str, Any]) -> str:
     d = per_deployment(figures)
     own = "" if figures["bench_cpu"] is None else " (the bench's own process: {bench_ms:.0f} ms)"
+    if figures.get("database_cpu") is not None:
+        own += ", PostgreSQL's own CPU at least {database_ms:.0f} ms"
     template = (
         "per deployment (create + CANARY update): worker CPU {worker_ms:.0f} ms (of which "
         "inside registry calls {registry_ms:.0f} ms), server CPU {server_ms:.0f} ms"
@@ -795,6 +823,7 @@ def main() -> None:
                     args.in_process,
                     not args.no_local_host,
                     args.rounds,
+                    server.postmaster_pid(),
                 )
             )
         finally:

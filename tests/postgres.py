@@ -86,6 +86,10 @@ class PostgresServer:
         assert self.root is not None
         return self.root / "data"
 
+    def postmaster_pid(self) -> int:
+        """The running server's postmaster (the first line of its postmaster.pid)."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
     @property
     def log_file(self) -> Path:
         assert self.root is not None

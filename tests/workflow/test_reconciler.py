@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from greenshift import naming
@@ -38,12 +39,18 @@ async def start_update(w: World, count: int, config: dict[str, Any]) -> Any:
     return await w.start("UpdateEndpoint", request, DEPLOYMENT)
 
 
-async def reconcile_until_settled(w: World, reconciler: Reconciler, within: float = 20) -> None:
+async def settle_started(
+    env: WorkflowEnvironment, reconciler: Reconciler, within: float = 20
+) -> WorkflowHandle[Any, Any]:
+    """Poll until the reconciler starts SettleEndpoint for e1; that run. No later pass is made:
+    one racing the settle's end would find e1 still held and start a second run, which finds
+    nothing to do (harmless, but then the endpoint's latest run is not the one that settled)."""
     deadline = time.monotonic() + within
-    while w.endpoint("e1").current_deployment_id is not None:
-        assert time.monotonic() < deadline, f"still {w.endpoint('e1').status}"
-        await reconciler.poll_once()
+    while not await reconciler.poll_once():
+        assert time.monotonic() < deadline, "the reconciler started no settle"
         await asyncio.sleep(0.05)
+    started = await env.client.get_workflow_handle(naming.workflow_id("e1")).describe()
+    return env.client.get_workflow_handle(naming.workflow_id("e1"), run_id=started.run_id)
 
 
 async def test_terminated_canary_is_rolled_back_by_the_reconciler(
@@ -68,8 +75,7 @@ async def test_terminated_canary_is_rolled_back_by_the_reconciler(
         reconciler = Reconciler(
             env.client, w.registry, w.task_queue, interval_seconds=0.1, grace_seconds=0
         )
-        await reconcile_until_settled(w, reconciler)
-        settle = env.client.get_workflow_handle(naming.workflow_id("e1"))
+        settle = await settle_started(env, reconciler)
         assert await settle.result() == "rollback"
 
         endpoint = w.endpoint("e1")

@@ -122,18 +122,23 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def children_of(pid: int) -> list[int]:
+    """The child processes of `pid` alive now (over all its threads)."""
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
 def children_cpu(exclude: frozenset[int] = frozenset()) -> float:
     """CPU seconds used so far by this process's child processes but `exclude` (the Temporal
     dev server)."""
     total = 0.0
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            if int(child) in exclude:
-                continue
-            try:
-                total += process_cpu(int(child))
-            except OSError:
-                continue
+    for child in children_of(os.getpid()):
+        if child not in exclude:
+            with contextlib.suppress(OSError):  # ended meanwhile
+                total += process_cpu(child)
     return total
 
 
@@ -147,10 +152,9 @@ def tree_cpu(pid: int) -> float:
         return int(Path(f"/proc/{process}/schedstat").read_text().split()[0]) / 1e9
 
     total = ran(pid)
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            with contextlib.suppress(OSError):
-                total += ran(int(child))
+    for child in children_of(pid):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            total += ran(child)
     return total
 
 
@@ -498,7 +502,8 @@ async def _bench(
         w.add_model("m1")
         w.add_model("m2")
         await one_deployment(w, f"{tag}warmup", alarms)
-        alone = [await one_deployment(w, f"{tag}single-{i}", alarms) for i in range(3 * singles)]
+        count = 3 if singles else 0
+        alone = [await one_deployment(w, f"{tag}single-{i}", alarms) for i in range(count)]
         # the dev server's CPU: this process's children but the worker's
         others = frozenset({worker.proc.pid}) if isinstance(worker, WorkerProcess) else frozenset()
         worker.reset()
@@ -607,7 +612,7 @@ def per_deployment(figures: dict[str, Any]) -> dict[str, float]:
         "server_ms": figures["server_cpu"] / n * 1000,
         "bench_ms": float("nan") if bench is None else bench / n * 1000,
         "database_ms": float("nan")
-        if figures.get("database_cpu") is None
+        if figures["database_cpu"] is None
         else figures["database_cpu"] / n * 1000,
         **totals,
         "writes": figures["write_lock"][0] / n,
@@ -617,7 +622,7 @@ def per_deployment(figures: dict[str, Any]) -> dict[str, float]:
 def per_deployment_table(figures: dict[str, Any]) -> str:
     d = per_deployment(figures)
     own = "" if figures["bench_cpu"] is None else " (the bench's own process: {bench_ms:.0f} ms)"
-    if figures.get("database_cpu") is not None:
+    if figures["database_cpu"] is not None:
         own += ", PostgreSQL's own CPU at least {database_ms:.0f} ms"
     template = (
         "per deployment (create + CANARY update): worker CPU {worker_ms:.0f} ms (of which "

@@ -85,7 +85,10 @@ def our_containers(home: Path | str | None = None) -> list[str]:
     label = LABEL_HOME if home is None else f"{LABEL_HOME}={home}"
     client = docker.from_env(timeout=30)
     try:
-        return [c.name for c in client.containers.list(all=True, filters={"label": label})]
+        return [
+            c.name
+            for c in client.containers.list(all=True, ignore_removed=True, filters={"label": label})
+        ]
     finally:
         client.close()
 
@@ -96,7 +99,7 @@ def remove_containers(home: Path | str) -> list[str]:
     removed = []
     try:
         for container in client.containers.list(
-            all=True, filters={"label": f"{LABEL_HOME}={home}"}
+            all=True, ignore_removed=True, filters={"label": f"{LABEL_HOME}={home}"}
         ):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)

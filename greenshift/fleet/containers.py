@@ -284,7 +284,9 @@ class DockerRuntime:
     def ours(self) -> list[Any]:
         """Every container of this home, running or not."""
         return list(
-            self.client().containers.list(all=True, filters={"label": f"{LABEL_HOME}={self.home}"})
+            self.client().containers.list(
+                all=True, ignore_removed=True, filters={"label": f"{LABEL_HOME}={self.home}"}
+            )
         )
 
     def sweep(self, keep: Iterable[str]) -> list[str]:

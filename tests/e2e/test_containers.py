@@ -106,6 +106,7 @@ def containers_of(stack: Stack, endpoint: str) -> dict[str, str]:
             c.labels[LABEL_INSTANCE]: c.id
             for c in client.containers.list(
                 all=True,
+                ignore_removed=True,
                 filters={
                     "label": [
                         f"greenshift.endpoint={endpoint}",

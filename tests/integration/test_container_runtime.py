@@ -183,6 +183,38 @@ def test_sweep_removes_what_no_record_wants(
     assert our_containers(home) == [container_name(home, kept.instance_id)]
 
 
+def test_a_container_removed_while_the_sweep_lists_them_is_passed_over(
+    runtime: DockerRuntime, home: Path, model_dir: Path
+) -> None:
+    """The engine lists containers, then each is inspected; one removed in between (an agent
+    on its way out, `docker rm` by hand) must not fail the sweep."""
+    fleet = _fleet(IMAGE)
+    gone, stale = _spec(home, fleet, model_dir, 0), _spec(home, fleet, model_dir, 1)
+    runtime.start(gone)
+    runtime.start(stale)
+    api = runtime.client().api
+    inspect = api.inspect_container
+    removed_between: list[str] = []
+
+    def remove_then_inspect(container: str) -> dict:
+        if not removed_between:  # the first container listed vanishes before its inspect
+            removed_between.append(inspect(container)["Name"].lstrip("/"))
+            api.remove_container(container, force=True)
+        return inspect(container)
+
+    api.inspect_container = remove_then_inspect
+    try:
+        swept = runtime.sweep(keep=())
+    finally:
+        api.inspect_container = inspect
+    assert len(removed_between) == 1
+    instance_of = {container_name(home, s.instance_id): s.instance_id for s in (gone, stale)}
+    assert removed_between[0] in instance_of
+    del instance_of[removed_between[0]]
+    assert swept == list(instance_of.values())  # the other one, swept as usual
+    assert our_containers(home) == []
+
+
 def test_no_engine_is_a_clear_failure(tmp_path: Path, model_dir: Path) -> None:
     rt = DockerRuntime(tmp_path, base_url=f"unix://{tmp_path}/no.sock")
     with pytest.raises(ProvisionFailed) as failed:

@@ -23,11 +23,17 @@ _KEYS = {t.fleets.name: t.fleets.c.fleet_id, t.instances.name: t.instances.c.ins
 _BY_KEY = {
     name: select(column.table).where(column == bindparam("key")) for name, column in _KEYS.items()
 }
+_BY_KEYS = {
+    name: select(column.table).where(column.in_(bindparam("keys", expanding=True)))
+    for name, column in _KEYS.items()
+}
 _INSERT = {name: insert(column.table) for name, column in _KEYS.items()}
 _UPDATE = {
     name: update(column.table).where(column == bindparam(_KEY)) for name, column in _KEYS.items()
 }
-_DELETE_INSTANCE = delete(t.instances).where(t.instances.c.instance_id == bindparam("key"))
+_DELETE_INSTANCES = delete(t.instances).where(
+    t.instances.c.instance_id.in_(bindparam("keys", expanding=True))
+)
 _COUNT_RUNNING = (
     select(func.count())
     .select_from(t.instances)
@@ -120,9 +126,7 @@ class SqlFleets(SqlBase):
         def write(conn: Connection) -> None:
             nonlocal deleted
             lock_generation(conn)
-            deleted = sum(
-                conn.execute(_DELETE_INSTANCE, {"key": key}).rowcount for key in instance_ids
-            )
+            deleted = conn.execute(_DELETE_INSTANCES, {"keys": list(instance_ids)}).rowcount
             if deleted:
                 bump_generation(conn)
 
@@ -144,27 +148,33 @@ class SqlFleets(SqlBase):
         """Insert or change each (key, values) row; bump the generation once, unless nothing
         but `ignored` changed. The most frequent writes after progress: on SQLite they go
         through the group commit with it, over statements built once
-        (greenshift.registry.batching)."""
+        (greenshift.registry.batching); the rows are read in one statement and the new ones
+        inserted in one, whatever their number (a fleet's launch writes all its instances)."""
 
         def write(conn: Connection) -> None:
             lock_generation(conn)
-            changed = [_upsert_row(conn, table, key, values, ignored) for key, values in rows]
-            if any(changed):
+            if _upsert_rows(conn, table, dict(rows), ignored):
                 bump_generation(conn)
 
         self._batched_writes.run(write)
 
 
-def _upsert_row(
-    conn: Connection, table: Table, key: str, values: dict[str, Any], ignored: tuple[str, ...]
+def _upsert_rows(
+    conn: Connection, table: Table, rows: dict[str, dict[str, Any]], ignored: tuple[str, ...]
 ) -> bool:
-    """Insert or change one row; whether anything but `ignored` changed."""
-    row = conn.execute(_BY_KEY[table.name], {"key": key}).first()
-    if row is None:
-        conn.execute(_INSERT[table.name], values)
-        return True
-    stored = row._asdict()
-    changed = {k: v for k, v in values.items() if stored.get(k) != v}
-    if changed:
-        conn.execute(_UPDATE[table.name], {**changed, _KEY: key})
-    return bool(set(changed) - set(ignored))
+    """Insert or change rows (key -> values); whether anything but `ignored` changed."""
+    key_column = _KEYS[table.name].name
+    stored = {
+        row._mapping[key_column]: row._asdict()
+        for row in conn.execute(_BY_KEYS[table.name], {"keys": list(rows)})
+    }
+    new = [values for key, values in rows.items() if key not in stored]
+    if new:
+        conn.execute(_INSERT[table.name], new)
+    changed_any = bool(new)
+    for key, old in stored.items():
+        changed = {k: v for k, v in rows[key].items() if old.get(k) != v}
+        if changed:
+            conn.execute(_UPDATE[table.name], {**changed, _KEY: key})
+        changed_any = changed_any or bool(set(changed) - set(ignored))
+    return changed_any

@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 from temporalio.client import Client
 
 from greenshift import orphans
 from greenshift.orphans import WorkflowState
 from greenshift.registry.api import ListQuery, Registry
+from greenshift.registry.records import EndpointRecord
 from greenshift.status import IN_PROGRESS, DeploymentOutcome
 
 log = logging.getLogger("greenshift.worker.reconciler")
@@ -67,18 +69,28 @@ def held_endpoints(registry: Registry, max_pages: int = 100) -> list[Held]:
             page = registry.list_endpoints(
                 ListQuery(status_equals=status, sort_by="Name", max_results=100, next_token=token)
             )
-            for endpoint in page.items:
-                if endpoint.current_deployment_id is None:
-                    continue
-                deployment = registry.get_deployment(endpoint.current_deployment_id)
-                if deployment is not None and deployment.outcome is DeploymentOutcome.RUNNING:
-                    found.append(
-                        Held(endpoint.name, deployment.deployment_id, deployment.workflow_id)
-                    )
+            found.extend(h for h in map(partial(_held, registry), page.items) if h is not None)
             token = page.next_token
             if token is None:
                 break
     return found
+
+
+def still_held(registry: Registry, held: Held) -> bool:
+    """Whether the endpoint is still held by that running deployment: read again after
+    Temporal says its run is closed, because a settle that just ended released the endpoint
+    before its run closed (and its memo names the same deployment)."""
+    endpoint = registry.get_endpoint(held.endpoint)
+    return endpoint is not None and _held(registry, endpoint) == held
+
+
+def _held(registry: Registry, endpoint: EndpointRecord) -> Held | None:
+    if endpoint.status not in IN_PROGRESS or endpoint.current_deployment_id is None:
+        return None
+    deployment = registry.get_deployment(endpoint.current_deployment_id)
+    if deployment is None or deployment.outcome is not DeploymentOutcome.RUNNING:
+        return None
+    return Held(endpoint.name, deployment.deployment_id, deployment.workflow_id)
 
 
 class Reconciler:
@@ -123,13 +135,18 @@ class Reconciler:
         }
         graced = self.sightings.due(set(states), asyncio.get_running_loop().time())
         due = sorted(proven | set(graced), key=lambda h: h.endpoint)
-        for h in due:
-            await self._settle(h, await orphans.workflow_state(self.client, h.workflow_id))
-        return due
+        return [
+            h
+            for h in due
+            if await self._settle(h, await orphans.workflow_state(self.client, h.workflow_id))
+        ]
 
-    async def _settle(self, h: Held, state: WorkflowState) -> None:
+    async def _settle(self, h: Held, state: WorkflowState) -> bool:
+        """Start the settle unless a run is open under the id; False: nothing to settle."""
         if state.running:
-            return  # came back to life (e.g. a settle already runs under the same id)
+            return True  # came back to life (e.g. a settle already runs under the same id)
+        if not await asyncio.to_thread(still_held, self.registry, h):
+            return False  # settled meanwhile (a settle run that has just ended)
         log.warning(
             "endpoint %s held by closed workflow %s (%s): settling",
             h.endpoint,
@@ -143,3 +160,4 @@ class Reconciler:
             h.deployment_id,
             orphans.settle_reason(h.workflow_id, state.how),
         )
+        return True

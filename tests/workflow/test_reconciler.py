@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+import worker.reconciler as reconciler_module
 from greenshift import naming
 from greenshift.status import DeploymentOutcome, EndpointStatus
 from tests.fakes import FleetFaults
@@ -42,9 +44,7 @@ async def start_update(w: World, count: int, config: dict[str, Any]) -> Any:
 async def settle_started(
     env: WorkflowEnvironment, reconciler: Reconciler, within: float = 20
 ) -> WorkflowHandle[Any, Any]:
-    """Poll until the reconciler starts SettleEndpoint for e1; that run. No later pass is made:
-    one racing the settle's end would find e1 still held and start a second run, which finds
-    nothing to do (harmless, but then the endpoint's latest run is not the one that settled)."""
+    """Poll until the reconciler starts SettleEndpoint for e1; that run."""
     deadline = time.monotonic() + within
     while not await reconciler.poll_once():
         assert time.monotonic() < deadline, "the reconciler started no settle"
@@ -54,7 +54,7 @@ async def settle_started(
 
 
 async def test_terminated_canary_is_rolled_back_by_the_reconciler(
-    env: WorkflowEnvironment, tmp_path: Path
+    env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with world(env.client, tmp_path) as w:
         handle = await start_update(w, 2, canary(wait=300))
@@ -90,6 +90,13 @@ async def test_terminated_canary_is_rolled_back_by_the_reconciler(
         assert deployment is not None and deployment.outcome is DeploymentOutcome.ROLLED_BACK
         # Settled: the reconciler finds nothing more to do, and the endpoint takes updates.
         assert await reconciler.poll_once() == []
+        # A pass that read the registry just before the settle released e1, and asked Temporal
+        # just after its run closed (whose memo names the deployment too), starts no second run.
+        stale = [Held("e1", DEPLOYMENT, handle.id)]
+        monkeypatch.setattr(reconciler_module, "held_endpoints", lambda registry: stale)
+        assert await reconciler.poll_once() == []
+        latest = await env.client.get_workflow_handle(naming.workflow_id("e1")).describe()
+        assert latest.run_id == settle.run_id
 
 
 async def test_abort_is_accepted_while_an_orphan_is_settled(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from functools import partial
 
 from temporalio.client import Client
 
@@ -69,7 +68,10 @@ def held_endpoints(registry: Registry, max_pages: int = 100) -> list[Held]:
             page = registry.list_endpoints(
                 ListQuery(status_equals=status, sort_by="Name", max_results=100, next_token=token)
             )
-            found.extend(h for h in map(partial(_held, registry), page.items) if h is not None)
+            for endpoint in page.items:
+                held = _held(registry, endpoint)
+                if held is not None:
+                    found.append(held)
             token = page.next_token
             if token is None:
                 break

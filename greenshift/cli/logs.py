@@ -13,6 +13,7 @@ from typing import Any
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
+from greenshift.cli.interrupts import Interrupts
 from greenshift.cli.options import api_options
 from greenshift.client import GreenshiftClient
 from greenshift.logs.model import group_name
@@ -57,9 +58,10 @@ class Tail:
         return out
 
 
-def _read(client: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _read(client: Any, request: dict[str, Any], ctrl_c: Interrupts) -> Iterator[dict[str, Any]]:
+    """The events of every page, until the last or until Ctrl-C."""
     token = None
-    while True:
+    while not ctrl_c.requested:
         page = client.filter_log_events(**request, **({"nextToken": token} if token else {}))
         yield from page["events"]
         token = page.get("nextToken")
@@ -90,29 +92,37 @@ def logs_command(
     if variant:
         request["logStreamNamePrefix"] = f"{variant}/"
     tail = Tail(start)
-    waiting_said = False
-    try:
-        while True:
-            window = {} if tail.start_ms is None else {"startTime": tail.start_ms}
-            try:
-                events = list(_read(client, {**request, **window}))
-            except ClientError as exc:
-                error = exc.response["Error"]
-                if not (follow and error.get("Code") == "ResourceNotFoundException"):
-                    click.echo(f"error: {error.get('Code')}: {error.get('Message')}", err=True)
-                    sys.exit(2)
-                if not waiting_said:
+    said_waiting = False
+    with Interrupts() as ctrl_c:  # interrupts.py: why not KeyboardInterrupt
+        try:
+            while not ctrl_c.requested:
+                window = {} if tail.start_ms is None else {"startTime": tail.start_ms}
+                events = _events(client, {**request, **window}, ctrl_c, follow)
+                if events is None and not said_waiting:
                     click.echo(f"no logs for {endpoint} yet; waiting (Ctrl-C to stop)", err=True)
-                    waiting_said = True
-                events = []
-            except BotoCoreError as exc:
-                click.echo(f"error: ConnectionError: cannot reach Greenshift: {exc}", err=True)
-                sys.exit(2)
-            for event in tail.fresh(events):
-                click.echo(format_event(event))
-            sys.stdout.flush()
-            if not follow:
-                return
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        return
+                    said_waiting = True
+                for event in tail.fresh(events or []):
+                    click.echo(format_event(event))
+                sys.stdout.flush()
+                if not follow or ctrl_c.wait(interval):
+                    return
+        except KeyboardInterrupt:  # the second Ctrl-C, a read stuck on the network
+            return
+
+
+def _events(
+    client: Any, request: dict[str, Any], ctrl_c: Interrupts, follow: bool
+) -> list[dict[str, Any]] | None:
+    """One read's events; None: no such log group yet, which `follow` waits for. Any other
+    error ends the command (exit 2)."""
+    try:
+        return list(_read(client, request, ctrl_c))
+    except ClientError as exc:
+        error = exc.response["Error"]
+        if follow and error.get("Code") == "ResourceNotFoundException":
+            return None
+        click.echo(f"error: {error.get('Code')}: {error.get('Message')}", err=True)
+        sys.exit(2)
+    except BotoCoreError as exc:
+        click.echo(f"error: ConnectionError: cannot reach Greenshift: {exc}", err=True)
+        sys.exit(2)

@@ -50,8 +50,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import sqlalchemy  # noqa: E402
-from sqlalchemy.engine import Engine  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
@@ -63,6 +61,7 @@ from greenshift.registry.sql import SqlRegistry  # noqa: E402
 from greenshift.settings import Settings  # noqa: E402
 from greenshift.supervisor.components import temporal_sqlite_args  # noqa: E402
 from tests.fakes import FakeAlarms, FakeFleet, FakeHostAgent, FakeRouter  # noqa: E402
+from tests.sql_statements import Statements  # noqa: E402
 from tests.workflow.harness import World, canary, variant  # noqa: E402
 from worker.build import Dependencies, build_worker  # noqa: E402
 
@@ -206,29 +205,6 @@ def bench_settings(home: Path, task_queue: str) -> Settings:
     )
 
 
-class Statements:
-    """The SQL reads and writes (SELECT, INSERT, UPDATE, DELETE; not BEGIN or COMMIT) run by
-    every engine of this process: the registry's and the host store's (with --in-process, the
-    API's side too). Each costs ~0.1 ms of the worker's CPU on SQLite, ~0.4 ms on PostgreSQL,
-    whatever it does."""
-
-    KINDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-        sqlalchemy.event.listen(Engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        if statement.lstrip()[:6].upper() in self.KINDS:
-            with self._lock:
-                self.count += 1
-
-    def reset(self) -> None:
-        with self._lock:
-            self.count = 0
-
-
 class Measured:
     """The worker's side of the figures: its CPU, its registry calls, write transactions and
     statements since `reset()`."""
@@ -238,6 +214,8 @@ class Measured:
         self.times.wrap(registry)
         self.lock = TimedLock(registry._local_writes)
         registry._local_writes = self.lock
+        # every engine of the process: the registry's and the host store's (with --in-process,
+        # the API's side too)
         self.statements = Statements()
         self._cpu = own_cpu()
 

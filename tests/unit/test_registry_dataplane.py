@@ -3,16 +3,11 @@ and their event log."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
-
-import sqlalchemy
-
 from greenshift.registry.records import EndpointRouting, FleetRoute, VariantRoute
 from greenshift.registry.sql import SqlRegistry
 from greenshift.status import DeploymentOutcome, EndpointStatus
 from tests.registry_records import at, deployment, endpoint, event, fleet, instance
+from tests.sql_statements import Statements
 
 
 def routing(weight: float = 1.0, endpoint: str = "ep") -> EndpointRouting:
@@ -100,25 +95,6 @@ def test_several_instances_are_one_change_to_the_generation(registry: SqlRegistr
     assert [i.instance_id for i in registry.list_instances(fleet_id="f1")] == ["f1.1"]
 
 
-@contextmanager
-def statements_of(registry: SqlRegistry) -> Iterator[list[str]]:
-    """The registry's reads and writes meanwhile (SELECT, INSERT, UPDATE, DELETE), by their
-    first word: BEGIN IMMEDIATE, SQLite's transaction, is not counted."""
-    seen: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        word = statement.split()[0].upper()
-        if word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
-            seen.append(word)
-
-    listener: Callable[..., None] = count
-    sqlalchemy.event.listen(registry._engine, "before_cursor_execute", listener)
-    try:
-        yield seen
-    finally:
-        sqlalchemy.event.remove(registry._engine, "before_cursor_execute", listener)
-
-
 def test_a_fleets_instances_are_written_in_a_statement_per_kind_not_per_instance(
     registry: SqlRegistry,
 ) -> None:
@@ -126,17 +102,17 @@ def test_a_fleets_instances_are_written_in_a_statement_per_kind_not_per_instance
     of statements does not grow with the number of instances (issue 17: each costs ~0.1 ms of
     the worker's CPU on SQLite, ~0.4 ms on PostgreSQL)."""
     registry.upsert_instance(instance("f1", 0, state="Launching"))
-    with statements_of(registry) as seen:
+    with Statements(registry._engine) as statements:
         registry.upsert_instances(
             [instance("f1", 0), *(instance("f1", i, state="Launching") for i in range(1, 8))]
         )
     # one read of the rows stored, one insert of the 7 new, one update of the changed one, the
     # generation's bump (and on PostgreSQL its lock, a SELECT ... FOR UPDATE)
-    assert [s for s in seen if s != "SELECT"] == ["INSERT", "UPDATE", "UPDATE"]
-    assert seen.count("SELECT") <= 2
-    with statements_of(registry) as seen:
+    assert [s for s in statements.seen if s != "SELECT"] == ["INSERT", "UPDATE", "UPDATE"]
+    assert statements.seen.count("SELECT") <= 2
+    with Statements(registry._engine) as statements:
         assert registry.delete_instances([f"f1.{i}" for i in range(8)]) == 8
-    assert [s for s in seen if s != "SELECT"] == ["DELETE", "UPDATE"]
+    assert [s for s in statements.seen if s != "SELECT"] == ["DELETE", "UPDATE"]
     assert registry.list_instances(fleet_id="f1") == []
 
 

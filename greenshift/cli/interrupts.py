@@ -4,8 +4,8 @@ Python turns SIGINT into a KeyboardInterrupt raised wherever the main thread hap
 that is a finaliser, the exception is lost: http.client closes the previous response of a
 kept-alive connection as it sends the next request, in the response's `__del__`, and a
 KeyboardInterrupt raised there is never seen. The command then polls on as if Ctrl-C had not
-been pressed. CI met it once (`logs --follow` did not exit); 300 Ctrl-C at random moments of a
-`--interval 0` follow met it twice.
+been pressed. CI met it once (`logs --follow` did not exit); ~550 Ctrl-C at random moments of a
+`--interval 0` follow met it three times.
 
 So such a command takes SIGINT as a request: the handler only sets a flag, which the loop reads
 between polls and which cuts its wait short. A second Ctrl-C, for a poll stuck on the network,
